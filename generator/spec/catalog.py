@@ -1,0 +1,152 @@
+"""What each model type really accepts: hyperparameters, the metrics it emits, where it runs.
+
+The spec validates against this catalog, the renderer takes defaults and metric definitions from it,
+and the local runner maps the same names onto its stand-ins. One table, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+HyperparameterKind = Literal["int", "float", "bool", "str"]
+
+
+@dataclass(frozen=True)
+class Hyperparameter:
+    name: str
+    kind: HyperparameterKind
+    default: Any
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    choices: tuple[str, ...] = ()
+    help: str = ""
+
+    def describe(self) -> str:
+        """What values are allowed, in words, for error messages."""
+        if self.kind == "bool":
+            return "true or false"
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        low = "" if self.minimum is None else f"{'>' if self.exclusive_minimum else '>='} {self.minimum:g}"
+        high = "" if self.maximum is None else f"<= {self.maximum:g}"
+        bounds = " and ".join(b for b in (low, high) if b)
+        noun = "an integer" if self.kind == "int" else "a number"
+        return f"{noun} {bounds}".strip()
+
+    def check(self, value: Any) -> str | None:
+        """Return a problem with ``value``, or None when it is acceptable."""
+        if self.kind == "bool":
+            return None if isinstance(value, bool) else f"must be {self.describe()}, got {value!r}"
+        if self.kind == "str":
+            if not isinstance(value, str) or (self.choices and value not in self.choices):
+                return f"must be {self.describe()}, got {value!r}"
+            return None
+        numeric_ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if self.kind == "int" and not (isinstance(value, int) and not isinstance(value, bool)):
+            return f"must be {self.describe()}, got {value!r}"
+        if not numeric_ok:
+            return f"must be {self.describe()}, got {value!r}"
+        too_low = self.minimum is not None and (
+            value <= self.minimum if self.exclusive_minimum else value < self.minimum
+        )
+        too_high = self.maximum is not None and value > self.maximum
+        return f"must be {self.describe()}, got {value!r}" if too_low or too_high else None
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric a training job emits; ``regex`` is the SageMaker metric definition for script modes."""
+
+    name: str
+    direction: Literal["Maximize", "Minimize"]
+    regex: str | None = None
+    per_epoch: bool = False
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    type: str
+    display_name: str
+    hyperparameters: dict[str, Hyperparameter]
+    metrics: dict[str, Metric]
+    # Hyperparameters the spec may not set because the generated code owns them.
+    reserved: frozenset[str] = field(default_factory=frozenset)
+
+    def defaults(self) -> dict[str, Any]:
+        return {name: hp.default for name, hp in self.hyperparameters.items()}
+
+
+def _hps(*items: Hyperparameter) -> dict[str, Hyperparameter]:
+    return {hp.name: hp for hp in items}
+
+
+# BlazingText in supervised (text classification) mode, as documented in the SageMaker Developer Guide
+# ("BlazingText Hyperparameters", "Text Classification Hyperparameters").
+BLAZINGTEXT = Algorithm(
+    type="blazingtext",
+    display_name="SageMaker BlazingText (supervised)",
+    hyperparameters=_hps(
+        Hyperparameter("epochs", "int", 5, minimum=1, maximum=1000, help="complete passes over the data"),
+        Hyperparameter("learning_rate", "float", 0.05, minimum=0, exclusive_minimum=True, maximum=10),
+        Hyperparameter("word_ngrams", "int", 2, minimum=1, maximum=10, help="word n-gram features"),
+        Hyperparameter("vector_dim", "int", 100, minimum=1, maximum=1000, help="embedding size"),
+        Hyperparameter("min_count", "int", 5, minimum=0, help="words rarer than this are dropped"),
+        Hyperparameter("buckets", "int", 2_000_000, minimum=1, help="hash buckets for word n-grams"),
+        Hyperparameter("early_stopping", "bool", False, help="stop when validation accuracy stalls"),
+        Hyperparameter("patience", "int", 4, minimum=1, help="epochs without improvement before stopping"),
+        Hyperparameter("min_epochs", "int", 5, minimum=1, help="epochs before early stopping may act"),
+        Hyperparameter("min_char", "int", 3, minimum=1, help="smallest character n-gram"),
+        Hyperparameter("max_char", "int", 6, minimum=1, help="largest character n-gram"),
+    ),
+    metrics={
+        "validation:accuracy": Metric("validation:accuracy", "Maximize"),
+    },
+    reserved=frozenset({"mode"}),
+)
+
+_FLOAT = r"([0-9.eE+-]+|nan|inf)"
+
+# The hyperparameters of the generated TensorFlow BERT training script (pipelines/<pkg>/train.py). The
+# script prints one line per epoch; the regexes below are the metric definitions that parse it.
+BERT = Algorithm(
+    type="bert",
+    display_name="Hugging Face BERT family, fine-tuned with TensorFlow",
+    hyperparameters=_hps(
+        Hyperparameter("epochs", "int", 3, minimum=1, maximum=100),
+        Hyperparameter("learning_rate", "float", 3e-5, minimum=0, exclusive_minimum=True, maximum=1),
+        Hyperparameter("batch_size", "int", 32, minimum=1, maximum=4096, help="per device"),
+        Hyperparameter("max_seq_length", "int", 128, minimum=8, maximum=512),
+        Hyperparameter("warmup_ratio", "float", 0.1, minimum=0, maximum=0.5),
+        Hyperparameter("weight_decay", "float", 0.01, minimum=0, maximum=1),
+        Hyperparameter("early_stopping_patience", "int", 0, minimum=0, help="0 turns early stopping off"),
+        Hyperparameter("freeze_encoder", "bool", False, help="train only the classification head"),
+        Hyperparameter("seed", "int", 42, minimum=0),
+    ),
+    metrics={
+        name: Metric(name, direction, regex=rf"{re.escape(name)}={_FLOAT}", per_epoch=True)
+        for name, direction in (
+            ("train:loss", "Minimize"),
+            ("train:accuracy", "Maximize"),
+            ("validation:loss", "Minimize"),
+            ("validation:accuracy", "Maximize"),
+        )
+    },
+)
+
+ALGORITHMS: dict[str, Algorithm] = {a.type: a for a in (BLAZINGTEXT, BERT)}
+
+# SageMaker instance families with NVIDIA GPUs (training). Anything else is CPU (or Trainium/Inferentia,
+# which the TensorFlow image does not support for this script).
+GPU_FAMILIES = frozenset({"p3", "p3dn", "p4d", "p4de", "p5", "p5e", "p5en", "p6", "g4dn", "g5", "g6", "g6e"})
+INSTANCE_TYPE_PATTERN = re.compile(r"^ml\.[a-z][a-z0-9-]*\.[0-9]*(nano|micro|small|medium|large|xlarge)$")
+
+
+def instance_family(instance_type: str) -> str:
+    return instance_type.split(".")[1] if instance_type.count(".") >= 2 else ""
+
+
+def is_gpu_instance(instance_type: str) -> bool:
+    return instance_family(instance_type) in GPU_FAMILIES

@@ -1,0 +1,287 @@
+"""Rules that relate fields of a structurally valid spec to each other.
+
+Each check yields ``(path, message, severity)``; the loader attaches file positions. Checks never stop
+at the first problem: a user fixes a spec in one pass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+
+
+from .catalog import ALGORITHMS, is_gpu_instance
+from .models import BertModel, BlazingTextModel, CategoricalRange, ContinuousRange, IntegerRange, Spec
+
+Finding = tuple[str, str, str]  # (dotted path, message, "error" | "warning")
+
+# The largest |value| each Clarify pre-training metric can take; a threshold above it can never breach.
+BIAS_METRIC_BOUNDS: dict[str, float] = {
+    "CI": 1.0,
+    "DPL": 1.0,
+    "KL": math.inf,
+    "JS": math.log(2),
+    "LP": math.inf,
+    "TVD": 1.0,
+    "KS": 1.0,
+    "CDDL": 1.0,
+}
+
+
+def _error(path: str, message: str) -> Finding:
+    return (path, message, "error")
+
+
+def _warning(path: str, message: str) -> Finding:
+    return (path, message, "warning")
+
+
+def check_dataset(spec: Spec) -> Iterator[Finding]:
+    ds = spec.dataset
+    total = ds.split.train + ds.split.validation + ds.split.test
+    if not math.isclose(total, 1.0, abs_tol=1e-6):
+        yield _error("dataset.split", f"train + validation + test must sum to 1, got {total:g}")
+    if len(ds.classes) < 2:
+        yield _error("dataset.label_mapping", "must map to at least 2 distinct class labels")
+    named = [ds.text_column, ds.label_column]
+    for i, column in enumerate(ds.facet_columns):
+        if column in named:
+            yield _error(f"dataset.facet_columns.{i}", f"{column!r} is the text or label column")
+    if ds.text_column == ds.label_column:
+        yield _error("dataset.label_column", "must differ from text_column")
+    if not ds.source.startswith("s3://") and "://" in ds.source:
+        yield _error("dataset.source", "must be a local path or an s3:// URI")
+
+
+def check_bias(spec: Spec) -> Iterator[Finding]:
+    bias = spec.bias
+    if not bias.enabled:
+        return
+    if not bias.facets:
+        yield _error("bias.facets", "list at least one facet column, or set bias.enabled: false")
+    if not bias.metrics:
+        yield _error("bias.metrics", "name at least one metric: CI, DPL, KL, JS, LP, TVD, KS, CDDL")
+    for i, facet in enumerate(bias.facets):
+        if facet.column not in spec.dataset.facet_columns:
+            yield _error(
+                f"bias.facets.{i}.column",
+                f"{facet.column!r} is not in dataset.facet_columns {spec.dataset.facet_columns}",
+            )
+    classes = spec.dataset.classes
+    if not bias.positive_labels:
+        yield _error("bias.positive_labels", f"name the positive class label(s), some of {classes}")
+    for i, label in enumerate(bias.positive_labels):
+        if label not in classes:
+            yield _error(f"bias.positive_labels.{i}", f"{label!r} is not a class label; classes: {classes}")
+    for name, metric in bias.metrics.items():
+        bound = BIAS_METRIC_BOUNDS[name]
+        if metric.threshold > bound:
+            yield _error(
+                f"bias.metrics.{name}.threshold",
+                f"{name} lies within [-{bound:.3g}, {bound:.3g}]; a threshold of {metric.threshold:g} "
+                "can never be breached",
+            )
+    if "CDDL" in bias.metrics:
+        if not bias.group_column:
+            yield _error("bias.group_column", "CDDL needs a group column")
+        elif bias.group_column not in spec.dataset.facet_columns:
+            yield _error("bias.group_column", f"{bias.group_column!r} is not in dataset.facet_columns")
+
+
+def check_model(spec: Spec) -> Iterator[Finding]:
+    model = spec.model
+    algorithm = ALGORITHMS[model.type]
+    for name, value in model.hyperparameters.items():
+        path = f"model.hyperparameters.{name}"
+        if name in algorithm.reserved:
+            yield _error(path, f"is set by the generated pipeline for {model.type}; remove it")
+            continue
+        hp = algorithm.hyperparameters.get(name)
+        if hp is None:
+            allowed = ", ".join(sorted(algorithm.hyperparameters))
+            yield _error(path, f"unknown hyperparameter for {model.type}; allowed: {allowed}")
+            continue
+        problem = hp.check(value)
+        if problem:
+            yield _error(path, problem)
+    if isinstance(model, BlazingTextModel):
+        if model.instance_count != 1:
+            yield _error(
+                "model.instance_count",
+                "BlazingText supervised mode trains on a single instance (CPU or one GPU); use 1",
+            )
+        hps = algorithm.defaults() | model.hyperparameters
+        if hps["min_char"] > hps["max_char"]:
+            yield _error("model.hyperparameters.min_char", "must not exceed max_char")
+    if isinstance(model, BertModel):
+        if not is_gpu_instance(model.instance_type):
+            yield _warning(
+                "model.instance_type",
+                f"{model.instance_type} has no GPU; fine-tuning BERT on CPU is very slow "
+                "(use e.g. ml.g5.xlarge)",
+            )
+        if model.spot.enabled and model.spot.max_wait_seconds < model.max_runtime_seconds:
+            yield _error(
+                "model.spot.max_wait_seconds",
+                f"must be >= model.max_runtime_seconds ({model.max_runtime_seconds}) for spot training",
+            )
+        if model.mixed_precision in ("float16", "bfloat16") and not is_gpu_instance(model.instance_type):
+            yield _warning("model.mixed_precision", "has no effect on a CPU instance")
+
+
+def check_tuning(spec: Spec) -> Iterator[Finding]:
+    tuning = spec.tuning
+    if tuning is None or not tuning.enabled:
+        return
+    algorithm = ALGORITHMS[spec.model.type]
+    if tuning.objective.metric not in algorithm.metrics:
+        yield _error(
+            "tuning.objective.metric",
+            f"{spec.model.type} never emits {tuning.objective.metric!r}; it emits "
+            + ", ".join(algorithm.metrics),
+        )
+    else:
+        expected = algorithm.metrics[tuning.objective.metric].direction
+        if tuning.objective.direction != expected:
+            yield _warning(
+                "tuning.objective.direction",
+                f"{tuning.objective.metric} is usually {expected}d, not {tuning.objective.direction}d",
+            )
+    if tuning.max_parallel_jobs > tuning.max_jobs:
+        yield _error("tuning.max_parallel_jobs", f"must not exceed max_jobs ({tuning.max_jobs})")
+    for name, rng in tuning.ranges.items():
+        path = f"tuning.ranges.{name}"
+        hp = algorithm.hyperparameters.get(name)
+        if hp is None:
+            allowed = ", ".join(sorted(algorithm.hyperparameters))
+            yield _error(path, f"{spec.model.type} has no hyperparameter {name!r}; allowed: {allowed}")
+            continue
+        if name in spec.model.hyperparameters:
+            yield _error(path, f"is also fixed in model.hyperparameters.{name}; keep one")
+        if tuning.strategy == "Grid" and not isinstance(rng, CategoricalRange):
+            yield _error(f"{path}.type", "Grid search takes only categorical ranges")
+        if isinstance(rng, ContinuousRange | IntegerRange):
+            if isinstance(rng, ContinuousRange) and hp.kind == "int":
+                yield _error(f"{path}.type", f"{name} is an integer; use an integer range")
+            if hp.kind in ("bool", "str"):
+                yield _error(f"{path}.type", f"{name} is not numeric; use a categorical range")
+            if rng.min >= rng.max:
+                yield _error(f"{path}.min", f"must be below max ({rng.max:g})")
+            if rng.scaling == "Logarithmic" and rng.min <= 0:
+                yield _error(f"{path}.scaling", "Logarithmic scaling needs min > 0")
+            if rng.scaling == "ReverseLogarithmic" and not (0 <= rng.min and rng.max < 1):
+                yield _error(f"{path}.scaling", "ReverseLogarithmic scaling needs 0 <= min and max < 1")
+            for bound in ("min", "max"):
+                problem = hp.check(getattr(rng, bound))
+                if problem and hp.kind in ("int", "float"):
+                    yield _error(f"{path}.{bound}", problem)
+        if isinstance(rng, CategoricalRange):
+            for i, value in enumerate(rng.values):
+                problem = hp.check(value)
+                if problem:
+                    yield _error(f"{path}.values.{i}", problem)
+    if tuning.strategy == "Hyperband":
+        if tuning.early_stopping != "Off":
+            yield _error("tuning.early_stopping", "Hyperband stops trials itself; set it to Off")
+        objective = algorithm.metrics.get(tuning.objective.metric)
+        if objective is not None and not objective.per_epoch:
+            yield _error(
+                "tuning.strategy",
+                f"Hyperband needs a metric reported every epoch; {spec.model.type} reports "
+                f"{tuning.objective.metric} only at the end",
+            )
+    if tuning.strategy == "Grid" and tuning.early_stopping != "Off":
+        yield _error("tuning.early_stopping", "Grid search does not support early stopping")
+
+
+def check_deployment(spec: Spec) -> Iterator[Finding]:
+    dep = spec.deployment
+    seen: dict[str, int] = {}
+    for i, variant in enumerate(dep.variants):
+        path = f"deployment.variants.{i}"
+        if variant.name in seen:
+            yield _error(f"{path}.name", f"duplicate variant name {variant.name!r} (also variant {seen[variant.name]})")
+        seen.setdefault(variant.name, i)
+        if variant.initial_weight <= 0:
+            yield _error(f"{path}.initial_weight", f"must be positive, got {variant.initial_weight:g}")
+        if variant.model.select == "version" and variant.model.version is None:
+            yield _error(f"{path}.model.version", "name the model package version to serve")
+        if variant.model.select != "version" and variant.model.version is not None:
+            yield _error(f"{path}.model.version", "only applies with select: version")
+    serverless = {v.name for v in dep.variants if v.serverless is not None}
+    for i, scaling in enumerate(dep.autoscaling):
+        path = f"deployment.autoscaling.{i}"
+        if scaling.variant not in seen:
+            yield _error(f"{path}.variant", f"no variant named {scaling.variant!r}; variants: {list(seen)}")
+        elif scaling.variant in serverless:
+            yield _error(f"{path}.variant", f"{scaling.variant!r} is serverless; it scales by itself")
+        if scaling.min_instances > scaling.max_instances:
+            yield _error(f"{path}.min_instances", f"must not exceed max_instances ({scaling.max_instances})")
+    names = [s.variant for s in dep.autoscaling]
+    for i, name in enumerate(names):
+        if names.index(name) != i:
+            yield _error(f"deployment.autoscaling.{i}.variant", f"{name!r} already has an autoscaling policy")
+    ts = dep.traffic_shifting
+    path = "deployment.traffic_shifting"
+    if ts.type == "canary":
+        if ts.canary_percent is None or not 0 < ts.canary_percent < 100:
+            yield _error(f"{path}.canary_percent", "canary needs a size between 0 and 100 (exclusive)")
+    elif ts.canary_percent is not None:
+        yield _error(f"{path}.canary_percent", "only applies with type: canary")
+    if ts.type == "linear":
+        if ts.linear_step_percent is None or not 0 < ts.linear_step_percent <= 50:
+            yield _error(f"{path}.linear_step_percent", "linear needs a step between 0 (exclusive) and 50")
+    elif ts.linear_step_percent is not None:
+        yield _error(f"{path}.linear_step_percent", "only applies with type: linear")
+    if ts.type != "all-at-once" and serverless:
+        yield _error(f"{path}.type", "blue/green canary or linear shifting is not available for serverless variants")
+    if dep.data_capture.enabled and serverless:
+        yield _error("deployment.data_capture.enabled", "data capture is not available for serverless variants")
+
+
+def check_labeling(spec: Spec) -> Iterator[Finding]:
+    lab = spec.labeling
+    if not lab.enabled:
+        return
+    classes = spec.dataset.classes
+    if not lab.labels:
+        yield _error("labeling.labels", f"name a label shown to people for each class {classes}")
+    mapped = list(lab.labels.values())
+    for name, label in lab.labels.items():
+        if label not in classes:
+            yield _error(f"labeling.labels.{name}", f"{label!r} is not a class label; classes: {classes}")
+    if lab.labels and sorted(map(str, mapped)) != sorted(map(str, classes)):
+        yield _error("labeling.labels", f"must map one name to each class label {classes}, got {mapped}")
+    wf = lab.workforce
+    if not wf.work_team_arn and not (wf.cognito_user_pool_id and wf.cognito_client_id):
+        yield _error(
+            "labeling.workforce",
+            "give work_team_arn, or cognito_user_pool_id and cognito_client_id for a new private workforce",
+        )
+    if lab.task_availability_seconds < lab.task_time_limit_seconds:
+        yield _error("labeling.task_availability_seconds", "must be at least task_time_limit_seconds")
+
+
+def check_evaluation(spec: Spec) -> Iterator[Finding]:
+    if spec.evaluation.threshold == 0:
+        yield _warning("evaluation.threshold", "0 registers every model, however poor")
+
+
+CHECKS: tuple[Callable[[Spec], Iterator[Finding]], ...] = (
+    check_dataset,
+    check_bias,
+    check_model,
+    check_tuning,
+    check_deployment,
+    check_labeling,
+    check_evaluation,
+)
+
+
+def run_checks(spec: Spec) -> list[Finding]:
+    findings: list[Finding] = []
+    for check in CHECKS:
+        findings.extend(check(spec))
+    return findings
+
+

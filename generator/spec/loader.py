@@ -1,0 +1,192 @@
+"""Read a spec file: YAML with positions -> validated :class:`Spec`, or one :class:`SpecError` with
+every problem located at file:line:column."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from ..errors import Issue, SpecError, SpecSyntaxError
+from .checks import run_checks
+from .models import Spec
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A valid spec, where it came from, and the warnings it raised."""
+
+    spec: Spec
+    path: Path | None
+    text: str
+    warnings: tuple[Issue, ...] = ()
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    return yaml
+
+
+def parse_yaml(text: str, path: Path | None = None) -> Any:
+    try:
+        return _yaml().load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path or '<spec>'}:{mark.line + 1}:{mark.column + 1}" if mark else str(path or "<spec>")
+        raise SpecSyntaxError(f"{where}: not valid YAML: {exc.problem or exc}") from None
+    except YAMLError as exc:
+        raise SpecSyntaxError(f"{path or '<spec>'}: not valid YAML: {exc}") from None
+
+
+def _position(root: Any, loc: tuple[str | int, ...]) -> tuple[int | None, int | None]:
+    """The 1-based line/column of the deepest node of ``loc`` that exists in the YAML tree.
+
+    Pydantic locations may contain discriminator tags (``model.blazingtext.epochs``) or validator
+    names that are not keys in the document; such segments are skipped.
+    """
+    node = root
+    line = col = None
+    if isinstance(root, CommentedMap | CommentedSeq) and root.lc.line is not None:
+        line, col = root.lc.line + 1, root.lc.col + 1
+    for segment in loc:
+        if isinstance(node, CommentedMap):
+            key = _find_key(node, segment)
+            if key is _MISSING:
+                continue
+            kline, kcol = node.lc.key(key)
+            line, col = kline + 1, kcol + 1
+            node = node[key]
+        elif isinstance(node, CommentedSeq) and isinstance(segment, int) and 0 <= segment < len(node):
+            iline, icol = node.lc.item(segment)
+            line, col = iline + 1, icol + 1
+            node = node[segment]
+        elif isinstance(node, CommentedSeq) and isinstance(segment, str) and segment.isdigit():
+            index = int(segment)
+            if index < len(node):
+                iline, icol = node.lc.item(index)
+                line, col = iline + 1, icol + 1
+                node = node[index]
+        # scalars and unknown segments: keep the last position found
+    return line, col
+
+
+_MISSING = object()
+
+
+def _find_key(mapping: CommentedMap, segment: str | int) -> Any:
+    if segment in mapping:
+        return segment
+    # Mapping keys that YAML typed as numbers appear in pydantic locations as strings.
+    for key in mapping:
+        if str(key) == str(segment):
+            return key
+    return _MISSING
+
+
+def _describe(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    msg = error["msg"]
+    if kind == "extra_forbidden":
+        return "unknown field (not allowed here)"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "literal_error":
+        return msg.replace("Input should be", "must be")
+    if kind == "union_tag_invalid":
+        return msg.replace("Input tag", "type").replace("does not match any of the expected tags:", "must be one of")
+    if kind == "value_error":
+        return msg.removeprefix("Value error, ")
+    return msg.replace("Input should", "must").replace("String should", "must")
+
+
+def _to_plain(node: Any) -> Any:
+    """ruamel's round-trip containers -> plain dicts/lists (so pydantic sees ordinary data)."""
+    if isinstance(node, dict):
+        return {_to_plain(k): _to_plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_to_plain(v) for v in node]
+    if hasattr(node, "value") and type(node).__module__.startswith("ruamel"):
+        return node.value  # scalar wrappers (rarely produced for plain scalars)
+    if type(node).__module__.startswith("ruamel"):
+        for base in (bool, int, float, str):
+            if isinstance(node, base):
+                return base(node)
+    return node
+
+
+def validate_data(data: Any, path: Path | None = None, text: str = "") -> LoadedSpec:
+    """Validate parsed YAML (ruamel round-trip data keeps positions for messages)."""
+    if not isinstance(data, dict):
+        raise SpecSyntaxError(f"{path or '<spec>'}: a spec is a YAML mapping with spec_version, project, ...")
+    issues: list[Issue] = []
+    spec: Spec | None = None
+    try:
+        spec = Spec.model_validate(_to_plain(data))
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            loc = tuple(error["loc"])
+            line, col = _position(data, loc)
+            dotted = ".".join(str(p) for p in _document_path(data, loc))
+            issues.append(Issue(dotted, _describe(error), path, line, col))
+    if spec is not None:
+        for dotted, message, severity in run_checks(spec):
+            loc = tuple(int(p) if p.isdigit() else p for p in dotted.split("."))
+            line, col = _position(data, loc)
+            issues.append(Issue(dotted, message, path, line, col, severity))
+    if any(i.severity == "error" for i in issues) or spec is None:
+        raise SpecError(sorted(issues, key=lambda i: (i.line or 0, i.column or 0)), path)
+    return LoadedSpec(spec, path, text, tuple(issues))
+
+
+def _document_path(root: Any, loc: tuple[str | int, ...]) -> list[str | int]:
+    """``loc`` without the segments that are not in the document (discriminator tags, validators)."""
+    node = root
+    out: list[str | int] = []
+    for i, segment in enumerate(loc):
+        if isinstance(node, dict):
+            key = _find_key(node, segment) if isinstance(node, CommentedMap) else segment
+            if key is _MISSING or key not in node:
+                # A missing or extra field: keep the final segment, skip a tag in the middle.
+                if i == len(loc) - 1 or not _is_tag(node, segment):
+                    out.append(segment)
+                    node = None
+                continue
+            out.append(segment)
+            node = node[key]
+        elif isinstance(node, list) and isinstance(segment, int):
+            out.append(segment)
+            node = node[segment] if segment < len(node) else None
+        else:
+            out.append(segment)
+            node = None
+    return out
+
+
+def _is_tag(node: dict, segment: str | int) -> bool:
+    return node.get("type") == segment
+
+
+def load_spec(path: str | Path) -> LoadedSpec:
+    """Read and validate a spec file. Raises :class:`SpecSyntaxError` or :class:`SpecError`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecSyntaxError(f"{path}: no such spec file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecSyntaxError(f"{path}: cannot read spec: {exc}") from None
+    return validate_data(parse_yaml(text, path), path, text)
+
+
+def load_spec_text(text: str, path: Path | None = None) -> LoadedSpec:
+    return validate_data(parse_yaml(text, path), path, text)

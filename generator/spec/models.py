@@ -1,0 +1,401 @@
+"""The spec: pydantic models of one sagespec YAML file (``spec_version: 1``).
+
+Structure and single-field rules live here; rules that relate fields to each other live in
+:mod:`sagespec.spec.checks`, so that every problem in a spec is reported at once with its location.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from .catalog import INSTANCE_TYPE_PATTERN
+
+SPEC_VERSION = 1
+
+SLUG_PATTERN = r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"
+# SageMaker resource names (pipelines, model package groups, endpoints): letters, digits and hyphens.
+SAGEMAKER_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+REGION_PATTERN = r"^[a-z]{2}(-gov)?-[a-z]+-\d$"
+S3_URI_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _check_instance_type(value: str) -> str:
+    if not INSTANCE_TYPE_PATTERN.match(value):
+        raise ValueError(f"{value!r} is not a SageMaker instance type (like 'ml.m5.xlarge')")
+    return value
+
+
+InstanceType = Annotated[str, Field(json_schema_extra={"pattern": INSTANCE_TYPE_PATTERN.pattern})]
+SageMakerName = Annotated[str, StringConstraints(pattern=SAGEMAKER_NAME_PATTERN)]
+NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+ClassLabel = int | str
+
+
+# --------------------------------------------------------------------------------------------------- project
+class Project(StrictModel):
+    """Who the generated project is."""
+
+    name: NonEmpty = Field(description="Human-readable project name, shown in READMEs.")
+    slug: Annotated[str, StringConstraints(pattern=SLUG_PATTERN)] = Field(
+        description="Lower-case id (2-32 chars, letters, digits, '-'): names the pipeline, its package "
+        "pipelines/<slug with '_'>, and the AWS resources. 32 is SageMaker Projects' limit."
+    )
+    description: str = ""
+    region: Annotated[str, StringConstraints(pattern=REGION_PATTERN)] = "us-east-1"
+    tags: dict[Annotated[str, StringConstraints(min_length=1, max_length=128)], Annotated[str, StringConstraints(max_length=256)]] = Field(
+        default_factory=dict, description="Tags put on every AWS resource the project creates."
+    )
+
+    @property
+    def package(self) -> str:
+        """The Python package name of the pipeline: the slug with '-' as '_'."""
+        return self.slug.replace("-", "_")
+
+
+# --------------------------------------------------------------------------------------------------- dataset
+class Split(StrictModel):
+    train: float = Field(0.8, gt=0, lt=1)
+    validation: float = Field(0.1, gt=0, lt=1)
+    test: float = Field(0.1, gt=0, lt=1)
+
+
+class Dataset(StrictModel):
+    """Where the data is and how to turn it into labelled text."""
+
+    source: NonEmpty = Field(
+        description="A local path (relative to the spec file) or an s3:// URI of the raw dataset."
+    )
+    format: Literal["csv", "parquet"] = "csv"
+    text_column: NonEmpty
+    label_column: NonEmpty
+    label_mapping: dict[ClassLabel, ClassLabel] = Field(
+        min_length=2,
+        description="Raw label value -> class label, e.g. star ratings {1: -1, 2: -1, 3: 0, 4: 1, 5: 1}. "
+        "Every raw value in the data must be mapped; rows whose value is unmapped are an error.",
+    )
+    facet_columns: list[NonEmpty] = Field(
+        default_factory=list, description="Columns kept beside text and label for the bias check."
+    )
+    split: Split = Field(default_factory=Split)
+    balance: Literal["none", "downsample"] = Field(
+        "none", description="'downsample' keeps as many rows of each class as the rarest class has."
+    )
+    seed: int = Field(42, ge=0)
+
+    @property
+    def classes(self) -> list[ClassLabel]:
+        """Class labels in a stable order: first appearance in the mapping."""
+        return list(dict.fromkeys(self.label_mapping.values()))
+
+
+# --------------------------------------------------------------------------------------------------- bias
+BiasMetricName = Literal["CI", "DPL", "KL", "JS", "LP", "TVD", "KS", "CDDL"]
+
+
+class BiasMetric(StrictModel):
+    threshold: float = Field(gt=0, description="A breach is |value| > threshold.")
+
+
+class Facet(StrictModel):
+    column: NonEmpty
+    values: list[ClassLabel] = Field(
+        default_factory=list,
+        description="The sensitive group's values; empty means every value of the column in turn.",
+    )
+
+
+class Bias(StrictModel):
+    """Pre-training bias checks (SageMaker Clarify) on the processed data."""
+
+    enabled: bool = True
+    facets: list[Facet] = Field(default_factory=list)
+    positive_labels: list[ClassLabel] = Field(
+        default_factory=list, description="Class labels Clarify treats as the positive outcome."
+    )
+    group_column: str | None = Field(None, description="Group variable for CDDL.")
+    metrics: dict[BiasMetricName, BiasMetric] = Field(default_factory=dict)
+    fail_on_violation: bool = Field(
+        True, description="Whether a breached threshold stops the pipeline (ClarifyCheckStep)."
+    )
+    instance_type: InstanceType = "ml.m5.xlarge"
+
+    _instance = field_validator("instance_type")(_check_instance_type)
+
+
+# --------------------------------------------------------------------------------------------------- model
+class Spot(StrictModel):
+    enabled: bool = False
+    max_wait_seconds: int = Field(172_800, ge=1, le=2_419_200)
+
+
+class Debugger(StrictModel):
+    profiler: bool = False
+    system_monitor_interval_ms: Literal[100, 200, 500, 1000, 5000, 60000] = 500
+
+
+class _ModelBase(StrictModel):
+    instance_count: int = Field(1, ge=1, le=64)
+    volume_size_gb: int = Field(30, ge=1, le=16_384)
+    max_runtime_seconds: int = Field(86_400, ge=1, le=2_419_200)
+    hyperparameters: dict[str, Any] = Field(
+        default_factory=dict, description="Overrides of the algorithm's defaults (see the catalog)."
+    )
+
+    _instance = field_validator("instance_type", check_fields=False)(_check_instance_type)
+
+
+class BlazingTextModel(_ModelBase):
+    """SageMaker's built-in BlazingText in supervised mode (fastText-compatible text classification)."""
+
+    type: Literal["blazingtext"]
+    instance_type: InstanceType = "ml.c5.2xlarge"
+
+
+class BertModel(_ModelBase):
+    """A Hugging Face BERT-family model fine-tuned with TensorFlow on the SageMaker TF training image."""
+
+    type: Literal["bert"]
+    pretrained_model: NonEmpty = Field(
+        description="A Hugging Face model id (SageMaker downloads it) or a local folder with config, "
+        "weights and tokenizer (the local runner never reaches a model hub)."
+    )
+    instance_type: InstanceType = "ml.g5.xlarge"
+    mixed_precision: Literal["auto", "off", "float16", "bfloat16"] = Field(
+        "auto", description="'auto': bfloat16 on Ampere/Hopper GPUs, float16 on older ones, off on CPU."
+    )
+    xla: bool = False
+    spot: Spot = Field(default_factory=Spot)
+    checkpoint_s3_uri: Annotated[str, StringConstraints(pattern=S3_URI_PATTERN)] | None = None
+    debugger: Debugger = Field(default_factory=Debugger)
+
+
+Model = Annotated[BlazingTextModel | BertModel, Field(discriminator="type")]
+
+
+# --------------------------------------------------------------------------------------------------- tuning
+class ContinuousRange(StrictModel):
+    type: Literal["continuous"]
+    min: float
+    max: float
+    scaling: Literal["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"] = "Auto"
+
+
+class IntegerRange(StrictModel):
+    type: Literal["integer"]
+    min: int
+    max: int
+    scaling: Literal["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"] = "Auto"
+
+
+class CategoricalRange(StrictModel):
+    type: Literal["categorical"]
+    values: list[int | float | str | bool] = Field(min_length=1)
+
+
+Range = Annotated[ContinuousRange | IntegerRange | CategoricalRange, Field(discriminator="type")]
+
+
+class Objective(StrictModel):
+    metric: NonEmpty
+    direction: Literal["Maximize", "Minimize"] = "Maximize"
+
+
+class WarmStart(StrictModel):
+    parent_jobs: list[NonEmpty] = Field(min_length=1, max_length=5)
+    type: Literal["IdenticalDataAndAlgorithm", "TransferLearning"] = "IdenticalDataAndAlgorithm"
+
+
+class Tuning(StrictModel):
+    """Hyperparameter tuning: the training step becomes a TuningStep."""
+
+    enabled: bool = True
+    strategy: Literal["Random", "Bayesian", "Hyperband", "Grid"] = "Bayesian"
+    objective: Objective
+    max_jobs: int = Field(10, ge=1, le=750)
+    max_parallel_jobs: int = Field(1, ge=1, le=100)
+    early_stopping: Literal["Off", "Auto"] = "Off"
+    ranges: dict[str, Range] = Field(min_length=1)
+    warm_start: WarmStart | None = None
+
+
+# --------------------------------------------------------------------------------------------------- evaluation, registry
+class Evaluation(StrictModel):
+    """The condition step: register only when the test metric reaches the threshold."""
+
+    metric: Literal["accuracy", "macro_f1", "weighted_f1"] = "accuracy"
+    threshold: float = Field(0.5, ge=0, le=1)
+    instance_type: InstanceType = "ml.m5.xlarge"
+
+    _instance = field_validator("instance_type")(_check_instance_type)
+
+
+class Registry(StrictModel):
+    model_package_group: SageMakerName | None = Field(
+        None, description="Defaults to '<slug>-models'."
+    )
+    approval_status: Literal["PendingManualApproval", "Approved", "Rejected"] = "PendingManualApproval"
+    inference_instance_types: list[InstanceType] = Field(default_factory=lambda: ["ml.m5.large"])
+
+
+# --------------------------------------------------------------------------------------------------- deployment
+class VariantModel(StrictModel):
+    """Which registered model a variant serves."""
+
+    select: Literal["latest-approved", "newest", "version"] = "latest-approved"
+    version: int | None = Field(None, ge=1, description="With select: version.")
+
+
+class Serverless(StrictModel):
+    memory_size_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144] = 2048
+    max_concurrency: int = Field(5, ge=1, le=200)
+
+
+class Variant(StrictModel):
+    name: Annotated[str, StringConstraints(pattern=SAGEMAKER_NAME_PATTERN)]
+    model: VariantModel = Field(default_factory=VariantModel)
+    instance_type: InstanceType = "ml.m5.large"
+    initial_instance_count: int = Field(1, ge=1)
+    initial_weight: float = Field(1.0, description="Relative share of traffic; must be positive.")
+    serverless: Serverless | None = None
+
+    _instance = field_validator("instance_type")(_check_instance_type)
+
+
+class TrafficShifting(StrictModel):
+    type: Literal["all-at-once", "canary", "linear"] = "all-at-once"
+    canary_percent: float | None = Field(None, description="Canary: share of capacity first shifted.")
+    linear_step_percent: float | None = Field(None, description="Linear: share shifted per step.")
+    wait_seconds: int = Field(600, ge=0, le=3600, description="Bake time between steps.")
+    termination_wait_seconds: int = Field(0, ge=0, le=3600)
+    rollback_alarms: list[NonEmpty] = Field(default_factory=list, max_length=10)
+
+
+class Autoscaling(StrictModel):
+    variant: NonEmpty
+    min_instances: int = Field(1, ge=1)
+    max_instances: int = Field(2, ge=1)
+    target_invocations_per_instance: float = Field(100.0, gt=0)
+    scale_in_cooldown_seconds: int = Field(300, ge=0)
+    scale_out_cooldown_seconds: int = Field(60, ge=0)
+
+
+class DataCapture(StrictModel):
+    enabled: bool = False
+    sampling_percentage: int = Field(100, ge=0, le=100)
+    destination: Annotated[str, StringConstraints(pattern=S3_URI_PATTERN)] | None = None
+
+
+class Deployment(StrictModel):
+    enabled: bool = True
+    endpoint_name: SageMakerName | None = Field(None, description="Defaults to '<slug>'.")
+    variants: list[Variant] = Field(default_factory=lambda: [Variant(name="AllTraffic")], min_length=1, max_length=10)
+    traffic_shifting: TrafficShifting = Field(default_factory=TrafficShifting)
+    autoscaling: list[Autoscaling] = Field(default_factory=list)
+    data_capture: DataCapture = Field(default_factory=DataCapture)
+
+
+# --------------------------------------------------------------------------------------------------- labeling
+class Workforce(StrictModel):
+    work_team_arn: Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:workteam/.+$")] | None = None
+    cognito_user_pool_id: str | None = None
+    cognito_client_id: str | None = None
+
+
+class Instructions(StrictModel):
+    short: NonEmpty = "Choose the sentiment of the review."
+    full: str = ""
+
+
+class GroundTruth(StrictModel):
+    enabled: bool = False
+    input_manifest: str | None = None
+
+
+class Labeling(StrictModel):
+    """Human review (Amazon A2I) of low-confidence predictions, and Ground Truth labeling."""
+
+    enabled: bool = False
+    confidence_threshold: float = Field(0.7, gt=0, lt=1)
+    labels: dict[NonEmpty, ClassLabel] = Field(
+        default_factory=dict, description="Name shown to people -> the model's class label."
+    )
+    task_title: Annotated[str, StringConstraints(min_length=1, max_length=128)] = "Review sentiment"
+    task_description: Annotated[str, StringConstraints(min_length=1, max_length=255)] = (
+        "Classify the sentiment of a product review"
+    )
+    instructions: Instructions = Field(default_factory=Instructions)
+    workers_per_item: int = Field(1, ge=1, le=9)
+    task_time_limit_seconds: int = Field(3600, ge=30, le=28_800)
+    task_availability_seconds: int = Field(864_000, ge=1, le=864_000)
+    workforce: Workforce = Field(default_factory=Workforce)
+    output_s3_prefix: Annotated[str, StringConstraints(pattern=S3_URI_PATTERN)] | None = None
+    ground_truth: GroundTruth = Field(default_factory=GroundTruth)
+
+
+# --------------------------------------------------------------------------------------------------- ci, studio
+class GitHubActions(StrictModel):
+    enabled: bool = True
+    role_arn: Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z\-]*:iam::[0-9]{12}:role/.+$")] | None = Field(
+        None, description="Role assumed through GitHub's OIDC provider; no static keys."
+    )
+    branch: NonEmpty = "main"
+
+
+class CodeBuild(StrictModel):
+    enabled: bool = True
+    image: NonEmpty = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
+
+
+class CI(StrictModel):
+    python_version: Literal["3.11", "3.12"] = "3.12"
+    github_actions: GitHubActions = Field(default_factory=GitHubActions)
+    codebuild: CodeBuild = Field(default_factory=CodeBuild)
+
+
+class Studio(StrictModel):
+    enabled: bool = True
+    repository: Literal["codeconnections", "codecommit"] = "codeconnections"
+    connection_arn: str | None = None
+    repository_id: str | None = Field(None, description="owner/name of the GitHub repository.")
+
+
+# --------------------------------------------------------------------------------------------------- root
+class Spec(StrictModel):
+    """One sagespec project."""
+
+    spec_version: Literal[1] = Field(description="The spec format version; only 1 exists.")
+    project: Project
+    dataset: Dataset
+    bias: Bias = Field(default_factory=Bias)
+    model: Model
+    tuning: Tuning | None = None
+    evaluation: Evaluation = Field(default_factory=Evaluation)
+    registry: Registry = Field(default_factory=Registry)
+    deployment: Deployment = Field(default_factory=Deployment)
+    labeling: Labeling = Field(default_factory=Labeling)
+    ci: CI = Field(default_factory=CI)
+    studio: Studio = Field(default_factory=Studio)
+
+    @property
+    def model_package_group(self) -> str:
+        return self.registry.model_package_group or f"{self.project.slug}-models"
+
+    @property
+    def endpoint_name(self) -> str:
+        return self.deployment.endpoint_name or self.project.slug
+
+    @property
+    def tuning_enabled(self) -> bool:
+        return self.tuning is not None and self.tuning.enabled
+
+
+def camel_words(text: str) -> str:
+    """'reviews-bert' -> 'ReviewsBert' (for names that must be CamelCase)."""
+    return "".join(part.capitalize() for part in re.split(r"[^a-zA-Z0-9]+", text) if part)
