@@ -1,0 +1,93 @@
+"""The `sagespec` command: parse arguments, call one function, turn sagespec errors into messages."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from . import __version__
+from .errors import SagespecError
+
+
+def _print_warnings(loaded) -> None:
+    for warning in loaded.warnings:
+        print(f"  {warning.format()}", file=sys.stderr)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .spec import load_spec
+
+    for path in args.specs:
+        loaded = load_spec(path)
+        _print_warnings(loaded)
+        spec = loaded.spec
+        print(f"{path}: ok ({spec.model.type}, project {spec.project.slug})")
+    return 0
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    from .render import generate
+    from .spec import load_spec
+
+    loaded = load_spec(args.spec)
+    _print_warnings(loaded)
+    output = Path(args.output) if args.output else Path.cwd() / loaded.spec.project.slug
+    project = generate(loaded, output)
+    print(f"generated {len(project.files)} files in {output}")
+    print(f"next: cd {output} && make install && make test")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from .spec.schema import spec_json_schema
+
+    print(json.dumps(spec_json_schema(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sagespec", description="Validate a sagespec YAML spec and generate a SageMaker Projects repo."
+    )
+    parser.add_argument("--version", action="version", version=f"sagespec {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check one or more specs; report every problem with file:line:column")
+    p.add_argument("specs", nargs="+", metavar="SPEC")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("new", help="generate a project from a spec into a new folder")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("-o", "--output", help="the new project folder (default: ./<project.slug>)")
+    p.set_defaults(func=cmd_new)
+
+    p = sub.add_parser("schema", help="print the spec's JSON Schema")
+    p.set_defaults(func=cmd_schema)
+
+    for register in _EXTENSIONS:
+        register(sub)
+    return parser
+
+
+# Command groups that live with their feature (e.g. `local`) register themselves here.
+_EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except SagespecError as exc:
+        print(exc.render(), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""The pipeline's step list, computed once from the spec.
+
+Both the SageMaker pipeline (rendered into ``pipelines/<pkg>/pipeline.py``) and the local runner
+(``sagespec local run``) take their steps from :func:`build_plan`, so the two cannot drift apart:
+same steps, same order, same scripts, same arguments, hyperparameters and condition.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .spec.catalog import ALGORITHMS
+from .spec.models import BertModel, Spec
+
+StepKind = Literal["processing", "bias-check", "training", "tuning", "condition", "register", "fail"]
+
+PROCESSING_ROOT = "/opt/ml/processing"
+INPUT_DATA_DIR = f"{PROCESSING_ROOT}/input/data"
+PREPROCESS_OUTPUT_DIR = f"{PROCESSING_ROOT}/output"
+SPLITS = ("train", "validation", "test")
+EVALUATION_REPORT = "evaluation.json"
+
+
+@dataclass(frozen=True)
+class StepInput:
+    name: str
+    source: str  # "param:<Name>" or "step:<StepName>/<output name>" ("model" = the trained artifact)
+    destination: str  # container path (processing) or channel name (training)
+
+
+@dataclass(frozen=True)
+class StepOutput:
+    name: str
+    source: str  # container path the script writes
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    kind: StepKind
+    script: str | None = None  # file name inside pipelines/<pkg>/
+    arguments: tuple[str, ...] = ()
+    inputs: tuple[StepInput, ...] = ()
+    outputs: tuple[StepOutput, ...] = ()
+    hyperparameters: dict[str, str] = field(default_factory=dict)
+    depends_on: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Condition:
+    """Register when ``metric`` read from evaluation.json is >= the EvaluationThreshold parameter."""
+
+    metric: str
+    json_path: str
+    threshold: float
+    if_true: str
+    if_false: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    steps: tuple[Step, ...]
+    condition: Condition
+    fail_message: str
+
+    def step(self, name: str) -> Step:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(name)
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.steps]
+
+
+def _class_strings(spec: Spec) -> list[str]:
+    return [str(c) for c in spec.dataset.classes]
+
+
+def preprocess_arguments(spec: Spec) -> list[str]:
+    ds = spec.dataset
+    facets = list(ds.facet_columns)
+    args = [
+        "--input-dir", INPUT_DATA_DIR,
+        "--output-dir", PREPROCESS_OUTPUT_DIR,
+        "--text-column", ds.text_column,
+        "--label-column", ds.label_column,
+        "--label-mapping", json.dumps({str(k): str(v) for k, v in ds.label_mapping.items()}),
+        "--facet-columns", json.dumps(facets),
+        "--train-ratio", f"{ds.split.train:g}",
+        "--validation-ratio", f"{ds.split.validation:g}",
+        "--test-ratio", f"{ds.split.test:g}",
+        "--balance", ds.balance,
+        "--seed", str(ds.seed),
+    ]  # fmt: skip
+    if spec.bias.enabled and spec.bias.group_column:
+        args += ["--group-column", spec.bias.group_column]
+    if isinstance(spec.model, BertModel):
+        hps = training_hyperparameters(spec)
+        args += [
+            "--output-format", "tfrecord",
+            "--tokenizer", spec.model.pretrained_model,
+            "--max-seq-length", hps["max_seq_length"],
+        ]  # fmt: skip
+    else:
+        args += ["--output-format", "blazingtext"]
+    return args
+
+
+def evaluate_arguments(spec: Spec) -> list[str]:
+    return [
+        "--model-dir", f"{PROCESSING_ROOT}/model",
+        "--test-dir", f"{PROCESSING_ROOT}/test",
+        "--output-dir", f"{PROCESSING_ROOT}/evaluation",
+        "--model-type", spec.model.type,
+    ]  # fmt: skip
+
+
+def _hp_string(value: object) -> str:
+    """SageMaker passes hyperparameters as strings; booleans the way the scripts parse them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def training_hyperparameters(spec: Spec) -> dict[str, str]:
+    """Every hyperparameter the training job receives, as strings, defaults filled in."""
+    model = spec.model
+    algorithm = ALGORITHMS[model.type]
+    values = algorithm.defaults() | dict(model.hyperparameters)
+    if spec.tuning_enabled:
+        # Tuned hyperparameters are the tuner's to set; the rest stay static.
+        for name in spec.tuning.ranges:  # type: ignore[union-attr]
+            values.pop(name, None)
+    hps = {name: _hp_string(value) for name, value in values.items()}
+    if model.type == "blazingtext":
+        hps = {"mode": "supervised", **hps}
+    if isinstance(model, BertModel):
+        hps |= {
+            "pretrained_model": model.pretrained_model,
+            "mixed_precision": model.mixed_precision,
+            "xla": _hp_string(model.xla),
+        }
+    return hps
+
+
+def metric_definitions(spec: Spec) -> list[dict[str, str]]:
+    """Regex metric definitions for script mode; built-in algorithms define their own."""
+    algorithm = ALGORITHMS[spec.model.type]
+    return [{"Name": m.name, "Regex": m.regex} for m in algorithm.metrics.values() if m.regex]
+
+
+def build_plan(spec: Spec) -> Plan:
+    train_name = "TuneModel" if spec.tuning_enabled else "TrainModel"
+    steps: list[Step] = [
+        Step(
+            name="PreprocessData",
+            kind="processing",
+            script="preprocess.py",
+            arguments=tuple(preprocess_arguments(spec)),
+            inputs=(StepInput("input-data", "param:InputDataUrl", INPUT_DATA_DIR),),
+            outputs=tuple(
+                StepOutput(name, f"{PREPROCESS_OUTPUT_DIR}/{name}") for name in (*SPLITS, "bias")
+            ),
+        )
+    ]
+    if spec.bias.enabled:
+        steps.append(
+            Step(
+                name="CheckDataBias",
+                kind="bias-check",
+                inputs=(StepInput("bias", "step:PreprocessData/bias", "bias"),),
+            )
+        )
+    steps.append(
+        Step(
+            name=train_name,
+            kind="tuning" if spec.tuning_enabled else "training",
+            script="train.py" if isinstance(spec.model, BertModel) else None,
+            inputs=tuple(StepInput(s, f"step:PreprocessData/{s}", s) for s in ("train", "validation")),
+            hyperparameters=training_hyperparameters(spec),
+            depends_on=("CheckDataBias",) if spec.bias.enabled else (),
+        )
+    )
+    steps.append(
+        Step(
+            name="EvaluateModel",
+            kind="processing",
+            script="evaluate.py",
+            arguments=tuple(evaluate_arguments(spec)),
+            inputs=(
+                StepInput("model", f"step:{train_name}/model", f"{PROCESSING_ROOT}/model"),
+                StepInput("test", "step:PreprocessData/test", f"{PROCESSING_ROOT}/test"),
+            ),
+            outputs=(StepOutput("evaluation", f"{PROCESSING_ROOT}/evaluation"),),
+        )
+    )
+    condition = Condition(
+        metric=spec.evaluation.metric,
+        json_path=f"metrics.{spec.evaluation.metric}.value",
+        threshold=spec.evaluation.threshold,
+        if_true="RegisterModel",
+        if_false="FailPipeline",
+    )
+    steps += [
+        Step(name="CheckEvaluation", kind="condition"),
+        Step(name="RegisterModel", kind="register", inputs=(StepInput("model", f"step:{train_name}/model", "model"),)),
+        Step(name="FailPipeline", kind="fail"),
+    ]
+    message = (
+        f"Test {spec.evaluation.metric} is below the EvaluationThreshold; "
+        f"the model was not registered in {spec.model_package_group}."
+    )
+    return Plan(steps=tuple(steps), condition=condition, fail_message=message)

@@ -1,0 +1,111 @@
+"""Spec -> the template context: every name, ARN piece, argument list and hyperparameter map the
+templates print, computed here in Python where it can be tested. Templates only present it."""
+
+from __future__ import annotations
+
+import posixpath
+from pathlib import PurePosixPath
+from typing import Any
+
+from .. import __version__
+from ..plan import build_plan, evaluate_arguments, metric_definitions, preprocess_arguments, training_hyperparameters
+from ..spec.models import BertModel, Spec, camel_words
+
+# Container images the pipeline uses; the TF version matches the local TensorFlow (tf-keras pins to it).
+TENSORFLOW_VERSION = "2.21"
+TENSORFLOW_PY_VERSION = "py312"
+SKLEARN_FRAMEWORK_VERSION = "1.4-2"
+SAGEMAKER_SDK_VERSION = "3.27.0"
+
+
+def dataset_file_name(spec: Spec) -> str:
+    """The dataset's file name, as the generated repo's data/ folder and S3 key carry it."""
+    name = PurePosixPath(spec.dataset.source.replace("\\", "/")).name
+    return name or f"dataset.{spec.dataset.format}"
+
+
+def local_data_path(spec: Spec) -> str | None:
+    """Where the generated repo keeps its copy of a local dataset (None for s3:// sources)."""
+    if spec.dataset.source.startswith("s3://"):
+        return None
+    return posixpath.join("data", dataset_file_name(spec))
+
+
+def build_context(spec: Spec, spec_text: str = "") -> dict[str, Any]:
+    model = spec.model
+    plan = build_plan(spec)
+    slug = spec.project.slug
+    bias = spec.bias
+    is_bert = isinstance(model, BertModel)
+    return {
+        "sagespec_version": __version__,
+        "sagemaker_sdk_version": SAGEMAKER_SDK_VERSION,
+        "spec": spec,
+        "plan": plan,
+        # project
+        "project_name": spec.project.name,
+        "project_description": spec.project.description,
+        "slug": slug,
+        "pkg": spec.project.package,
+        "camel_name": camel_words(slug),
+        "region": spec.project.region,
+        "tags": dict(spec.project.tags),
+        "pipeline_name": f"{camel_words(slug)}Pipeline",
+        "base_job_prefix": slug,
+        "model_package_group": spec.model_package_group,
+        "endpoint_name": spec.endpoint_name,
+        # data
+        "dataset_file": dataset_file_name(spec),
+        "local_data_path": local_data_path(spec),
+        "dataset_source": spec.dataset.source,
+        "default_data_key": f"{slug}/data/{dataset_file_name(spec)}",
+        "text_column": spec.dataset.text_column,
+        "label_column": spec.dataset.label_column,
+        "classes": [str(c) for c in spec.dataset.classes],
+        # steps
+        "preprocess_arguments": preprocess_arguments(spec),
+        "evaluate_arguments": evaluate_arguments(spec),
+        "processing_instance_type": "ml.m5.xlarge",
+        "evaluation_instance_type": spec.evaluation.instance_type,
+        "bias_instance_type": bias.instance_type,
+        # bias
+        "bias_enabled": bias.enabled,
+        "bias_metrics": list(bias.metrics),
+        "bias_thresholds": {name: m.threshold for name, m in bias.metrics.items()},
+        "bias_fail_on_violation": bias.fail_on_violation,
+        "positive_labels": [str(v) for v in bias.positive_labels],
+        "facets": [{"column": f.column, "values": [str(v) for v in f.values]} for f in bias.facets],
+        "facet_columns": list(spec.dataset.facet_columns),
+        "group_column": bias.group_column,
+        # training
+        "model_type": model.type,
+        "is_bert": is_bert,
+        "training_instance_type": model.instance_type,
+        "training_instance_count": model.instance_count,
+        "volume_size_gb": model.volume_size_gb,
+        "max_runtime_seconds": model.max_runtime_seconds,
+        "hyperparameters": training_hyperparameters(spec),
+        "metric_definitions": metric_definitions(spec),
+        "pretrained_model": model.pretrained_model if is_bert else None,
+        "spot_enabled": model.spot.enabled if is_bert else False,
+        "spot_max_wait_seconds": model.spot.max_wait_seconds if is_bert else None,
+        "checkpoint_s3_uri": model.checkpoint_s3_uri if is_bert else None,
+        "tensorflow_version": TENSORFLOW_VERSION,
+        "tensorflow_py_version": TENSORFLOW_PY_VERSION,
+        "sklearn_framework_version": SKLEARN_FRAMEWORK_VERSION,
+        # evaluation and registry
+        "evaluation_metric": spec.evaluation.metric,
+        "evaluation_threshold": spec.evaluation.threshold,
+        "evaluation_json_path": plan.condition.json_path,
+        "fail_message": plan.fail_message,
+        "approval_status": spec.registry.approval_status,
+        "inference_instance_types": list(spec.registry.inference_instance_types),
+        # ci
+        "python_version": spec.ci.python_version,
+        "github_actions": spec.ci.github_actions.enabled,
+        "github_role_arn": spec.ci.github_actions.role_arn,
+        "github_branch": spec.ci.github_actions.branch,
+        "codebuild": spec.ci.codebuild.enabled,
+        "codebuild_image": spec.ci.codebuild.image,
+        "tuning_enabled": spec.tuning_enabled,
+    }

@@ -1,0 +1,53 @@
+"""The Jinja2 environment: strict, no autoescape, and filters that print spec values as data.
+
+Spec strings reach templates only as variables, never as template source, so ``{{ }}`` inside a column
+name or a description comes out literally. The filters quote values for the file they land in.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from ..errors import GenerationError
+
+
+def py_literal(value: Any) -> str:
+    """A Python literal for plain data (str, numbers, bools, None, lists, tuples, dicts)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{py_literal(k)}: {py_literal(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(py_literal(v) for v in value) + "]"
+    if isinstance(value, tuple):
+        inner = ", ".join(py_literal(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid Python string literal
+    if value is None or isinstance(value, bool | int | float):
+        return repr(value)
+    raise GenerationError(f"cannot print {type(value).__name__} as a Python literal")
+
+
+def yaml_scalar(value: Any) -> str:
+    """A YAML scalar: JSON is a subset of YAML, so a JSON string is always a safe quoted scalar."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def make_environment(template_root: Path) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_root)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["py"] = py_literal
+    env.filters["yaml"] = yaml_scalar
+    env.filters["json"] = lambda v, indent=None: json.dumps(v, ensure_ascii=False, indent=indent)
+    env.filters["shquote"] = lambda v: shlex.quote(str(v))
+    return env

@@ -1,0 +1,63 @@
+"""Which template files a spec turns on, and where each lands in the generated tree.
+
+Conventions of ``template/``:
+- a file ending in ``.j2`` is rendered with Jinja2 and loses the suffix; any other file is copied as is;
+- a path segment ``__pkg__`` becomes the pipeline's Python package name;
+- a leading ``dot_`` becomes ``.`` (``dot_github`` -> ``.github``), so packaging keeps dotfiles.
+Optional features switch whole files on or off here, not through ``{% if %}`` sprawl inside them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from ..spec.models import Spec
+
+Rule = Callable[[Spec], bool]
+
+# Template paths (relative, as in template/) that only some specs get.
+FEATURE_RULES: dict[str, Rule] = {
+    "pipelines/__pkg__/train.py": lambda s: s.model.type == "bert",
+    "dot_github": lambda s: s.ci.github_actions.enabled,
+    "codebuild-buildspec.yml.j2": lambda s: s.ci.codebuild.enabled,
+}
+
+IGNORED_NAMES = {"__pycache__", ".DS_Store", ".pytest_cache", ".ruff_cache"}
+
+
+@dataclass(frozen=True)
+class TemplateFile:
+    source: PurePosixPath  # relative to the template root
+    target: PurePosixPath  # relative to the output folder
+    render: bool
+
+
+def _enabled(rel: PurePosixPath, spec: Spec) -> bool:
+    for prefix, rule in FEATURE_RULES.items():
+        parts = PurePosixPath(prefix).parts
+        if rel.parts[: len(parts)] == parts and not rule(spec):
+            return False
+    return True
+
+
+def target_path(rel: PurePosixPath, package: str) -> PurePosixPath:
+    parts = []
+    for part in rel.parts:
+        part = part.replace("__pkg__", package)
+        if part.startswith("dot_"):
+            part = "." + part[len("dot_") :]
+        parts.append(part)
+    target = PurePosixPath(*parts)
+    return target.with_name(target.name[: -len(".j2")]) if target.name.endswith(".j2") else target
+
+
+def template_files(root: Path, spec: Spec) -> Iterator[TemplateFile]:
+    for path in sorted(root.rglob("*")):
+        rel = PurePosixPath(path.relative_to(root).as_posix())
+        if path.is_dir() or IGNORED_NAMES.intersection(rel.parts) or path.suffix == ".pyc":
+            continue
+        if not _enabled(rel, spec):
+            continue
+        yield TemplateFile(rel, target_path(rel, spec.project.package), rel.name.endswith(".j2"))
