@@ -19,10 +19,13 @@ def _print_warnings(loaded) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from .spec import load_spec
+    from .spec.dataset_check import check_dataset_file
 
     for path in args.specs:
         loaded = load_spec(path)
         _print_warnings(loaded)
+        if not args.no_data:
+            check_dataset_file(loaded)
         spec = loaded.spec
         print(f"{path}: ok ({spec.model.type}, project {spec.project.slug})")
     return 0
@@ -31,9 +34,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_new(args: argparse.Namespace) -> int:
     from .render import generate
     from .spec import load_spec
+    from .spec.dataset_check import check_dataset_file
 
     loaded = load_spec(args.spec)
     _print_warnings(loaded)
+    check_dataset_file(loaded)
     output = Path(args.output) if args.output else Path.cwd() / loaded.spec.project.slug
     project = generate(loaded, output)
     print(f"generated {len(project.files)} files in {output}")
@@ -57,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check one or more specs; report every problem with file:line:column")
     p.add_argument("specs", nargs="+", metavar="SPEC")
+    p.add_argument("--no-data", action="store_true", help="skip checking the local dataset's columns and labels")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("new", help="generate a project from a spec into a new folder")

@@ -14,7 +14,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from ..errors import Issue, SpecError, SpecSyntaxError
 from .checks import run_checks
-from .models import Spec
+from .models import REGION_PATTERN, S3_URI_PATTERN, SAGEMAKER_NAME_PATTERN, SLUG_PATTERN, Spec
 
 
 @dataclass(frozen=True)
@@ -93,9 +93,24 @@ def _find_key(mapping: CommentedMap, segment: str | int) -> Any:
     return _MISSING
 
 
+# Regex patterns of the models, said in words.
+PATTERN_HINTS = {
+    SLUG_PATTERN: "must be 2-32 characters: lower-case letters, digits and '-', starting with a letter",
+    SAGEMAKER_NAME_PATTERN: "must be 1-63 letters, digits or '-', starting and ending with a letter or digit",
+    REGION_PATTERN: "must be an AWS region such as 'us-east-1'",
+    S3_URI_PATTERN: "must be an s3:// URI such as 's3://my-bucket/prefix'",
+}
+
+
 def _describe(error: dict[str, Any]) -> str:
     kind = error["type"]
     msg = error["msg"]
+    if kind == "string_pattern_mismatch":
+        pattern = (error.get("ctx") or {}).get("pattern", "")
+        hint = PATTERN_HINTS.get(pattern, f"must match {pattern}")
+        return f"{hint}, got {error.get('input')!r}"
+    if error["loc"] and error["loc"][-1] == "[key]":
+        return "unknown key: " + msg.replace("Input should be", "must be")
     if kind == "extra_forbidden":
         return "unknown field (not allowed here)"
     if kind == "missing":
@@ -103,7 +118,10 @@ def _describe(error: dict[str, Any]) -> str:
     if kind == "literal_error":
         return msg.replace("Input should be", "must be")
     if kind == "union_tag_invalid":
-        return msg.replace("Input tag", "type").replace("does not match any of the expected tags:", "must be one of")
+        ctx = error.get("ctx") or {}
+        return f"unknown type {ctx.get('tag')!r}; must be one of {ctx.get('expected_tags')}"
+    if kind == "union_tag_not_found":
+        return "required field is missing (it selects the kind of model)"
     if kind == "value_error":
         return msg.removeprefix("Value error, ")
     return msg.replace("Input should", "must").replace("String should", "must")
@@ -134,14 +152,15 @@ def validate_data(data: Any, path: Path | None = None, text: str = "") -> Loaded
         spec = Spec.model_validate(_to_plain(data))
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
-            loc = tuple(error["loc"])
+            loc = tuple(p for p in error["loc"] if p != "[key]")
+            if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+                loc += (error["ctx"]["discriminator"].strip("'"),)
             line, col = _position(data, loc)
             dotted = ".".join(str(p) for p in _document_path(data, loc))
             issues.append(Issue(dotted, _describe(error), path, line, col))
     if spec is not None:
         for dotted, message, severity in run_checks(spec):
-            loc = tuple(int(p) if p.isdigit() else p for p in dotted.split("."))
-            line, col = _position(data, loc)
+            line, col = _position(data, tuple(int(p) if p.isdigit() else p for p in dotted.split(".")))
             issues.append(Issue(dotted, message, path, line, col, severity))
     if any(i.severity == "error" for i in issues) or spec is None:
         raise SpecError(sorted(issues, key=lambda i: (i.line or 0, i.column or 0)), path)
@@ -174,6 +193,12 @@ def _document_path(root: Any, loc: tuple[str | int, ...]) -> list[str | int]:
 
 def _is_tag(node: dict, segment: str | int) -> bool:
     return node.get("type") == segment
+
+
+def locate(loaded: LoadedSpec, dotted: str) -> tuple[int | None, int | None]:
+    """The position of a dotted field path in the spec's text."""
+    loc = tuple(int(p) if p.isdigit() else p for p in dotted.split("."))
+    return _position(parse_yaml(loaded.text, loaded.path), loc)
 
 
 def load_spec(path: str | Path) -> LoadedSpec:

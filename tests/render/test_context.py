@@ -1,0 +1,32 @@
+"""The template context: computed values the templates print."""
+
+from __future__ import annotations
+
+import pytest
+
+from sagespec.render.context import build_context, local_data_path
+from sagespec.spec import load_spec_text
+
+
+def test_names_derive_from_the_slug(example_text):
+    ctx = build_context(load_spec_text(example_text()).spec)
+    assert ctx["pkg"] == "reviews_blazingtext"
+    assert ctx["pipeline_name"] == "ReviewsBlazingtextPipeline"
+    assert ctx["model_package_group"] == "reviews-blazingtext-models"
+    assert ctx["default_data_key"] == "reviews-blazingtext/data/womens_clothing_ecommerce_reviews.csv"
+    assert ctx["bias_thresholds"] == {"CI": 0.95, "DPL": 0.6, "KL": 1.0, "JS": 0.5}
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("../data/x.csv", "data/x.csv"),
+        ("/abs/../../etc/passwd", "data/passwd"),
+        ("C:\\Users\\me\\reviews.csv", "data/reviews.csv"),
+        ("s3://bucket/key/x.csv", None),
+    ],
+)
+def test_local_data_path_stays_in_data(example_text, source, expected):
+    text = example_text().replace("../data/womens_clothing_ecommerce_reviews.csv", source.replace("\\", "\\\\"))
+    text = text.replace(f"source: {source.replace(chr(92), chr(92) * 2)}", f"source: '{source}'")
+    assert local_data_path(load_spec_text(text).spec) == expected

@@ -1,0 +1,134 @@
+"""Cross-field rules: each one fires on the mistake it exists for, and only then."""
+
+from __future__ import annotations
+
+import pytest
+
+from sagespec.errors import SpecError
+from sagespec.spec import load_spec_text
+
+
+def messages(text: str) -> dict[str, str]:
+    try:
+        loaded = load_spec_text(text)
+    except SpecError as exc:
+        return {i.path: i.message for i in exc.issues + exc.warnings}
+    return {w.path: w.message for w in loaded.warnings}
+
+
+def test_examples_have_no_findings(example_text):
+    assert messages(example_text()) == {}
+    assert messages(example_text("womens-clothing-bert.yaml")) == {}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path", "fragment"),
+    [
+        ("    learning_rate: 0.1\n", "    learning_rate: 0\n", "model.hyperparameters.learning_rate", "> 0"),
+        ("    word_ngrams: 2\n", "    word_ngrams: two\n", "model.hyperparameters.word_ngrams", "integer"),
+        ("    early_stopping: true\n", "    early_stopping: 1\n", "model.hyperparameters.early_stopping", "true or false"),
+        ("    epochs: 10\n", "    mode: skipgram\n", "model.hyperparameters.mode", "set by the generated pipeline"),
+        ("  instance_type: ml.c5.2xlarge\n", "  instance_type: ml.c5.2xlarge\n  instance_count: 2\n", "model.instance_count", "single instance"),
+        ("    min_epochs: 5\n", "    min_epochs: 5\n    min_char: 7\n", "model.hyperparameters.min_char", "max_char"),
+        ("CI: {threshold: 0.95}", "CI: {threshold: 1.5}", "bias.metrics.CI.threshold", "never be breached"),
+        ("positive_labels: [1]", "positive_labels: []", "bias.positive_labels", "positive class"),
+        ("    - column: Class Name\n", "    - column: Department Name\n", "bias.facets.0.column", "not in dataset.facet_columns"),
+        ("    JS: {threshold: 0.5}\n", "    CDDL: {threshold: 0.5}\n", "bias.group_column", "group column"),
+        ("facet_columns: [Class Name]", "facet_columns: [Class Name, Rating]", "dataset.facet_columns.1", "text or label"),
+        ("label_mapping: {1: -1, 2: -1, 3: 0, 4: 1, 5: 1}", "label_mapping: {1: 1, 2: 1}", "dataset.label_mapping", "at least 2"),
+    ],
+)
+def test_rule_fires(example_text, old, new, path, fragment):
+    text = example_text()
+    assert old in text
+    found = messages(text.replace(old, new, 1))
+    assert path in found, found
+    assert fragment in found[path]
+
+
+def test_bert_on_cpu_is_a_warning_not_an_error(example_text):
+    text = example_text("womens-clothing-bert.yaml").replace("  instance_type: ml.g5.xlarge\n  instance_count", "  instance_type: ml.m5.xlarge\n  instance_count")
+    loaded = load_spec_text(text)
+    assert [w.path for w in loaded.warnings] == ["model.instance_type"]
+    assert "no GPU" in loaded.warnings[0].message
+
+
+def test_spot_wait_must_cover_runtime(example_text):
+    text = example_text("womens-clothing-bert.yaml").replace("max_wait_seconds: 172800", "max_wait_seconds: 3600")
+    assert "max_runtime_seconds" in messages(text)["model.spot.max_wait_seconds"]
+
+
+DEPLOYMENT = """
+deployment:
+  variants:
+    - {name: A, initial_weight: 1}
+    - {name: A, initial_weight: 0}
+    - {name: S, serverless: {memory_size_mb: 2048}}
+  traffic_shifting: {type: canary, canary_percent: 150}
+  autoscaling:
+    - {variant: Z}
+    - {variant: S}
+    - {variant: A, min_instances: 4, max_instances: 2}
+"""
+
+
+def test_deployment_rules(example_text):
+    text = example_text().split("deployment:")[0] + DEPLOYMENT
+    found = messages(text)
+    assert "duplicate variant name" in found["deployment.variants.1.name"]
+    assert "positive" in found["deployment.variants.1.initial_weight"]
+    assert "no variant named 'Z'" in found["deployment.autoscaling.0.variant"]
+    assert "serverless" in found["deployment.autoscaling.1.variant"]
+    assert "max_instances" in found["deployment.autoscaling.2.min_instances"]
+    assert "between 0 and 100" in found["deployment.traffic_shifting.canary_percent"]
+    assert "serverless" in found["deployment.traffic_shifting.type"]
+
+
+TUNING = """
+tuning:
+  strategy: {strategy}
+  objective: {{metric: {metric}}}
+  max_jobs: 4
+  max_parallel_jobs: {parallel}
+  early_stopping: {early}
+  ranges:
+    learning_rate: {{type: continuous, min: {lr_min}, max: 0.1, scaling: Logarithmic}}
+    vector_dim: {{type: integer, min: 300, max: 100}}
+    dropout: {{type: continuous, min: 0.1, max: 0.5}}
+"""
+
+
+def test_tuning_rules(example_text):
+    text = example_text() + TUNING.format(
+        strategy="Hyperband", metric="validation:accuracy", parallel=8, early="Auto", lr_min=0
+    )
+    found = messages(text)
+    assert "max_jobs" in found["tuning.max_parallel_jobs"]
+    assert "min > 0" in found["tuning.ranges.learning_rate.scaling"]
+    assert "below max" in found["tuning.ranges.vector_dim.min"]
+    assert "no hyperparameter 'dropout'" in found["tuning.ranges.dropout"]
+    assert "Off" in found["tuning.early_stopping"]
+    assert "every epoch" in found["tuning.strategy"]
+    assert "also fixed" in found["tuning.ranges.learning_rate"]
+
+
+def test_tuning_objective_must_be_emitted(example_text):
+    text = example_text() + TUNING.format(strategy="Grid", metric="validation:f1", parallel=1, early="Off", lr_min=0.01)
+    found = messages(text)
+    assert "never emits 'validation:f1'" in found["tuning.objective.metric"]
+    assert "categorical" in found["tuning.ranges.learning_rate.type"]
+
+
+LABELING = """
+labeling:
+  enabled: true
+  confidence_threshold: 0.6
+  labels: {Negative: -1, Positive: 1, Great: 2}
+"""
+
+
+def test_labeling_rules(example_text):
+    found = messages(example_text() + LABELING)
+    assert "not a class label" in found["labeling.labels.Great"]
+    assert "one name to each class" in found["labeling.labels"]
+    assert "work_team_arn" in found["labeling.workforce"]

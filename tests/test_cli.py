@@ -1,0 +1,67 @@
+"""The CLI: clean messages, exit codes, nothing written on failure."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from sagespec.cli import main
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "sagespec", *args], capture_output=True, text=True)
+
+
+def test_validate_ok(write_spec, example_text, capsys):
+    path = write_spec(example_text())
+    assert main(["validate", str(path)]) == 0
+    assert "ok (blazingtext" in capsys.readouterr().out
+
+
+def test_validate_bad_spec_exits_2_without_traceback(write_spec, example_text):
+    path = write_spec(example_text().replace("    epochs: 10\n", "    epochz: 10\n"))
+    result = run("validate", str(path))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"{path}:" in result.stderr and "model.hyperparameters.epochz" in result.stderr
+
+
+def test_new_generates_and_refuses_to_overwrite(write_spec, example_text, tmp_path, capsys):
+    path = write_spec(example_text())
+    out = tmp_path / "proj"
+    assert main(["new", str(path), "-o", str(out)]) == 0
+    assert (out / "spec.yaml").exists() and (out / "data/womens_clothing_ecommerce_reviews.csv").exists()
+    manifest = json.loads((out / ".sagespec/manifest.json").read_text())
+    assert "spec.yaml" in manifest["files"]
+    assert main(["new", str(path), "-o", str(out)]) == 2
+    assert "not empty" in capsys.readouterr().err
+
+
+def test_new_with_a_bad_spec_writes_nothing(write_spec, example_text, tmp_path):
+    path = write_spec(example_text().replace("text_column: Review Text", "text_column: Nope"))
+    out = tmp_path / "proj"
+    result = run("new", str(path), "-o", str(out))
+    assert result.returncode == 2 and "dataset.text_column" in result.stderr
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.yaml"]
+
+
+def test_schema_is_json_schema(capsys):
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["$schema"].startswith("https://json-schema.org/")
+    assert {"project", "dataset", "model"} <= set(schema["properties"])
+
+
+def test_new_does_not_import_aws_or_tensorflow(write_spec, example_text, tmp_path):
+    path = write_spec(example_text())
+    code = (
+        "import sys; from sagespec.cli import main; "
+        f"rc = main(['new', {str(path)!r}, '-o', {str(tmp_path / 'p')!r}]); "
+        "heavy = [m for m in ('sagemaker', 'boto3', 'botocore', 'tensorflow', 'pandas') if m in sys.modules]; "
+        "print(heavy); sys.exit(rc)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
