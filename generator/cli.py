@@ -47,6 +47,11 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    if args.format == "markdown":
+        from .spec.reference import spec_reference_markdown
+
+        print(spec_reference_markdown(), end="")
+        return 0
     from .spec.schema import spec_json_schema
 
     print(json.dumps(spec_json_schema(), indent=2))
@@ -62,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check one or more specs; report every problem with file:line:column")
     p.add_argument("specs", nargs="+", metavar="SPEC")
-    p.add_argument("--no-data", action="store_true", help="skip checking the local dataset's columns and labels")
+    p.add_argument(
+        "--no-data", action="store_true", help="skip checking the local dataset's columns and labels"
+    )
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("new", help="generate a project from a spec into a new folder")
@@ -70,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="the new project folder (default: ./<project.slug>)")
     p.set_defaults(func=cmd_new)
 
-    p = sub.add_parser("schema", help="print the spec's JSON Schema")
+    p = sub.add_parser("schema", help="print the spec's JSON Schema (or its Markdown reference)")
+    p.add_argument("--format", choices=["json", "markdown"], default="json")
     p.set_defaults(func=cmd_schema)
 
     for register in _EXTENSIONS:

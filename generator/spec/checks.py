@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 
-
 from .catalog import ALGORITHMS, is_gpu_instance
 from .models import BertModel, BlazingTextModel, CategoricalRange, ContinuousRange, IntegerRange, Spec
 
@@ -169,7 +168,7 @@ def check_tuning(spec: Spec) -> Iterator[Finding]:
                 yield _error(f"{path}.min", f"must be below max ({rng.max:g})")
             if rng.scaling == "Logarithmic" and rng.min <= 0:
                 yield _error(f"{path}.scaling", "Logarithmic scaling needs min > 0")
-            if rng.scaling == "ReverseLogarithmic" and not (0 <= rng.min and rng.max < 1):
+            if rng.scaling == "ReverseLogarithmic" and not (rng.min >= 0 and rng.max < 1):
                 yield _error(f"{path}.scaling", "ReverseLogarithmic scaling needs 0 <= min and max < 1")
             for bound in ("min", "max"):
                 problem = hp.check(getattr(rng, bound))
@@ -200,7 +199,9 @@ def check_deployment(spec: Spec) -> Iterator[Finding]:
     for i, variant in enumerate(dep.variants):
         path = f"deployment.variants.{i}"
         if variant.name in seen:
-            yield _error(f"{path}.name", f"duplicate variant name {variant.name!r} (also variant {seen[variant.name]})")
+            yield _error(
+                f"{path}.name", f"duplicate variant name {variant.name!r} (also variant {seen[variant.name]})"
+            )
         seen.setdefault(variant.name, i)
         if variant.initial_weight <= 0:
             yield _error(f"{path}.initial_weight", f"must be positive, got {variant.initial_weight:g}")
@@ -234,9 +235,13 @@ def check_deployment(spec: Spec) -> Iterator[Finding]:
     elif ts.linear_step_percent is not None:
         yield _error(f"{path}.linear_step_percent", "only applies with type: linear")
     if ts.type != "all-at-once" and serverless:
-        yield _error(f"{path}.type", "blue/green canary or linear shifting is not available for serverless variants")
+        yield _error(
+            f"{path}.type", "blue/green canary or linear shifting is not available for serverless variants"
+        )
     if dep.data_capture.enabled and serverless:
-        yield _error("deployment.data_capture.enabled", "data capture is not available for serverless variants")
+        yield _error(
+            "deployment.data_capture.enabled", "data capture is not available for serverless variants"
+        )
 
 
 def check_labeling(spec: Spec) -> Iterator[Finding]:
@@ -283,5 +288,3 @@ def run_checks(spec: Spec) -> list[Finding]:
     for check in CHECKS:
         findings.extend(check(spec))
     return findings
-
-

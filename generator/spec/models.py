@@ -38,7 +38,7 @@ NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 ClassLabel = int | str
 
 
-# --------------------------------------------------------------------------------------------------- project
+# --- project
 class Project(StrictModel):
     """Who the generated project is."""
 
@@ -49,9 +49,10 @@ class Project(StrictModel):
     )
     description: str = ""
     region: Annotated[str, StringConstraints(pattern=REGION_PATTERN)] = "us-east-1"
-    tags: dict[Annotated[str, StringConstraints(min_length=1, max_length=128)], Annotated[str, StringConstraints(max_length=256)]] = Field(
-        default_factory=dict, description="Tags put on every AWS resource the project creates."
-    )
+    tags: dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=128)],
+        Annotated[str, StringConstraints(max_length=256)],
+    ] = Field(default_factory=dict, description="Tags put on every AWS resource the project creates.")
 
     @property
     def package(self) -> str:
@@ -59,7 +60,7 @@ class Project(StrictModel):
         return self.slug.replace("-", "_")
 
 
-# --------------------------------------------------------------------------------------------------- dataset
+# --- dataset
 class Split(StrictModel):
     train: float = Field(0.8, gt=0, lt=1)
     validation: float = Field(0.1, gt=0, lt=1)
@@ -95,7 +96,7 @@ class Dataset(StrictModel):
         return list(dict.fromkeys(self.label_mapping.values()))
 
 
-# --------------------------------------------------------------------------------------------------- bias
+# --- bias
 BiasMetricName = Literal["CI", "DPL", "KL", "JS", "LP", "TVD", "KS", "CDDL"]
 
 
@@ -129,7 +130,7 @@ class Bias(StrictModel):
     _instance = field_validator("instance_type")(_check_instance_type)
 
 
-# --------------------------------------------------------------------------------------------------- model
+# --- model
 class Spot(StrictModel):
     enabled: bool = False
     max_wait_seconds: int = Field(172_800, ge=1, le=2_419_200)
@@ -179,7 +180,7 @@ class BertModel(_ModelBase):
 Model = Annotated[BlazingTextModel | BertModel, Field(discriminator="type")]
 
 
-# --------------------------------------------------------------------------------------------------- tuning
+# --- tuning
 class ContinuousRange(StrictModel):
     type: Literal["continuous"]
     min: float
@@ -225,7 +226,7 @@ class Tuning(StrictModel):
     warm_start: WarmStart | None = None
 
 
-# --------------------------------------------------------------------------------------------------- evaluation, registry
+# --- evaluation, registry
 class Evaluation(StrictModel):
     """The condition step: register only when the test metric reaches the threshold."""
 
@@ -237,14 +238,12 @@ class Evaluation(StrictModel):
 
 
 class Registry(StrictModel):
-    model_package_group: SageMakerName | None = Field(
-        None, description="Defaults to '<slug>-models'."
-    )
+    model_package_group: SageMakerName | None = Field(None, description="Defaults to '<slug>-models'.")
     approval_status: Literal["PendingManualApproval", "Approved", "Rejected"] = "PendingManualApproval"
     inference_instance_types: list[InstanceType] = Field(default_factory=lambda: ["ml.m5.large"])
 
 
-# --------------------------------------------------------------------------------------------------- deployment
+# --- deployment
 class VariantModel(StrictModel):
     """Which registered model a variant serves."""
 
@@ -295,15 +294,22 @@ class DataCapture(StrictModel):
 class Deployment(StrictModel):
     enabled: bool = True
     endpoint_name: SageMakerName | None = Field(None, description="Defaults to '<slug>'.")
-    variants: list[Variant] = Field(default_factory=lambda: [Variant(name="AllTraffic")], min_length=1, max_length=10)
+    variants: list[Variant] = Field(
+        default_factory=lambda: [Variant(name="AllTraffic")], min_length=1, max_length=10
+    )
     traffic_shifting: TrafficShifting = Field(default_factory=TrafficShifting)
     autoscaling: list[Autoscaling] = Field(default_factory=list)
     data_capture: DataCapture = Field(default_factory=DataCapture)
 
 
-# --------------------------------------------------------------------------------------------------- labeling
+# --- labeling
 class Workforce(StrictModel):
-    work_team_arn: Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:workteam/.+$")] | None = None
+    work_team_arn: (
+        Annotated[
+            str, StringConstraints(pattern=r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:workteam/.+$")
+        ]
+        | None
+    ) = None
     cognito_user_pool_id: str | None = None
     cognito_client_id: str | None = None
 
@@ -339,12 +345,12 @@ class Labeling(StrictModel):
     ground_truth: GroundTruth = Field(default_factory=GroundTruth)
 
 
-# --------------------------------------------------------------------------------------------------- ci, studio
+# --- ci, studio
 class GitHubActions(StrictModel):
     enabled: bool = True
-    role_arn: Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z\-]*:iam::[0-9]{12}:role/.+$")] | None = Field(
-        None, description="Role assumed through GitHub's OIDC provider; no static keys."
-    )
+    role_arn: (
+        Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z\-]*:iam::[0-9]{12}:role/.+$")] | None
+    ) = Field(None, description="Role assumed through GitHub's OIDC provider; no static keys.")
     branch: NonEmpty = "main"
 
 
@@ -366,7 +372,7 @@ class Studio(StrictModel):
     repository_id: str | None = Field(None, description="owner/name of the GitHub repository.")
 
 
-# --------------------------------------------------------------------------------------------------- root
+# --- root
 class Spec(StrictModel):
     """One sagespec project."""
 

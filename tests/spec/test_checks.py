@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from sagespec.errors import SpecError
 from sagespec.spec import load_spec_text
 
@@ -26,16 +25,51 @@ def test_examples_have_no_findings(example_text):
     [
         ("    learning_rate: 0.1\n", "    learning_rate: 0\n", "model.hyperparameters.learning_rate", "> 0"),
         ("    word_ngrams: 2\n", "    word_ngrams: two\n", "model.hyperparameters.word_ngrams", "integer"),
-        ("    early_stopping: true\n", "    early_stopping: 1\n", "model.hyperparameters.early_stopping", "true or false"),
-        ("    epochs: 10\n", "    mode: skipgram\n", "model.hyperparameters.mode", "set by the generated pipeline"),
-        ("  instance_type: ml.c5.2xlarge\n", "  instance_type: ml.c5.2xlarge\n  instance_count: 2\n", "model.instance_count", "single instance"),
-        ("    min_epochs: 5\n", "    min_epochs: 5\n    min_char: 7\n", "model.hyperparameters.min_char", "max_char"),
+        (
+            "    early_stopping: true\n",
+            "    early_stopping: 1\n",
+            "model.hyperparameters.early_stopping",
+            "true or false",
+        ),
+        (
+            "    epochs: 10\n",
+            "    mode: skipgram\n",
+            "model.hyperparameters.mode",
+            "set by the generated pipeline",
+        ),
+        (
+            "  instance_type: ml.c5.2xlarge\n",
+            "  instance_type: ml.c5.2xlarge\n  instance_count: 2\n",
+            "model.instance_count",
+            "single instance",
+        ),
+        (
+            "    min_epochs: 5\n",
+            "    min_epochs: 5\n    min_char: 7\n",
+            "model.hyperparameters.min_char",
+            "max_char",
+        ),
         ("CI: {threshold: 0.95}", "CI: {threshold: 1.5}", "bias.metrics.CI.threshold", "never be breached"),
         ("positive_labels: [1]", "positive_labels: []", "bias.positive_labels", "positive class"),
-        ("    - column: Class Name\n", "    - column: Department Name\n", "bias.facets.0.column", "not in dataset.facet_columns"),
+        (
+            "    - column: Class Name\n",
+            "    - column: Department Name\n",
+            "bias.facets.0.column",
+            "not in dataset.facet_columns",
+        ),
         ("    JS: {threshold: 0.5}\n", "    CDDL: {threshold: 0.5}\n", "bias.group_column", "group column"),
-        ("facet_columns: [Class Name]", "facet_columns: [Class Name, Rating]", "dataset.facet_columns.1", "text or label"),
-        ("label_mapping: {1: -1, 2: -1, 3: 0, 4: 1, 5: 1}", "label_mapping: {1: 1, 2: 1}", "dataset.label_mapping", "at least 2"),
+        (
+            "facet_columns: [Class Name]",
+            "facet_columns: [Class Name, Rating]",
+            "dataset.facet_columns.1",
+            "text or label",
+        ),
+        (
+            "label_mapping: {1: -1, 2: -1, 3: 0, 4: 1, 5: 1}",
+            "label_mapping: {1: 1, 2: 1}",
+            "dataset.label_mapping",
+            "at least 2",
+        ),
     ],
 )
 def test_rule_fires(example_text, old, new, path, fragment):
@@ -47,14 +81,18 @@ def test_rule_fires(example_text, old, new, path, fragment):
 
 
 def test_bert_on_cpu_is_a_warning_not_an_error(example_text):
-    text = example_text("womens-clothing-bert.yaml").replace("  instance_type: ml.g5.xlarge\n  instance_count", "  instance_type: ml.m5.xlarge\n  instance_count")
+    text = example_text("womens-clothing-bert.yaml").replace(
+        "  instance_type: ml.g5.xlarge\n  instance_count", "  instance_type: ml.m5.xlarge\n  instance_count"
+    )
     loaded = load_spec_text(text)
     assert [w.path for w in loaded.warnings] == ["model.instance_type"]
     assert "no GPU" in loaded.warnings[0].message
 
 
 def test_spot_wait_must_cover_runtime(example_text):
-    text = example_text("womens-clothing-bert.yaml").replace("max_wait_seconds: 172800", "max_wait_seconds: 3600")
+    text = example_text("womens-clothing-bert.yaml").replace(
+        "max_wait_seconds: 172800", "max_wait_seconds: 3600"
+    )
     assert "max_runtime_seconds" in messages(text)["model.spot.max_wait_seconds"]
 
 
@@ -113,7 +151,9 @@ def test_tuning_rules(example_text):
 
 
 def test_tuning_objective_must_be_emitted(example_text):
-    text = example_text() + TUNING.format(strategy="Grid", metric="validation:f1", parallel=1, early="Off", lr_min=0.01)
+    text = example_text() + TUNING.format(
+        strategy="Grid", metric="validation:f1", parallel=1, early="Off", lr_min=0.01
+    )
     found = messages(text)
     assert "never emits 'validation:f1'" in found["tuning.objective.metric"]
     assert "categorical" in found["tuning.ranges.learning_rate.type"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from sagespec.errors import SpecError
 from sagespec.spec import load_spec
 from sagespec.spec.dataset_check import check_dataset_file
@@ -21,7 +20,9 @@ def test_example_fits_its_data(write_spec, example_text):
 
 def test_missing_columns_are_named_with_their_spec_line(write_spec, example_text):
     text = example_text().replace("text_column: Review Text", "text_column: Review Txt")
-    text = text.replace("facet_columns: [Class Name]", "facet_columns: [Klass]").replace("column: Class Name", "column: Klass")
+    text = text.replace("facet_columns: [Class Name]", "facet_columns: [Klass]").replace(
+        "column: Class Name", "column: Klass"
+    )
     found = issues_for(write_spec(text))
     assert set(found) == {"dataset.text_column", "dataset.facet_columns.0"}
     issue = found["dataset.text_column"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from sagespec.errors import SpecError, SpecSyntaxError
 from sagespec.spec import load_spec, load_spec_text
 
