@@ -164,9 +164,7 @@ def build_plan(spec: Spec) -> Plan:
             script="preprocess.py",
             arguments=tuple(preprocess_arguments(spec)),
             inputs=(StepInput("input-data", "param:InputDataUrl", INPUT_DATA_DIR),),
-            outputs=tuple(
-                StepOutput(name, f"{PREPROCESS_OUTPUT_DIR}/{name}") for name in (*SPLITS, "bias")
-            ),
+            outputs=tuple(StepOutput(name, f"{PREPROCESS_OUTPUT_DIR}/{name}") for name in (*SPLITS, "bias")),
         )
     ]
     if spec.bias.enabled:
@@ -209,7 +207,11 @@ def build_plan(spec: Spec) -> Plan:
     )
     steps += [
         Step(name="CheckEvaluation", kind="condition"),
-        Step(name="RegisterModel", kind="register", inputs=(StepInput("model", f"step:{train_name}/model", "model"),)),
+        Step(
+            name="RegisterModel",
+            kind="register",
+            inputs=(StepInput("model", f"step:{train_name}/model", "model"),),
+        ),
         Step(name="FailPipeline", kind="fail"),
     ]
     message = (

@@ -59,7 +59,8 @@ def test_new_does_not_import_aws_or_tensorflow(write_spec, example_text, tmp_pat
     code = (
         "import sys; from sagespec.cli import main; "
         f"rc = main(['new', {str(path)!r}, '-o', {str(tmp_path / 'p')!r}]); "
-        "heavy = [m for m in ('sagemaker', 'boto3', 'botocore', 'tensorflow', 'pandas') if m in sys.modules]; "
+        "heavy = [m for m in ('sagemaker', 'boto3', 'botocore', 'tensorflow', 'pandas') "
+        "if m in sys.modules]; "
         "print(heavy); sys.exit(rc)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

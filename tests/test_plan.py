@@ -19,8 +19,14 @@ def arg(step, flag):
 def test_blazingtext_steps_in_order(example_text):
     plan = plan_of(example_text())
     assert plan.names == [
-        "PreprocessData", "CheckDataBias", "TrainModel", "EvaluateModel", "CheckEvaluation", "RegisterModel", "FailPipeline",
-    ]  # fmt: skip
+        "PreprocessData",
+        "CheckDataBias",
+        "TrainModel",
+        "EvaluateModel",
+        "CheckEvaluation",
+        "RegisterModel",
+        "FailPipeline",
+    ]
     pre = plan.step("PreprocessData")
     assert json.loads(arg(pre, "--label-mapping")) == {"1": "-1", "2": "-1", "3": "0", "4": "1", "5": "1"}
     assert arg(pre, "--text-column") == "Review Text"

@@ -8,7 +8,13 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from .. import __version__
-from ..plan import build_plan, evaluate_arguments, metric_definitions, preprocess_arguments, training_hyperparameters
+from ..plan import (
+    build_plan,
+    evaluate_arguments,
+    metric_definitions,
+    preprocess_arguments,
+    training_hyperparameters,
+)
 from ..spec.models import BertModel, Spec, camel_words
 
 # Container images the pipeline uses; the TF version matches the local TensorFlow (tf-keras pins to it).

@@ -95,7 +95,9 @@ def _dataset_bytes(loaded: LoadedSpec) -> bytes | None:
             f"{loaded.path or 'spec'}: dataset.source: no such file {source} (paths are relative to the spec)"
         ) from None
     except IsADirectoryError:
-        raise GenerationError(f"{loaded.path or 'spec'}: dataset.source: {source} is a folder, not a file") from None
+        raise GenerationError(
+            f"{loaded.path or 'spec'}: dataset.source: {source} is a folder, not a file"
+        ) from None
 
 
 def render_project(loaded: LoadedSpec, root: Path | None = None) -> RenderedProject:

@@ -14,7 +14,9 @@ def safe_target(root: Path, rel: PurePosixPath | str) -> Path:
     """``root / rel``, refusing anything that would land outside ``root``."""
     rel = PurePosixPath(rel)
     if rel.is_absolute() or ".." in rel.parts or not rel.parts or any(p in ("", ".") for p in rel.parts):
-        raise UnsafePathError(f"refusing to write {str(rel)!r}: it is not a plain path inside the output folder")
+        raise UnsafePathError(
+            f"refusing to write {str(rel)!r}: it is not a plain path inside the output folder"
+        )
     target = (root / Path(*rel.parts)).resolve()
     if not target.is_relative_to(root.resolve()):
         raise UnsafePathError(f"refusing to write {str(rel)!r}: it resolves outside {root}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from sagespec.render.context import build_context, local_data_path
 from sagespec.spec import load_spec_text
 
@@ -27,6 +26,8 @@ def test_names_derive_from_the_slug(example_text):
     ],
 )
 def test_local_data_path_stays_in_data(example_text, source, expected):
-    text = example_text().replace("../data/womens_clothing_ecommerce_reviews.csv", source.replace("\\", "\\\\"))
+    text = example_text().replace(
+        "../data/womens_clothing_ecommerce_reviews.csv", source.replace("\\", "\\\\")
+    )
     text = text.replace(f"source: {source.replace(chr(92), chr(92) * 2)}", f"source: '{source}'")
     assert local_data_path(load_spec_text(text).spec) == expected

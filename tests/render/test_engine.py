@@ -7,11 +7,18 @@ import json
 
 import pytest
 from ruamel.yaml import YAML
-
 from sagespec.errors import GenerationError
 from sagespec.render.engine import make_environment, py_literal, yaml_scalar
 
-NASTY = ["{{ 7*7 }}", "{% if x %}y{% endif %}", "it's \"quoted\"", "line\nbreak", "$(rm -rf /)", "tab\there", "ü €"]
+NASTY = [
+    "{{ 7*7 }}",
+    "{% if x %}y{% endif %}",
+    'it\'s "quoted"',
+    "line\nbreak",
+    "$(rm -rf /)",
+    "tab\there",
+    "ü €",
+]
 
 
 @pytest.mark.parametrize("value", NASTY + [None, True, 3, 2.5, ["a", 1], {"k": ["v"]}, ("t",)])

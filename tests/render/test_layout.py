@@ -13,7 +13,9 @@ def test_target_path_conventions():
     assert target_path(PurePosixPath("pipelines/__pkg__/pipeline.py.j2"), "reviews_bt") == PurePosixPath(
         "pipelines/reviews_bt/pipeline.py"
     )
-    assert target_path(PurePosixPath("dot_github/workflows/ci.yml.j2"), "p") == PurePosixPath(".github/workflows/ci.yml")
+    assert target_path(PurePosixPath("dot_github/workflows/ci.yml.j2"), "p") == PurePosixPath(
+        ".github/workflows/ci.yml"
+    )
     assert target_path(PurePosixPath("dot_gitignore"), "p") == PurePosixPath(".gitignore")
 
 
