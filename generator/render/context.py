@@ -83,6 +83,13 @@ def build_context(spec: Spec, spec_text: str = "") -> dict[str, Any]:
         "facets": [{"column": f.column, "values": [str(v) for v in f.values]} for f in bias.facets],
         "facet_columns": list(spec.dataset.facet_columns),
         "group_column": bias.group_column,
+        # The header of preprocess.py's bias/bias.csv: label, facet columns, then the group column.
+        "bias_headers": ["label", *spec.dataset.facet_columns]
+        + (
+            [bias.group_column]
+            if bias.group_column and bias.group_column not in spec.dataset.facet_columns
+            else []
+        ),
         # training
         "model_type": model.type,
         "is_bert": is_bert,

@@ -18,6 +18,8 @@ from ..errors import GenerationError
 
 def py_literal(value: Any) -> str:
     """A Python literal for plain data (str, numbers, bools, None, lists, tuples, dicts)."""
+    if isinstance(value, jinja2.Undefined):
+        value._fail_with_undefined_error()
     if isinstance(value, dict):
         return "{" + ", ".join(f"{py_literal(k)}: {py_literal(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list):

@@ -112,7 +112,7 @@ def render_project(loaded: LoadedSpec, root: Path | None = None) -> RenderedProj
         if item.render:
             try:
                 text = env.get_template(item.source.as_posix()).render(context)
-            except jinja2.TemplateError as exc:
+            except (jinja2.TemplateError, GenerationError) as exc:
                 raise GenerationError(f"template {item.source}: {exc}") from exc
             files[item.target.as_posix()] = text.encode()
         else:
