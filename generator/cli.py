@@ -46,6 +46,36 @@ def cmd_new(args: argparse.Namespace) -> int:
     return 0
 
 
+def _project_spec(project: Path, spec_file: str | None):
+    from .spec import load_spec
+
+    loaded = load_spec(spec_file or project / "spec.yaml")
+    _print_warnings(loaded)
+    return loaded
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    from .render.update import update_project
+    from .spec.dataset_check import check_dataset_file
+
+    project = Path(args.project)
+    loaded = _project_spec(project, args.spec)
+    check_dataset_file(loaded)
+    report = update_project(project, loaded)
+    print("\n".join(report.lines()) or "  nothing to do")
+    print(f"{project}: up to date with {loaded.path}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .render.update import check_project
+
+    project = Path(args.project)
+    check_project(project, _project_spec(project, None))
+    print(f"{project}: generated files are up to date with spec.yaml")
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     if args.format == "markdown":
         from .spec.reference import spec_reference_markdown
@@ -76,6 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("-o", "--output", help="the new project folder (default: ./<project.slug>)")
     p.set_defaults(func=cmd_new)
+
+    p = sub.add_parser("update", help="re-render a project from its spec, keeping your edits (3-way merge)")
+    p.add_argument("project", nargs="?", default=".", metavar="DIR")
+    p.add_argument("--spec", metavar="FILE", help="a new spec to apply (default: DIR/spec.yaml)")
+    p.set_defaults(func=cmd_update)
+
+    p = sub.add_parser("check", help="fail when generated files are out of date with DIR/spec.yaml")
+    p.add_argument("project", nargs="?", default=".", metavar="DIR")
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("schema", help="print the spec's JSON Schema (or its Markdown reference)")
     p.add_argument("--format", choices=["json", "markdown"], default="json")

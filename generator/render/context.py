@@ -37,7 +37,8 @@ def local_data_path(spec: Spec) -> str | None:
     return posixpath.join("data", dataset_file_name(spec))
 
 
-def build_context(spec: Spec, spec_text: str = "") -> dict[str, Any]:
+def build_context(spec: Spec, facet_values: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """The template context. ``facet_values`` lists each unlisted bias facet's values in the data."""
     model = spec.model
     plan = build_plan(spec)
     slug = spec.project.slug
@@ -82,6 +83,7 @@ def build_context(spec: Spec, spec_text: str = "") -> dict[str, Any]:
         "positive_labels": [str(v) for v in bias.positive_labels],
         "facets": [{"column": f.column, "values": [str(v) for v in f.values]} for f in bias.facets],
         "facet_columns": list(spec.dataset.facet_columns),
+        "bias_facet_values": dict(facet_values or {}),
         "group_column": bias.group_column,
         # The header of preprocess.py's bias/bias.csv: label, facet columns, then the group column.
         "bias_headers": ["label", *spec.dataset.facet_columns]

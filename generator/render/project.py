@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -10,15 +9,15 @@ from pathlib import Path
 
 import jinja2
 
-from .. import __version__
 from ..errors import GenerationError
+from ..spec.dataset_check import facet_values
 from ..spec.loader import LoadedSpec, parse_yaml
 from .context import build_context, local_data_path
 from .engine import make_environment
 from .layout import template_files
+from .manifest import Record
 from .writer import write_tree
 
-MANIFEST_PATH = ".sagespec/manifest.json"
 SPEC_PATH = "spec.yaml"
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,7 +104,7 @@ def render_project(loaded: LoadedSpec, root: Path | None = None) -> RenderedProj
 
     root = root or template_root()
     env = make_environment(root)
-    context = build_context(loaded.spec)
+    context = build_context(loaded.spec, facet_values(loaded))
     files: dict[str, bytes] = {}
     for item in template_files(root, loaded.spec):
         source = root / Path(*item.source.parts)
@@ -123,17 +122,8 @@ def render_project(loaded: LoadedSpec, root: Path | None = None) -> RenderedProj
     data_path = local_data_path(loaded.spec)
     if data is not None and data_path is not None:
         files[data_path] = data
-    files[MANIFEST_PATH] = _manifest(files)
+    files.update(Record.of(files).to_files())
     return RenderedProject(files)
-
-
-def _manifest(files: dict[str, bytes]) -> bytes:
-    manifest = {
-        "generator": "sagespec",
-        "version": __version__,
-        "files": {path: hashlib.sha256(content).hexdigest() for path, content in sorted(files.items())},
-    }
-    return (json.dumps(manifest, indent=2) + "\n").encode()
 
 
 def generate(loaded: LoadedSpec, output: Path) -> RenderedProject:

@@ -69,3 +69,26 @@ def check_dataset_file(loaded: LoadedSpec) -> None:
                 issue("dataset.label_mapping", f"label values in {path.name} with no mapping: {listed}")
     if issues:
         raise SpecError(issues, loaded.path)
+
+
+def facet_values(loaded: LoadedSpec) -> dict[str, list[str]]:
+    """Every value of each bias facet that lists none, read from the local dataset.
+
+    The pipeline's Clarify baseline needs one threshold entry per facet value; an s3:// dataset (or a
+    non-CSV one) yields nothing here, and the pipeline then warns that those thresholds are unchecked.
+    """
+    wanted = [f.column for f in loaded.spec.bias.facets if not f.values] if loaded.spec.bias.enabled else []
+    path = dataset_path(loaded)
+    if not wanted or path is None or not path.is_file() or loaded.spec.dataset.format != "csv":
+        return {}
+    csv.field_size_limit(sys.maxsize)
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        indexes = {column: header.index(column) for column in wanted if column in header}
+        found: dict[str, set[str]] = {column: set() for column in indexes}
+        for row in reader:
+            for column, index in indexes.items():
+                if index < len(row) and row[index].strip():
+                    found[column].add(row[index])
+    return {column: sorted(values) for column, values in found.items()}
