@@ -11,7 +11,6 @@ import sys
 import textwrap
 
 import pytest
-
 from sagespec.plan import build_plan
 from sagespec.render import render_project
 from sagespec.spec import load_spec
