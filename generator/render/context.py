@@ -16,6 +16,8 @@ from ..plan import (
     training_hyperparameters,
 )
 from ..spec.models import BertModel, Spec, camel_words
+from .context_deploy import deployment_context
+from .context_studio import studio_context
 
 # Container images the pipeline uses; the TF version matches the local TensorFlow (tf-keras pins to it).
 TENSORFLOW_VERSION = "2.21"
@@ -123,4 +125,6 @@ def build_context(spec: Spec, facet_values: dict[str, list[str]] | None = None) 
         "codebuild": spec.ci.codebuild.enabled,
         "codebuild_image": spec.ci.codebuild.image,
         "tuning_enabled": spec.tuning_enabled,
+        **deployment_context(spec),
+        **studio_context(spec),
     }

@@ -22,6 +22,9 @@ FEATURE_RULES: dict[str, Rule] = {
     "pipelines/__pkg__/train.py": lambda s: s.model.type == "bert",
     "dot_github": lambda s: s.ci.github_actions.enabled,
     "codebuild-buildspec.yml.j2": lambda s: s.ci.codebuild.enabled,
+    "deploy": lambda s: s.deployment.enabled,
+    "pipelines/__pkg__/inference.py": lambda s: s.deployment.enabled,
+    "studio": lambda s: s.studio.enabled,
 }
 
 IGNORED_NAMES = {"__pycache__", ".DS_Store", ".pytest_cache", ".ruff_cache"}
