@@ -1,0 +1,1 @@
+"""SageMaker pipelines of this project (the SageMaker Projects seed layout)."""

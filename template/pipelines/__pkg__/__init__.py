@@ -1,0 +1,1 @@
+"""The pipeline definition (pipeline.py) and the scripts its steps run."""
