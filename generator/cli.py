@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import __version__
+from .local.cli import register as register_local
 from .errors import SagespecError
 
 
@@ -127,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Command groups that live with their feature (e.g. `local`) register themselves here.
 _EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = []
+_EXTENSIONS.append(register_local)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,7 +20,7 @@ def test_validate_ok(write_spec, example_text, capsys):
 
 
 def test_validate_bad_spec_exits_2_without_traceback(write_spec, example_text):
-    path = write_spec(example_text().replace("    epochs: 10\n", "    epochz: 10\n"))
+    path = write_spec(example_text().replace("    epochs: 15\n", "    epochz: 15\n"))
     result = run("validate", str(path))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr

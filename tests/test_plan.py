@@ -34,9 +34,9 @@ def test_blazingtext_steps_in_order(example_text):
     train = plan.step("TrainModel")
     assert train.script is None  # a built-in algorithm
     assert train.hyperparameters["mode"] == "supervised"
-    assert train.hyperparameters["epochs"] == "10" and train.hyperparameters["early_stopping"] == "true"
-    assert train.hyperparameters["max_char"] == "6"  # defaults filled in
-    assert plan.condition.json_path == "metrics.accuracy.value" and plan.condition.threshold == 0.55
+    assert train.hyperparameters["epochs"] == "15" and train.hyperparameters["vector_dim"] == "50"
+    assert train.hyperparameters["early_stopping"] == "false"  # defaults filled in
+    assert plan.condition.json_path == "metrics.accuracy.value" and plan.condition.threshold == 0.6
 
 
 def test_bert_plan_tokenises_and_runs_the_script(example_text):

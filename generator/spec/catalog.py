@@ -84,7 +84,8 @@ def _hps(*items: Hyperparameter) -> dict[str, Hyperparameter]:
 
 
 # BlazingText in supervised (text classification) mode, as documented in the SageMaker Developer Guide
-# ("BlazingText Hyperparameters", "Text Classification Hyperparameters").
+# ("BlazingText Hyperparameters", "Text Classification Hyperparameters"). min_char/max_char, subwords,
+# window_size and the like belong to Word2Vec mode only.
 BLAZINGTEXT = Algorithm(
     type="blazingtext",
     display_name="SageMaker BlazingText (supervised)",
@@ -98,8 +99,6 @@ BLAZINGTEXT = Algorithm(
         Hyperparameter("early_stopping", "bool", False, help="stop when validation accuracy stalls"),
         Hyperparameter("patience", "int", 4, minimum=1, help="epochs without improvement before stopping"),
         Hyperparameter("min_epochs", "int", 5, minimum=1, help="epochs before early stopping may act"),
-        Hyperparameter("min_char", "int", 3, minimum=1, help="smallest character n-gram"),
-        Hyperparameter("max_char", "int", 6, minimum=1, help="largest character n-gram"),
     ),
     metrics={
         "validation:accuracy": Metric("validation:accuracy", "Maximize"),

@@ -10,6 +10,7 @@ import math
 from collections.abc import Callable, Iterator
 
 from .catalog import ALGORITHMS, is_gpu_instance
+from .labeling import TEXT_CLASSIFICATION_LAMBDAS
 from .models import BertModel, BlazingTextModel, CategoricalRange, ContinuousRange, IntegerRange, Spec
 
 Finding = tuple[str, str, str]  # (dotted path, message, "error" | "warning")
@@ -109,9 +110,6 @@ def check_model(spec: Spec) -> Iterator[Finding]:
                 "model.instance_count",
                 "BlazingText supervised mode trains on a single instance (CPU or one GPU); use 1",
             )
-        hps = algorithm.defaults() | model.hyperparameters
-        if hps["min_char"] > hps["max_char"]:
-            yield _error("model.hyperparameters.min_char", "must not exceed max_char")
     if isinstance(model, BertModel):
         if not is_gpu_instance(model.instance_type):
             yield _warning(
@@ -265,11 +263,50 @@ def check_labeling(spec: Spec) -> Iterator[Finding]:
         )
     if lab.task_availability_seconds < lab.task_time_limit_seconds:
         yield _error("labeling.task_availability_seconds", "must be at least task_time_limit_seconds")
+    if len(classes) > 1 and lab.confidence_threshold <= 1 / len(classes):
+        yield _warning(
+            "labeling.confidence_threshold",
+            f"with {len(classes)} classes the top probability is at least {1 / len(classes):.2f}: "
+            "no prediction would go to review",
+        )
+    if lab.workers_per_item > 3:
+        yield _error("labeling.workers_per_item", "an A2I flow definition takes at most 3 reviewers per item")
+    manifest = lab.ground_truth.input_manifest
+    if manifest is not None and not manifest.startswith("s3://"):
+        yield _error("labeling.ground_truth.input_manifest", "must be an s3:// URI")
+    region = spec.project.region
+    if lab.ground_truth.enabled and region not in TEXT_CLASSIFICATION_LAMBDAS:
+        yield _error(
+            "labeling.ground_truth.enabled",
+            f"Ground Truth's built-in text classification is not offered in {region}; "
+            f"regions: {', '.join(sorted(TEXT_CLASSIFICATION_LAMBDAS))}",
+        )
+    if not spec.deployment.enabled:
+        yield _error(
+            "labeling.enabled",
+            "human review scores reviews through the project's endpoint: set deployment.enabled: true",
+        )
 
 
 def check_evaluation(spec: Spec) -> Iterator[Finding]:
     if spec.evaluation.threshold == 0:
         yield _warning("evaluation.threshold", "0 registers every model, however poor")
+
+
+def check_studio(spec: Spec) -> Iterator[Finding]:
+    studio = spec.studio
+    if not studio.enabled:
+        return
+    if not spec.ci.codebuild.enabled:
+        yield _warning(
+            "studio.enabled",
+            "the Studio project template runs codebuild-buildspec.yml, which ci.codebuild.enabled: false "
+            "turns off; no template is generated (set studio.enabled: false to say so)",
+        )
+    if studio.repository == "codecommit":
+        for name in ("connection_arn", "repository_id"):
+            if getattr(studio, name) is not None:
+                yield _warning(f"studio.{name}", "is only used with repository: codeconnections")
 
 
 CHECKS: tuple[Callable[[Spec], Iterator[Finding]], ...] = (
@@ -280,6 +317,7 @@ CHECKS: tuple[Callable[[Spec], Iterator[Finding]], ...] = (
     check_deployment,
     check_labeling,
     check_evaluation,
+    check_studio,
 )
 
 

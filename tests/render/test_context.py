@@ -13,7 +13,7 @@ def test_names_derive_from_the_slug(example_text):
     assert ctx["pipeline_name"] == "ReviewsBlazingtextPipeline"
     assert ctx["model_package_group"] == "reviews-blazingtext-models"
     assert ctx["default_data_key"] == "reviews-blazingtext/data/womens_clothing_ecommerce_reviews.csv"
-    assert ctx["bias_thresholds"] == {"CI": 0.95, "DPL": 0.6, "KL": 1.0, "JS": 0.5}
+    assert ctx["bias_thresholds"] == {"DPL": 0.7, "KL": 0.5, "JS": 0.1}
 
 
 @pytest.mark.parametrize(

@@ -32,9 +32,9 @@ def edit_spec(project, old, new):
 def changed_by_threshold(project):
     """Generated files whose content depends on evaluation.threshold (found, not assumed)."""
     before = render_project(load_spec(project / "spec.yaml")).files
-    spec = edit_spec(project, "threshold: 0.55", "threshold: 0.61")
+    spec = edit_spec(project, "threshold: 0.6", "threshold: 0.61")
     after = render_project(spec).files
-    edit_spec(project, "threshold: 0.61", "threshold: 0.55")
+    edit_spec(project, "threshold: 0.61", "threshold: 0.6")
     return sorted(p for p in after if p.endswith(".py") and before.get(p) != after[p])
 
 
@@ -46,7 +46,7 @@ def test_untouched_project_is_up_to_date(project):
 
 
 def test_spec_change_is_drift_until_updated(project):
-    spec = edit_spec(project, "threshold: 0.55", "threshold: 0.61")
+    spec = edit_spec(project, "threshold: 0.6", "threshold: 0.61")
     with pytest.raises(DriftError, match="out of date"):
         check_project(project, spec)
     report = update_project(project, spec)
@@ -59,19 +59,19 @@ def test_edit_survives_a_spec_change(project):
     (target,) = changed_by_threshold(project)[:1]
     path = project / target
     path.write_text("# our team's note: keep this\n" + path.read_text())
-    spec = edit_spec(project, "threshold: 0.55", "threshold: 0.61")
+    spec = edit_spec(project, "threshold: 0.6", "threshold: 0.61")
     report = update_project(project, spec)
     assert target in report.merged
     text = path.read_text()
     assert text.startswith("# our team's note: keep this\n")
-    assert "0.61" in text and "0.55" not in text
+    assert "0.61" in text and "= 0.6\n" not in text
 
 
 def test_conflicting_edit_gets_markers_and_exit_1(project):
     (target,) = changed_by_threshold(project)[:1]
     path = project / target
-    path.write_text(path.read_text().replace("0.55", "0.7"))
-    spec = edit_spec(project, "threshold: 0.55", "threshold: 0.61")
+    path.write_text(path.read_text().replace("= 0.6\n", "= 0.7\n"))
+    spec = edit_spec(project, "threshold: 0.6", "threshold: 0.61")
     result = subprocess.run(
         [sys.executable, "-m", "sagespec", "update", str(project)], capture_output=True, text=True
     )
@@ -86,7 +86,7 @@ def test_conflicting_edit_gets_markers_and_exit_1(project):
 
 def test_deleted_file_stays_deleted(project):
     (project / "README.md").unlink()
-    spec = edit_spec(project, "threshold: 0.55", "threshold: 0.61")
+    spec = edit_spec(project, "threshold: 0.6", "threshold: 0.61")
     report = update_project(project, spec)
     assert "README.md" in report.kept_deleted
     assert not (project / "README.md").exists()
@@ -126,7 +126,7 @@ def test_new_files_appear(project):
 
 
 def test_check_cli_reports_drift(project):
-    edit_spec(project, "threshold: 0.55", "threshold: 0.61")
+    edit_spec(project, "threshold: 0.6", "threshold: 0.61")
     result = subprocess.run(
         [sys.executable, "-m", "sagespec", "check", str(project)], capture_output=True, text=True
     )

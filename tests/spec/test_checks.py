@@ -26,13 +26,13 @@ def test_examples_have_no_findings(example_text):
         ("    learning_rate: 0.1\n", "    learning_rate: 0\n", "model.hyperparameters.learning_rate", "> 0"),
         ("    word_ngrams: 2\n", "    word_ngrams: two\n", "model.hyperparameters.word_ngrams", "integer"),
         (
-            "    early_stopping: true\n",
-            "    early_stopping: 1\n",
+            "    min_count: 2\n",
+            "    min_count: 2\n    early_stopping: 1\n",
             "model.hyperparameters.early_stopping",
             "true or false",
         ),
         (
-            "    epochs: 10\n",
+            "    epochs: 15\n",
             "    mode: skipgram\n",
             "model.hyperparameters.mode",
             "set by the generated pipeline",
@@ -43,13 +43,7 @@ def test_examples_have_no_findings(example_text):
             "model.instance_count",
             "single instance",
         ),
-        (
-            "    min_epochs: 5\n",
-            "    min_epochs: 5\n    min_char: 7\n",
-            "model.hyperparameters.min_char",
-            "max_char",
-        ),
-        ("CI: {threshold: 0.95}", "CI: {threshold: 1.5}", "bias.metrics.CI.threshold", "never be breached"),
+        ("DPL: {threshold: 0.7}", "DPL: {threshold: 1.5}", "bias.metrics.DPL.threshold", "never be breached"),
         ("positive_labels: [1]", "positive_labels: []", "bias.positive_labels", "positive class"),
         (
             "    - column: Class Name\n",
@@ -57,7 +51,7 @@ def test_examples_have_no_findings(example_text):
             "bias.facets.0.column",
             "not in dataset.facet_columns",
         ),
-        ("    JS: {threshold: 0.5}\n", "    CDDL: {threshold: 0.5}\n", "bias.group_column", "group column"),
+        ("    JS: {threshold: 0.1}\n", "    CDDL: {threshold: 0.5}\n", "bias.group_column", "group column"),
         (
             "facet_columns: [Class Name]",
             "facet_columns: [Class Name, Rating]",
@@ -168,7 +162,32 @@ labeling:
 
 
 def test_labeling_rules(example_text):
-    found = messages(example_text() + LABELING)
+    found = messages(example_text("womens-clothing-bert.yaml") + LABELING)
     assert "not a class label" in found["labeling.labels.Great"]
     assert "one name to each class" in found["labeling.labels"]
     assert "work_team_arn" in found["labeling.workforce"]
+
+
+def test_studio_rules(example_text):
+    bert = example_text("womens-clothing-bert.yaml")
+    found = messages(bert + "ci:\n  codebuild: {enabled: false}\n")
+    assert "no template is generated" in found["studio.enabled"]
+    off = "ci:\n  codebuild: {enabled: false}\nstudio: {enabled: false}\n"
+    assert "studio.enabled" not in messages(bert + off)
+    codecommit = "studio:\n  repository: codecommit\n  repository_id: acme/reviews\n"
+    assert "only used with repository: codeconnections" in messages(bert + codecommit)["studio.repository_id"]
+    assert messages(bert + "studio:\n  repository_id: acme/reviews\n") == {}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("connection_arn", "arn:aws:iam::123456789012:role/not-a-connection"),
+        ("connection_arn", "arn:aws:codeconnections:us-east-1:1234:connection/abc"),
+        ("repository_id", "just-a-name"),
+        ("repository_id", "acme/reviews; rm -rf /"),
+    ],
+)
+def test_studio_source_fields_are_checked(example_text, field, value):
+    found = messages(example_text("womens-clothing-bert.yaml") + f"studio:\n  {field}: {value!r}\n")
+    assert f"studio.{field}" in found

@@ -52,14 +52,14 @@ def test_all_structural_errors_are_reported_together(example_text):
 def test_cross_field_errors_are_reported_together_and_located(example_text):
     text = (
         example_text()
-        .replace("    epochs: 10\n", "    epochz: 10\n")
+        .replace("    epochs: 15\n", "    epochz: 15\n")
         .replace("test: 0.1}", "test: 0.2}")
         .replace("positive_labels: [1]", "positive_labels: [7]")
     )
     errors = errors_of(text)
     assert set(errors) == {"model.hyperparameters.epochz", "dataset.split", "bias.positive_labels.0"}
     line, col, message = errors["model.hyperparameters.epochz"]
-    assert text.splitlines()[line - 1].strip() == "epochz: 10" and col == 5
+    assert text.splitlines()[line - 1].strip() == "epochz: 15" and col == 5
     assert "allowed: buckets, early_stopping, epochs" in message
     assert "sum to 1" in errors["dataset.split"][2]
 
@@ -99,7 +99,7 @@ def test_missing_file(tmp_path):
 
 
 def test_error_rendering_names_file_line_field(write_spec, example_text):
-    path = write_spec(example_text().replace("threshold: 0.55", "threshold: 1.5"))
+    path = write_spec(example_text().replace("threshold: 0.6\n", "threshold: 1.5\n"))
     with pytest.raises(SpecError) as info:
         load_spec(path)
     rendered = info.value.render()

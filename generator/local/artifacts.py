@@ -1,0 +1,135 @@
+"""Files moving between steps: copying inputs into place, content digests, model.tar.gz."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import tarfile
+from pathlib import Path
+
+_CHUNK = 1 << 20
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def tree_files(root: Path) -> list[Path]:
+    """Regular files under ``root`` (or ``root`` itself), in a stable order."""
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """``{relative path: sha256}`` of every file under ``root`` (a file digests as its own name)."""
+    if root.is_file():
+        return {root.name: file_digest(root)}
+    return {p.relative_to(root).as_posix(): file_digest(p) for p in tree_files(root)}
+
+
+def copy_into(source: Path, destination: Path) -> None:
+    """Put ``source`` (a file, or a folder's contents) into the folder ``destination``, as a
+    ProcessingInput or training channel download does."""
+    destination.mkdir(parents=True, exist_ok=True)
+    if source.is_file():
+        shutil.copy2(source, destination / source.name)
+        return
+    for path in tree_files(source):
+        target = destination / path.relative_to(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+
+
+def _link_or_copy(source: str, destination: str) -> None:
+    try:
+        os.link(source, destination)
+    except OSError:  # another file system, or links not allowed
+        shutil.copy2(source, destination)
+
+
+def copy_tree(
+    source: Path, destination: Path, skip: frozenset[str] = frozenset(), *, link: bool = False
+) -> None:
+    """Copy a whole step folder (for a cache hit), leaving out top-level names in ``skip``.
+
+    With ``link`` files are hard-linked where the file system allows (finished runs are never modified,
+    so a cached rerun does not duplicate a large model on disk).
+    """
+    copy = _link_or_copy if link else shutil.copy2
+    destination.mkdir(parents=True, exist_ok=True)
+    for entry in sorted(source.iterdir()):
+        if entry.name in skip:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            target = destination / entry.name
+            shutil.copytree(entry, target, symlinks=True, dirs_exist_ok=True, copy_function=copy)
+        elif entry.is_symlink():
+            shutil.copy2(entry, destination / entry.name, follow_symlinks=False)
+        else:
+            copy(str(entry), str(destination / entry.name))
+
+
+def make_model_tar(model_dir: Path, artifact: Path) -> Path:
+    """Tar ``model_dir``'s contents into ``artifact`` (model.tar.gz), as SageMaker does after training.
+
+    The archive is reproducible (sorted members, zeroed times and owners), so an identical model gives an
+    identical artifact and the steps after it can be cached.
+    """
+    artifact.parent.mkdir(parents=True, exist_ok=True)
+    tmp = artifact.with_name(artifact.name + ".tmp")
+    with (
+        tmp.open("wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        for path in tree_files(model_dir):
+            info = tarfile.TarInfo(path.relative_to(model_dir).as_posix())
+            info.size = path.stat().st_size
+            info.mtime = 0
+            info.mode = 0o644
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            with path.open("rb") as fh:
+                tar.addfile(info, fh)
+    os.replace(tmp, artifact)
+    return artifact
+
+
+def read_tar_member(artifact: Path, name: str) -> bytes:
+    with tarfile.open(artifact, "r:gz") as tar:
+        member = tar.extractfile(name)
+        if member is None:
+            raise KeyError(name)
+        return member.read()
+
+
+def tar_names(artifact: Path) -> list[str]:
+    with tarfile.open(artifact, "r:gz") as tar:
+        return tar.getnames()
+
+
+def text_tail(text: str, lines: int = 15) -> str:
+    kept = [line for line in text.strip().splitlines() if line.strip()]
+    return "\n".join(kept[-lines:])
+
+
+__all__ = [
+    "copy_into",
+    "copy_tree",
+    "file_digest",
+    "make_model_tar",
+    "read_tar_member",
+    "tar_names",
+    "text_tail",
+    "tree_digest",
+    "tree_files",
+]

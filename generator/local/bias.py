@@ -1,0 +1,283 @@
+"""The CheckDataBias step, locally: pre-training bias metrics with smclarify (open-source Clarify).
+
+On SageMaker this step is a ClarifyCheckStep running the managed Clarify container on the
+preprocessed ``bias/bias.csv`` (a ``label`` column of class labels, then the facet columns). Here the same
+metrics come from ``smclarify.bias.report.bias_report``. A value breaches its threshold when
+``|value| > threshold``; breaches stop the run when ``bias.fail_on_violation`` is set.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import DataError, LocalRunError
+from ..spec.models import Bias
+
+LABEL_COLUMN = "label"
+REPORT_FILE = "report.json"
+CHART_FILE = "bias-report.png"
+
+
+@dataclass(frozen=True)
+class BiasValue:
+    facet: str
+    value: str  # the facet value (or comma-joined group of values) compared with the rest
+    metric: str
+    result: float | None
+    threshold: float
+    error: str | None = None
+
+    @property
+    def breach(self) -> bool:
+        if self.result is None:
+            return False
+        return not math.isfinite(self.result) or abs(self.result) > self.threshold
+
+
+@dataclass(frozen=True)
+class BiasResult:
+    values: tuple[BiasValue, ...]
+    rows: int
+    dropped_rows: dict[str, int]  # facet column -> rows without a value (left out of that facet)
+    report: Path
+    chart: Path | None
+
+    @property
+    def breaches(self) -> list[BiasValue]:
+        return [v for v in self.values if v.breach]
+
+    @property
+    def errors(self) -> list[BiasValue]:
+        return [v for v in self.values if v.error]
+
+
+def format_value(result: float | None) -> str:
+    if result is None:
+        return "n/a"
+    return f"{result:+.4f}" if math.isfinite(result) else str(result)
+
+
+def breach_lines(breaches: list[BiasValue]) -> list[str]:
+    return [
+        f"{b.facet}={b.value}: {b.metric} = {format_value(b.result)}, |value| > threshold {b.threshold:g}"
+        for b in breaches
+    ]
+
+
+class BiasViolation(LocalRunError):
+    """Pre-training bias metrics breached their thresholds with fail_on_violation set."""
+
+    def __init__(self, breaches: list[BiasValue], report: Path):
+        self.breaches = breaches
+        self.report = report
+        count = len(breaches)
+        lines = [
+            f"CheckDataBias: {count} bias metric value{'s' if count != 1 else ''} breached the threshold "
+            f"(bias.fail_on_violation is true; the ClarifyCheckStep would fail):"
+        ]
+        lines += [f"  {line}" for line in breach_lines(breaches)]
+        lines.append(f"  report: {report}")
+        super().__init__("\n".join(lines))
+
+
+def _bias_csv(bias_dir: Path) -> Path:
+    preferred = bias_dir / "bias.csv"
+    if preferred.is_file():
+        return preferred
+    found = sorted(bias_dir.rglob("*.csv")) if bias_dir.is_dir() else []
+    if len(found) == 1:
+        return found[0]
+    raise DataError(f"CheckDataBias: no bias.csv in {bias_dir} (PreprocessData's 'bias' output)")
+
+
+def _as_float(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def _json_number(value: float | None) -> float | str | None:
+    if value is None or math.isfinite(value):
+        return value
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+def compute_bias(bias_dir: Path, bias: Bias, out_dir: Path) -> BiasResult:
+    """Compute every configured metric for every facet; write report.json and the chart into ``out_dir``."""
+    import pandas as pd  # local: heavy
+    from smclarify.bias.report import FacetColumn, LabelColumn, StageType, bias_report
+
+    path = _bias_csv(bias_dir)
+    df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    if LABEL_COLUMN not in df.columns:
+        raise DataError(
+            f"CheckDataBias: {path.name} has no '{LABEL_COLUMN}' column (columns: {list(df.columns)})"
+        )
+    if df.empty:
+        raise DataError(f"CheckDataBias: {path.name} has no rows")
+    metrics = list(bias.metrics)
+    if not metrics:
+        raise LocalRunError("CheckDataBias: bias.metrics is empty; nothing to check")
+    positive = [str(v) for v in bias.positive_labels]
+    if not positive:
+        raise LocalRunError(
+            "CheckDataBias: bias.positive_labels is empty; Clarify needs the positive outcome"
+        )
+    group = None
+    if bias.group_column:
+        if bias.group_column not in df.columns:
+            raise DataError(f"CheckDataBias: {path.name} has no group column '{bias.group_column}'")
+        group = bias.group_column
+    elif "CDDL" in metrics:
+        raise LocalRunError("CheckDataBias: CDDL needs bias.group_column")
+
+    values: list[BiasValue] = []
+    dropped: dict[str, int] = {}
+    facets_report: dict[str, list[dict[str, Any]]] = {}
+    for facet in bias.facets:
+        if facet.column not in df.columns:
+            raise DataError(f"CheckDataBias: {path.name} has no facet column '{facet.column}'")
+        keep = df[facet.column].notna() & df[LABEL_COLUMN].notna()
+        dropped[facet.column] = int((~keep).sum())
+        # Both as categories: class labels and facet values are categories, and smclarify would otherwise
+        # guess from the data (a small table of labels "-1", "0", "1" passes for a continuous column).
+        frame = df.loc[keep, [LABEL_COLUMN, facet.column]].reset_index(drop=True).astype("category")
+        group_series = df.loc[keep, group].reset_index(drop=True) if group else None
+        sensitive = [str(v) for v in facet.values] or None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            logger = logging.getLogger("smclarify")
+            level = logger.level
+            logger.setLevel(logging.CRITICAL)
+            try:
+                report = bias_report(
+                    frame,
+                    FacetColumn(facet.column, sensitive),
+                    # a copy: smclarify converts the list in place to the label column's dtype
+                    LabelColumn(LABEL_COLUMN, frame[LABEL_COLUMN], list(positive)),
+                    StageType.PRE_TRAINING,
+                    metrics=metrics,
+                    group_variable=group_series,
+                )
+            except (ValueError, RuntimeError) as exc:
+                raise LocalRunError(
+                    f"CheckDataBias: smclarify could not compute facet '{facet.column}': {exc}"
+                ) from None
+            finally:
+                logger.setLevel(level)
+        facets_report[facet.column] = []
+        for entry in report:
+            label = str(entry["value_or_threshold"])
+            metric_rows = []
+            for metric in entry["metrics"]:
+                name = metric["name"]
+                result = _as_float(metric.get("value"))
+                error = metric.get("error")
+                if result is None and not error:
+                    error = "not computed"
+                bv = BiasValue(facet.column, label, name, result, bias.metrics[name].threshold, error)
+                values.append(bv)
+                metric_rows.append(
+                    {
+                        "name": name,
+                        "description": metric.get("description", ""),
+                        "value": _json_number(result),
+                        **({"error": str(error)} if error else {}),
+                    }
+                )
+            facets_report[facet.column].append({"value_or_threshold": label, "metrics": metric_rows})
+
+    result = BiasResult(tuple(values), len(df), dropped, out_dir / REPORT_FILE, None)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    document = {
+        "version": "1.0",
+        "source": str(path),
+        "rows": len(df),
+        "rows_without_facet_value": dropped,
+        "pre_training_bias_metrics": {
+            "label": LABEL_COLUMN,
+            "label_value_or_threshold": ",".join(positive),
+            "facets": facets_report,
+        },
+        "thresholds": {name: m.threshold for name, m in bias.metrics.items()},
+        "fail_on_violation": bias.fail_on_violation,
+        "constraint_violations": [{**asdict(b), "result": _json_number(b.result)} for b in result.breaches],
+    }
+    result.report.write_text(json.dumps(document, indent=2) + "\n")
+    chart = write_chart(result, out_dir / CHART_FILE)
+    return BiasResult(result.values, result.rows, dropped, result.report, chart)
+
+
+def load_result(out_dir: Path, bias: Bias) -> BiasResult:
+    """Read a finished report.json back (a cached CheckDataBias step)."""
+    document = json.loads((out_dir / REPORT_FILE).read_text())
+    values = []
+    for facet, entries in document["pre_training_bias_metrics"]["facets"].items():
+        for entry in entries:
+            for metric in entry["metrics"]:
+                raw = metric.get("value")
+                result = None if raw is None else float(raw)  # "Infinity" parses too
+                values.append(
+                    BiasValue(
+                        facet,
+                        entry["value_or_threshold"],
+                        metric["name"],
+                        result,
+                        bias.metrics[metric["name"]].threshold,
+                        metric.get("error"),
+                    )
+                )
+    chart = out_dir / CHART_FILE
+    return BiasResult(
+        tuple(values),
+        document["rows"],
+        document.get("rows_without_facet_value", {}),
+        out_dir / REPORT_FILE,
+        chart if chart.is_file() else None,
+    )
+
+
+def write_chart(result: BiasResult, path: Path) -> Path | None:
+    """One horizontal bar chart per (facet, metric): a bar per facet value, the thresholds dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels: dict[tuple[str, str], list[BiasValue]] = {}
+    for v in result.values:
+        panels.setdefault((v.facet, v.metric), []).append(v)
+    if not panels:
+        return None
+    height = max(len(vs) for vs in panels.values())
+    fig, axes = plt.subplots(
+        len(panels), 1, figsize=(8, max(2.0, 0.28 * height + 1.2) * len(panels)), squeeze=False
+    )
+    for ax, ((facet, metric), vs) in zip(axes[:, 0], panels.items(), strict=True):
+        names = [v.value for v in vs]
+        heights = [v.result if v.result is not None and math.isfinite(v.result) else 0.0 for v in vs]
+        colors = ["#c0392b" if v.breach else "#2e86c1" for v in vs]
+        ax.barh(names, heights, color=colors)
+        threshold = vs[0].threshold
+        for x in (threshold, -threshold):
+            ax.axvline(x, color="#7f8c8d", linestyle="--", linewidth=1)
+        ax.set_title(f"{metric} by {facet} (threshold ±{threshold:g}; red = breach)", fontsize=10)
+        ax.tick_params(axis="y", labelsize=8)
+        ax.invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+__all__ = ["BiasResult", "BiasValue", "BiasViolation", "breach_lines", "compute_bias", "load_result"]

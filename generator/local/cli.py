@@ -1,0 +1,77 @@
+"""The `sagespec local ...` command group. ``register`` adds it to the main parser's subcommands."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {value}")
+    return value
+
+
+def cmd_local_run(args: argparse.Namespace) -> int:
+    from .runner import RunOptions, run_pipeline
+
+    run_pipeline(
+        RunOptions(
+            project_dir=Path(args.project_dir),
+            data=Path(args.data) if args.data else None,
+            max_rows=args.max_rows,
+            use_cache=not args.no_cache,
+            model=Path(args.model) if args.model else None,
+            threshold=args.threshold,
+            quiet=args.quiet,
+        )
+    )
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    local = subparsers.add_parser(
+        "local", help="run a generated project's pipeline on this machine (no AWS, no Docker)"
+    )
+    commands = local.add_subparsers(dest="local_command", required=True, metavar="COMMAND")
+    run = commands.add_parser(
+        "run",
+        help="run the pipeline's steps in order under SageMaker's container contract",
+        description="Run the project's pipeline steps (the same plan the SageMaker pipeline is built "
+        "from) on this machine. Artifacts land in DIR/.sagespec-runs/<run-id>/<step>/.",
+    )
+    run.add_argument(
+        "project_dir", nargs="?", default=".", metavar="DIR", help="the generated project (default: .)"
+    )
+    run.add_argument("--data", metavar="PATH", help="dataset file to use instead of spec dataset.source")
+    run.add_argument("--max-rows", type=_positive_int, metavar="N", help="preprocess only the first N rows")
+    run.add_argument(
+        "--no-cache", action="store_true", help="run every step, even when an earlier run can be reused"
+    )
+    run.add_argument(
+        "--model",
+        metavar="PATH",
+        help="local folder of the pretrained model (BERT); overrides model.pretrained_model",
+    )
+    run.add_argument(
+        "--threshold",
+        type=_fraction,
+        metavar="X",
+        help="override the EvaluationThreshold of the condition step",
+    )
+    run.add_argument("-q", "--quiet", action="store_true", help="hide the steps' own output (still logged)")
+    run.set_defaults(func=cmd_local_run)

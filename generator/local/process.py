@@ -1,0 +1,101 @@
+"""Run one step's command as a subprocess: stream its output, keep a log, turn failures into errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from ..errors import DataError, LocalRunError
+from .artifacts import text_tail
+
+EXIT_BAD_INPUT = 2  # the step scripts' (and the stand-ins') exit code for data that does not fit
+
+
+@dataclass(frozen=True)
+class Completed:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def _pump(
+    stream: IO[str], sink: list[str], log: IO[str], lock: threading.Lock, echo: Callable[[str], None] | None
+) -> None:
+    for line in iter(stream.readline, ""):
+        sink.append(line)
+        with lock:
+            log.write(line)
+            log.flush()
+            if echo is not None:
+                echo(line.rstrip("\n"))
+    stream.close()
+
+
+def run_command(
+    command: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    log_path: Path,
+    echo: Callable[[str], None] | None = None,
+) -> Completed:
+    """Run ``command``; every line of stdout and stderr goes to ``log_path`` (and ``echo``)."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    full_env = {**os.environ, **env}
+    out: list[str] = []
+    err: list[str] = []
+    lock = threading.Lock()
+    with log_path.open("w", encoding="utf-8") as log:
+        log.write("$ " + " ".join(command) + "\n")
+        proc = subprocess.Popen(
+            list(command),
+            cwd=cwd,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            bufsize=1,
+        )
+        threads = [
+            threading.Thread(target=_pump, args=(proc.stdout, out, log, lock, echo), daemon=True),
+            threading.Thread(target=_pump, args=(proc.stderr, err, log, lock, echo), daemon=True),
+        ]
+        for t in threads:
+            t.start()
+        try:
+            returncode = proc.wait()
+        except BaseException:  # KeyboardInterrupt: stop the child, keep what it wrote
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            raise
+        finally:
+            for t in threads:
+                t.join(timeout=10)
+    return Completed(returncode, "".join(out), "".join(err))
+
+
+def check(step: str, result: Completed, log_path: Path) -> None:
+    """Raise the error a failed step stands for: DataError (exit 2) for bad input, else LocalRunError."""
+    if result.returncode == 0:
+        return
+    if result.returncode == EXIT_BAD_INPUT:
+        message = text_tail(result.stderr, 8) or text_tail(result.stdout, 8) or "bad input (exit 2)"
+        raise DataError(f"{step}: {message}")
+    tail = text_tail(result.stderr or result.stdout, 15)
+    how = (
+        f"exit code {result.returncode}"
+        if result.returncode > 0
+        else f"killed by signal {-result.returncode}"
+    )
+    raise LocalRunError(f"{step} failed ({how}). Last lines of its output:\n{tail}\nfull log: {log_path}")

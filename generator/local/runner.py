@@ -1,0 +1,596 @@
+"""`sagespec local run`: execute a generated project's pipeline steps, in the plan's order, on this machine.
+
+The steps, their scripts, arguments, hyperparameters and condition come from
+:func:`sagespec.plan.build_plan`, the same list the rendered SageMaker pipeline is built from. Each step
+runs in ``<project>/.sagespec-runs/<run-id>/<StepName>/``, which stands in for the container's
+``/opt/ml`` (see :mod:`sagespec.local.contract`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from ..errors import DataError, LocalRunError, SagespecError
+from ..plan import Plan, Step, build_plan
+from ..spec.catalog import ALGORITHMS
+from ..spec.models import BertModel, Spec
+from . import cache
+from .artifacts import copy_into, file_digest, make_model_tar, tree_digest
+from .contract import (
+    TrainingLayout,
+    hyperparameter_args,
+    local_path,
+    num_gpus,
+    offline_environment,
+    replace_option,
+    rewrite_arguments,
+    training_environment,
+    write_training_config,
+)
+from .process import check, run_command
+
+RUNS_DIR = ".sagespec-runs"
+REGISTRY_DIR = "registry"
+SPEC_FILE = "spec.yaml"
+RUN_FILE = "run.json"
+_FLOAT = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf)"
+
+
+@dataclass
+class RunOptions:
+    project_dir: Path = Path(".")
+    data: Path | None = None
+    max_rows: int | None = None
+    use_cache: bool = True
+    model: Path | None = None
+    threshold: float | None = None
+    quiet: bool = False  # hide the steps' own output (it is still logged in each step folder)
+    out: TextIO | None = None  # default: sys.stdout at call time
+
+
+@dataclass
+class StepResult:
+    name: str
+    kind: str
+    status: str = "pending"  # done | cached | failed | skipped
+    seconds: float = 0.0
+    folder: Path | None = None
+    outputs: dict[str, Path] = field(default_factory=dict)
+    cached_from: Path | None = None
+    message: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    run_dir: Path
+    project_dir: Path
+    spec: Spec
+    plan: Plan
+    steps: list[StepResult] = field(default_factory=list)
+    status: str = "running"  # succeeded | failed
+    error: str | None = None
+    bias: Any = None  # bias.BiasResult
+    training_metrics: dict[str, float] = field(default_factory=dict)
+    evaluation: dict[str, Any] | None = None
+    condition: dict[str, Any] | None = None
+    package: Any = None  # registry.RegisteredPackage
+
+    def step(self, name: str) -> StepResult:
+        for result in self.steps:
+            if result.name == name:
+                return result
+        raise KeyError(name)
+
+
+def runs_root(project_dir: Path) -> Path:
+    return project_dir / RUNS_DIR
+
+
+def _new_run_dir(root: Path) -> tuple[str, Path]:
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    for n in range(1, 1000):
+        run_id = stamp if n == 1 else f"{stamp}-{n}"
+        path = root / run_id
+        try:
+            path.mkdir()
+            return run_id, path
+        except FileExistsError:
+            continue
+    raise LocalRunError(f"could not create a run folder under {root}")
+
+
+def json_get(document: Any, path: str) -> Any:
+    """JsonGet's path syntax: ``metrics.accuracy.value`` (``[n]`` indexes lists)."""
+    node = document
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+        node = node[int(part[1:-1])] if part.startswith("[") else node[part]
+    return node
+
+
+def parse_metrics(output: str, names: list[str]) -> dict[str, float]:
+    """The last ``name=value`` printed for each metric (the training scripts' metric-definition format)."""
+    found: dict[str, float] = {}
+    for name in names:
+        values = re.findall(rf"{re.escape(name)}={_FLOAT}", output)
+        if values:
+            found[name] = float(values[-1])
+    return found
+
+
+class Runner:
+    def __init__(self, options: RunOptions):
+        self.options = options
+        self.project_dir = Path(options.project_dir).resolve()
+        spec_path = self.project_dir / SPEC_FILE
+        if not spec_path.is_file():
+            raise SagespecError(f"no {SPEC_FILE} in {self.project_dir} (is it a generated sagespec project?)")
+        from ..spec import load_spec
+
+        self.loaded = load_spec(spec_path)
+        self.spec: Spec = self.loaded.spec
+        self.plan = build_plan(self.spec)
+        self.package_dir = self.project_dir / "pipelines" / self.spec.project.package
+        if not self.package_dir.is_dir():
+            raise SagespecError(f"{self.package_dir} is missing: the project's step scripts live there")
+        self.is_bert = isinstance(self.spec.model, BertModel)
+        self.dataset = self._dataset_path()
+        self.pretrained: Path | None = None
+        if self.is_bert:
+            from .models import resolve_pretrained_model
+
+            name = self.spec.model.pretrained_model  # type: ignore[union-attr]
+            self.pretrained = resolve_pretrained_model(name, self.project_dir, options.model)
+        self.outputs: dict[str, dict[str, Path]] = {}
+        self._digests: dict[Path, dict[str, str]] = {}
+
+    # ------------------------------------------------------------------------------------------ output
+    def say(self, text: str = "") -> None:
+        stream = self.options.out or sys.stdout
+        print(text, file=stream, flush=True)
+
+    def _echo(self) -> Callable[[str], None] | None:
+        if self.options.quiet:
+            return None
+        return lambda line: self.say(f"      | {line}")
+
+    # ------------------------------------------------------------------------------------------ inputs
+    def _dataset_path(self) -> Path:
+        if self.options.data is not None:
+            path = Path(self.options.data).expanduser().resolve()
+            origin = "--data"
+        else:
+            source = self.spec.dataset.source
+            if source.startswith("s3://"):
+                raise DataError(
+                    f"dataset.source is {source}; the local run reads local files only: pass --data PATH"
+                )
+            path = Path(source).expanduser()
+            path = (path if path.is_absolute() else self.project_dir / path).resolve()
+            origin = "dataset.source"
+        if not path.exists():
+            raise DataError(f"{origin}: the data file {path} does not exist")
+        if path.is_dir() and not any(p.is_file() for p in path.rglob("*")):
+            raise DataError(f"{origin}: the folder {path} holds no files")
+        return path
+
+    def _source(self, source: str) -> Path:
+        kind, _, rest = source.partition(":")
+        if kind == "param":
+            if rest == "InputDataUrl":
+                return self.dataset
+            raise LocalRunError(f"pipeline parameter {rest} has no local value")
+        if kind == "step":
+            step, _, name = rest.partition("/")
+            try:
+                return self.outputs[step][name]
+            except KeyError:
+                raise LocalRunError(f"{source}: step {step} has not produced '{name}'") from None
+        raise LocalRunError(f"unknown step input source {source!r}")
+
+    def _digest(self, path: Path) -> dict[str, str]:
+        path = path.resolve()
+        if path not in self._digests:
+            self._digests[path] = tree_digest(path)
+        return self._digests[path]
+
+    # ------------------------------------------------------------------------------------------ run
+    def run(self) -> RunResult:
+        run_id, run_dir = _new_run_dir(runs_root(self.project_dir))
+        result = RunResult(run_id, run_dir, self.project_dir, self.spec, self.plan)
+        self.result = result
+        names = self.plan.names
+        self.say(
+            f"sagespec local run: {self.spec.project.slug} ({self.spec.model.type}), {len(names)} steps "
+            f"-> {run_dir.relative_to(self.project_dir)}"
+        )
+        if self.pretrained is not None:
+            self.say(f"pretrained model: {self.pretrained}")
+        started = datetime.now().isoformat(timespec="seconds")
+        branch: str | None = None
+        try:
+            for index, step in enumerate(self.plan.steps, start=1):
+                record = StepResult(step.name, step.kind, folder=run_dir / step.name)
+                result.steps.append(record)
+                if step.kind in ("register", "fail") and step.name != branch:
+                    record.status = "skipped"
+                    record.message = "condition " + ("not met" if step.kind == "register" else "met")
+                    self.say(f"[{index}/{len(names)}] {step.name}: skipped ({record.message})")
+                    continue
+                self.say(f"[{index}/{len(names)}] {step.name} ({self._describe(step)})")
+                began = time.perf_counter()
+                try:
+                    outcome = self._run_step(step, record)
+                except BaseException as exc:
+                    record.status = "failed"
+                    record.seconds = time.perf_counter() - began
+                    record.message = str(exc) or type(exc).__name__
+                    self._write_step_record(step, record, key=None)
+                    raise
+                record.seconds = time.perf_counter() - began
+                if step.kind == "condition":
+                    branch = outcome
+                how = (
+                    f"cached (from run {record.cached_from.parent.name})"
+                    if record.status == "cached"
+                    else "done"
+                )
+                self.say(f"      {how} in {record.seconds:.1f}s")
+            result.status = "succeeded"
+        except KeyboardInterrupt:
+            result.status, result.error = "failed", "interrupted"
+            raise
+        except BaseException as exc:  # a SagespecError, or a bug (which keeps its traceback)
+            result.status = "failed"
+            result.error = str(exc) if isinstance(exc, SagespecError) else f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self._write_run_record(result, started)
+            from .summary import format_summary
+
+            self.say("")
+            self.say(format_summary(result))
+        return result
+
+    def _describe(self, step: Step) -> str:
+        if step.kind == "processing":
+            return f"processing: {step.script}"
+        if step.kind in ("training", "tuning"):
+            runner = step.script or "fastText stand-in for BlazingText"
+            return f"{step.kind}: {runner}"
+        return step.kind
+
+    def _run_step(self, step: Step, record: StepResult) -> str | None:
+        handler = {
+            "processing": self._processing,
+            "bias-check": self._bias_check,
+            "training": self._training,
+            "tuning": self._training,
+            "condition": self._condition,
+            "register": self._register,
+            "fail": self._fail,
+        }[step.kind]
+        return handler(step, record)
+
+    # ------------------------------------------------------------------------------------------ caching
+    def _cached(self, step: Step, record: StepResult, key: str) -> bool:
+        if not self.options.use_cache:
+            return False
+        source = cache.find_cached(runs_root(self.project_dir), step.name, key, exclude=self.result.run_dir)
+        if source is None:
+            return False
+        cache.reuse(source, record.folder)  # type: ignore[arg-type]
+        record.status = "cached"
+        record.cached_from = source
+        previous = cache.read_record(source) or {}
+        record.details = dict(previous.get("details", {}))
+        return True
+
+    def _write_step_record(self, step: Step, record: StepResult, key: str | None, **extra: Any) -> None:
+        assert record.folder is not None
+        document = {
+            "name": step.name,
+            "kind": step.kind,
+            "status": record.status,
+            "key": key if record.status in cache.REUSABLE else None,
+            "seconds": round(record.seconds, 3),
+            "script": step.script,
+            "plan_arguments": list(step.arguments),
+            "plan_hyperparameters": dict(step.hyperparameters),
+            "outputs": {n: str(p) for n, p in record.outputs.items()},
+            "cached_from": str(record.cached_from) if record.cached_from else None,
+            "message": record.message,
+            "details": record.details,
+            **extra,
+        }
+        cache.write_record(record.folder, document)
+
+    def _script(self, step: Step) -> Path:
+        assert step.script
+        path = self.package_dir / step.script
+        if not path.is_file():
+            raise LocalRunError(
+                f"{step.name}: the step script {path.relative_to(self.project_dir)} is missing"
+            )
+        return path
+
+    # ------------------------------------------------------------------------------------------ processing
+    def _processing_arguments(self, step: Step) -> list[str]:
+        args = list(step.arguments)
+        if step.name == "PreprocessData":
+            if self.options.max_rows is not None:
+                args += ["--max-rows", str(self.options.max_rows)]
+            if self.pretrained is not None:
+                args = replace_option(args, "--tokenizer", str(self.pretrained))
+        return args
+
+    def _processing(self, step: Step, record: StepResult) -> None:
+        folder = record.folder
+        assert folder is not None
+        script = self._script(step)
+        args = self._processing_arguments(step)
+        sources = {inp.name: self._source(inp.source) for inp in step.inputs}
+        tokenizes = self.pretrained is not None and step.name == "PreprocessData"
+        key = cache.step_key(
+            {
+                "step": step.name,
+                "kind": step.kind,
+                "script": file_digest(script),
+                "arguments": args,
+                "inputs": {name: self._digest(path) for name, path in sources.items()},
+                "pretrained": self._digest(self.pretrained) if tokenizes else None,
+            }
+        )
+        record.outputs = {out.name: local_path(out.source, folder) for out in step.outputs}
+        if not self._cached(step, record, key):
+            for inp in step.inputs:
+                copy_into(sources[inp.name], local_path(inp.destination, folder))
+            for path in record.outputs.values():
+                path.mkdir(parents=True, exist_ok=True)
+            command = [
+                sys.executable,
+                str(script.relative_to(self.project_dir)),
+                *rewrite_arguments(args, folder),
+            ]
+            log = folder / "logs" / "output.log"
+            env = offline_environment()
+            record.details = {"command": command, "environment": env}
+            completed = run_command(command, cwd=self.project_dir, env=env, log_path=log, echo=self._echo())
+            check(step.name, completed, log)
+            record.status = "done"
+        self.outputs[step.name] = record.outputs
+        if step.name == "EvaluateModel":
+            self._read_evaluation(record)
+        self._write_step_record(step, record, key, arguments=args)
+
+    def _read_evaluation(self, record: StepResult) -> None:
+        report = record.outputs.get("evaluation")
+        path = report / "evaluation.json" if report else None
+        if path is None or not path.is_file():
+            raise LocalRunError(f"EvaluateModel wrote no evaluation.json in {report}")
+        try:
+            self.result.evaluation = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise LocalRunError(f"EvaluateModel: {path} is not valid JSON: {exc}") from None
+
+    # ------------------------------------------------------------------------------------------ bias
+    def _bias_check(self, step: Step, record: StepResult) -> None:
+        from . import bias as bias_mod
+
+        folder = record.folder
+        assert folder is not None
+        bias_input = self._source(step.inputs[0].source)
+        config = self.spec.bias.model_dump(mode="json", exclude={"instance_type", "enabled"})
+        key = cache.step_key(
+            {
+                "step": step.name,
+                "kind": step.kind,
+                "implementation": file_digest(Path(bias_mod.__file__)),
+                "bias": config,
+                "inputs": self._digest(bias_input),
+            }
+        )
+        if self._cached(step, record, key):
+            found = bias_mod.load_result(folder, self.spec.bias)
+        else:
+            found = bias_mod.compute_bias(bias_input, self.spec.bias, folder)
+            record.status = "done"
+        record.outputs = {"report": found.report}
+        self.outputs[step.name] = record.outputs
+        self.result.bias = found
+        breaches = found.breaches
+        record.details = {"breaches": len(breaches), "values": len(found.values)}
+        if breaches and self.spec.bias.fail_on_violation:
+            raise bias_mod.BiasViolation(breaches, found.report)
+        for line in bias_mod.breach_lines(breaches):
+            self.say(f"      warning: bias threshold breached: {line}")
+        self._write_step_record(step, record, key)
+
+    # ------------------------------------------------------------------------------------------ training
+    def _training_hyperparameters(self, step: Step) -> dict[str, str]:
+        hps = dict(step.hyperparameters)
+        if step.kind == "tuning":
+            from .tuning import untuned_values
+
+            values = untuned_values(self.spec)
+            self.say(
+                "      note: the local run trains once instead of tuning; tuned hyperparameters at "
+                + ", ".join(f"{k}={v}" for k, v in values.items())
+            )
+            hps |= values
+        if self.pretrained is not None and "pretrained_model" in hps:
+            hps["pretrained_model"] = str(self.pretrained)
+        return hps
+
+    def _training(self, step: Step, record: StepResult) -> None:
+        folder = record.folder
+        assert folder is not None
+        layout = TrainingLayout(folder)
+        hps = self._training_hyperparameters(step)
+        channels = {inp.destination: self._source(inp.source) for inp in step.inputs}
+        if step.script:
+            script: Path | None = self._script(step)
+            implementation = file_digest(script)  # type: ignore[arg-type]
+        else:
+            from . import blazingtext
+
+            script = None
+            implementation = file_digest(Path(blazingtext.__file__))
+        key = cache.step_key(
+            {
+                "step": step.name,
+                "kind": step.kind,
+                "implementation": implementation,
+                "hyperparameters": hps,
+                "inputs": {name: self._digest(path) for name, path in channels.items()},
+                "pretrained": self._digest(self.pretrained) if self.pretrained else None,
+            }
+        )
+        record.outputs = {"model": layout.artifact}
+        if not self._cached(step, record, key):
+            layout.create(channels)
+            for name, source in channels.items():
+                copy_into(source, layout.channel(name))
+            write_training_config(layout, hps, channels)
+            env = offline_environment() | training_environment(
+                layout, hps, channels, self.spec.model.instance_type, num_gpus()
+            )
+            if script is None:
+                command = [sys.executable, "-m", "sagespec.local.blazingtext"]
+            else:
+                # --checkpoint_dir: the script's default is /opt/ml/checkpoints, where SageMaker syncs
+                # checkpoint_s3_uri; locally it is the step's checkpoints/ folder.
+                command = [
+                    sys.executable,
+                    str(script.relative_to(self.project_dir)),
+                    *hyperparameter_args(hps),
+                    "--checkpoint_dir",
+                    str(layout.checkpoint_dir),
+                ]
+            log = folder / "logs" / "output.log"
+            record.details = {"command": command, "environment": env}
+            completed = run_command(command, cwd=self.project_dir, env=env, log_path=log, echo=self._echo())
+            check(step.name, completed, log)
+            if not any(layout.model_dir.iterdir()):
+                raise LocalRunError(
+                    f"{step.name}: training wrote nothing to SM_MODEL_DIR ({layout.model_dir})"
+                )
+            make_model_tar(layout.model_dir, layout.artifact)
+            metrics = parse_metrics(completed.stdout + completed.stderr, self._metric_names())
+            record.details["metrics"] = metrics
+            record.status = "done"
+        self.outputs[step.name] = record.outputs
+        self.result.training_metrics = dict(record.details.get("metrics", {}))
+        self._write_step_record(step, record, key, hyperparameters=hps)
+
+    def _metric_names(self) -> list[str]:
+        return list(ALGORITHMS[self.spec.model.type].metrics)
+
+    # ------------------------------------------------------------------------------------------ condition
+    def _condition(self, step: Step, record: StepResult) -> str:
+        condition = self.plan.condition
+        evaluation = self.result.evaluation
+        if evaluation is None:
+            raise LocalRunError(f"{step.name}: no evaluation report to read")
+        try:
+            value = float(json_get(evaluation, condition.json_path))
+        except (KeyError, IndexError, TypeError, ValueError):
+            raise LocalRunError(
+                f"{step.name}: evaluation.json has no number at {condition.json_path}"
+            ) from None
+        threshold = self.options.threshold if self.options.threshold is not None else condition.threshold
+        passed = value >= threshold
+        self.result.condition = {
+            "metric": condition.metric,
+            "json_path": condition.json_path,
+            "value": value,
+            "threshold": threshold,
+            "passed": passed,
+            "next": condition.if_true if passed else condition.if_false,
+        }
+        record.details = dict(self.result.condition)
+        record.status = "done"
+        self.say(
+            f"      {condition.metric} = {value:.4f} {'>=' if passed else '<'} {threshold:g} "
+            f"-> {record.details['next']}"
+        )
+        self._write_step_record(step, record, None)
+        return condition.if_true if passed else condition.if_false
+
+    def _register(self, step: Step, record: StepResult) -> None:
+        from .registry import register_model
+
+        artifact = self._source(step.inputs[0].source)
+        evaluation = self.outputs["EvaluateModel"]["evaluation"] / "evaluation.json"
+        bias_report = self.result.bias.report if self.result.bias is not None else None
+        package = register_model(
+            runs_root(self.project_dir) / REGISTRY_DIR,
+            group=self.spec.model_package_group,
+            model_artifact=artifact,
+            evaluation_report=evaluation,
+            approval_status=self.spec.registry.approval_status,
+            model_type=self.spec.model.type,
+            region=self.spec.project.region,
+            inference_instance_types=list(self.spec.registry.inference_instance_types),
+            run_id=self.result.run_id,
+            description=self.spec.project.description,
+            bias_report=bias_report,
+            reuse_identical=self.options.use_cache,
+        )
+        self.result.package = package
+        record.outputs = {"package": package.path}
+        record.details = {"group": package.group, "version": package.version, "reused": package.reused}
+        record.status = "done"
+        if package.reused:
+            self.say(f"      already registered as {package.group} version {package.version} (same model)")
+        self._write_step_record(step, record, None)
+
+    def _fail(self, step: Step, record: StepResult) -> None:
+        cond = self.result.condition or {}
+        value = cond.get("value", float("nan"))
+        raise LocalRunError(
+            f"{step.name}: {self.plan.fail_message} "
+            f"({cond.get('metric')} = {value:.4f} < threshold {cond.get('threshold')})"
+        )
+
+    # ------------------------------------------------------------------------------------------ records
+    def _write_run_record(self, result: RunResult, started: str) -> None:
+        document = {
+            "run_id": result.run_id,
+            "project": str(self.project_dir),
+            "spec": str(self.project_dir / SPEC_FILE),
+            "model_type": self.spec.model.type,
+            "status": result.status,
+            "error": result.error,
+            "started": started,
+            "finished": datetime.now().isoformat(timespec="seconds"),
+            "options": {
+                "data": str(self.dataset),
+                "max_rows": self.options.max_rows,
+                "use_cache": self.options.use_cache,
+                "model": str(self.pretrained) if self.pretrained else None,
+                "threshold": self.options.threshold,
+            },
+            "steps": [
+                {"name": s.name, "kind": s.kind, "status": s.status, "seconds": round(s.seconds, 3)}
+                for s in result.steps
+            ],
+            "condition": result.condition,
+            "package": str(result.package.path) if result.package is not None else None,
+        }
+        (result.run_dir / RUN_FILE).write_text(json.dumps(document, indent=2, default=str) + "\n")
+
+
+def run_pipeline(options: RunOptions) -> RunResult:
+    """Run the project's pipeline; raise a SagespecError (after the summary) when a step fails."""
+    return Runner(options).run()

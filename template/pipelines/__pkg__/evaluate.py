@@ -1,0 +1,268 @@
+"""Score the trained model on the held-out test split (SageMaker Processing).
+
+    model-dir/model.tar.gz   the training job's artifact (BlazingText: model.bin; BERT: train.py's export)
+    test-dir/                preprocess.py's test split: labels.json and test.txt or test.tfrecord
+        -> output-dir/evaluation.json
+               {"metrics": {"accuracy": {"value": x}, "macro_f1": {"value": x}, "weighted_f1": {"value": x}},
+                "per_class": {"<label>": {"precision", "recall", "f1", "support"}},
+                "confusion_matrix": {"labels": [...], "matrix": [[...]]}}   (rows: true, columns: predicted)
+           output-dir/confusion_matrix.png
+
+The pipeline's condition step reads ``metrics.<name>.value`` from evaluation.json.
+A bad input ends the job with exit status 2 and a one-line message on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tarfile
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+LABEL_PREFIX = "__label__"  # fastText / BlazingText label marker
+BATCH_SIZE = 64
+
+
+class EvaluationError(Exception):
+    """A problem with the model or test data that the user has to fix (exit status 2)."""
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Argument errors as one line on stderr (what the job's failure reason shows), without the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = OneLineErrorParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--model-dir", type=Path, default=Path("/opt/ml/processing/model"))
+    parser.add_argument("--test-dir", type=Path, default=Path("/opt/ml/processing/test"))
+    parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/evaluation"))
+    parser.add_argument("--model-type", choices=("blazingtext", "bert"), required=True)
+    return parser.parse_args(argv)
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+
+
+def unpack_model(model_dir: Path, destination: Path) -> Path:
+    """Extract model.tar.gz into ``destination``; a model directory without one is used as it is."""
+    archive = model_dir / "model.tar.gz"
+    if not archive.is_file():
+        if not model_dir.is_dir():
+            raise EvaluationError(f"model directory {model_dir} does not exist")
+        return model_dir
+    try:
+        with tarfile.open(archive) as tar:
+            extract_safely(tar, destination)
+    except (tarfile.TarError, OSError) as err:
+        raise EvaluationError(f"cannot extract {archive}: {err}") from None
+    return destination
+
+
+def extract_safely(tar: tarfile.TarFile, destination: Path) -> None:
+    """Extract without letting a member land outside ``destination``."""
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(destination, filter="data")
+        return
+    # Pythons before 3.10.12 / 3.11.4 have no extraction filters: check the members ourselves.
+    root = destination.resolve()
+    for member in tar.getmembers():
+        inside = (root / member.name).resolve().is_relative_to(root)
+        if not inside or member.issym() or member.islnk():
+            raise EvaluationError(
+                f"refusing to extract {member.name!r}: a link or a path outside the archive"
+            )
+    tar.extractall(destination)
+
+
+def read_classes(path: Path) -> list[str]:
+    if not path.is_file():
+        raise EvaluationError(f"{path} is missing")
+    try:
+        return [str(c) for c in json.loads(path.read_text(encoding="utf-8"))["classes"]]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise EvaluationError(f'{path} is not a {{"classes": [...]}} JSON file') from None
+
+
+def required_file(directory: Path, name: str, what: str) -> Path:
+    path = directory / name
+    if not path.is_file():
+        raise EvaluationError(f"{name} not found in {directory} ({what})")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------- prediction
+
+
+def predict_blazingtext(model_dir: Path, test_dir: Path) -> tuple[list[str], list[str]]:
+    """True and predicted class labels for test.txt (``__label__<class> <tokens>`` per line)."""
+    import fasttext
+
+    # fastText's Python wrapper prints a deprecation notice on every load_model: keep stderr for errors.
+    fasttext.FastText.eprint = lambda *args, **kwargs: None
+    model = fasttext.load_model(str(required_file(model_dir, "model.bin", "the BlazingText artifact")))
+    truth, texts = [], []
+    lines = required_file(test_dir, "test.txt", "preprocess.py's blazingtext output").read_text(
+        encoding="utf-8"
+    )
+    for number, line in enumerate(lines.splitlines(), start=1):
+        label, _, text = line.partition(" ")
+        if not label.startswith(LABEL_PREFIX):
+            raise EvaluationError(f"test.txt line {number} does not start with {LABEL_PREFIX}<class>")
+        truth.append(label.removeprefix(LABEL_PREFIX))
+        texts.append(text)
+    # A list, not one string at a time: fastText 0.9.2's single-text predict fails under numpy 2.
+    predicted, _ = model.predict(texts, k=1)
+    # An empty prediction (fastText gives none for an empty text) counts as wrong, not as a crash.
+    return truth, [labels[0].removeprefix(LABEL_PREFIX) if labels else "" for labels in predicted]
+
+
+def predict_bert(model_dir: Path, test_dir: Path, classes: list[str]) -> tuple[list[str], list[str]]:
+    """True and predicted class labels for test.tfrecord, through the exported SavedModel's signature."""
+    import tensorflow as tf
+
+    if read_classes(model_dir / "labels.json") != classes:
+        raise EvaluationError(
+            "the model's labels.json and the test split's labels.json list different classes"
+        )
+    config_path = required_file(model_dir, "config.json", "train.py's export")
+    pad_token_id = json.loads(config_path.read_text(encoding="utf-8")).get("pad_token_id") or 0
+    saved_model = model_dir / "saved_model" / "1"
+    if not (saved_model / "saved_model.pb").is_file():
+        raise EvaluationError(f"no SavedModel in {saved_model} (train.py's export)")
+    serve = tf.saved_model.load(str(saved_model)).signatures["serving_default"]
+
+    def parse(serialized: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+        features = tf.io.parse_single_example(
+            serialized,
+            {"input_ids": tf.io.RaggedFeature(tf.int64), "label": tf.io.FixedLenFeature([], tf.int64)},
+        )
+        input_ids = tf.cast(features["input_ids"], tf.int32)
+        return {"input_ids": input_ids, "attention_mask": tf.ones_like(input_ids)}, features["label"]
+
+    records = required_file(test_dir, "test.tfrecord", "preprocess.py's tfrecord output")
+    padding = (
+        {"input_ids": tf.constant(pad_token_id, tf.int32), "attention_mask": tf.constant(0, tf.int32)},
+        tf.constant(0, tf.int64),
+    )
+    # Dynamic padding: each batch is padded to its own longest example, not to max_seq_length.
+    batches = (
+        tf.data.TFRecordDataset(str(records))
+        .map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+        .padded_batch(BATCH_SIZE, padding_values=padding)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    truth, predicted = [], []
+    for inputs, labels in batches:
+        logits = serve(**inputs)["logits"]
+        truth += [classes[i] for i in labels.numpy()]
+        predicted += [classes[i] for i in tf.argmax(logits, axis=-1).numpy()]
+    return truth, predicted
+
+
+# ---------------------------------------------------------------------------------------------- report
+
+
+def build_report(truth: list[str], predicted: list[str], classes: list[str]) -> dict[str, Any]:
+    if not truth:
+        raise EvaluationError("the test split has no examples")
+    unknown = sorted(set(truth) - set(classes))
+    if unknown:
+        raise EvaluationError(f"test labels {unknown} are not in labels.json {classes}")
+    precision, recall, f1, support = precision_recall_fscore_support(
+        truth, predicted, labels=classes, zero_division=0
+    )
+    metrics = {
+        "accuracy": accuracy_score(truth, predicted),
+        "macro_f1": f1_score(truth, predicted, labels=classes, average="macro", zero_division=0),
+        "weighted_f1": f1_score(truth, predicted, labels=classes, average="weighted", zero_division=0),
+    }
+    return {
+        "metrics": {name: {"value": float(value)} for name, value in metrics.items()},
+        "per_class": {
+            label: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
+            for i, label in enumerate(classes)
+        },
+        "confusion_matrix": {
+            "labels": classes,
+            "matrix": confusion_matrix(truth, predicted, labels=classes).tolist(),
+        },
+    }
+
+
+def plot_confusion_matrix(matrix: list[list[int]], labels: list[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display in a processing container
+    import matplotlib.pyplot as plt
+
+    size = max(4.0, 0.6 * len(labels) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    image = ax.imshow(matrix, cmap="Blues")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ax.set(
+        xticks=range(len(labels)),
+        yticks=range(len(labels)),
+        xticklabels=labels,
+        yticklabels=labels,
+        xlabel="predicted",
+        ylabel="true",
+        title="Confusion matrix (test split)",
+    )
+    threshold = max(max(row) for row in matrix) / 2
+    for i, row in enumerate(matrix):
+        for j, count in enumerate(row):
+            ax.text(
+                j, i, str(count), ha="center", va="center", color="white" if count > threshold else "black"
+            )
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------------- main
+
+
+def run(args: argparse.Namespace) -> None:
+    classes = read_classes(args.test_dir / "labels.json")
+    with tempfile.TemporaryDirectory(prefix="model-") as scratch:
+        model_dir = unpack_model(args.model_dir, Path(scratch))
+        if args.model_type == "blazingtext":
+            truth, predicted = predict_blazingtext(model_dir, args.test_dir)
+        else:
+            truth, predicted = predict_bert(model_dir, args.test_dir, classes)
+    report = build_report(truth, predicted, classes)
+
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    (args.output_dir / "evaluation.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    matrix = report["confusion_matrix"]
+    plot_confusion_matrix(matrix["matrix"], matrix["labels"], args.output_dir / "confusion_matrix.png")
+    summary = " ".join(f"{name}={m['value']:.4f}" for name, m in report["metrics"].items())
+    print(f"test examples={len(truth)} {summary}")
+    print(f"wrote evaluation.json and confusion_matrix.png to {args.output_dir}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    try:
+        run(args)
+    except EvaluationError as err:
+        print(f"evaluate.py: error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

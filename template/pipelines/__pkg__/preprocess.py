@@ -1,0 +1,432 @@
+"""Turn a labelled text table into train / validation / test sets for the pipeline's training step.
+
+Runs as a SageMaker Processing job (and unchanged on a laptop through the local runner):
+
+    input-dir/<one .csv or .parquet file>
+        -> output-dir/{train,validation,test}/<split>.txt       (--output-format blazingtext)
+           output-dir/{train,validation,test}/<split>.tfrecord  (--output-format tfrecord)
+           output-dir/{train,validation,test}/<split>.csv       (text,label: raw text for evaluation/labeling)
+           output-dir/{train,validation,test}/labels.json       ({"classes": [...]}, the class index order)
+           (for blazingtext only test/ gets the .csv and labels.json: the algorithm reads whole channels)
+           output-dir/bias/bias.csv                             (label + facet columns, for Clarify)
+
+Steps: drop rows without text, map raw label values to class labels, optionally downsample every class to
+the size of the rarest one, optionally sample --max-rows rows, then a stratified train/validation/test split.
+
+A bad input (missing column, unmapped label value, a split that would be empty...) ends the job with exit
+status 2 and a one-line message on stderr, so the pipeline's failure reason says what to fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import math
+import re
+import sys
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+DATA_SUFFIXES = (".csv", ".parquet")
+TOKENIZE_BATCH_SIZE = 2048  # texts per call to the (Rust, multi-threaded) fast tokenizer
+
+_INTEGRAL_FLOAT = re.compile(r"-?\d+\.0+")
+# A word (keeping inner apostrophes: "don't", "it's") or a single punctuation character.
+_TOKEN = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
+
+
+class InputError(Exception):
+    """A problem with the input data or arguments that the user has to fix (exit status 2)."""
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Argument errors as one line on stderr (what the job's failure reason shows), without the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """The processed examples: one row per kept example, ``text`` (raw) and ``label`` (class label)."""
+
+    frame: pd.DataFrame
+    classes: list[str]
+    extra_columns: list[str]  # facet and group columns, copied to bias/bias.csv
+
+
+# ---------------------------------------------------------------------------------------------- arguments
+
+
+def _json_arg(kind: type, what: str) -> Callable[[str], Any]:
+    """An argparse type: a JSON document of the given kind."""
+
+    def parse(value: str) -> Any:
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as err:
+            raise argparse.ArgumentTypeError(f"not valid JSON ({err.msg}): {value!r}") from None
+        if not isinstance(parsed, kind):
+            raise argparse.ArgumentTypeError(f"expected a JSON {what}, got {value!r}")
+        return parsed
+
+    return parse
+
+
+def _ratio(value: str) -> float:
+    ratio = float(value)
+    if not 0 < ratio < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {value}")
+    return ratio
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return number
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = OneLineErrorParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--input-dir", type=Path, default=Path("/opt/ml/processing/input/data"))
+    parser.add_argument("--input-file", help="file name inside --input-dir (default: its only .csv/.parquet)")
+    parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output"))
+    parser.add_argument("--text-column", required=True)
+    parser.add_argument("--label-column", required=True)
+    parser.add_argument(
+        "--label-mapping",
+        required=True,
+        type=_json_arg(dict, "object"),
+        help='JSON object, raw label value -> class label, e.g. \'{"1": "neg", "5": "pos"}\'',
+    )
+    parser.add_argument("--facet-columns", type=_json_arg(list, "list"), default=[], help="JSON list")
+    parser.add_argument("--group-column", default=None)
+    parser.add_argument("--train-ratio", type=_ratio, default=0.8)
+    parser.add_argument("--validation-ratio", type=_ratio, default=0.1)
+    parser.add_argument("--test-ratio", type=_ratio, default=0.1)
+    parser.add_argument("--balance", choices=("none", "downsample"), default="none")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--max-rows", type=_positive_int, default=None, help="stratified sample, for quick runs"
+    )
+    parser.add_argument("--output-format", choices=("blazingtext", "tfrecord"), default="blazingtext")
+    parser.add_argument("--tokenizer", help="tfrecord only: Hugging Face model id or local folder")
+    parser.add_argument("--max-seq-length", type=_positive_int, default=128, help="tfrecord only")
+    args = parser.parse_args(argv)
+
+    if args.output_format == "tfrecord" and not args.tokenizer:
+        parser.error("--tokenizer is required with --output-format tfrecord")
+    ratio_sum = args.train_ratio + args.validation_ratio + args.test_ratio
+    if not math.isclose(ratio_sum, 1.0, abs_tol=1e-6):
+        parser.error(
+            f"--train-ratio, --validation-ratio and --test-ratio must add up to 1, not {ratio_sum:g}"
+        )
+    # Compare labels as strings: JSON keys always are, and the values may have been given as numbers.
+    args.label_mapping = {str(raw): str(label) for raw, label in args.label_mapping.items()}
+    if len(set(args.label_mapping.values())) < 2:
+        parser.error("--label-mapping must map to at least 2 distinct class labels")
+    args.facet_columns = [str(column) for column in args.facet_columns]
+    return args
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+
+def find_input_file(input_dir: Path, name: str | None) -> Path:
+    if not input_dir.is_dir():
+        raise InputError(f"input directory {input_dir} does not exist")
+    if name:
+        path = input_dir / name
+        if not path.is_file():
+            raise InputError(f"input file {path} does not exist")
+        return path
+    candidates = sorted(p for p in input_dir.iterdir() if p.is_file() and p.suffix.lower() in DATA_SUFFIXES)
+    if len(candidates) != 1:
+        found = ", ".join(p.name for p in candidates) or "none"
+        raise InputError(
+            f"expected exactly one .csv or .parquet file in {input_dir} (found: {found}); pass --input-file"
+        )
+    return candidates[0]
+
+
+def read_table(path: Path, label_column: str) -> pd.DataFrame:
+    if path.suffix.lower() == ".parquet":
+        return pd.read_parquet(path)
+    if path.suffix.lower() != ".csv":
+        raise InputError(f"{path.name}: unsupported file type (expected .csv or .parquet)")
+    try:
+        # Read the label column as text: an integer column with a gap would otherwise become float, and
+        # the raw value 1 would no longer match the mapping key "1".
+        frame = pd.read_csv(path, dtype={label_column: str})
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise InputError(f"{path.name}: cannot be read as CSV: {str(err).splitlines()[0]}") from None
+    # A first column with an empty header is an index that pandas wrote out (DataFrame.to_csv): drop it.
+    if len(frame.columns) and str(frame.columns[0]).startswith("Unnamed: 0"):
+        frame = frame.drop(columns=frame.columns[0])
+    return frame
+
+
+def check_columns(frame: pd.DataFrame, file_name: str, wanted: dict[str, str]) -> None:
+    """``wanted`` maps a column name to the argument it came from, for the error message."""
+    for column, argument in wanted.items():
+        if column not in frame.columns:
+            available = ", ".join(map(str, frame.columns))
+            raise InputError(
+                f"column {column!r} ({argument}) is not in {file_name}; its columns are: {available}"
+            )
+
+
+# ---------------------------------------------------------------------------------------------- shaping
+
+
+def label_strings(values: pd.Series, keys: Collection[str]) -> pd.Series:
+    """Raw label values as the strings the mapping's keys use: 1, 1.0 and "1" all become "1".
+
+    "1.0" also becomes "1" unless "1.0" itself is a key: an integer column with a gap is written to CSV
+    as floats.
+    """
+
+    def as_key(value: Any) -> Any:
+        if pd.isna(value):
+            return pd.NA
+        text = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value).strip()
+        if text not in keys and _INTEGRAL_FLOAT.fullmatch(text):
+            text = text.split(".", 1)[0]
+        return text
+
+    return values.map(as_key)
+
+
+def drop_missing_text(frame: pd.DataFrame, text_column: str) -> pd.DataFrame:
+    text = frame[text_column]
+    keep = text.notna() & (text.astype(str).str.strip() != "")
+    dropped = int((~keep).sum())
+    if dropped:
+        print(f"dropped {dropped} rows with no text in {text_column!r}")
+    return frame[keep]
+
+
+def map_labels(raw: pd.Series, mapping: dict[str, str], label_column: str) -> pd.Series:
+    raw = label_strings(raw, mapping.keys())
+    missing = int(raw.isna().sum())
+    if missing:
+        raise InputError(f"label column {label_column!r} is empty in {missing} rows that have text")
+    unmapped = raw[~raw.isin(list(mapping))].value_counts()
+    if not unmapped.empty:
+        listed = ", ".join(f"{value!r} ({count} rows)" for value, count in unmapped.items())
+        raise InputError(
+            f"label column {label_column!r} has values not in --label-mapping: {listed}; "
+            f"mapped values are {sorted(mapping)}"
+        )
+    return raw.map(mapping)
+
+
+def downsample(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Keep as many examples of every class as the rarest class has."""
+    smallest = int(frame["label"].value_counts().min())
+    return frame.groupby("label", group_keys=False).sample(n=smallest, random_state=seed)
+
+
+def stratified_sample(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
+    if rows >= len(frame):
+        return frame
+    sample, _ = _stratified_split(frame, train_size=rows, seed=seed, what=f"a --max-rows {rows} sample")
+    return sample
+
+
+def _stratified_split(
+    frame: pd.DataFrame, *, train_size: float | int, seed: int, what: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    try:
+        first, second = train_test_split(
+            frame, train_size=train_size, random_state=seed, shuffle=True, stratify=frame["label"]
+        )
+    except ValueError as err:
+        # sklearn refuses a stratified split when a class has a single example or a part would be empty.
+        counts = ", ".join(f"{label}: {n}" for label, n in frame["label"].value_counts().items())
+        raise InputError(f"cannot make {what} from {len(frame)} examples ({counts}): {err}") from None
+    return first, second
+
+
+def split(frame: pd.DataFrame, ratios: dict[str, float], seed: int) -> dict[str, pd.DataFrame]:
+    """Stratified train/validation/test split: test first, then validation out of the rest."""
+    rest, test = _stratified_split(frame, train_size=1 - ratios["test"], seed=seed, what="the test split")
+    validation_share = ratios["validation"] / (ratios["train"] + ratios["validation"])
+    train, validation = _stratified_split(
+        rest, train_size=1 - validation_share, seed=seed, what="the validation split"
+    )
+    parts = {"train": train, "validation": validation, "test": test}
+    for name, part in parts.items():
+        if part.empty:
+            raise InputError(
+                f"the {name} split is empty ({len(frame)} examples); use more data or other ratios"
+            )
+    return parts
+
+
+def build_dataset(frame: pd.DataFrame, args: argparse.Namespace) -> Dataset:
+    frame = drop_missing_text(frame, args.text_column)
+    if frame.empty:
+        raise InputError(f"no rows with text in column {args.text_column!r}")
+    extra_columns = list(
+        dict.fromkeys([*args.facet_columns, *([args.group_column] if args.group_column else [])])
+    )
+    shaped = pd.DataFrame(
+        {
+            "text": frame[args.text_column].astype(str),
+            "label": map_labels(frame[args.label_column], args.label_mapping, args.label_column),
+        }
+    )
+    shaped = pd.concat([shaped, frame[extra_columns]], axis=1)
+    if args.balance == "downsample":
+        shaped = downsample(shaped, args.seed)
+    if args.max_rows:
+        shaped = stratified_sample(shaped, args.max_rows, args.seed)
+    # Class index order: first appearance among the mapping's values, so it is the same for every run.
+    classes = list(dict.fromkeys(args.label_mapping.values()))
+    return Dataset(frame=shaped.reset_index(drop=True), classes=classes, extra_columns=extra_columns)
+
+
+# ---------------------------------------------------------------------------------------------- writing
+
+
+def clean_text(text: str) -> str:
+    """Unescape HTML entities (the source has &#39; and &quot;) and put the text on one line."""
+    return " ".join(html.unescape(text).split())
+
+
+def blazingtext_tokens(text: str) -> str:
+    """Lower-cased tokens with punctuation split off, the way BlazingText/fastText expects its input."""
+    return " ".join(_TOKEN.findall(clean_text(text).lower()))
+
+
+def write_blazingtext(path: Path, texts: Iterable[str], labels: Iterable[str]) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        for text, label in zip(texts, labels, strict=True):
+            out.write(f"__label__{label} {blazingtext_tokens(text)}\n")
+
+
+def load_tokenizer(name_or_path: str) -> Any:
+    from transformers import AutoTokenizer
+
+    looks_local = name_or_path.startswith(("/", "./", "../", "~"))
+    if looks_local and not Path(name_or_path).expanduser().is_dir():
+        raise InputError(f"tokenizer folder {name_or_path} does not exist")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, use_fast=True)
+    except (OSError, ValueError) as err:
+        raise InputError(f"cannot load tokenizer {name_or_path!r}: {str(err).splitlines()[0]}") from None
+    if not tokenizer.is_fast:
+        raise InputError(f"tokenizer {name_or_path!r} has no fast (Rust) implementation")
+    return tokenizer
+
+
+def write_tfrecord(
+    path: Path, texts: Sequence[str], label_ids: Sequence[int], tokenizer: Any, max_seq_length: int
+) -> None:
+    """One tf.train.Example per text: unpadded ``input_ids`` (special tokens included) and ``label``.
+
+    Padding is left to the training input pipeline, which pads each batch only to its longest example.
+    """
+    import tensorflow as tf
+
+    def int64_list(values: Sequence[int]) -> tf.train.Feature:
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for start in range(0, len(texts), TOKENIZE_BATCH_SIZE):
+            batch = [clean_text(t) for t in texts[start : start + TOKENIZE_BATCH_SIZE]]
+            encoded = tokenizer(batch, truncation=True, max_length=max_seq_length)["input_ids"]
+            for input_ids, label_id in zip(
+                encoded, label_ids[start : start + TOKENIZE_BATCH_SIZE], strict=True
+            ):
+                example = tf.train.Example(
+                    features=tf.train.Features(
+                        feature={"input_ids": int64_list(input_ids), "label": int64_list([label_id])}
+                    )
+                )
+                writer.write(example.SerializeToString())
+
+
+def write_split(
+    directory: Path,
+    name: str,
+    part: pd.DataFrame,
+    classes: list[str],
+    args: argparse.Namespace,
+    tokenizer: Any,
+) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    # The built-in BlazingText algorithm may take every file in its train/validation channels for
+    # training lines, so those folders hold the fastText file alone. The test split is read by
+    # evaluate.py, not by the algorithm, and keeps the raw text and class order beside it.
+    if args.output_format != "blazingtext" or name == "test":
+        (directory / "labels.json").write_text(
+            json.dumps({"classes": classes}, indent=2) + "\n", encoding="utf-8"
+        )
+        part[["text", "label"]].to_csv(directory / f"{name}.csv", index=False)
+    if args.output_format == "blazingtext":
+        write_blazingtext(directory / f"{name}.txt", part["text"], part["label"])
+    else:
+        index = {label: i for i, label in enumerate(classes)}
+        label_ids = [index[label] for label in part["label"]]
+        write_tfrecord(
+            directory / f"{name}.tfrecord", part["text"].tolist(), label_ids, tokenizer, args.max_seq_length
+        )
+
+
+def write_bias_table(directory: Path, dataset: Dataset) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    dataset.frame[["label", *dataset.extra_columns]].to_csv(directory / "bias.csv", index=False)
+
+
+def print_counts(parts: dict[str, pd.DataFrame], classes: list[str]) -> None:
+    for name, part in parts.items():
+        counts = part["label"].value_counts()
+        per_class = " ".join(f"{label}={int(counts.get(label, 0))}" for label in classes)
+        print(f"{name}: {len(part)} examples ({per_class})")
+
+
+# ---------------------------------------------------------------------------------------------- main
+
+
+def run(args: argparse.Namespace) -> None:
+    path = find_input_file(args.input_dir, args.input_file)
+    frame = read_table(path, args.label_column)
+    wanted = {args.text_column: "--text-column", args.label_column: "--label-column"}
+    wanted |= {column: "--facet-columns" for column in args.facet_columns}
+    if args.group_column:
+        wanted[args.group_column] = "--group-column"
+    check_columns(frame, path.name, wanted)
+    print(f"read {len(frame)} rows from {path}")
+
+    dataset = build_dataset(frame, args)
+    # Load the tokenizer before writing anything, so a bad --tokenizer fails fast.
+    tokenizer = load_tokenizer(args.tokenizer) if args.output_format == "tfrecord" else None
+    ratios = {"train": args.train_ratio, "validation": args.validation_ratio, "test": args.test_ratio}
+    parts = split(dataset.frame, ratios, args.seed)
+    for name, part in parts.items():
+        write_split(args.output_dir / name, name, part, dataset.classes, args, tokenizer)
+    write_bias_table(args.output_dir / "bias", dataset)
+    print_counts(parts, dataset.classes)
+    print(f"wrote {args.output_format} splits and bias/bias.csv to {args.output_dir}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    try:
+        run(args)
+    except InputError as err:
+        print(f"preprocess.py: error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

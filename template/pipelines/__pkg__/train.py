@@ -1,0 +1,619 @@
+"""Fine-tune a BERT-family encoder for text classification with TensorFlow (SageMaker script mode).
+
+Inputs (written by preprocess.py with --output-format tfrecord):
+    SM_CHANNEL_TRAIN/*.tfrecord, SM_CHANNEL_VALIDATION/*.tfrecord  -- unpadded input_ids + label index
+    SM_CHANNEL_TRAIN/labels.json                                   -- {"classes": [...]} in index order
+
+Hyperparameters arrive as ``--name value`` arguments (SageMaker also puts them in SM_HPS).
+
+Scaling: MirroredStrategy over the GPUs of one instance, MultiWorkerMirroredStrategy over several
+instances (TF_CONFIG is built from SM_HOSTS / SM_CURRENT_HOST); the global batch is the per-device
+batch_size times the number of replicas. Mixed precision ``auto`` picks bfloat16 on Ampere or newer GPUs,
+float16 on older ones and nothing on CPU. Batches are bucketed by length and padded only as far as their
+longest example, so short reviews do not pay for max_seq_length.
+
+Managed spot training: the model, optimizer and epoch counter are checkpointed to --checkpoint_dir after
+every epoch; a restarted job resumes after the newest checkpoint.
+
+Every epoch prints one line that the training job's metric definitions parse:
+    epoch=1 train:loss=0.5123 train:accuracy=0.7012 validation:loss=0.6012 validation:accuracy=0.6801
+
+Export (chief worker only) to SM_MODEL_DIR, which SageMaker packs into model.tar.gz:
+    config.json, tf_model.h5        the fine-tuned Hugging Face model (save_pretrained), labels in config
+    tokenizer files                 the tokenizer (save_pretrained)
+    labels.json                     {"classes": [...], "max_seq_length": n}: the outputs' index order and
+                                    the length inputs were truncated to in training
+    saved_model/1/                  TF SavedModel, float32. Signature serving_default:
+                                    input_ids, attention_mask (int32 [batch, length])
+                                    -> logits, probabilities (float32 [batch, classes])
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import tensorflow as tf
+import tf_keras
+from safetensors import safe_open
+from safetensors.numpy import load_file
+from transformers import AutoConfig, AutoTokenizer, TFAutoModelForSequenceClassification, TFPreTrainedModel
+from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
+from transformers.utils import cached_file
+
+# TF_CONFIG port for MultiWorkerMirroredStrategy (the hosts of one training job can reach each other).
+WORKER_PORT = 2222
+CHECKPOINTS_TO_KEEP = 2
+SHUFFLE_BUFFER = 10_000
+NUM_LENGTH_BUCKETS = 8
+EPOCH_METRICS = {  # printed name -> Keras log key
+    "train:loss": "loss",
+    "train:accuracy": "accuracy",
+    "validation:loss": "val_loss",
+    "validation:accuracy": "val_accuracy",
+}
+
+
+class TrainingError(Exception):
+    """A problem with the inputs or hyperparameters that the user has to fix (exit status 2)."""
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Argument errors as one line on stderr (what the job's failure reason shows), without the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+# ---------------------------------------------------------------------------------------------- configuration
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        number = int(value)
+        if number < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return number
+
+    return parse
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = OneLineErrorParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--epochs", type=_at_least(1), default=3)
+    parser.add_argument("--learning_rate", type=float, default=3e-5)
+    parser.add_argument("--batch_size", type=_at_least(1), default=32, help="per device (replica)")
+    parser.add_argument("--max_seq_length", type=_at_least(8), default=128)
+    parser.add_argument("--warmup_ratio", type=float, default=0.1)
+    parser.add_argument("--weight_decay", type=float, default=0.01)
+    parser.add_argument("--early_stopping_patience", type=_at_least(0), default=0, help="0 turns it off")
+    parser.add_argument("--freeze_encoder", type=_bool, default=False)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--pretrained_model", default="sentence-transformers/all-MiniLM-L6-v2")
+    parser.add_argument("--mixed_precision", choices=("auto", "off", "float16", "bfloat16"), default="auto")
+    parser.add_argument("--xla", type=_bool, default=False)
+    parser.add_argument("--checkpoint_dir", type=Path, default=Path("/opt/ml/checkpoints"))
+    args, unknown = parser.parse_known_args(argv)
+    if args.learning_rate <= 0:
+        parser.error(f"--learning_rate must be > 0, got {args.learning_rate}")
+    if not 0 <= args.warmup_ratio < 1:
+        parser.error(f"--warmup_ratio must be in [0, 1), got {args.warmup_ratio}")
+    if args.weight_decay < 0:
+        parser.error(f"--weight_decay must be >= 0, got {args.weight_decay}")
+    if unknown:
+        # Tolerated rather than fatal: a platform may add its own arguments; a typo still shows up here.
+        print(f"ignoring unknown arguments: {' '.join(unknown)}", file=sys.stderr)
+    return args
+
+
+@dataclass(frozen=True)
+class Environment:
+    """SageMaker's training container contract, with defaults for a run outside SageMaker."""
+
+    model_dir: Path
+    train_dir: Path
+    validation_dir: Path
+    output_data_dir: Path
+    hosts: list[str]
+    current_host: str
+    num_gpus: int
+
+    @classmethod
+    def from_env(cls) -> Environment:
+        env = os.environ
+        hosts = json.loads(env.get("SM_HOSTS") or "[]")
+        visible_gpus = len(tf.config.list_physical_devices("GPU"))
+        return cls(
+            model_dir=Path(env.get("SM_MODEL_DIR", "/opt/ml/model")),
+            train_dir=Path(env.get("SM_CHANNEL_TRAIN", "/opt/ml/input/data/train")),
+            validation_dir=Path(env.get("SM_CHANNEL_VALIDATION", "/opt/ml/input/data/validation")),
+            output_data_dir=Path(env.get("SM_OUTPUT_DATA_DIR", "/opt/ml/output/data")),
+            hosts=hosts,
+            current_host=env.get("SM_CURRENT_HOST") or (hosts[0] if hosts else "localhost"),
+            # SM_NUM_GPUS can only narrow what TensorFlow sees, never add to it.
+            num_gpus=min(int(env.get("SM_NUM_GPUS", visible_gpus)), visible_gpus),
+        )
+
+    @property
+    def is_multi_worker(self) -> bool:
+        return len(self.hosts) > 1
+
+    @property
+    def is_chief(self) -> bool:
+        return not self.hosts or self.current_host == self.hosts[0]
+
+
+# ---------------------------------------------------------------------------------------------- devices
+
+
+def make_strategy(env: Environment) -> tf.distribute.Strategy:
+    """Create the distribution strategy. Must run before any other TensorFlow op (a MWMS requirement)."""
+    if env.is_multi_worker:
+        if "TF_CONFIG" not in os.environ:
+            cluster = {"worker": [f"{host}:{WORKER_PORT}" for host in env.hosts]}
+            task = {"type": "worker", "index": env.hosts.index(env.current_host)}
+            os.environ["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": task})
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if env.num_gpus > 1:
+        return tf.distribute.MirroredStrategy([f"/gpu:{i}" for i in range(env.num_gpus)])
+    # One GPU or CPU only: the default strategy places everything on the GPU when there is one.
+    return tf.distribute.get_strategy()
+
+
+def precision_policy(requested: str, num_gpus: int) -> str:
+    """The Keras dtype policy for --mixed_precision."""
+    if requested == "off":
+        return "float32"
+    if requested in ("float16", "bfloat16"):
+        if num_gpus == 0:
+            print(
+                f"warning: mixed_precision={requested} on CPU is usually slower than float32", file=sys.stderr
+            )
+        return f"mixed_{requested}"
+    if num_gpus == 0:
+        return "float32"  # auto on CPU: float16 kernels are slow there, bfloat16 only pays off with AMX
+    capabilities = [
+        tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))
+        for gpu in tf.config.list_physical_devices("GPU")[:num_gpus]
+    ]
+    # bfloat16 needs Ampere (8.0) or newer; it has float32's range, so no loss scaling is needed.
+    return "mixed_bfloat16" if min(capabilities) >= (8, 0) else "mixed_float16"
+
+
+# ---------------------------------------------------------------------------------------------- data
+
+
+def read_classes(directory: Path) -> list[str]:
+    path = directory / "labels.json"
+    if not path.is_file():
+        raise TrainingError(f"{path} is missing; the channel must hold preprocess.py's tfrecord output")
+    return [str(c) for c in json.loads(path.read_text(encoding="utf-8"))["classes"]]
+
+
+def tfrecord_files(directory: Path) -> list[str]:
+    files = sorted(str(p) for p in directory.glob("*.tfrecord"))
+    if not files:
+        raise TrainingError(f"no .tfrecord files in {directory}")
+    return files
+
+
+def count_records(files: list[str]) -> int:
+    return int(tf.data.TFRecordDataset(files).reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+
+
+def parse_example(serialized: tf.Tensor, max_seq_length: int) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+    features = tf.io.parse_single_example(
+        serialized,
+        {"input_ids": tf.io.RaggedFeature(tf.int64), "label": tf.io.FixedLenFeature([], tf.int64)},
+    )
+    input_ids = tf.cast(features["input_ids"], tf.int32)
+    # preprocess.py truncated to its own --max-seq-length; if this run's is shorter, cut again but keep
+    # the closing special token ([SEP]) the model saw in pre-training.
+    input_ids = tf.cond(
+        tf.size(input_ids) > max_seq_length,
+        lambda: tf.concat([input_ids[: max_seq_length - 1], input_ids[-1:]], axis=0),
+        lambda: input_ids,
+    )
+    inputs = {"input_ids": input_ids, "attention_mask": tf.ones_like(input_ids)}
+    return inputs, tf.cast(features["label"], tf.int32)
+
+
+def length_buckets(max_seq_length: int) -> list[int]:
+    """Bucket boundaries: NUM_LENGTH_BUCKETS equal-width buckets, widths a multiple of 8 (tensor cores).
+
+    ``bucket_by_sequence_length`` puts lengths < boundary in a bucket and, when padding to the boundary,
+    pads to boundary - 1, hence the +1.
+    """
+    width = max(8, math.ceil(max_seq_length / NUM_LENGTH_BUCKETS / 8) * 8)
+    return [*range(width + 1, max_seq_length + 1, width), max_seq_length + 1]
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    files: list[str]
+    batch_size: int  # per replica
+    max_seq_length: int
+    pad_token_id: int
+    seed: int
+    static_shapes: bool  # XLA: pad to bucket boundaries so there are few distinct shapes to compile
+
+    def parse(self, serialized: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+        return parse_example(serialized, self.max_seq_length)
+
+
+def _padding_values(spec: InputSpec) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+    return (
+        {"input_ids": tf.constant(spec.pad_token_id, tf.int32), "attention_mask": tf.constant(0, tf.int32)},
+        tf.constant(0, tf.int32),
+    )
+
+
+def training_dataset(spec: InputSpec, context: tf.distribute.InputContext) -> tf.data.Dataset:
+    """Endless, shuffled, length-bucketed batches of spec.batch_size for one input pipeline.
+
+    Endless because every worker must run the same number of steps per epoch (fit's steps_per_epoch);
+    per-replica batches because the strategy hands each replica its own element.
+    """
+    records = tf.data.TFRecordDataset(spec.files, num_parallel_reads=tf.data.AUTOTUNE)
+    if context.num_input_pipelines > 1:
+        records = records.shard(context.num_input_pipelines, context.input_pipeline_id)
+    boundaries = length_buckets(spec.max_seq_length)
+    return (
+        records.shuffle(SHUFFLE_BUFFER, seed=spec.seed, reshuffle_each_iteration=True)
+        .repeat()
+        .map(spec.parse, num_parallel_calls=tf.data.AUTOTUNE)
+        .bucket_by_sequence_length(
+            element_length_func=lambda inputs, label: tf.shape(inputs["input_ids"])[0],
+            bucket_boundaries=boundaries,
+            # One more than boundaries: the bucket past the last boundary, which no example reaches.
+            bucket_batch_sizes=[spec.batch_size] * (len(boundaries) + 1),
+            padding_values=_padding_values(spec),
+            pad_to_bucket_boundary=spec.static_shapes,
+        )
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def evaluation_dataset(spec: InputSpec, global_batch_size: int) -> tf.data.Dataset:
+    """Every example exactly once, in file order, padded per batch; Keras splits batches over replicas."""
+    records = tf.data.TFRecordDataset(spec.files, num_parallel_reads=tf.data.AUTOTUNE)
+    padded_shapes = ({"input_ids": [spec.max_seq_length], "attention_mask": [spec.max_seq_length]}, [])
+    dataset = records.map(spec.parse, num_parallel_calls=tf.data.AUTOTUNE).padded_batch(
+        global_batch_size,
+        padded_shapes=padded_shapes if spec.static_shapes else None,
+        padding_values=_padding_values(spec),
+    )
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+# ---------------------------------------------------------------------------------------------- model
+
+
+def load_pretrained(source: str, classes: list[str]) -> TFPreTrainedModel:
+    """A TF sequence classifier with ``source``'s encoder weights and a new head for ``classes``.
+
+    Many hub models (all-MiniLM-L6-v2 among them) ship only PyTorch-format safetensors. TensorFlow cannot
+    load those without torch in transformers 4.57, so they are read as numpy arrays and converted here.
+    """
+    try:
+        config = AutoConfig.from_pretrained(
+            source,
+            num_labels=len(classes),
+            id2label=dict(enumerate(classes)),
+            label2id={label: i for i, label in enumerate(classes)},
+        )
+    except (OSError, ValueError) as err:
+        raise TrainingError(f"cannot load pretrained_model {source!r}: {str(err).splitlines()[0]}") from None
+    # A checkpoint that already has a classification head for another label set gets a new one.
+    load_options = {"config": config, "ignore_mismatched_sizes": True}
+    if cached_file(source, "tf_model.h5", _raise_exceptions_for_missing_entries=False):
+        return TFAutoModelForSequenceClassification.from_pretrained(
+            source, use_safetensors=False, **load_options
+        )
+    weights = cached_file(source, "model.safetensors", _raise_exceptions_for_missing_entries=False)
+    if weights is None:
+        raise TrainingError(f"{source!r} has neither tf_model.h5 nor model.safetensors (sharded weights?)")
+    with safe_open(weights, framework="np") as archive:
+        weight_format = (archive.metadata() or {}).get("format", "pt")
+    if weight_format == "tf":
+        return TFAutoModelForSequenceClassification.from_pretrained(source, **load_options)
+    model = TFAutoModelForSequenceClassification.from_config(config)
+    model.build_in_name_scope()
+    # Missing keys are allowed: the classification head is new (transformers logs what it initialised).
+    load_pytorch_state_dict_in_tf2_model(
+        model, load_file(weights), tf_inputs=False, allow_missing_keys=True, ignore_mismatched_sizes=True
+    )
+    return model
+
+
+class SequenceClassifier(tf_keras.Model):
+    """Wraps a Hugging Face TF model so Keras sees float32 logits.
+
+    Under a mixed-precision policy the classifier computes in float16/bfloat16; the softmax and loss must
+    not, so the logits are cast back to float32 here (the "keep the output layer float32" rule).
+    """
+
+    def __init__(self, hf_model: TFPreTrainedModel) -> None:
+        super().__init__()
+        self.hf_model = hf_model
+
+    def call(self, inputs: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        outputs = self.hf_model(
+            input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], training=training
+        )
+        return tf.cast(outputs.logits, tf.float32)
+
+
+class WarmupLinearDecay(tf_keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up to ``peak`` over ``warmup_steps``, then linear decay to 0 at ``total_steps``."""
+
+    def __init__(self, peak: float, warmup_steps: int, total_steps: int) -> None:
+        self.peak = peak
+        self.warmup_steps = warmup_steps
+        self.total_steps = total_steps
+
+    def __call__(self, step: tf.Tensor) -> tf.Tensor:
+        step = tf.cast(step, tf.float32) + 1.0
+        warmup = self.peak * step / max(1, self.warmup_steps)
+        remaining = (self.total_steps - step) / max(1, self.total_steps - self.warmup_steps)
+        decay = self.peak * tf.maximum(0.0, remaining)
+        return tf.where(step <= self.warmup_steps, warmup, decay)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"peak": self.peak, "warmup_steps": self.warmup_steps, "total_steps": self.total_steps}
+
+
+def make_optimizer(args: argparse.Namespace, steps_per_epoch: int) -> tf_keras.optimizers.Optimizer:
+    total_steps = steps_per_epoch * args.epochs
+    schedule = WarmupLinearDecay(args.learning_rate, int(total_steps * args.warmup_ratio), total_steps)
+    # tf_keras (Keras 2) optimizer: Hugging Face TF models reject Keras 3 objects.
+    optimizer = tf_keras.optimizers.AdamW(
+        learning_rate=schedule, weight_decay=args.weight_decay, epsilon=1e-8, global_clipnorm=1.0
+    )
+    # As in BERT's recipe, no weight decay on biases and LayerNorm parameters.
+    optimizer.exclude_from_weight_decay(var_names=["bias", "LayerNorm", "layer_norm"])
+    return optimizer
+
+
+def build_model(
+    args: argparse.Namespace, classes: list[str], steps_per_epoch: int, policy: str
+) -> SequenceClassifier:
+    """Create and compile the model; call inside the strategy's scope."""
+    tf_keras.mixed_precision.set_global_policy(policy)
+    hf_model = load_pretrained(args.pretrained_model, classes)
+    if args.freeze_encoder:
+        getattr(hf_model, hf_model.base_model_prefix).trainable = False
+    model = SequenceClassifier(hf_model)
+    dummy = tf.ones((1, 8), tf.int32)
+    model({"input_ids": dummy, "attention_mask": dummy})  # create the variables before compile / restore
+    model.compile(
+        # compile wraps the optimizer in a LossScaleOptimizer under mixed_float16.
+        optimizer=make_optimizer(args, steps_per_epoch),
+        loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        jit_compile=args.xla,
+    )
+    # Create the optimizer's slots now so a checkpoint restores into them immediately.
+    inner = getattr(model.optimizer, "inner_optimizer", model.optimizer)
+    inner.build(model.trainable_variables)
+    return model
+
+
+# ---------------------------------------------------------------------------------------------- checkpoints
+
+
+class EpochCheckpoint(tf_keras.callbacks.Callback):
+    """Save model, optimizer and the number of finished epochs after every epoch."""
+
+    def __init__(self, manager: tf.train.CheckpointManager, finished_epochs: tf.Variable) -> None:
+        super().__init__()
+        self.manager = manager
+        self.finished_epochs = finished_epochs
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self.finished_epochs.assign(epoch + 1)
+        self.manager.save(checkpoint_number=epoch + 1)
+
+
+def restore_latest(checkpoint: tf.train.Checkpoint, directory: Path) -> int:
+    """Restore the newest checkpoint in ``directory``; return the number of epochs it had finished."""
+    latest = tf.train.latest_checkpoint(str(directory))
+    if latest is None:
+        return 0
+    try:
+        checkpoint.restore(latest).assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as err:
+        raise TrainingError(
+            f"checkpoint {latest} does not fit this model (another pretrained_model or freeze_encoder?); "
+            f"empty {directory} to start over: {str(err).splitlines()[0]}"
+        ) from None
+    finished = int(checkpoint.finished_epochs.numpy())
+    print(f"resuming from {latest}: {finished} epoch(s) already done")
+    return finished
+
+
+class EpochMetricsLogger(tf_keras.callbacks.Callback):
+    """One line per epoch in the format the training job's metric definitions parse."""
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        logs = logs or {}
+        values = " ".join(
+            f"{name}={float(logs.get(key, math.nan)):.4f}" for name, key in EPOCH_METRICS.items()
+        )
+        print(f"epoch={epoch + 1} {values}", flush=True)
+
+
+def make_callbacks(
+    manager: tf.train.CheckpointManager, finished_epochs: tf.Variable, early_stopping_patience: int
+) -> list[tf_keras.callbacks.Callback]:
+    callbacks = [EpochCheckpoint(manager, finished_epochs), EpochMetricsLogger()]
+    if early_stopping_patience:
+        # Its patience counter starts afresh when a job resumes from a checkpoint.
+        callbacks.append(
+            tf_keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=early_stopping_patience, restore_best_weights=True
+            )
+        )
+    return callbacks
+
+
+# ---------------------------------------------------------------------------------------------- export
+
+
+def save_serving_signature(model: TFPreTrainedModel, path: Path) -> None:
+    """A SavedModel holding the weights and one signature, serving_default.
+
+    Only the variables and the signature's graph are saved, not the Keras object (saving that traces
+    every layer's call, which takes longer than the whole rest of the export).
+    """
+    module = tf.Module()
+    module.weights = list(model.variables)
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, None], tf.int32, name="input_ids"),
+            tf.TensorSpec([None, None], tf.int32, name="attention_mask"),
+        ]
+    )
+    def serve(input_ids: tf.Tensor, attention_mask: tf.Tensor) -> dict[str, tf.Tensor]:
+        logits = model(input_ids=input_ids, attention_mask=attention_mask, training=False).logits
+        return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1)}
+
+    module.serve = serve
+    tf.saved_model.save(module, str(path), signatures={"serving_default": serve})
+
+
+def export(
+    model_dir: Path, model: SequenceClassifier, tokenizer: Any, classes: list[str], max_seq_length: int
+) -> None:
+    """Write the Hugging Face model, tokenizer, labels.json and a float32 SavedModel for serving."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    model.hf_model.save_pretrained(str(model_dir))
+    tokenizer.save_pretrained(str(model_dir))
+    (model_dir / "labels.json").write_text(
+        json.dumps({"classes": classes, "max_seq_length": max_seq_length}, indent=2) + "\n", encoding="utf-8"
+    )
+
+    # Reload in float32: a SavedModel traced under a mixed-precision policy would run in half precision
+    # on every host, including CPU-only inference endpoints.
+    tf_keras.mixed_precision.set_global_policy("float32")
+    serving_model = TFAutoModelForSequenceClassification.from_pretrained(str(model_dir))
+    save_serving_signature(serving_model, model_dir / "saved_model" / "1")
+    print(f"exported model, tokenizer, labels.json and saved_model/1 to {model_dir}")
+
+
+# ---------------------------------------------------------------------------------------------- main
+
+
+def train(args: argparse.Namespace, env: Environment) -> None:
+    strategy = make_strategy(env)
+    policy = precision_policy(args.mixed_precision, env.num_gpus)
+    replicas = strategy.num_replicas_in_sync
+    global_batch_size = args.batch_size * replicas
+    print(
+        f"strategy={type(strategy).__name__} replicas={replicas} global_batch_size={global_batch_size} "
+        f"precision={policy} xla={args.xla} chief={env.is_chief}"
+    )
+    tf_keras.utils.set_random_seed(args.seed)
+
+    classes = read_classes(env.train_dir)
+    if read_classes(env.validation_dir) != classes:
+        raise TrainingError("train and validation labels.json list different classes")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(args.pretrained_model)
+    except (OSError, ValueError) as err:
+        message = str(err).splitlines()[0]
+        raise TrainingError(f"cannot load the tokenizer of {args.pretrained_model!r}: {message}") from None
+    train_files, validation_files = tfrecord_files(env.train_dir), tfrecord_files(env.validation_dir)
+    train_count = count_records(train_files)
+    steps_per_epoch = max(1, math.ceil(train_count / global_batch_size))
+    validation_count = count_records(validation_files)
+    print(f"examples: train={train_count} validation={validation_count}; steps_per_epoch={steps_per_epoch}")
+
+    def input_spec(files: list[str]) -> InputSpec:
+        return InputSpec(
+            files=files,
+            batch_size=args.batch_size,
+            max_seq_length=args.max_seq_length,
+            pad_token_id=tokenizer.pad_token_id or 0,
+            seed=args.seed,
+            static_shapes=args.xla,
+        )
+
+    with strategy.scope():
+        model = build_model(args, classes, steps_per_epoch, policy)
+    finished_epochs = tf.Variable(0, dtype=tf.int64, trainable=False, name="finished_epochs")
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, finished_epochs=finished_epochs)
+    initial_epoch = restore_latest(checkpoint, args.checkpoint_dir)
+
+    # Every worker saves (saving may involve collectives); only the chief saves where SageMaker syncs to S3.
+    checkpoint_dir = str(args.checkpoint_dir) if env.is_chief else tempfile.mkdtemp(prefix="checkpoints-")
+    manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=CHECKPOINTS_TO_KEEP)
+    if initial_epoch < args.epochs:
+        train_spec = input_spec(train_files)
+        started = time.monotonic()
+        history = model.fit(
+            tf_keras.utils.experimental.DatasetCreator(lambda context: training_dataset(train_spec, context)),
+            steps_per_epoch=steps_per_epoch,
+            validation_data=evaluation_dataset(input_spec(validation_files), global_batch_size),
+            epochs=args.epochs,
+            initial_epoch=initial_epoch,
+            callbacks=make_callbacks(manager, finished_epochs, args.early_stopping_patience),
+            verbose=0,
+        )
+        print(f"trained {len(history.epoch)} epoch(s) in {time.monotonic() - started:.1f}s")
+        if env.is_chief:
+            env.output_data_dir.mkdir(parents=True, exist_ok=True)
+            (env.output_data_dir / "history.json").write_text(json.dumps(history.history, indent=2) + "\n")
+    else:
+        print(f"all {args.epochs} epochs were already done; exporting")
+
+    if env.is_chief:
+        export(env.model_dir, model, tokenizer, classes, args.max_seq_length)
+    else:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    if env.is_multi_worker:
+        wait_for_all_workers(strategy)
+
+
+def wait_for_all_workers(strategy: tf.distribute.Strategy) -> None:
+    """A token all-reduce as a barrier at the end of training.
+
+    A worker that exits while the chief is still exporting makes the chief's collective runtime abort
+    ("tasks are unhealthy").
+    """
+    strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1.0)), axis=None)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    try:
+        train(args, Environment.from_env())
+    except TrainingError as err:
+        print(f"train.py: error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,438 @@
+"""The step scripts (pipelines/<pkg>/preprocess.py, evaluate.py, train.py), run as SageMaker runs them:
+as subprocesses with command-line arguments, on a small sample of the data in data/.
+
+The BlazingText path needs pandas, scikit-learn, matplotlib and fasttext-wheel. The TensorFlow path
+(tfrecord preprocessing, train.py, BERT evaluation) runs only where tensorflow and transformers are
+installed, and uses a tiny BERT built here (2 layers, hidden size 32, a WordPiece vocabulary trained on the
+sample), so nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_PREPROCESS_SCRIPTS = sorted(ROOT.glob("pipelines/*/preprocess.py"))
+SCRIPTS = _PREPROCESS_SCRIPTS[0].parent if _PREPROCESS_SCRIPTS else ROOT / "pipelines"
+DATA_FILES = sorted((ROOT / "data").glob("*.csv"))
+MAX_ROWS = 600
+MAX_SEQ_LENGTH = 32
+# The metric definitions of the training job parse these out of train.py's log.
+METRIC_PATTERNS = {
+    name: re.compile(rf"{re.escape(name)}=([0-9.eE+-]+|nan|inf)")
+    for name in ("train:loss", "train:accuracy", "validation:loss", "validation:accuracy")
+}
+# The options of preprocess.py that describe the data set (the rest are set by each test).
+DATASET_OPTIONS = ("--text-column", "--label-column", "--label-mapping", "--facet-columns", "--group-column")
+# The data set of the example specs (Women's E-Commerce Clothing Reviews), if the pipeline does not say.
+REVIEWS_DATASET = {
+    "--text-column": "Review Text",
+    "--label-column": "Rating",
+    "--label-mapping": json.dumps({"1": "-1", "2": "-1", "3": "0", "4": "1", "5": "1"}),
+    "--facet-columns": json.dumps(["Class Name"]),
+}
+
+pytestmark = [
+    pytest.mark.skipif(not (SCRIPTS / "preprocess.py").is_file(), reason="no pipelines/*/preprocess.py"),
+    pytest.mark.skipif(not DATA_FILES, reason="no data/*.csv"),
+]
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def dataset_options() -> dict[str, str]:
+    """The data set options the generated pipeline passes to preprocess.py (its PREPROCESS_ARGUMENTS),
+    read from pipeline.py's source so that the SageMaker SDK need not be importable here."""
+    pipeline = SCRIPTS / "pipeline.py"
+    if not pipeline.is_file():
+        return dict(REVIEWS_DATASET)
+    for node in ast.walk(ast.parse(pipeline.read_text(encoding="utf-8"))):
+        target = node.target if isinstance(node, ast.AnnAssign) else None
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+        if isinstance(target, ast.Name) and target.id == "PREPROCESS_ARGUMENTS" and node.value is not None:
+            arguments = ast.literal_eval(node.value)
+            pairs = dict(zip(arguments[::2], arguments[1::2], strict=True))
+            return {option: pairs[option] for option in DATASET_OPTIONS if option in pairs}
+    return dict(REVIEWS_DATASET)
+
+
+def preprocess_arguments(output_dir: Path, **overrides: str) -> list[str]:
+    options = {
+        "--input-dir": str(DATA_FILES[0].parent),
+        "--input-file": DATA_FILES[0].name,
+        "--output-dir": str(output_dir),
+        **dataset_options(),
+        "--train-ratio": "0.8",
+        "--validation-ratio": "0.1",
+        "--test-ratio": "0.1",
+        "--balance": "none",
+        "--seed": "7",
+        "--max-rows": str(MAX_ROWS),
+        "--output-format": "blazingtext",
+    }
+    options |= {f"--{name.replace('_', '-')}": value for name, value in overrides.items()}
+    return [part for option, value in options.items() for part in (option, value)]
+
+
+def step_environment(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        PYTHONUNBUFFERED="1",
+        HF_HUB_OFFLINE="1",  # never reach the model hub from a test
+        TRANSFORMERS_OFFLINE="1",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        MPLBACKEND="Agg",
+        CUDA_VISIBLE_DEVICES=os.environ.get("CUDA_VISIBLE_DEVICES", "-1"),  # small and deterministic on CPU
+    )
+    env.update(extra)
+    return env
+
+
+def run_script(
+    script: str, arguments: list[str], *, expect: int = 0, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPTS / script), *arguments],
+        capture_output=True,
+        text=True,
+        env=env or step_environment(),
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == expect, (
+        f"{script} exited with {result.returncode}, expected {expect}\n"
+        f"--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}"
+    )
+    return result
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
+    message = result.stderr.strip()
+    assert "Traceback" not in message, message
+    assert len(message.splitlines()) == 1, message
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+    return message
+
+
+def make_model_tarball(source_dir: Path, tarball: Path) -> Path:
+    """model.tar.gz with source_dir's contents at its root, as SageMaker packs /opt/ml/model."""
+    tarball.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(tarball, "w:gz") as tar:
+        for path in sorted(source_dir.rglob("*")):
+            tar.add(path, arcname=str(path.relative_to(source_dir)), recursive=False)
+    return tarball
+
+
+def read_classes(split_dir: Path) -> list[str]:
+    return json.loads((split_dir / "labels.json").read_text(encoding="utf-8"))["classes"]
+
+
+def assert_evaluation_report(output_dir: Path, classes: list[str], test_count: int) -> dict[str, Any]:
+    report = json.loads((output_dir / "evaluation.json").read_text(encoding="utf-8"))
+    assert set(report["metrics"]) == {"accuracy", "macro_f1", "weighted_f1"}
+    for metric in report["metrics"].values():
+        assert 0.0 <= metric["value"] <= 1.0
+    assert list(report["per_class"]) == classes
+    assert sum(c["support"] for c in report["per_class"].values()) == test_count
+    assert set(next(iter(report["per_class"].values()))) == {"precision", "recall", "f1", "support"}
+    matrix = report["confusion_matrix"]
+    assert matrix["labels"] == classes
+    assert len(matrix["matrix"]) == len(classes) and all(len(row) == len(classes) for row in matrix["matrix"])
+    assert sum(map(sum, matrix["matrix"])) == test_count
+    assert (output_dir / "confusion_matrix.png").read_bytes().startswith(b"\x89PNG")
+    return report
+
+
+# ---------------------------------------------------------------------------------------------- BlazingText
+
+
+@pytest.fixture(scope="module")
+def blazingtext_splits(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    output_dir = tmp_path_factory.mktemp("blazingtext") / "output"
+    result = run_script("preprocess.py", preprocess_arguments(output_dir))
+    assert "train:" in result.stdout and "test:" in result.stdout  # counts per split
+    return output_dir
+
+
+def test_preprocess_blazingtext_layout_and_format(blazingtext_splits: Path) -> None:
+    options = dataset_options()
+    mapping = json.loads(options["--label-mapping"])
+    classes = list(dict.fromkeys(str(label) for label in mapping.values()))
+    counts = {}
+    for split in ("train", "validation", "test"):
+        split_dir = blazingtext_splits / split
+        lines = (split_dir / f"{split}.txt").read_text(encoding="utf-8").splitlines()
+        labels = [line.split(" ", 1)[0].removeprefix("__label__") for line in lines]
+        if split == "test":
+            assert read_classes(split_dir) == classes
+            table = pd.read_csv(split_dir / f"{split}.csv", dtype=str, keep_default_na=False)
+            assert list(table.columns) == ["text", "label"]
+            assert labels == table["label"].tolist()
+        else:
+            # BlazingText reads whole channels: nothing but the training lines may be there.
+            assert sorted(p.name for p in split_dir.iterdir()) == [f"{split}.txt"]
+        assert len(lines) > 0
+        counts[split] = len(lines)
+        for line in lines:
+            assert line.startswith("__label__"), line
+            tokens = line.split(" ")[1:]
+            assert all(tokens), f"empty token in {line!r}"
+            body = " ".join(tokens)
+            assert body == body.lower() and "&#39;" not in body and "&quot;" not in body, body
+        assert set(labels) <= set(classes)
+    assert sum(counts.values()) == MAX_ROWS
+    assert counts["train"] > counts["validation"] > 0 and counts["test"] > 0
+
+    bias = pd.read_csv(blazingtext_splits / "bias" / "bias.csv", dtype=str)
+    facets = json.loads(options["--facet-columns"])
+    group = options.get("--group-column")
+    assert list(bias.columns) == ["label", *dict.fromkeys([*facets, *([group] if group else [])])]
+    assert len(bias) == MAX_ROWS and set(bias["label"]) <= set(classes)
+
+
+def test_blazingtext_tokens_split_punctuation(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = importlib.util.spec_from_file_location("step_preprocess", SCRIPTS / "preprocess.py")
+    assert spec is not None and spec.loader is not None
+    preprocess = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, preprocess)  # dataclasses look their module up there
+    spec.loader.exec_module(preprocess)
+    assert preprocess.blazingtext_tokens("It wasn&#39;t  SO bad,\nreally!") == "it wasn't so bad , really !"
+
+
+def test_evaluate_blazingtext_model(blazingtext_splits: Path, tmp_path: Path) -> None:
+    fasttext = pytest.importorskip("fasttext")
+    model = fasttext.train_supervised(
+        str(blazingtext_splits / "train" / "train.txt"),
+        epoch=5,
+        lr=0.5,
+        dim=16,
+        bucket=10_000,
+        thread=1,
+        verbose=0,
+    )
+    artifact = tmp_path / "artifact"
+    artifact.mkdir()
+    model.save_model(str(artifact / "model.bin"))
+    # BlazingText's artifact: model.tar.gz with model.bin at its root.
+    make_model_tarball(artifact, tmp_path / "model" / "model.tar.gz")
+
+    output_dir = tmp_path / "evaluation"
+    arguments = ["--model-dir", str(tmp_path / "model"), "--test-dir", str(blazingtext_splits / "test")]
+    result = run_script(
+        "evaluate.py", [*arguments, "--output-dir", str(output_dir), "--model-type", "blazingtext"]
+    )
+    assert "accuracy=" in result.stdout
+    test_dir = blazingtext_splits / "test"
+    test_count = len((test_dir / "test.txt").read_text(encoding="utf-8").splitlines())
+    assert_evaluation_report(output_dir, read_classes(test_dir), test_count)
+
+
+# ---------------------------------------------------------------------------------------------- bad inputs
+
+
+def test_preprocess_missing_column_exits_2(tmp_path: Path) -> None:
+    result = run_script(
+        "preprocess.py", preprocess_arguments(tmp_path / "out", text_column="No Such Column"), expect=2
+    )
+    assert_one_line_error(result, "'No Such Column'", "--text-column", DATA_FILES[0].name)
+    assert not (tmp_path / "out").exists()
+
+
+def test_preprocess_unmapped_label_exits_2(tmp_path: Path) -> None:
+    options = dataset_options()
+    label_column = options["--label-column"]
+    mapping = json.loads(options["--label-mapping"])
+    labels = pd.read_csv(DATA_FILES[0], usecols=[label_column], dtype=str)[label_column]
+    present = [raw for raw in mapping if (labels == raw).any()]
+    assert present, f"no value of --label-mapping occurs in {label_column!r}"
+    removed = present[0]
+    del mapping[removed]
+    if len(set(mapping.values())) < 2:
+        pytest.skip("the label mapping has too few entries to drop one")
+
+    result = run_script(
+        "preprocess.py", preprocess_arguments(tmp_path / "out", label_mapping=json.dumps(mapping)), expect=2
+    )
+    message = assert_one_line_error(result, repr(removed), repr(label_column), "rows")
+    assert re.search(rf"{re.escape(repr(removed))} \(\d+ rows\)", message), message
+
+
+def test_preprocess_bad_split_ratios_exit_2(tmp_path: Path) -> None:
+    arguments = preprocess_arguments(tmp_path / "out", train_ratio="0.5")
+    result = run_script("preprocess.py", arguments, expect=2)
+    assert "add up to 1" in result.stderr
+
+
+# -------------------------------------------------------------------------------------- TensorFlow / BERT
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer BERT (hidden size 32) and a fast WordPiece tokenizer trained on the sample texts."""
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("tf_keras")
+    transformers = pytest.importorskip("transformers")
+    tokenizers = pytest.importorskip("tokenizers")
+
+    text_column = dataset_options()["--text-column"]
+    texts = pd.read_csv(DATA_FILES[0], usecols=[text_column], nrows=3000)[text_column].dropna().astype(str)
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    wordpiece = tokenizers.Tokenizer(tokenizers.models.WordPiece(unk_token="[UNK]"))
+    wordpiece.normalizer = tokenizers.normalizers.BertNormalizer(lowercase=True)
+    wordpiece.pre_tokenizer = tokenizers.pre_tokenizers.BertPreTokenizer()
+    wordpiece.train_from_iterator(
+        texts.tolist(), tokenizers.trainers.WordPieceTrainer(vocab_size=1000, special_tokens=special)
+    )
+    cls_id, sep_id = wordpiece.token_to_id("[CLS]"), wordpiece.token_to_id("[SEP]")
+    wordpiece.post_processor = tokenizers.processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    tokenizer = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=wordpiece,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
+    config = transformers.BertConfig(
+        vocab_size=wordpiece.get_vocab_size(),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    model = transformers.TFBertForSequenceClassification(config)
+    model(model.dummy_inputs)  # create the weights
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer.save_pretrained(folder)
+    model.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tfrecord_splits(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    output_dir = tmp_path_factory.mktemp("tfrecord") / "output"
+    arguments = preprocess_arguments(
+        output_dir, output_format="tfrecord", tokenizer=str(tiny_bert), max_seq_length=str(MAX_SEQ_LENGTH)
+    )
+    run_script("preprocess.py", arguments)
+    return output_dir
+
+
+def test_preprocess_tfrecord_examples(tfrecord_splits: Path, tiny_bert: Path) -> None:
+    import tensorflow as tf
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    classes = read_classes(tfrecord_splits / "train")
+    features = {"input_ids": tf.io.RaggedFeature(tf.int64), "label": tf.io.FixedLenFeature([], tf.int64)}
+    lengths = []
+    for split in ("train", "validation", "test"):
+        table = pd.read_csv(tfrecord_splits / split / f"{split}.csv", dtype=str, keep_default_na=False)
+        records = list(tf.data.TFRecordDataset(str(tfrecord_splits / split / f"{split}.tfrecord")))
+        assert len(records) == len(table) > 0
+        for record, label in zip(records, table["label"], strict=True):
+            example = tf.io.parse_single_example(record, features)
+            input_ids = example["input_ids"].numpy().tolist()
+            assert input_ids[0] == tokenizer.cls_token_id and input_ids[-1] == tokenizer.sep_token_id
+            assert tokenizer.pad_token_id not in input_ids  # unpadded
+            assert classes[int(example["label"])] == label
+            lengths.append(len(input_ids))
+    assert max(lengths) == MAX_SEQ_LENGTH and min(lengths) < MAX_SEQ_LENGTH  # truncated, not padded
+
+
+def train_environment(splits: Path, work: Path) -> dict[str, str]:
+    return step_environment(
+        SM_MODEL_DIR=str(work / "model"),
+        SM_CHANNEL_TRAIN=str(splits / "train"),
+        SM_CHANNEL_VALIDATION=str(splits / "validation"),
+        SM_OUTPUT_DATA_DIR=str(work / "output" / "data"),
+        SM_HOSTS=json.dumps(["algo-1"]),
+        SM_CURRENT_HOST="algo-1",
+        SM_NUM_GPUS="0",
+    )
+
+
+def train_arguments(tiny_bert: Path, checkpoint_dir: Path, epochs: int) -> list[str]:
+    hyperparameters = {
+        "epochs": epochs,
+        "learning_rate": 0.001,
+        "batch_size": 32,
+        "max_seq_length": MAX_SEQ_LENGTH,
+        "warmup_ratio": 0.1,
+        "weight_decay": 0.01,
+        "early_stopping_patience": 0,
+        "freeze_encoder": "false",
+        "seed": 3,
+        "pretrained_model": str(tiny_bert),
+        "mixed_precision": "auto",
+        "xla": "false",
+        "checkpoint_dir": str(checkpoint_dir),
+    }
+    return [part for name, value in hyperparameters.items() for part in (f"--{name}", str(value))]
+
+
+def epoch_lines(stdout: str) -> list[str]:
+    return [line for line in stdout.splitlines() if line.startswith("epoch=")]
+
+
+def test_train_resumes_from_checkpoint_then_evaluate(
+    tfrecord_splits: Path, tiny_bert: Path, tmp_path: Path
+) -> None:
+    """Two epochs in two jobs: the second (as after a spot interruption) resumes from the checkpoint."""
+    if not (SCRIPTS / "train.py").is_file():
+        pytest.skip("this project trains with a built-in algorithm: no train.py")
+    checkpoint_dir = tmp_path / "checkpoints"
+
+    first = run_script(
+        "train.py",
+        train_arguments(tiny_bert, checkpoint_dir, epochs=1),
+        env=train_environment(tfrecord_splits, tmp_path / "job1"),
+    )
+    lines = epoch_lines(first.stdout)
+    assert [line.split(" ")[0] for line in lines] == ["epoch=1"], first.stdout
+    for name, pattern in METRIC_PATTERNS.items():
+        assert pattern.search(lines[0]), f"{name} missing from {lines[0]!r}"
+    assert list(checkpoint_dir.glob("*.index")), "no checkpoint written"
+
+    second = run_script(
+        "train.py",
+        train_arguments(tiny_bert, checkpoint_dir, epochs=2),
+        env=train_environment(tfrecord_splits, tmp_path / "job2"),
+    )
+    assert [line.split(" ")[0] for line in epoch_lines(second.stdout)] == ["epoch=2"], second.stdout
+
+    model_dir = tmp_path / "job2" / "model"
+    classes = read_classes(tfrecord_splits / "train")
+    assert json.loads((model_dir / "labels.json").read_text(encoding="utf-8"))["classes"] == classes
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    assert [config["id2label"][str(i)] for i in range(len(classes))] == classes
+    for name in ("tf_model.h5", "tokenizer.json", "tokenizer_config.json", "saved_model/1/saved_model.pb"):
+        assert (model_dir / name).is_file(), f"{name} missing from the export"
+
+    make_model_tarball(model_dir, tmp_path / "artifact" / "model.tar.gz")
+    output_dir = tmp_path / "evaluation"
+    arguments = ["--model-dir", str(tmp_path / "artifact"), "--test-dir", str(tfrecord_splits / "test")]
+    run_script("evaluate.py", [*arguments, "--output-dir", str(output_dir), "--model-type", "bert"])
+    test_count = len(pd.read_csv(tfrecord_splits / "test" / "test.csv"))
+    assert_evaluation_report(output_dir, classes, test_count)

@@ -1,0 +1,80 @@
+"""Caching: unchanged steps are reused from an earlier finished run; changes and --no-cache rerun."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+WORK_STEPS = ["PreprocessData", "CheckDataBias", "TrainModel", "EvaluateModel"]
+
+
+def _statuses(run: Path) -> dict[str, str]:
+    return {s["name"]: s["status"] for s in json.loads((run / "run.json").read_text())["steps"]}
+
+
+def _registry_versions(project: Path) -> list[str]:
+    group = project / ".sagespec-runs" / "registry" / "reviews-blazingtext-models"
+    return sorted(p.name for p in group.iterdir())
+
+
+def test_rerun_is_cached(blazingtext_run, helpers, tmp_path):
+    project = helpers.copy_project(blazingtext_run.project, tmp_path / "proj")
+    result = helpers.run_cli(["local", "run", str(project)])
+    assert result.code == 0, result.text
+    run = helpers.latest_run(project)
+    assert run != project / ".sagespec-runs" / blazingtext_run.run_dir.name
+    statuses = _statuses(run)
+    assert [statuses[name] for name in WORK_STEPS] == ["cached"] * 4
+    assert result.out.count("cached (from run ") == 4
+    # The reused outputs are in the new run's own folder.
+    evaluation = Path("EvaluateModel/processing/evaluation/evaluation.json")
+    assert (run / evaluation).read_bytes() == (blazingtext_run.run_dir / evaluation).read_bytes()
+    assert (run / "TrainModel/output/model.tar.gz").is_file()
+    # The same model is not registered twice.
+    assert statuses["RegisterModel"] == "done" and _registry_versions(project) == ["1"]
+    assert "unchanged model: existing version" in result.out
+
+
+def test_no_cache_runs_every_step(blazingtext_run, helpers, tmp_path):
+    project = helpers.copy_project(blazingtext_run.project, tmp_path / "proj")
+    result = helpers.run_cli(["local", "run", str(project), "--no-cache", "--quiet"])
+    assert result.code == 0, result.text
+    statuses = _statuses(helpers.latest_run(project))
+    assert [statuses[name] for name in WORK_STEPS] == ["done"] * 4
+    assert "cached" not in result.out.split("\n\n")[0]  # the progress part
+    assert _registry_versions(project) == ["1", "2"]  # --no-cache registers a new version
+
+
+def test_a_changed_script_reruns_its_step_only(blazingtext_run, helpers, tmp_path):
+    project = helpers.copy_project(blazingtext_run.project, tmp_path / "proj")
+    script = next(project.glob("pipelines/*/evaluate.py"))
+    script.write_text(script.read_text() + "\n# a harmless edit\n")
+    result = helpers.run_cli(["local", "run", str(project), "-q"])
+    assert result.code == 0, result.text
+    statuses = _statuses(helpers.latest_run(project))
+    assert [statuses[name] for name in WORK_STEPS] == ["cached", "cached", "cached", "done"]
+
+
+def test_a_failed_step_is_never_reused_and_earlier_outputs_stay(blazingtext_run, helpers, tmp_path):
+    project = helpers.copy_project(blazingtext_run.project, tmp_path / "proj")
+    script = next(project.glob("pipelines/*/evaluate.py"))
+    original = script.read_text()
+    script.write_text("import sys\nprint('evaluation exploded', file=sys.stderr)\nsys.exit(3)\n")
+    failed = helpers.run_cli(["local", "run", str(project), "-q"])
+    assert failed.code == 1
+    assert "EvaluateModel failed (exit code 3)" in failed.err and "evaluation exploded" in failed.err
+    failed_run = helpers.latest_run(project)
+    record = json.loads((failed_run / "EvaluateModel" / "step.json").read_text())
+    assert record["status"] == "failed" and record["key"] is None
+    assert (failed_run / "TrainModel" / "output" / "model.tar.gz").is_file()  # nothing produced is lost
+    assert (failed_run / "EvaluateModel" / "logs" / "output.log").is_file()
+
+    script.write_text(original)
+    again = helpers.run_cli(["local", "run", str(project), "-q"])
+    assert again.code == 0, again.text
+    statuses = _statuses(helpers.latest_run(project))
+    assert statuses["EvaluateModel"] == "cached"  # reused from the first, finished run, not the failed one
+    cached_from = json.loads((helpers.latest_run(project) / "EvaluateModel" / "step.json").read_text())[
+        "cached_from"
+    ]
+    assert Path(cached_from).parent.name == blazingtext_run.run_dir.name

@@ -1,0 +1,68 @@
+"""`sagespec local run`'s command line, registered on the main parser."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import pytest
+from sagespec import cli
+from sagespec.local.cli import register
+
+
+@pytest.fixture
+def parser(monkeypatch):
+    monkeypatch.setattr(cli, "_EXTENSIONS", [register])
+    return cli.build_parser()
+
+
+def test_defaults(parser):
+    args = parser.parse_args(["local", "run"])
+    assert (args.project_dir, args.data, args.max_rows, args.no_cache, args.model, args.threshold) == (
+        ".",
+        None,
+        None,
+        False,
+        None,
+        None,
+    )
+    assert args.func.__name__ == "cmd_local_run"
+
+
+def test_options(parser):
+    args = parser.parse_args(
+        [
+            "local",
+            "run",
+            "proj",
+            "--data",
+            "d.csv",
+            "--max-rows",
+            "500",
+            "--no-cache",
+            "--model",
+            "m",
+            "--threshold",
+            "0.7",
+        ]
+    )
+    assert (args.project_dir, args.data, args.max_rows, args.no_cache, args.model, args.threshold) == (
+        "proj",
+        "d.csv",
+        500,
+        True,
+        "m",
+        0.7,
+    )
+
+
+@pytest.mark.parametrize("argv", [["--max-rows", "0"], ["--max-rows", "x"], ["--threshold", "1.5"]])
+def test_bad_values_are_usage_errors(parser, argv):
+    with pytest.raises(SystemExit) as exit_info, contextlib.redirect_stderr(io.StringIO()):
+        parser.parse_args(["local", "run", *argv])
+    assert exit_info.value.code == 2
+
+
+def test_local_needs_a_subcommand(parser):
+    with pytest.raises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
+        parser.parse_args(["local"])
