@@ -1,11 +1,250 @@
-"""Template context for the deployment files (endpoint variants, traffic shifting, autoscaling)."""
+"""Template context for the deployment files: endpoint variants, traffic shifting, autoscaling.
+
+Everything ``deploy/`` prints is computed here: CloudFormation logical ids and parameter names, each
+variant's share of traffic, the blue/green policy in the shape both CloudFormation and the SageMaker API
+take, the autoscaling settings, and the parameters of the staging and prod stacks. The same values drive
+``sagespec local serve`` (variants, weights, model selection), so the local endpoint and the SageMaker one
+cannot disagree about them.
+"""
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
-from ..spec.models import Spec
+from ..errors import GenerationError
+from ..spec.models import Spec, Variant
+
+STAGES = ("staging", "prod")
+# The name limit of SageMaker endpoints (and of the other resources named after them).
+MAX_NAME_LENGTH = 63
+# What Application Auto Scaling calls a SageMaker variant's instance count.
+SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+SCALING_METRIC = "SageMakerVariantInvocationsPerInstance"
+# The request bodies the data capture decodes as text (the rest is base64-encoded).
+CAPTURE_CONTENT_TYPES = {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["application/json"]}
+ROUTING_TYPES = {"all-at-once": "ALL_AT_ONCE", "canary": "CANARY", "linear": "LINEAR"}
+
+
+def logical_id(name: str) -> str:
+    """A CloudFormation logical id for a variant name: 'model-a' -> 'ModelA', 'AllTraffic' kept."""
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", name) if part)
+
+
+def _logical_ids(names: list[str]) -> list[str]:
+    """One id per variant; names that differ only in case or hyphens get their position appended."""
+    ids = [logical_id(name) for name in names]
+    return [f"{id_}{i + 1}" if ids.count(id_) > 1 else id_ for i, id_ in enumerate(ids)]
+
+
+def stage_endpoint_name(base: str, stage: str) -> str:
+    """'<endpoint>-<stage>', shortened to SageMaker's 63 characters."""
+    suffix = f"-{stage}"
+    return base[: MAX_NAME_LENGTH - len(suffix)].rstrip("-") + suffix
+
+
+def _whole_percent(value: float, field: str) -> int:
+    """SageMaker sizes canary and linear steps in whole percents of capacity."""
+    if not float(value).is_integer():
+        raise GenerationError(
+            f"deployment.traffic_shifting.{field}: SageMaker takes a whole percent of capacity, got {value:g}"
+        )
+    return int(value)
+
+
+def traffic_routing(spec: Spec) -> dict[str, Any]:
+    """TrafficRoutingConfiguration of the blue/green update policy (CloudFormation and API shape)."""
+    shifting = spec.deployment.traffic_shifting
+    routing: dict[str, Any] = {
+        "Type": ROUTING_TYPES[shifting.type],
+        "WaitIntervalInSeconds": shifting.wait_seconds,
+    }
+    if shifting.type == "canary":
+        percent = _whole_percent(shifting.canary_percent, "canary_percent")
+        routing["CanarySize"] = {"Type": "CAPACITY_PERCENT", "Value": percent}
+    elif shifting.type == "linear":
+        percent = _whole_percent(shifting.linear_step_percent, "linear_step_percent")
+        routing["LinearStepSize"] = {"Type": "CAPACITY_PERCENT", "Value": percent}
+    return routing
+
+
+def deployment_config(spec: Spec) -> dict[str, Any] | None:
+    """The endpoint's DeploymentConfig, or None for serverless endpoints (no blue/green guardrails)."""
+    dep = spec.deployment
+    if any(v.serverless is not None for v in dep.variants):
+        return None
+    config: dict[str, Any] = {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": traffic_routing(spec),
+            "TerminationWaitInSeconds": dep.traffic_shifting.termination_wait_seconds,
+        }
+    }
+    if dep.traffic_shifting.rollback_alarms:
+        config["AutoRollbackConfiguration"] = {
+            "Alarms": [{"AlarmName": name} for name in dep.traffic_shifting.rollback_alarms]
+        }
+    return config
+
+
+def shifting_summary(spec: Spec) -> str:
+    """How an update moves traffic, in words (deploy/README.md)."""
+    shifting = spec.deployment.traffic_shifting
+    routing = traffic_routing(spec)
+    if "CanarySize" in routing:
+        words = f"canary ({routing['CanarySize']['Value']}% of the new capacity first, then the rest)"
+    elif "LinearStepSize" in routing:
+        words = f"linear ({routing['LinearStepSize']['Value']}% of the new capacity per step)"
+    else:
+        words = "all at once"
+    words += f", {shifting.wait_seconds} s of baking after each step"
+    if shifting.rollback_alarms:
+        words += ", rolled back when one of " + ", ".join(shifting.rollback_alarms) + " fires"
+    return words
+
+
+def _traffic_percents(variants: list[Variant]) -> list[float]:
+    total = math.fsum(v.initial_weight for v in variants)
+    return [round(100 * v.initial_weight / total, 1) for v in variants]
+
+
+def _variant(variant: Variant, id_: str, percent: float, scaling: dict[str, Any] | None) -> dict[str, Any]:
+    serverless = variant.serverless
+    return {
+        "name": variant.name,
+        "logical_id": id_,
+        "instance_type": None if serverless else variant.instance_type,
+        "initial_instance_count": None if serverless else variant.initial_instance_count,
+        "initial_weight": variant.initial_weight,
+        "traffic_percent": percent,
+        "traffic": f"{percent:g}%",
+        "serverless": (
+            {"MemorySizeInMB": serverless.memory_size_mb, "MaxConcurrency": serverless.max_concurrency}
+            if serverless
+            else None
+        ),
+        # Which registered model the variant serves: deploy/build_config.py and `sagespec local serve`.
+        "model_select": {"select": variant.model.select, "version": variant.model.version},
+        "autoscaling": scaling,
+        # The same, in words (deploy/README.md).
+        "serves": variant.model.select + (f" {variant.model.version}" if variant.model.version else ""),
+        "capacity": (
+            f"serverless, {serverless.memory_size_mb} MB"
+            if serverless
+            else f"{variant.initial_instance_count} x {variant.instance_type}"
+        ),
+        "scaling_summary": (
+            f"{scaling['min_instances']}-{scaling['max_instances']} instances, "
+            f"{scaling['target_tracking']['TargetValue']:g} invocations per instance per minute"
+            if scaling
+            else "-"
+        ),
+        # CloudFormation parameters the deploy build fills per variant, and the stage's instance count.
+        "image_parameter": f"{id_}ImageUri",
+        "model_data_parameter": f"{id_}ModelDataUrl",
+        "model_package_parameter": f"{id_}ModelPackageArn",
+        "instance_count_parameter": None if serverless else f"{id_}InstanceCount",
+    }
+
+
+def _autoscaling(spec: Spec, ids: dict[str, str]) -> dict[str, dict[str, Any]]:
+    scaling = {}
+    for policy in spec.deployment.autoscaling:
+        id_ = ids[policy.variant]
+        scaling[policy.variant] = {
+            "variant": policy.variant,
+            "logical_id": id_,
+            "min_instances": policy.min_instances,
+            "max_instances": policy.max_instances,
+            "min_parameter": f"{id_}MinInstances",
+            "max_parameter": f"{id_}MaxInstances",
+            "policy_name": f"{policy.variant}-invocations-per-instance",
+            "target_tracking": {
+                "TargetValue": policy.target_invocations_per_instance,
+                "PredefinedMetricSpecification": {"PredefinedMetricType": SCALING_METRIC},
+                "ScaleInCooldown": policy.scale_in_cooldown_seconds,
+                "ScaleOutCooldown": policy.scale_out_cooldown_seconds,
+            },
+        }
+    return scaling
+
+
+def _stage_parameters(spec: Spec, stage: str, variants: list[dict[str, Any]]) -> dict[str, str]:
+    """The stage's fixed stack parameters (template-configuration values are strings).
+
+    Staging runs one instance per variant and may scale in to one; prod runs what the spec says.
+    """
+    dep = spec.deployment
+    params = {"EndpointName": stage_endpoint_name(spec.endpoint_name, stage)}
+    for v in variants:
+        if v["instance_count_parameter"]:
+            count = 1 if stage == "staging" else v["initial_instance_count"]
+            params[v["instance_count_parameter"]] = str(count)
+        scaling = v["autoscaling"]
+        if scaling:
+            params[scaling["min_parameter"]] = str(1 if stage == "staging" else scaling["min_instances"])
+            params[scaling["max_parameter"]] = str(scaling["max_instances"])
+    if dep.data_capture.enabled:
+        # Empty: deploy/build_config.py fills in s3://<artifact bucket>/<slug>/data-capture/<stage>.
+        destination = dep.data_capture.destination
+        params["DataCaptureS3Uri"] = f"{destination.rstrip('/')}/{stage}" if destination else ""
+        params["DataCaptureKmsKeyId"] = ""
+    params["KmsKeyId"] = ""
+    return params
 
 
 def deployment_context(spec: Spec) -> dict[str, Any]:
-    return {"deployment_enabled": spec.deployment.enabled}
+    dep = spec.deployment
+    names = [v.name for v in dep.variants]
+    ids = dict(zip(names, _logical_ids(names), strict=True))
+    scaling = _autoscaling(spec, ids)
+    variants = [
+        _variant(v, ids[v.name], percent, scaling.get(v.name))
+        for v, percent in zip(dep.variants, _traffic_percents(list(dep.variants)), strict=True)
+    ]
+    capture = dep.data_capture
+    stages = {
+        stage: {
+            "name": stage,
+            "endpoint_name": stage_endpoint_name(spec.endpoint_name, stage),
+            "config_file": f"{stage}-config.json",
+            "export_file": f"{stage}-config-export.json",
+            # CodePipeline's template-configuration format; the deploy build adds the model parameters.
+            "configuration": {
+                "Parameters": _stage_parameters(spec, stage, variants),
+                "Tags": {**spec.project.tags, "stage": stage},
+            },
+        }
+        for stage in STAGES
+    }
+    return {
+        "deployment_enabled": dep.enabled,
+        "deploy_variants": variants,
+        "deploy_variant_names": names,
+        "deploy_autoscaling": list(scaling.values()),
+        "deploy_serverless": any(v["serverless"] for v in variants),
+        "deploy_description": (
+            f"SageMaker endpoint of {spec.project.slug}, variant{'s' if len(names) > 1 else ''} "
+            + ", ".join(names)
+        ),
+        "deploy_traffic_shifting": dep.traffic_shifting.type,
+        "deploy_shifting_summary": shifting_summary(spec),
+        # Example weights for the docs: all traffic to the last variant (the challenger, say).
+        "deploy_example_weights": [(name, 1 if i == len(names) - 1 else 0) for i, name in enumerate(names)],
+        "deploy_traffic_routing": traffic_routing(spec),
+        "deploy_config": deployment_config(spec),
+        "deploy_rollback_alarms": list(dep.traffic_shifting.rollback_alarms),
+        "deploy_data_capture": {
+            "enabled": capture.enabled,
+            "sampling_percentage": capture.sampling_percentage,
+            "destination": capture.destination,
+            "content_types": CAPTURE_CONTENT_TYPES,
+            # The default destination's key prefix, s3://<artifact bucket>/<prefix>/<stage>.
+            "default_prefix": (
+                f"{spec.project.slug}/data-capture" if capture.enabled and not capture.destination else None
+            ),
+        },
+        "deploy_stages": stages,
+        "deploy_scalable_dimension": SCALABLE_DIMENSION,
+        "deploy_scaling_metric": SCALING_METRIC,
+    }

@@ -1,0 +1,153 @@
+"""`sagespec local serve` and `sagespec local shift`. ``register_serve`` adds them to `sagespec local`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from ..local.runner import RUNS_DIR, SPEC_FILE
+from .endpoint import ServeError
+
+STATE_FILE = Path(RUNS_DIR) / "serve" / "endpoint.json"  # where a running `serve` says its URL
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number (0-65535), got {text!r}")
+    return int(text)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ..spec import load_spec
+    from .endpoint import load_endpoint
+    from .server import EndpointServer
+
+    project = Path(args.project_dir)
+    loaded = load_spec(project / SPEC_FILE)
+    endpoint = load_endpoint(project, loaded.spec, seed=args.seed)
+    try:
+        server = EndpointServer((args.host, args.port), endpoint, verbose=args.verbose)
+    except OSError as exc:
+        endpoint.close()
+        raise ServeError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    state = project / STATE_FILE
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_text(json.dumps({"url": server.url, "pid": os.getpid()}) + "\n")
+    print(
+        f"{loaded.spec.endpoint_name} (local) on {server.url}: GET /ping, POST /invocations; Ctrl-C stops it"
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        state.unlink(missing_ok=True)
+        for variant in endpoint.describe()["variants"]:
+            latency = variant["latency_ms"]
+            print(
+                f"  {variant['name']:<16} {variant['invocations']:>8} invocations  "
+                f"p50 {latency['p50'] if latency['p50'] is not None else '-'} ms  "
+                f"p99 {latency['p99'] if latency['p99'] is not None else '-'} ms"
+            )
+        endpoint.close()
+    return 0
+
+
+def parse_weights(items: list[str]) -> dict[str, float]:
+    weights = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        try:
+            weights[name] = float(value)
+        except ValueError:
+            raise ServeError(f"expected NAME=WEIGHT with a number, got {item!r}") from None
+        if not name:
+            raise ServeError(f"expected NAME=WEIGHT, got {item!r}")
+    return weights
+
+
+def cmd_shift(args: argparse.Namespace) -> int:
+    # `shift A=0 B=1` and `shift DIR A=0 B=1`: the project folder is the one argument without '='.
+    items = list(args.items)
+    project = Path(items.pop(0)) if items and "=" not in items[0] else Path(".")
+    weights = parse_weights(items)
+    if not weights:
+        raise ServeError("give the new weights as NAME=WEIGHT ...")
+    url = args.url
+    if url is None:
+        state = project / STATE_FILE
+        if not state.is_file():
+            raise ServeError(f"no local endpoint is running for {project} ({state} is missing); pass --url")
+        url = json.loads(state.read_text())["url"]
+    request = urllib.request.Request(
+        f"{url.rstrip('/')}/admin/weights",
+        data=json.dumps(weights).encode("utf-8"),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answer = json.load(response)
+    except urllib.error.HTTPError as exc:
+        raise ServeError(f"{url}: {json.loads(exc.read() or b'{}').get('error', exc.reason)}") from None
+    except urllib.error.URLError as exc:
+        raise ServeError(f"cannot reach the local endpoint at {url}: {exc.reason}") from None
+    for variant in answer["variants"]:
+        print(f"  {variant['name']:<16} weight {variant['weight']:g} ({variant['traffic_percent']:g}%)")
+    return 0
+
+
+def register_serve(local_subparsers: argparse._SubParsersAction) -> None:
+    """Add `serve` and `shift` to the `sagespec local` command group."""
+    serve = local_subparsers.add_parser(
+        "serve",
+        help="serve the registered models as a local endpoint, variants and weights as in the spec",
+        description="Serve every deployment variant's model from the local registry "
+        "(DIR/.sagespec-runs/registry) through the project's pipelines/<pkg>/inference.py, with "
+        "SageMaker's model-server contract: GET /ping, POST /invocations. Requests are routed by the "
+        "variants' weights; X-Amzn-SageMaker-Target-Variant picks one.",
+    )
+    serve.add_argument(
+        "project_dir", nargs="?", default=".", metavar="DIR", help="the generated project (default: .)"
+    )
+    serve.add_argument("--port", type=_port, default=8080, help="default: %(default)s (0: any free port)")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)"
+    )
+    serve.add_argument("--seed", type=int, default=0, help="seed of the weighted routing (default: 0)")
+    serve.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    serve.set_defaults(func=cmd_serve)
+
+    shift = local_subparsers.add_parser(
+        "shift",
+        help="change the traffic weights of a running local endpoint",
+        description="Set variant weights of the endpoint `sagespec local serve DIR` runs, like "
+        "UpdateEndpointWeightsAndCapacities: variants not named keep their weight.",
+    )
+    shift.add_argument("items", nargs="+", metavar="[DIR] NAME=WEIGHT", help="e.g. . Current=0 Challenger=1")
+    shift.add_argument("--url", help="the endpoint's URL (default: what `serve` recorded in DIR)")
+    shift.set_defaults(func=cmd_shift)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m sagespec.serve.cli ...`: the two commands without the rest of the CLI."""
+    from ..errors import SagespecError
+
+    parser = argparse.ArgumentParser(prog="sagespec local")
+    register_serve(parser.add_subparsers(dest="local_command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except SagespecError as exc:
+        print(exc.render(), file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,352 @@
+"""The local endpoint's state: its variants, the models they serve, the traffic weights and counters.
+
+Each variant of the spec's ``deployment`` section serves a model package of the local registry
+(``<project>/.sagespec-runs/registry/<group>/<version>/``), picked by the variant's rule as the deploy
+build picks one from SageMaker's registry. Every model goes through the project's own
+``pipelines/<pkg>/inference.py``: ``model_fn`` loads it, ``input_fn`` / ``predict_fn`` / ``output_fn``
+answer each request.
+"""
+
+from __future__ import annotations
+
+import bisect
+import importlib.util
+import json
+import math
+import random
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TextIO
+
+from ..errors import SagespecError
+from ..local.registry import MODEL_FILE, PACKAGE_FILE, versions
+from ..local.runner import REGISTRY_DIR, RUNS_DIR, SPEC_FILE
+from ..render.context_deploy import deployment_context
+from ..spec.models import Spec
+
+HANDLER_FUNCTIONS = ("model_fn", "input_fn", "predict_fn", "output_fn")
+LATENCY_WINDOW = 4096  # the latest requests per variant that the percentiles are computed from
+
+
+class ServeError(SagespecError):
+    """The local endpoint cannot start: no model registered, no handler, a bad weight."""
+
+
+# ---------------------------------------------------------------------------------------------- handler
+
+
+def load_handler(project_dir: Path, package: str) -> ModuleType:
+    """The project's ``pipelines/<package>/inference.py``, imported from its file."""
+    path = project_dir / "pipelines" / package / "inference.py"
+    if not path.is_file():
+        raise ServeError(
+            f"{path} does not exist: the endpoint serves models through the project's inference handler "
+            "(generated when deployment.enabled is true; `sagespec update` adds it)"
+        )
+    name = f"_sagespec_serve_{package}_inference"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses in the handler look their module up here
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(name, None)
+        raise ServeError(f"cannot import {path}: {type(exc).__name__}: {exc}") from exc
+    missing = [f for f in HANDLER_FUNCTIONS if not callable(getattr(module, f, None))]
+    if missing:
+        raise ServeError(f"{path} does not define {', '.join(missing)}")
+    return module
+
+
+# ---------------------------------------------------------------------------------------------- registry
+
+
+@dataclass(frozen=True)
+class Selection:
+    version: int
+    path: Path
+    status: str
+    note: str = ""  # why this version, when it is not what the rule asked for
+
+
+def _package(registry: Path, group: str, version: int) -> dict[str, Any]:
+    return json.loads((registry / group / str(version) / PACKAGE_FILE).read_text())
+
+
+def select_version(registry: Path, group: str, variant: str, rule: dict[str, Any]) -> Selection:
+    """The registered version a variant serves: its rule applied to the local registry.
+
+    ``latest-approved`` falls back to the newest version when none is approved, with a note: locally
+    registered models carry the spec's approval status (usually PendingManualApproval), and approving
+    them is a step of the SageMaker registry, not of a laptop.
+    """
+    found = [v for v in versions(registry, group) if (registry / group / str(v) / PACKAGE_FILE).is_file()]
+    if not found:
+        raise ServeError(
+            f"no model registered in {registry / group}: run the pipeline first (`sagespec local run`)"
+        )
+
+    def pick(version: int, note: str = "") -> Selection:
+        status = _package(registry, group, version).get("ModelApprovalStatus", "Unknown")
+        return Selection(version, registry / group / str(version), status, note)
+
+    if rule["select"] == "version":
+        if rule["version"] not in found:
+            raise ServeError(f"variant {variant}: {group} has no version {rule['version']}; it has {found}")
+        return pick(rule["version"])
+    if rule["select"] == "latest-approved":
+        approved = [v for v in found if _package(registry, group, v).get("ModelApprovalStatus") == "Approved"]
+        if approved:
+            return pick(approved[-1])
+        return pick(found[-1], "none is approved, so the newest; a SageMaker deploy would refuse")
+    return pick(found[-1])
+
+
+# ---------------------------------------------------------------------------------------------- counters
+
+
+@dataclass
+class VariantStats:
+    """Invocations, errors and latency of one variant (what CloudWatch reports per variant)."""
+
+    invocations: int = 0
+    errors_4xx: int = 0
+    errors_5xx: int = 0
+    total_seconds: float = 0.0
+    recent: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record(self, seconds: float, status: int) -> None:
+        with self.lock:
+            self.invocations += 1
+            self.total_seconds += seconds
+            self.recent.append(seconds)
+            if 400 <= status < 500:
+                self.errors_4xx += 1
+            elif status >= 500:
+                self.errors_5xx += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            recent = sorted(self.recent)
+            count, total = self.invocations, self.total_seconds
+            errors = {"4xx": self.errors_4xx, "5xx": self.errors_5xx}
+
+        def percentile(q: float) -> float | None:
+            if not recent:
+                return None
+            return round(1000 * recent[min(len(recent) - 1, math.ceil(q * len(recent)) - 1)], 3)
+
+        return {
+            "invocations": count,
+            "errors": errors,
+            "latency_ms": {
+                "mean": round(1000 * total / count, 3) if count else None,
+                "p50": percentile(0.50),
+                "p99": percentile(0.99),
+            },
+        }
+
+
+# ---------------------------------------------------------------------------------------------- routing
+
+
+class Router:
+    """Picks a variant per request with probability weight / sum of weights (a seeded RNG)."""
+
+    def __init__(self, weights: dict[str, float], seed: int | None = 0) -> None:
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._names: list[str] = []
+        self._cumulative: list[float] = []
+        self._weights: dict[str, float] = {}
+        self.set_weights(weights, replace=True)
+
+    @property
+    def weights(self) -> dict[str, float]:
+        with self._lock:
+            return dict(self._weights)
+
+    def set_weights(self, weights: dict[str, float], replace: bool = False) -> dict[str, float]:
+        """Change the given variants' weights (the others keep theirs), as UpdateEndpointWeightsAndCapacities
+        does; returns the new weights."""
+        with self._lock:
+            unknown = sorted(set(weights) - set(self._weights)) if not replace else []
+            if unknown:
+                raise ValueError(
+                    f"no variant named {', '.join(unknown)}; variants: {', '.join(self._weights)}"
+                )
+            new = dict(weights) if replace else {**self._weights, **weights}
+            bad = [f"{n}={w!r}" for n, w in new.items() if not isinstance(w, int | float) or not w >= 0]
+            if bad or not math.isfinite(sum(new.values())):
+                raise ValueError(f"weights must be numbers >= 0: {', '.join(bad)}")
+            if not sum(new.values()) > 0:
+                raise ValueError("at least one variant needs a weight above 0")
+            self._weights = {name: float(w) for name, w in new.items()}
+            self._names = list(self._weights)
+            total, self._cumulative = 0.0, []
+            for w in self._weights.values():
+                total += w
+                self._cumulative.append(total)
+            return dict(self._weights)
+
+    def choose(self) -> str:
+        with self._lock:
+            point = self._rng.random() * self._cumulative[-1]
+            # The first variant whose cumulative weight exceeds the point: weight-0 variants never match.
+            return self._names[bisect.bisect_right(self._cumulative, point)]
+
+
+# ---------------------------------------------------------------------------------------------- endpoint
+
+
+@dataclass
+class Variant:
+    name: str
+    version: int
+    status: str
+    model: Any
+    stats: VariantStats = field(default_factory=VariantStats)
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    content_type: str
+    variant: str | None = None
+
+
+class Endpoint:
+    """The loaded variants, the router, and one request's path through the handler."""
+
+    def __init__(
+        self, handler: ModuleType, variants: list[Variant], weights: dict[str, float], seed: int | None
+    ):
+        self.handler = handler
+        self.variants = {v.name: v for v in variants}
+        self.router = Router(weights, seed)
+        self._unsupported = getattr(handler, "UnsupportedContentType", None)
+        self._workdir: tempfile.TemporaryDirectory[str] | None = None
+
+    def close(self) -> None:
+        if self._workdir is not None:
+            self._workdir.cleanup()
+            self._workdir = None
+
+    def invoke(
+        self, body: bytes, content_type: str, accept: str, target_variant: str | None = None
+    ) -> Response:
+        """One POST /invocations. An unknown target variant is the caller's error (400), as on SageMaker."""
+        if target_variant is not None and target_variant not in self.variants:
+            message = (
+                f"target variant {target_variant!r} does not exist; variants: {', '.join(self.variants)}"
+            )
+            return _error(400, message)
+        variant = self.variants[target_variant or self.router.choose()]
+        started = time.perf_counter()
+        try:
+            texts = self.handler.input_fn(body, content_type)
+            predictions = self.handler.predict_fn(texts, variant.model)
+            answer, answer_type = self.handler.output_fn(predictions, accept)
+            response = Response(
+                200, answer.encode("utf-8") if isinstance(answer, str) else answer, answer_type
+            )
+        except Exception as exc:  # the handler's errors become the status codes a model server returns
+            if self._unsupported is not None and isinstance(exc, self._unsupported):
+                response = _error(415, str(exc))
+            elif isinstance(exc, ValueError):
+                response = _error(400, str(exc))
+            else:
+                print(f"variant {variant.name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+                response = _error(500, f"{type(exc).__name__}: {exc}")
+        variant.stats.record(time.perf_counter() - started, response.status)
+        response.variant = variant.name
+        return response
+
+    def describe(self) -> dict[str, Any]:
+        """Weights, versions and counters of every variant (the local DescribeEndpoint + metrics)."""
+        weights = self.router.weights
+        total = sum(weights.values())
+        return {
+            "variants": [
+                {
+                    "name": v.name,
+                    "weight": weights[v.name],
+                    "traffic_percent": round(100 * weights[v.name] / total, 2),
+                    "version": v.version,
+                    "approval_status": v.status,
+                    **v.stats.snapshot(),
+                }
+                for v in self.variants.values()
+            ]
+        }
+
+
+def _error(status: int, message: str) -> Response:
+    return Response(status, json.dumps({"error": message}).encode("utf-8"), "application/json")
+
+
+def _unpack(archive: Path, destination: Path) -> Path:
+    destination.mkdir(parents=True)
+    try:
+        with tarfile.open(archive) as tar:
+            tar.extractall(destination, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise ServeError(f"cannot unpack {archive}: {exc}") from None
+    return destination
+
+
+def load_endpoint(project_dir: Path, spec: Spec, seed: int | None = 0, out: TextIO | None = None) -> Endpoint:
+    """Load every variant's model through the project's handler; print what serves what."""
+    out = out or sys.stdout
+    if not spec.deployment.enabled:
+        raise ServeError(f"deployment is switched off in {project_dir / SPEC_FILE} (deployment.enabled)")
+    handler = load_handler(project_dir, spec.project.package)
+    registry = project_dir / RUNS_DIR / REGISTRY_DIR
+    group = spec.model_package_group
+    workdir = tempfile.TemporaryDirectory(prefix="sagespec-serve-")
+    models: dict[int, Any] = {}  # variants on the same version share one loaded model
+    variants, weights = [], {}
+    try:
+        for v in deployment_context(spec)["deploy_variants"]:
+            chosen = select_version(registry, group, v["name"], v["model_select"])
+            if chosen.version not in models:
+                started = time.perf_counter()
+                model_dir = _unpack(chosen.path / MODEL_FILE, Path(workdir.name) / str(chosen.version))
+                models[chosen.version] = _call_model_fn(
+                    handler, model_dir, f"{group} version {chosen.version}"
+                )
+                seconds = time.perf_counter() - started
+                print(f"loaded {group} version {chosen.version} in {seconds:.1f} s", file=out)
+            variants.append(Variant(v["name"], chosen.version, chosen.status, models[chosen.version]))
+            weights[v["name"]] = v["initial_weight"]
+            note = f"  [{chosen.note}]" if chosen.note else ""
+            print(
+                f"  {v['name']:<16} {v['traffic']:>6}  version {chosen.version} ({chosen.status}, "
+                f"rule {v['model_select']['select']}){note}",
+                file=out,
+            )
+    except BaseException:
+        workdir.cleanup()
+        raise
+    endpoint = Endpoint(handler, variants, weights, seed)
+    endpoint._workdir = workdir
+    return endpoint
+
+
+def _call_model_fn(handler: ModuleType, model_dir: Path, what: str) -> Any:
+    model_fn: Callable[[str], Any] = handler.model_fn
+    try:
+        return model_fn(str(model_dir))
+    except Exception as exc:
+        raise ServeError(f"model_fn could not load {what}: {type(exc).__name__}: {exc}") from exc

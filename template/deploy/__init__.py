@@ -1,0 +1,1 @@
+"""Deployment of the registered model to a SageMaker endpoint: see deploy/README.md."""

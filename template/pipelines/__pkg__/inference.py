@@ -1,0 +1,204 @@
+"""Inference handler: the model server calls model_fn once, then input_fn -> predict_fn -> output_fn.
+
+The four functions follow the convention of SageMaker's inference toolkits. ``sagespec local serve``
+(``make serve``) loads this file and serves every variant of the endpoint through it, so a request
+behaves the same on a laptop as in a model server that uses the same handler.
+
+Requests
+    application/json   {"instances": ["text", ...]}, or {"inputs": "text"} / {"inputs": ["text", ...]}
+    text/csv           one text per line, no header (quote a line that holds commas or quotes)
+Response (application/json)
+    {"predictions": [{"label": "<class>", "probabilities": {"<class>": p, ...}}, ...]}
+
+Model artifacts (model.tar.gz, unpacked into ``model_dir``):
+    BlazingText   model.bin, fastText-compatible. On SageMaker the BlazingText image serves model.bin
+                  itself and ignores this file: it takes the same {"instances": [...]} JSON, expects
+                  the texts already tokenized, and answers [{"label": [...], "prob": [...]}, ...].
+    BERT          train.py's export: the tokenizer, labels.json, and saved_model/1/ (else the Hugging
+                  Face TensorFlow model). SageMaker's TensorFlow Serving image serves saved_model/1/
+                  itself, which takes token ids, not text; this handler turns text into them here.
+
+Texts are normalised the way preprocess.py prepared the training data (tests/test_deploy.py checks
+that the two agree). A bad request raises ValueError (the server answers 400); an unsupported content
+type raises UnsupportedContentType (415).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import html
+import io
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+JSON = "application/json"
+CSV = "text/csv"
+LABEL_PREFIX = "__label__"  # fastText / BlazingText label marker
+BATCH_SIZE = 32  # texts per forward pass of the BERT model
+MAX_INSTANCES = 1000  # texts per request
+
+# A word (keeping inner apostrophes: "don't", "it's") or a single punctuation character.
+_TOKEN = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
+
+
+class UnsupportedContentType(ValueError):
+    """The request's Content-Type or Accept is not one this handler speaks."""
+
+
+@dataclass
+class Model:
+    """A loaded artifact: ``kind`` is "blazingtext" or "bert"."""
+
+    kind: str
+    classes: list[str]
+    predictor: Any
+    tokenizer: Any = None
+    max_length: int | None = None
+
+
+# ---------------------------------------------------------------------------------------------- text
+
+
+def clean_text(text: str) -> str:
+    """Unescape HTML entities and put the text on one line (as preprocess.py does)."""
+    return " ".join(html.unescape(text).split())
+
+
+def blazingtext_tokens(text: str) -> str:
+    """Lower-cased tokens with punctuation split off: the input BlazingText was trained on."""
+    return " ".join(_TOKEN.findall(clean_text(text).lower()))
+
+
+# ---------------------------------------------------------------------------------------------- handler
+
+
+def model_fn(model_dir: str) -> Model:
+    """Load the unpacked artifact: model.bin (BlazingText) or train.py's export (BERT)."""
+    directory = Path(model_dir)
+    if (directory / "model.bin").is_file():
+        import fasttext
+
+        with contextlib.redirect_stderr(io.StringIO()):  # fastText warns about its own API change
+            predictor = fasttext.load_model(str(directory / "model.bin"))
+        classes = [label.removeprefix(LABEL_PREFIX) for label in predictor.get_labels()]
+        return Model("blazingtext", classes, predictor)
+    if (directory / "config.json").is_file() and (directory / "labels.json").is_file():
+        from transformers import AutoConfig, AutoTokenizer
+
+        labels = json.loads((directory / "labels.json").read_text(encoding="utf-8"))
+        tokenizer = AutoTokenizer.from_pretrained(str(directory))
+        # Truncate where training did when the export says so, else at the model's own limit.
+        limit = getattr(AutoConfig.from_pretrained(str(directory)), "max_position_embeddings", None) or 512
+        max_length = min(labels.get("max_seq_length") or tokenizer.model_max_length, limit)
+        classes = [str(c) for c in labels["classes"]]
+        return Model("bert", classes, _bert_probabilities(directory), tokenizer, max_length)
+    raise ValueError(
+        f"{directory} holds neither model.bin (BlazingText) nor config.json and labels.json (BERT)"
+    )
+
+
+def input_fn(body: bytes | str, content_type: str = JSON) -> list[str]:
+    """The texts of a request."""
+    mime = content_type.split(";", 1)[0].strip().lower()
+    text = body.decode("utf-8") if isinstance(body, bytes) else body
+    if mime == JSON:
+        try:
+            payload = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"the body is not valid JSON: {err}") from None
+        if not isinstance(payload, dict) or not ({"instances", "inputs"} & payload.keys()):
+            raise ValueError('expected {"instances": ["text", ...]} or {"inputs": "text" | [...]}')
+        texts = payload["instances"] if "instances" in payload else payload["inputs"]
+        texts = [texts] if isinstance(texts, str) else texts
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            raise ValueError("instances/inputs must be a string or a list of strings")
+    elif mime == CSV:
+        # Each row is one text; an unquoted comma splits nothing, it is part of the text.
+        texts = [",".join(row) for row in csv.reader(io.StringIO(text)) if row]
+    else:
+        raise UnsupportedContentType(f"content type {content_type!r} is not supported; use {JSON} or {CSV}")
+    if not texts:
+        raise ValueError("the request holds no texts")
+    if len(texts) > MAX_INSTANCES:
+        raise ValueError(f"at most {MAX_INSTANCES} texts per request, got {len(texts)}")
+    return texts
+
+
+def predict_fn(texts: list[str], model: Model) -> list[dict[str, Any]]:
+    """Each text's most probable class and the probability of every class."""
+    if model.kind == "blazingtext":
+        return [_predict_fasttext(model, text) for text in texts]
+    return _predict_bert(model, texts)
+
+
+def output_fn(predictions: list[dict[str, Any]], accept: str = JSON) -> tuple[str, str]:
+    """The response body and its content type."""
+    mime = accept.split(";", 1)[0].strip().lower()
+    if mime not in (JSON, "*/*", ""):
+        raise UnsupportedContentType(f"cannot answer in {accept!r}; only {JSON}")
+    return json.dumps({"predictions": predictions}), JSON
+
+
+# ---------------------------------------------------------------------------------------------- models
+
+
+def _prediction(classes: list[str], probabilities: list[float]) -> dict[str, Any]:
+    best = max(range(len(classes)), key=probabilities.__getitem__)
+    return {
+        "label": classes[best],
+        "probabilities": {c: round(float(p), 6) for c, p in zip(classes, probabilities, strict=True)},
+    }
+
+
+def _predict_fasttext(model: Model, text: str) -> dict[str, Any]:
+    # The low-level call: fastText 0.9.2's predict() repeats the top probability for every label when
+    # asked for more than one, and fails on a single string under numpy 2. k=-1: every label.
+    scored = {
+        label.removeprefix(LABEL_PREFIX): p
+        for p, label in model.predictor.f.predict(blazingtext_tokens(text) + "\n", -1, 0.0, "strict")
+    }
+    return _prediction(model.classes, [scored.get(c, 0.0) for c in model.classes])
+
+
+def _bert_probabilities(directory: Path) -> Any:
+    """A graph function (input_ids, attention_mask) -> class probabilities.
+
+    train.py's SavedModel (saved_model/1, what TensorFlow Serving serves) when the export has one, else
+    the Hugging Face model traced once for any batch and length.
+    """
+    import tensorflow as tf
+
+    saved_model = directory / "saved_model" / "1"
+    if (saved_model / "saved_model.pb").is_file():
+        serve = tf.saved_model.load(str(saved_model)).signatures["serving_default"]
+        return lambda input_ids, attention_mask: serve(input_ids=input_ids, attention_mask=attention_mask)[
+            "probabilities"
+        ]
+    from transformers import TFAutoModelForSequenceClassification
+
+    model = TFAutoModelForSequenceClassification.from_pretrained(str(directory))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)] * 2)
+    def probabilities(input_ids: tf.Tensor, attention_mask: tf.Tensor) -> tf.Tensor:
+        logits = model(input_ids=input_ids, attention_mask=attention_mask, training=False).logits
+        return tf.nn.softmax(logits, axis=-1)
+
+    return probabilities
+
+
+def _predict_bert(model: Model, texts: list[str]) -> list[dict[str, Any]]:
+    import tensorflow as tf
+
+    predictions = []
+    for start in range(0, len(texts), BATCH_SIZE):
+        batch = [clean_text(t) for t in texts[start : start + BATCH_SIZE]]
+        encoded = model.tokenizer(batch, truncation=True, max_length=model.max_length, padding=True)
+        probabilities = model.predictor(
+            tf.constant(encoded["input_ids"], tf.int32), tf.constant(encoded["attention_mask"], tf.int32)
+        )
+        predictions += [_prediction(model.classes, row) for row in probabilities.numpy().tolist()]
+    return predictions

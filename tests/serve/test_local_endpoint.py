@@ -1,0 +1,271 @@
+"""`sagespec local serve`: the generated inference handler serving two variants from a local registry.
+
+The project holds what `serve` reads: spec.yaml and pipelines/<pkg>/inference.py, the template's
+handler file as `sagespec new` writes it (it is copied, not rendered). The registry is written by hand
+(two tiny fastText models, version 1 approved, version 2 pending), so no pipeline run is needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import io
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sagespec.local.registry import register_model
+from sagespec.serve.cli import STATE_FILE, main
+from sagespec.serve.endpoint import Router, ServeError, load_endpoint, select_version
+from sagespec.serve.server import EndpointServer, _is_loopback, start_in_thread
+from sagespec.spec import load_spec
+
+fasttext = pytest.importorskip("fasttext")
+
+REPO = Path(__file__).resolve().parents[2]
+HANDLER = REPO / "template" / "pipelines" / "__pkg__" / "inference.py"
+GROUP = "tiny-endpoint-models"
+SPEC = """\
+spec_version: 1
+project: {name: Tiny endpoint, slug: tiny-endpoint}
+dataset:
+  source: reviews.csv
+  text_column: Review Text
+  label_column: Rating
+  label_mapping: {1: neg, 2: neg, 4: pos, 5: pos}
+model: {type: blazingtext}
+bias: {enabled: false}
+registry: {model_package_group: tiny-endpoint-models}
+deployment:
+  variants:
+    - {name: Current, model: {select: latest-approved}, initial_weight: 3}
+    - {name: Challenger, model: {select: newest}, initial_weight: 1}
+"""
+TRAIN = {
+    "pos": ["great dress love it", "lovely fit and soft", "perfect and beautiful"],
+    "neg": ["terrible fit awful", "cheap fabric returned it", "too small and ugly"],
+}
+JSON = {"Content-Type": "application/json"}
+
+
+def _register(registry: Path, work: Path, status: str, epochs: int) -> None:
+    lines = [f"__label__{label} {text}\n" for label, texts in TRAIN.items() for text in texts] * 20
+    (work / "train.txt").write_text("".join(lines))
+    model = fasttext.train_supervised(
+        str(work / "train.txt"), epoch=epochs, dim=8, bucket=1000, thread=1, seed=1, verbose=0
+    )
+    model.save_model(str(work / "model.bin"))
+    with tarfile.open(work / "model.tar.gz", "w:gz") as tar:
+        tar.add(work / "model.bin", arcname="model.bin")
+    (work / "evaluation.json").write_text(json.dumps({"epochs": epochs}))
+    register_model(
+        registry,
+        group=GROUP,
+        model_artifact=work / "model.tar.gz",
+        evaluation_report=work / "evaluation.json",
+        approval_status=status,
+        model_type="blazingtext",
+        region="us-east-1",
+        inference_instance_types=["ml.m5.large"],
+        run_id=f"run-{epochs}",
+    )
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("serve")
+    root = folder / "project"
+    (root / "pipelines" / "tiny_endpoint").mkdir(parents=True)
+    shutil.copyfile(HANDLER, root / "pipelines" / "tiny_endpoint" / "inference.py")
+    (root / "spec.yaml").write_text(SPEC)
+    registry = root / ".sagespec-runs" / "registry"
+    _register(registry, folder, "Approved", epochs=20)  # version 1: what Current serves
+    _register(registry, folder, "PendingManualApproval", epochs=2)  # version 2: Challenger's
+    return root
+
+
+@pytest.fixture
+def server(project: Path) -> Iterator[EndpointServer]:
+    endpoint = load_endpoint(project, load_spec(project / "spec.yaml").spec, seed=1, out=io.StringIO())
+    srv = EndpointServer(("127.0.0.1", 0), endpoint)
+    start_in_thread(srv)
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+    endpoint.close()
+
+
+class Client:
+    """One keep-alive connection, as a model client would hold."""
+
+    def __init__(self, server: EndpointServer) -> None:
+        self.connection = http.client.HTTPConnection(*server.server_address[:2], timeout=10)
+
+    def request(self, method: str, path: str, body: object = None, headers: dict[str, str] | None = None):
+        data = body if isinstance(body, bytes | str) or body is None else json.dumps(body)
+        self.connection.request(method, path, body=data, headers=headers or {})
+        response = self.connection.getresponse()
+        return response, response.read()
+
+    def invoke(self, texts: list[str], headers: dict[str, str] | None = None) -> tuple[str, dict]:
+        response, body = self.request(
+            "POST", "/invocations", {"instances": texts}, {**JSON, **(headers or {})}
+        )
+        assert response.status == 200, body
+        return response.getheader("X-Amzn-Invoked-Production-Variant"), json.loads(body)
+
+
+def test_ping_and_predictions_through_the_projects_handler(server):
+    client = Client(server)
+    response, _ = client.request("GET", "/ping")
+    assert response.status == 200
+    _, answer = client.invoke(["What a GREAT dress, I love it!", "Terrible fit; awful."])
+    first, second = answer["predictions"]
+    assert first["label"] == "pos" and second["label"] == "neg"
+    for prediction in (first, second):
+        assert set(prediction["probabilities"]) == {"pos", "neg"}
+        assert sum(prediction["probabilities"].values()) == pytest.approx(1, abs=1e-3)
+    # text/csv: one text per line, quoted where it holds commas.
+    response, body = client.request(
+        "POST", "/invocations", 'love it, lovely\n"too small, awful"\n', {"Content-Type": "text/csv"}
+    )
+    assert response.status == 200
+    assert [p["label"] for p in json.loads(body)["predictions"]] == ["pos", "neg"]
+
+
+def test_each_variant_serves_the_version_its_rule_picks(server):
+    variants = {v["name"]: v for v in server.endpoint.describe()["variants"]}
+    assert (variants["Current"]["version"], variants["Current"]["approval_status"]) == (1, "Approved")
+    assert (variants["Challenger"]["version"], variants["Challenger"]["approval_status"]) == (
+        2,
+        "PendingManualApproval",
+    )
+
+
+def test_requests_are_routed_by_weight_and_counted(server):
+    client = Client(server)
+    counts = Counter(client.invoke(["nice"])[0] for _ in range(1200))
+    assert set(counts) == {"Current", "Challenger"}
+    assert counts["Current"] / 1200 == pytest.approx(0.75, abs=0.05)  # weights 3 : 1
+    stats = {v["name"]: v for v in server.endpoint.describe()["variants"]}
+    assert stats["Current"]["invocations"] == counts["Current"]
+    assert stats["Challenger"]["invocations"] == counts["Challenger"]
+    assert stats["Current"]["latency_ms"]["p50"] > 0
+
+
+def test_the_target_variant_header_overrides_the_weights(server):
+    client = Client(server)
+    target = {"X-Amzn-SageMaker-Target-Variant": "Challenger"}
+    assert {client.invoke(["nice"], target)[0] for _ in range(50)} == {"Challenger"}
+    response, body = client.request(
+        "POST", "/invocations", {"instances": ["x"]}, {**JSON, "X-Amzn-SageMaker-Target-Variant": "Nope"}
+    )
+    assert response.status == 400 and "Nope" in json.loads(body)["error"]
+
+
+def test_shift_changes_weights_live(server, project, capsys):
+    client = Client(server)
+    response, body = client.request("POST", "/admin/weights", {"Current": 0})
+    assert response.status == 200, body
+    assert {client.invoke(["nice"])[0] for _ in range(100)} == {"Challenger"}
+
+    # The CLI finds the running endpoint through the state file `serve` writes.
+    state = project / STATE_FILE
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_text(json.dumps({"url": server.url}))
+    try:
+        assert main(["shift", str(project), "Current=1", "Challenger=0"]) == 0
+    finally:
+        state.unlink()
+    assert "Challenger       weight 0 (0%)" in capsys.readouterr().out
+    assert {client.invoke(["nice"])[0] for _ in range(100)} == {"Current"}
+
+    for bad in ({"Nope": 1}, {"Current": -1}, {"Current": 0, "Challenger": 0}, ["Current"]):
+        response, _ = client.request("POST", "/admin/weights", bad)
+        assert response.status == 400, bad
+    assert server.endpoint.router.weights == {"Current": 1.0, "Challenger": 0.0}
+
+
+def test_bad_requests(server):
+    client = Client(server)
+    response, body = client.request("POST", "/invocations", b"<xml/>", {"Content-Type": "application/xml"})
+    assert response.status == 415 and "application/xml" in json.loads(body)["error"]
+    response, body = client.request("POST", "/invocations", b"{not json", JSON)
+    assert response.status == 400 and "JSON" in json.loads(body)["error"]
+    response, body = client.request("POST", "/invocations", {"text": "no instances"}, JSON)
+    assert response.status == 400
+    response, _ = client.request("GET", "/nowhere")
+    assert response.status == 404
+    errors = {v["name"]: v["errors"]["4xx"] for v in server.endpoint.describe()["variants"]}
+    assert sum(errors.values()) == 3  # counted against the variant that got the request
+    assert client.invoke(["still serving"])[0]  # the connection stays usable
+
+
+def test_selection_rules_against_the_registry(project, tmp_path):
+    registry = project / ".sagespec-runs" / "registry"
+    assert select_version(registry, GROUP, "V", {"select": "version", "version": 2}).version == 2
+    with pytest.raises(ServeError, match="no version 7"):
+        select_version(registry, GROUP, "V", {"select": "version", "version": 7})
+    with pytest.raises(ServeError, match="no model registered"):
+        select_version(tmp_path, GROUP, "V", {"select": "newest", "version": None})
+    # Without an approved version, latest-approved serves the newest and says so.
+    pending = tmp_path / "registry"
+    (pending / GROUP).mkdir(parents=True)
+    for version in (1, 2):
+        (pending / GROUP / str(version)).mkdir()
+        document = {"ModelApprovalStatus": "PendingManualApproval"}
+        (pending / GROUP / str(version) / "model-package.json").write_text(json.dumps(document))
+    chosen = select_version(pending, GROUP, "V", {"select": "latest-approved", "version": None})
+    assert chosen.version == 2 and "none is approved" in chosen.note
+
+
+def test_router_weights_and_loopback_rule():
+    router = Router({"A": 1, "B": 0}, seed=3)
+    assert {router.choose() for _ in range(200)} == {"A"}
+    router.set_weights({"B": 1})
+    assert Counter(router.choose() for _ in range(4000))["A"] / 4000 == pytest.approx(0.5, abs=0.04)
+    with pytest.raises(ValueError, match="above 0"):
+        router.set_weights({"A": 0, "B": 0})
+    assert _is_loopback("127.0.0.1") and _is_loopback("::1")
+    assert not _is_loopback("10.0.0.5") and not _is_loopback("example.org")
+
+
+def test_serve_refuses_a_project_without_the_handler(project, tmp_path):
+    spec = load_spec(project / "spec.yaml").spec
+    with pytest.raises(ServeError, match="inference.py does not exist"):
+        load_endpoint(tmp_path, spec, out=io.StringIO())
+    with contextlib.redirect_stderr(io.StringIO()) as err:
+        assert main(["shift", str(tmp_path), "Current=1"]) == 2
+    assert "no local endpoint is running" in err.getvalue()
+
+
+def test_the_serve_command_records_its_url_and_stops_cleanly(project):
+    command = [sys.executable, "-m", "sagespec.serve.cli", "serve", str(project), "--port", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    state = project / STATE_FILE
+    try:
+        deadline = time.monotonic() + 30
+        while not state.is_file() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert state.is_file(), process.communicate(timeout=5)
+        url = json.loads(state.read_text())["url"]
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        connection = http.client.HTTPConnection(host, int(port), timeout=10)
+        connection.request("GET", "/ping")
+        assert connection.getresponse().status == 200
+        assert main(["shift", str(project), "Challenger=0"]) == 0
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=10)
+    assert process.returncode == 0, err
+    assert not state.exists()
+    assert "Current" in out and "version 1 (Approved, rule latest-approved)" in out
