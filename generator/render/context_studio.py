@@ -1,11 +1,86 @@
-"""Template context for the SageMaker Studio project template (Service Catalog product)."""
+"""Template context for the SageMaker Studio project template (studio/project-template.yaml).
+
+The template is a Service Catalog product that SageMaker Studio launches with SageMakerProjectName and
+SageMakerProjectId; names that depend on those are CloudFormation substitutions in the template. What
+the spec decides is computed here: where the code comes from, the names the IAM policies are scoped to
+(SageMaker lower-cases resource names in ARNs), and which deployment features need which permissions.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..spec.models import Spec
+from ..spec.models import Spec, camel_words
+from .context_deploy import STAGES, stage_endpoint_name
+
+# CloudFormation limits a template's description to 1,024 bytes.
+MAX_DESCRIPTION_BYTES = 1024
+# Jobs that SageMaker Pipelines starts are named pipelines-<execution id>-<step>-<suffix>.
+PIPELINE_JOB_PREFIX = "pipelines-"
+
+
+def _description(spec: Spec) -> str:
+    text = f"{spec.project.name}: build, register and deploy the model with SageMaker Pipelines (sagespec)."
+    return text.encode()[:MAX_DESCRIPTION_BYTES].decode(errors="ignore")
+
+
+def _bucket_of(uri: str | None) -> str | None:
+    """'s3://bucket/prefix' -> 'bucket'."""
+    if not uri:
+        return None
+    return uri.removeprefix("s3://").split("/", 1)[0]
+
+
+def _capture_objects(spec: Spec) -> str:
+    """The objects the endpoints write captured data to, as a Fn::Sub string ('${!' is a literal '${')."""
+    destination = spec.deployment.data_capture.destination
+    if destination:
+        objects = destination.removeprefix("s3://").rstrip("/").replace("${", "${!")
+        return "arn:${AWS::Partition}:s3:::" + objects + "/*"
+    return "${ArtifactBucket.Arn}/" + f"{spec.project.slug}/data-capture/*"
+
+
+def _data_key(spec: Spec) -> str:
+    """The dataset's key in the default bucket (build_context's default_data_key)."""
+    from .context import dataset_file_name  # context imports this module
+
+    return f"{spec.project.slug}/data/{dataset_file_name(spec)}"
 
 
 def studio_context(spec: Spec) -> dict[str, Any]:
-    return {"studio_enabled": spec.studio.enabled}
+    studio = spec.studio
+    dep = spec.deployment
+    capture = dep.data_capture
+    pipeline_name = f"{camel_words(spec.project.slug)}Pipeline"  # as build_context names it
+    return {
+        "studio_enabled": studio.enabled,
+        "studio": {
+            "description": _description(spec),
+            "codecommit": studio.repository == "codecommit",
+            "connection_arn": studio.connection_arn,
+            "repository_id": studio.repository_id,
+            "branch": "main",
+            "build_compute_type": "BUILD_GENERAL1_MEDIUM",  # the build installs the ML stack and runs tests
+            # IAM resource names, as SageMaker writes them in ARNs.
+            "pipeline_arn_name": pipeline_name.lower(),
+            "model_package_group_arn_name": spec.model_package_group.lower(),
+            "job_prefixes": [PIPELINE_JOB_PREFIX, f"{spec.project.slug}-"],
+            "tuning": spec.tuning_enabled,
+            # Warm start reads the parent tuning jobs (names as the spec gives them; '${!' is a literal '${').
+            "tuning_parent_jobs": (
+                [name.lower().replace("${", "${!") for name in spec.tuning.warm_start.parent_jobs]
+                if spec.tuning_enabled and spec.tuning and spec.tuning.warm_start
+                else []
+            ),
+            "endpoint_arn_names": [stage_endpoint_name(spec.endpoint_name, s).lower() for s in STAGES],
+            "autoscaling": bool(dep.autoscaling),
+            "rollback_alarms": bool(dep.traffic_shifting.rollback_alarms),
+            # A checkpoint bucket of the spec's own, beside the artifact bucket (BERT on spot instances).
+            "checkpoint_bucket": _bucket_of(getattr(spec.model, "checkpoint_s3_uri", None)),
+            "data_capture": capture.enabled,
+            # Where the endpoints write captured requests (deploy/build_config.py adds /<stage>).
+            "data_capture_objects": _capture_objects(spec) if capture.enabled else None,
+            # Where the pipeline reads the dataset by default, as a Fn::Sub string ('${!' is a literal '${').
+            "input_data_sub": "s3://${ArtifactBucket}/" + _data_key(spec).replace("${", "${!"),
+        },
+    }

@@ -1,0 +1,351 @@
+"""The SageMaker Studio project template (studio/project-template.yaml): what it wires together, that it
+matches the buildspecs it runs, that cfn-lint finds nothing, and that checkov finds no high-severity
+problem. cfn-lint and checkov come from .venv-iac (or $SAGESPEC_IAC_BIN); without them those two tests
+skip."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+from ruamel.yaml.constructor import SafeConstructor
+from ruamel.yaml.nodes import MappingNode, ScalarNode
+
+from sagespec.render import generate
+from sagespec.render.context_studio import studio_context
+from sagespec.spec import load_spec, load_spec_text
+
+REPO = Path(__file__).resolve().parents[2]
+IAC_BIN = Path(os.environ.get("SAGESPEC_IAC_BIN", REPO / ".venv-iac" / "bin"))
+TEMPLATE = "studio/project-template.yaml"
+
+# checkov's checks this template must never fail (its severities need a Prisma Cloud key, so the set is
+# ours): encryption, public access, world- or cross-account-assumable roles, admin or unconstrained
+# IAM (write, permissions management, privilege escalation, data exfiltration, credentials exposure).
+HIGH_SEVERITY = {
+    "CKV_AWS_19": "S3 bucket without server-side encryption",
+    "CKV_AWS_20": "S3 bucket readable by everyone",
+    "CKV_AWS_57": "S3 bucket writable by everyone",
+    "CKV_AWS_53": "S3 bucket without BlockPublicAcls",
+    "CKV_AWS_54": "S3 bucket without BlockPublicPolicy",
+    "CKV_AWS_55": "S3 bucket without IgnorePublicAcls",
+    "CKV_AWS_56": "S3 bucket without RestrictPublicBuckets",
+    "CKV_AWS_70": "S3 bucket policy allowing everyone",
+    "CKV_AWS_60": "IAM role assumable by anyone",
+    "CKV_AWS_61": "IAM role assumable across accounts",
+    "CKV_AWS_1": "IAM policy granting *:*",
+    "CKV_AWS_62": "IAM role policy granting *:*",
+    "CKV_AWS_63": "IAM policy with Action *",
+    "CKV_AWS_107": "IAM credentials exposure",
+    "CKV_AWS_108": "IAM data exfiltration",
+    "CKV_AWS_109": "IAM permissions management without constraints",
+    "CKV_AWS_110": "IAM privilege escalation",
+    "CKV_AWS_111": "IAM write access without constraints",
+    "CKV_AWS_40": "IAM policy attached to users",
+    "CKV_AWS_78": "CodeBuild project artifacts not encrypted",
+}
+# Failures we accept, and why; anything failing outside both sets fails the test until it is judged.
+ACCEPTED = {
+    # Access logs need a second bucket, itself unlogged; CloudTrail data events are the audit trail
+    # a team turns on account-wide.
+    "CKV_AWS_18": "S3 access logging",
+}
+
+SPEC_VARIANTS = {
+    "codecommit": "studio:\n  repository: codecommit\n",
+    "connection": (
+        "studio:\n  connection_arn: arn:aws:codeconnections:us-east-1:123456789012:connection/"
+        "0a1b2c3d-aaaa-bbbb-cccc-123456789012\n  repository_id: acme/reviews\n"
+    ),
+}
+
+
+# --------------------------------------------------------------------------- reading CloudFormation
+class _CfnConstructor(SafeConstructor):
+    """Short-form intrinsics (!Ref X, !Sub s, !GetAtt R.A) as their long form ({"Ref": "X"}, ...)."""
+
+
+def _intrinsic(constructor: SafeConstructor, suffix: str, node: Any) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, ScalarNode):
+        value: Any = constructor.construct_scalar(node)
+        if name == "Fn::GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, MappingNode):
+        value = constructor.construct_mapping(node, deep=True)
+    else:
+        value = constructor.construct_sequence(node, deep=True)
+    return {name: value}
+
+
+_CfnConstructor.add_multi_constructor("!", _intrinsic)
+
+
+def load_cfn(path: Path) -> dict[str, Any]:
+    yaml = YAML(typ="safe", pure=True)
+    yaml.Constructor = _CfnConstructor
+    return yaml.load(path.read_text())
+
+
+# ----------------------------------------------------------------------------------------- projects
+@pytest.fixture(scope="module")
+def projects(tmp_path_factory) -> dict[str, Path]:
+    """'bert' and 'blazingtext' (the example specs), and blazingtext variants (SPEC_VARIANTS)."""
+    out: dict[str, Path] = {}
+    for spec in sorted((REPO / "specs").glob("*.yaml")):
+        loaded = load_spec(spec)
+        out[loaded.spec.model.type] = tmp_path_factory.mktemp(loaded.spec.model.type) / "project"
+        generate(loaded, out[loaded.spec.model.type])
+    example = (REPO / "specs" / "womens-clothing-blazingtext.yaml").read_text()
+    for name, extra in SPEC_VARIANTS.items():
+        folder = tmp_path_factory.mktemp(name)
+        spec = folder / "spec.yaml"
+        spec.write_text(example.replace("../data/", f"{REPO.as_posix()}/data/") + extra)
+        out[name] = folder / "project"
+        generate(load_spec(spec), out[name])
+    return out
+
+
+def _resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def _buildspec_variables(path: Path) -> set[str]:
+    """Variables a buildspec reads but neither defines nor exports itself."""
+    buildspec = YAML(typ="safe", pure=True).load(path.read_text())
+    commands = json.dumps(buildspec["phases"])
+    used = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", commands))
+    exported = set(re.findall(r"export ([A-Z][A-Z0-9_]*)=", commands))
+    return used - exported - set(buildspec.get("env", {}).get("variables", {}))
+
+
+def _environment(project: dict[str, Any]) -> set[str]:
+    return {v["Name"] for v in project["Properties"]["Environment"]["EnvironmentVariables"]}
+
+
+# ------------------------------------------------------------------------------------------- wiring
+@pytest.mark.parametrize("name", ["bert", "blazingtext", "codecommit", "connection"])
+def test_project_parameters_bucket_and_tags(projects, name):
+    template = load_cfn(projects[name] / TEMPLATE)
+    parameters = template["Parameters"]
+    assert parameters["SageMakerProjectName"]["MaxLength"] == 32
+    assert parameters["SageMakerProjectName"]["AllowedPattern"] == "^[a-zA-Z](-*[a-zA-Z0-9])*"
+    assert parameters["SageMakerProjectId"]["Type"] == "String"
+
+    bucket = template["Resources"]["ArtifactBucket"]["Properties"]
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert (
+        all(bucket["PublicAccessBlockConfiguration"].values())
+        and len(bucket["PublicAccessBlockConfiguration"]) == 4
+    )
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    (deny,) = template["Resources"]["ArtifactBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": False}}
+
+    for resource_name, resource in template["Resources"].items():
+        if resource["Type"] in ("AWS::S3::BucketPolicy", "AWS::IAM::Policy"):
+            continue  # not taggable
+        tags = {t["Key"]: t["Value"] for t in resource["Properties"]["Tags"]}
+        assert tags["sagemaker:project-name"] == {"Ref": "SageMakerProjectName"}, resource_name
+        assert tags["sagemaker:project-id"] == {"Ref": "SageMakerProjectId"}, resource_name
+
+
+@pytest.mark.parametrize("name", ["bert", "blazingtext", "codecommit"])
+def test_build_projects_give_the_buildspecs_what_they_read(projects, name):
+    root = projects[name]
+    template = load_cfn(root / TEMPLATE)
+    build = template["Resources"]["ModelBuildProject"]
+    assert build["Properties"]["Source"]["BuildSpec"] == "codebuild-buildspec.yml"
+    needed = _buildspec_variables(root / "codebuild-buildspec.yml")
+    assert needed == {
+        "SAGEMAKER_PROJECT_NAME",
+        "SAGEMAKER_PROJECT_ID",
+        "ARTIFACT_BUCKET",
+        "SAGEMAKER_PIPELINE_ROLE_ARN",
+        "AWS_REGION",
+    }
+    assert needed <= _environment(build)
+
+    deploy = template["Resources"]["ModelDeployProject"]
+    assert deploy["Properties"]["Source"]["BuildSpec"] == "deploy/buildspec.yml"
+    assert _buildspec_variables(root / "deploy/buildspec.yml") <= _environment(deploy)
+
+
+@pytest.mark.parametrize("name", ["bert", "blazingtext"])
+def test_an_approved_model_starts_staging_then_approval_then_prod(projects, name):
+    root = projects[name]
+    template = load_cfn(root / TEMPLATE)
+    spec = load_spec(root / "spec.yaml").spec
+    rule = template["Resources"]["ModelApprovedRule"]["Properties"]
+    assert rule["EventPattern"] == {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Model Package State Change"],
+        "detail": {"ModelPackageGroupName": [spec.model_package_group], "ModelApprovalStatus": ["Approved"]},
+    }
+    (target,) = rule["Targets"]
+    assert "${ModelDeployPipeline}" in target["Arn"]["Fn::Sub"]
+
+    stages = template["Resources"]["ModelDeployPipeline"]["Properties"]["Stages"]
+    assert [s["Name"] for s in stages] == [
+        "Source",
+        "Build",
+        "DeployStaging",
+        "ApproveDeployment",
+        "DeployProd",
+    ]
+    assert stages[3]["Actions"][0]["ActionTypeId"]["Provider"] == "Manual"
+    deploy_buildspec = YAML(typ="safe", pure=True).load((root / "deploy/buildspec.yml").read_text())
+    built = set(deploy_buildspec["artifacts"]["files"])
+    for stage, name_ in (("staging", "DeployStaging"), ("prod", "DeployProd")):
+        (action,) = next(s for s in stages if s["Name"] == name_)["Actions"]
+        config = action["Configuration"]
+        assert action["ActionTypeId"]["Provider"] == "CloudFormation"
+        assert config["TemplatePath"] == "BuildArtifact::endpoint.yaml"
+        assert config["TemplateConfiguration"] == f"BuildArtifact::{stage}-config-export.json"
+        assert {"endpoint.yaml", f"{stage}-config-export.json"} <= built
+        assert config["StackName"]["Fn::Sub"].endswith(f"-deploy-{stage}")
+    # The deploy source does not redeploy on every push; only an approval (or a person) starts it.
+    assert stages[0]["Actions"][0]["Configuration"]["DetectChanges"] is False
+
+
+def test_codecommit_variant_seeds_a_repository_and_builds_on_push(projects):
+    template = load_cfn(projects["codecommit"] / TEMPLATE)
+    assert "ConnectionArn" not in template["Parameters"]
+    repository = template["Resources"]["ModelBuildRepository"]["Properties"]
+    assert repository["Code"]["S3"] == {"Bucket": {"Ref": "SeedCodeBucket"}, "Key": {"Ref": "SeedCodeKey"}}
+    source = template["Resources"]["ModelBuildPipeline"]["Properties"]["Stages"][0]["Actions"][0]
+    assert source["ActionTypeId"]["Provider"] == "CodeCommit"
+    assert source["Configuration"]["PollForSourceChanges"] is False
+    push = template["Resources"]["RepositoryChangedRule"]["Properties"]
+    assert push["EventPattern"]["detail"]["referenceName"] == ["main"]
+    assert "${ModelBuildPipeline}" in push["Targets"][0]["Arn"]["Fn::Sub"]
+
+
+def test_codeconnections_takes_the_spec_defaults(projects):
+    template = load_cfn(projects["connection"] / TEMPLATE)
+    assert template["Parameters"]["FullRepositoryId"]["Default"] == "acme/reviews"
+    assert template["Parameters"]["ConnectionArn"]["Default"].startswith("arn:aws:codeconnections:")
+    assert "Default" not in load_cfn(projects["blazingtext"] / TEMPLATE)["Parameters"]["ConnectionArn"]
+    source = template["Resources"]["ModelBuildPipeline"]["Properties"]["Stages"][0]["Actions"][0]
+    assert source["ActionTypeId"]["Provider"] == "CodeStarSourceConnection"
+    assert source["Configuration"]["ConnectionArn"] == {"Ref": "ConnectionArn"}
+    assert "SeedCodeKey" not in template["Parameters"] and "ModelBuildRepository" not in template["Resources"]
+
+
+def test_without_deployment_there_is_no_deploy_pipeline(tmp_path):
+    example = (REPO / "specs" / "womens-clothing-bert.yaml").read_text()
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        example.replace("../data/", f"{REPO.as_posix()}/data/").replace(
+            "\ndeployment:\n", "\ndeployment:\n  enabled: false\n"
+        )
+    )
+    generate(load_spec(spec), tmp_path / "project")
+    resources = load_cfn(tmp_path / "project" / TEMPLATE)["Resources"]
+    assert "ModelDeployPipeline" not in resources and "ModelApprovedRule" not in resources
+    assert "StartPipelineRole" not in resources  # GitHub pushes start the build through the connection
+
+
+# Actions that take no resource (or none narrower than the account), allowed on "*".
+RESOURCELESS = {
+    "ecr:GetAuthorizationToken",
+    "cloudwatch:PutMetricData",
+    "sagemaker:ListModelPackages",
+    "cloudformation:ValidateTemplate",
+    "application-autoscaling:DescribeScalableTargets",
+    "application-autoscaling:DescribeScalingPolicies",
+}
+
+
+@pytest.mark.parametrize("name", ["blazingtext", "codecommit"])
+def test_iam_is_scoped(projects, name):
+    template = load_cfn(projects[name] / TEMPLATE)
+    policies = [
+        p["PolicyDocument"]
+        for r in _resources(template, "AWS::IAM::Role").values()
+        for p in r["Properties"]["Policies"]
+    ] + [r["Properties"]["PolicyDocument"] for r in _resources(template, "AWS::IAM::Policy").values()]
+    for statement in (s for policy in policies for s in policy["Statement"]):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert not [a for a in actions if "*" in a], statement
+        if statement["Resource"] == "*":
+            assert set(actions) <= RESOURCELESS, statement
+        if "iam:PassRole" in actions:
+            assert "iam:PassedToService" in statement["Condition"]["StringEquals"], statement
+    for role in _resources(template, "AWS::IAM::Role").values():
+        (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert set(trust["Principal"]) == {"Service"}
+        assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+
+
+# ------------------------------------------------------------------------------------------ linters
+# The connection variant differs from blazingtext only in parameter defaults: three templates cover
+# every branch the linters care about (CodeCommit, deployment features, BERT's checkpoint bucket).
+LINTED = ["bert", "blazingtext", "codecommit"]
+
+
+@pytest.fixture(scope="module")
+def linters(projects) -> dict[str, subprocess.CompletedProcess[str]]:
+    """cfn-lint and checkov over the LINTED templates, run side by side (each takes seconds)."""
+    tools = {name: IAC_BIN / name for name in ("cfn-lint", "checkov")}
+    missing = [str(path) for path in tools.values() if not path.exists()]
+    if missing:
+        pytest.skip(f"missing {', '.join(missing)} (create .venv-iac with cfn-lint and checkov)")
+    files = [str(projects[name] / TEMPLATE) for name in LINTED]
+    commands = {
+        "cfn-lint": [tools["cfn-lint"], *files],
+        "checkov": [
+            tools["checkov"],
+            *[arg for f in files for arg in ("-f", f)],
+            "--framework",
+            "cloudformation",
+            "--skip-download",  # offline: no severities, no guideline links
+            "-o",
+            "json",
+        ],
+    }
+    running = {
+        name: subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for name, command in commands.items()
+    }
+    results = {}
+    for name, process in running.items():
+        out, err = process.communicate(timeout=300)
+        results[name] = subprocess.CompletedProcess(commands[name], process.returncode, out, err)
+    return results
+
+
+def test_cfn_lint_finds_nothing(linters):
+    result = linters["cfn-lint"]
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_checkov_finds_no_high_severity_problem(linters):
+    reports = json.loads(linters["checkov"].stdout)
+    reports = reports if isinstance(reports, list) else [reports]
+    assert reports[0]["summary"]["parsing_errors"] == 0
+    failed = {check["check_id"] for report in reports for check in report["results"]["failed_checks"]}
+    assert not failed & set(HIGH_SEVERITY), {c: HIGH_SEVERITY[c] for c in failed & set(HIGH_SEVERITY)}
+    assert failed <= set(ACCEPTED), f"judge these checkov findings: {sorted(failed - set(ACCEPTED))}"
+    passed = {check["check_id"] for report in reports for check in report["results"]["passed_checks"]}
+    assert {"CKV_AWS_19", "CKV_AWS_53", "CKV_AWS_111", "CKV_AWS_110"} <= passed  # the checks did run
+
+
+def test_context_names_what_iam_scopes_to():
+    text = (REPO / "specs" / "womens-clothing-bert.yaml").read_text()
+    capture = "  data_capture: {enabled: true, destination: 's3://capture/${x}/'}\n"
+    spec = load_spec_text(text.replace("\ndeployment:\n", "\ndeployment:\n" + capture)).spec
+    studio = studio_context(spec)["studio"]
+    assert studio["pipeline_arn_name"] == "reviewsbertpipeline"  # SageMaker lower-cases ARNs
+    assert studio["endpoint_arn_names"] == ["reviews-bert-staging", "reviews-bert-prod"]
+    assert studio["data_capture_objects"] == "arn:${AWS::Partition}:s3:::capture/${!x}/*"
+    assert (
+        studio["input_data_sub"]
+        == "s3://${ArtifactBucket}/reviews-bert/data/womens_clothing_ecommerce_reviews.csv"
+    )
