@@ -1,0 +1,157 @@
+"""`sagespec local label` and `sagespec local retrain-data`; ``register_label`` adds them to the
+`sagespec local` command group."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .tasks import ReviewQueue
+
+DEFAULT_PORT = 8766
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number (0: any free port), got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text) if text.isdigit() else 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def prepare_queue(
+    project_dir: Path, run_id: str | None = None, threshold: float | None = None, limit: int | None = None
+) -> ReviewQueue:
+    """Score the run's test split and write the review queue (used by the command and by tests)."""
+    from .project import load_labeling_project
+    from .scoring import latest_run, score_run
+    from .tasks import ReviewQueue
+
+    project = load_labeling_project(project_dir)
+    run_dir = latest_run(project.root, run_id)
+    scored, source, served = score_run(project, run_dir)
+    cutoff = project.settings.CONFIDENCE_THRESHOLD if threshold is None else threshold
+    queue = ReviewQueue.build(
+        project, run_dir, scored, threshold=cutoff, limit=limit, model=source.description
+    )
+    print(f"scored {len(scored)} test texts of run {run_dir.name} with the {source.description} ({served})")
+    print(
+        f"{queue.about['below_threshold']} below confidence {cutoff:g}; "
+        f"{len(queue.tasks)} to review, {queue.open_count} still open"
+    )
+    return queue
+
+
+def cmd_local_label(args: argparse.Namespace) -> int:
+    from .server import LabelingApp, LabelingServer
+
+    queue = prepare_queue(Path(args.project_dir), args.run, args.threshold, args.limit)
+    if not queue.tasks:
+        print("nothing to review: every prediction is at or above the threshold")
+        return 0
+    try:
+        server = LabelingServer(LabelingApp(queue), args.port, verbose=args.verbose)
+    except OSError as err:
+        print(f"error: cannot listen on port {args.port}: {err.strerror} (try --port 0)", file=sys.stderr)
+        return 2
+    print(f"answers go to {queue.folder}")
+    print(f"open {server.url} to review (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    answered = len(queue.tasks) - queue.open_count
+    print(
+        f"\n{answered} of {len(queue.tasks)} tasks answered; `sagespec local retrain-data` makes rows of them"
+    )
+    return 0
+
+
+def retrain_data(project_dir: Path, out: Path | None = None) -> tuple[Path, int, list[str]]:
+    """Rows from every local answer, through the project's labeling/retraining_data.py."""
+    from .project import load_labeling_project
+    from .tasks import labeling_root
+
+    project = load_labeling_project(project_dir)
+    collect = project.retraining_data
+    root = labeling_root(project.root)
+    # A text reviewed again in a later run's queue is one human loop (its name comes from the text):
+    # keep its newest answer, as A2I keeps one output per loop.
+    newest: dict[str, tuple[str, dict]] = {}
+    for where, output in collect.local_outputs(root) if root.is_dir() else []:
+        answers = output.get("humanAnswers") or [{}]
+        key = output.get("humanLoopName", where)
+        stamp = answers[-1].get("submissionTime", "")
+        if key not in newest or stamp >= newest[key][1]["humanAnswers"][-1].get("submissionTime", ""):
+            newest[key] = (where, output)
+    rows, skipped = collect.training_rows(sorted(newest.values(), key=lambda item: item[0]))
+    target = out or root / "retraining-data.csv"
+    collect.write_rows(rows, target)
+    return target, len(rows), skipped
+
+
+def cmd_local_retrain_data(args: argparse.Namespace) -> int:
+    target, count, skipped = retrain_data(Path(args.project_dir), Path(args.out) if args.out else None)
+    for line in skipped:
+        print(f"left out {line}")
+    print(f"wrote {count} rows to {target} (the dataset's columns; append them to the data to retrain)")
+    return 0
+
+
+def register_label(local: argparse._SubParsersAction) -> None:
+    """Add `label` and `retrain-data` to the `sagespec local` subcommands."""
+    label = local.add_parser(
+        "label",
+        help="review the latest local run's low-confidence predictions in the browser (A2I's task, locally)",
+        description="Score the test split of the latest local run with its model, then serve the project's "
+        "worker task template on 127.0.0.1 for each prediction below labeling.confidence_threshold, "
+        "least confident first. Answers are written in Amazon A2I's output format under "
+        "DIR/.sagespec-runs/labeling/.",
+    )
+    label.add_argument("project_dir", nargs="?", default=".", metavar="DIR", help="the project (default: .)")
+    label.add_argument(
+        "--port", type=_port, default=DEFAULT_PORT, help=f"port on 127.0.0.1 (default {DEFAULT_PORT}; 0: any)"
+    )
+    label.add_argument("--run", metavar="RUN_ID", help="score this run's test split instead of the latest")
+    label.add_argument("--threshold", type=_fraction, metavar="X", help="override the confidence threshold")
+    label.add_argument("--limit", type=_positive, metavar="N", help="review at most N predictions")
+    label.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    label.set_defaults(func=cmd_local_label)
+
+    data = local.add_parser(
+        "retrain-data",
+        help="turn the local labeling answers into training rows (the dataset's columns)",
+        description="Read every answer under DIR/.sagespec-runs/labeling/ with the project's "
+        "labeling/retraining_data.py (the code that reads A2I's answers from S3) and write the rows.",
+    )
+    data.add_argument("project_dir", nargs="?", default=".", metavar="DIR", help="the project (default: .)")
+    data.add_argument(
+        "--out",
+        metavar="CSV",
+        help="where to write (default: DIR/.sagespec-runs/labeling/retraining-data.csv)",
+    )
+    data.set_defaults(func=cmd_local_retrain_data)

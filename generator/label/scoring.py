@@ -1,0 +1,196 @@
+"""Score the test split of a local run, as the endpoint would: which predictions are people to review?
+
+The model is the one the run registered (else the registry's newest version, else the run's own
+training artifact). It is served through the project's inference handler
+(``pipelines/<package>/inference.py``: model_fn, input_fn, predict_fn, output_fn) when the project has
+one, and its answer is read by ``labeling/review_predictions.py``'s parser, the code that reads the real
+endpoint's answer. Without a handler a BlazingText model.bin is scored with fastText directly, on the
+tokens preprocess.py gives it.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import sys
+import tarfile
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from ..errors import LabelingError
+from ..local import cache
+from ..local.registry import MODEL_FILE, latest
+from ..local.runner import REGISTRY_DIR, RUN_FILE, runs_root
+from .project import LabelingProject, project_on_path
+
+LABEL_PREFIX = "__label__"
+BATCH_SIZE = 256  # texts per handler call (inference.py accepts up to 1,000 per request)
+NOT_RUNS = {REGISTRY_DIR, "labeling"}
+
+Predictor = Callable[[Sequence[str]], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class ScoredText:
+    text: str
+    truth: str  # the test split's class label (not shown to reviewers)
+    prediction: dict[str, Any]  # {"label", "confidence", "probabilities"}
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    artifact: Path
+    description: str
+
+
+def _run_record(run_dir: Path) -> dict[str, Any]:
+    try:
+        return json.loads((run_dir / RUN_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def find_test_split(run_dir: Path) -> Path | None:
+    """The run's test.csv (text,label), as PreprocessData wrote it."""
+    record = cache.read_record(run_dir / "PreprocessData") or {}
+    if record.get("status") not in cache.REUSABLE:
+        return None
+    folder = record.get("outputs", {}).get("test")
+    path = Path(folder) / "test.csv" if folder else None
+    return path if path is not None and path.is_file() else None
+
+
+def latest_run(project_dir: Path, run_id: str | None = None) -> Path:
+    """The newest local run with a test split (or the run ``run_id``)."""
+    root = runs_root(project_dir)
+    if run_id is not None:
+        run_dir = root / run_id
+        if find_test_split(run_dir) is None:
+            raise LabelingError(f"run {run_id} has no test split in {root} (did PreprocessData finish?)")
+        return run_dir
+    runs = sorted(
+        (p for p in root.iterdir() if p.is_dir() and p.name not in NOT_RUNS) if root.is_dir() else [],
+        key=lambda p: p.name,
+        reverse=True,
+    )
+    for run_dir in runs:
+        if find_test_split(run_dir) is not None:
+            return run_dir
+    raise LabelingError(f"no local run with a test split in {root}: run `sagespec local run` first")
+
+
+def model_source(project: LabelingProject, run_dir: Path) -> ModelSource:
+    record = _run_record(run_dir)
+    package = record.get("package")
+    if package and (Path(package) / MODEL_FILE).is_file():
+        return ModelSource(Path(package) / MODEL_FILE, f"model registered by run {run_dir.name}")
+    newest = latest(runs_root(project.root) / REGISTRY_DIR, project.spec.model_package_group)
+    if newest is not None and (newest.path / MODEL_FILE).is_file():
+        return ModelSource(newest.path / MODEL_FILE, f"{newest.group} version {newest.version}")
+    for step in record.get("steps", []):
+        if step.get("kind") in ("training", "tuning"):
+            artifact = (cache.read_record(run_dir / step["name"]) or {}).get("outputs", {}).get("model")
+            if artifact and Path(artifact).is_file():
+                return ModelSource(Path(artifact), f"run {run_dir.name}'s trained model (not registered)")
+    raise LabelingError(f"run {run_dir.name} has no model to score with, and the local registry is empty")
+
+
+def _import_file(path: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the file executes
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[name]
+    return module
+
+
+def handler_predictor(handler: ModuleType, model_dir: Path, parse: Callable[[str], list]) -> Predictor:
+    """Texts -> predictions through the handler's whole request path, read by the endpoint parser."""
+    model = handler.model_fn(str(model_dir))
+
+    def predict(texts: Sequence[str]) -> list[dict[str, Any]]:
+        body = json.dumps({"instances": list(texts)})
+        predictions = handler.predict_fn(handler.input_fn(body, "application/json"), model)
+        answer, _ = handler.output_fn(predictions, "application/json")
+        return parse(answer)
+
+    return predict
+
+
+def fasttext_predictor(model_dir: Path, tokens: Callable[[str], str]) -> Predictor:
+    """Texts -> predictions from a BlazingText/fastText model.bin, every class's probability."""
+    import fasttext
+
+    path = model_dir / "model.bin"
+    if not path.is_file():
+        names = sorted(p.name for p in model_dir.iterdir())
+        raise LabelingError(f"the model artifact holds no model.bin (it holds: {', '.join(names)})")
+    model = fasttext.load_model(str(path))
+
+    def predict(texts: Sequence[str]) -> list[dict[str, Any]]:
+        out = []
+        for text in texts:
+            # fastText 0.9.2's high-level predict() repeats the top probability for k > 1: use f.predict.
+            scored = {
+                label.removeprefix(LABEL_PREFIX): float(p)
+                for p, label in model.f.predict(tokens(text) + "\n", -1, 0.0, "strict")
+            }
+            best = max(scored, key=scored.__getitem__)
+            out.append({"label": best, "confidence": scored[best], "probabilities": scored})
+        return out
+
+    return predict
+
+
+def read_test_split(path: Path) -> list[tuple[str, str]]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return [(row["text"], row["label"]) for row in csv.DictReader(f) if row.get("text", "").strip()]
+
+
+def score_run(project: LabelingProject, run_dir: Path) -> tuple[list[ScoredText], ModelSource, str]:
+    """Every text of the run's test split with its prediction; the model used; how it was served."""
+    split = find_test_split(run_dir)
+    assert split is not None
+    rows = read_test_split(split)
+    source = model_source(project, run_dir)
+    package_dir = project.root / "pipelines" / project.spec.project.package
+    handler_file = package_dir / "inference.py"
+    with tempfile.TemporaryDirectory(prefix="sagespec-label-") as tmp, project_on_path(project.root):
+        model_dir = Path(tmp)
+        try:
+            with tarfile.open(source.artifact) as tar:
+                tar.extractall(model_dir, filter="data")
+        except (tarfile.TarError, OSError) as err:
+            raise LabelingError(f"cannot extract {source.artifact}: {err}") from None
+        if handler_file.is_file():
+            handler = _import_file(handler_file, "_sagespec_inference_handler")
+            predict = handler_predictor(handler, model_dir, project.review_predictions.parse_predictions)
+            served = f"pipelines/{project.spec.project.package}/inference.py"
+        elif project.spec.model.type == "blazingtext":
+            preprocess = _import_file(package_dir / "preprocess.py", "_sagespec_preprocess")
+            predict = fasttext_predictor(model_dir, preprocess.blazingtext_tokens)
+            served = "fastText (model.bin), no inference handler in the project"
+        else:
+            raise LabelingError(
+                f"{handler_file.relative_to(project.root)} is missing: a BERT model is scored through the "
+                "project's inference handler (deployment.enabled: true generates it)"
+            )
+        predictions: list[dict[str, Any]] = []
+        texts = [text for text, _ in rows]
+        for start in range(0, len(texts), BATCH_SIZE):
+            predictions += predict(texts[start : start + BATCH_SIZE])
+    if len(predictions) != len(rows):
+        raise LabelingError(f"the model answered {len(predictions)} predictions for {len(rows)} texts")
+    scored = [
+        ScoredText(text, truth, prediction)
+        for (text, truth), prediction in zip(rows, predictions, strict=True)
+    ]
+    return scored, source, served

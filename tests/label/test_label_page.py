@@ -1,0 +1,143 @@
+"""The local labeling page: the project's Liquid template per task, answers in A2I's output format."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from html.parser import HTMLParser
+
+import pytest
+
+from sagespec.errors import LabelingError
+
+HOSTILE = '<script>document.title = "owned"</script> Runs small & "itchy" {{ 7*7 }} {% if true %}x{% endif %}'
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.target_text = ""
+        self._in_target = False
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        self._in_target = self._in_target or tag == "classification-target"
+
+    def handle_endtag(self, tag):
+        if tag == "classification-target":
+            self._in_target = False
+
+    def handle_data(self, data):
+        if self._in_target:
+            self.target_text += data
+
+
+def _parse(page: str) -> _Tags:
+    parser = _Tags()
+    parser.feed(page)
+    return parser
+
+
+def _answer(label: str) -> dict:
+    return {"answerContent": {"crowd-classifier": {"label": label}}}
+
+
+def _request(url: str, body: object | None = None, **headers: str):
+    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    if data is not None:
+        headers.setdefault("Content-Type", "application/json")
+    request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers, response.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers, err.read().decode()
+
+
+def test_the_page_renders_the_projects_template_with_the_review_as_text(labeling_project, queue_for, serve):
+    queue = queue_for(labeling_project, [HOSTILE])
+    server = serve(queue)
+    status, headers, page = _request(server.url + f"task/{queue.tasks[0].name}")
+    assert status == 200
+    parsed = _parse(page)
+    assert parsed.target_text == HOSTILE  # shown as text, exactly, with no Liquid evaluated
+    assert "<script>document.title" not in page and "&lt;script&gt;document.title" in page
+    scripts = [attrs.get("src") for tag, attrs in parsed.tags if tag == "script"]
+    assert scripts == ["/crowd-html-elements.js"]  # AWS's loader, pointed at the local stand-ins
+    classifier = next(attrs for tag, attrs in parsed.tags if tag == "crowd-classifier")
+    assert json.loads(classifier["categories"] or "") == ["Negative", "Neutral", "Positive"]
+    assert {"crowd-form", "short-instructions", "full-instructions"} <= {tag for tag, _ in parsed.tags}
+    # The template on the page is the project's file: an edit shows on the next load.
+    template = queue.project.template_file
+    template.write_text(template.read_text().replace("Choose the sentiment", "Pick the mood"))
+    assert "Pick the mood" in _request(server.url + f"task/{queue.tasks[0].name}")[2]
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
+    status, headers, shim = _request(server.url + "crowd-html-elements.js")
+    assert status == 200 and "customElements.define" in shim
+
+
+def test_submit_writes_a2i_output_json_and_points_to_the_next_task(labeling_project, queue_for, serve):
+    queue = queue_for(labeling_project, [HOSTILE, "Lovely fabric.", "Too short for me."])
+    server = serve(queue)
+    first, second = queue.tasks[0], queue.tasks[1]
+    status, _, body = _request(server.url)  # "/" sends the reviewer to the first open task
+    assert status == 200 and f"task {queue.position(first.name)} of 3" in body
+
+    _request(server.url + f"task/{first.name}")  # opened: the acceptance time
+    status, _, body = _request(
+        server.url + f"task/{first.name}/submit",
+        {"answerContent": {"crowd-classifier": {"label": "Negative"}}},
+    )
+    assert status == 200, body
+    assert json.loads(body)["next"] == f"/task/{second.name}"
+    output = json.loads((queue.folder / first.name / "output.json").read_text())
+    assert output["humanLoopName"] == first.name
+    assert output["flowDefinitionArn"].endswith(":flow-definition/reviews-blazingtext-review")
+    assert output["inputContent"]["taskObject"] == HOSTILE
+    (answer,) = output["humanAnswers"]
+    assert answer["answerContent"] == {"crowd-classifier": {"label": "Negative"}}
+    assert answer["acceptanceTime"] <= answer["submissionTime"] and answer["timeSpentInSeconds"] >= 0
+    assert answer["submissionTime"].endswith("Z") and answer["workerId"].startswith("local-")
+    assert queue.open_count == 2
+
+    for task in queue.tasks[1:]:
+        _request(
+            server.url + f"task/{task.name}/submit",
+            {"answerContent": {"crowd-classifier": {"label": "Neutral"}}},
+        )
+    status, _, body = _request(server.url)
+    assert status == 200 and "All 3 tasks are answered" in body
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "fragment"),
+    [
+        ({"answerContent": {"crowd-classifier": {"label": "Great"}}}, {}, 400, "must be one of"),
+        ({"answerContent": {}}, {}, 400, "must be one of"),
+        ({"answer": 1}, {}, 400, "answerContent"),
+        (b"label=Negative", {"Content-Type": "application/x-www-form-urlencoded"}, 415, "application/json"),
+        ({"answerContent": {"crowd-classifier": {"label": "Negative"}}}, {"Host": "evil.example"}, 421, ""),
+    ],
+)
+def test_bad_submissions_write_nothing(labeling_project, queue_for, serve, body, headers, status, fragment):
+    queue = queue_for(labeling_project, ["Fine."])
+    server = serve(queue)
+    code, _, text = _request(server.url + f"task/{queue.tasks[0].name}/submit", body, **headers)
+    assert (code, fragment in text) == (status, True)
+    assert not queue.answered(queue.tasks[0].name)
+
+
+def test_only_predictions_under_the_threshold_become_tasks(labeling_project, queue_for):
+    sure = queue_for(labeling_project, ["Sure of this one."], confidence=0.95)
+    assert sure.tasks == [] and sure.about["below_threshold"] == 0
+    unsure = queue_for(labeling_project, ["Not sure.", "Not sure.", "Other."], confidence=0.45)
+    assert len(unsure.tasks) == 2  # the same text is one human loop, as on AWS
+
+
+def test_labeling_off_is_a_clear_error(tmp_path):
+    from sagespec.label.project import load_labeling_project
+
+    with pytest.raises(LabelingError, match="spec.yaml"):
+        load_labeling_project(tmp_path)

@@ -1,0 +1,98 @@
+"""End to end on a real local run: score the test split, review through HTTP, make retraining rows."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from sagespec.errors import LabelingError
+from sagespec.label import register_label
+from sagespec.label.cli import prepare_queue, retrain_data
+from sagespec.spec import load_spec
+
+
+def _post(url: str, document: object) -> dict:
+    request = urllib.request.Request(
+        url, data=json.dumps(document).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_the_latest_runs_test_split_is_scored_by_the_registered_model(run_project, capsys):
+    queue = prepare_queue(run_project)
+    out = capsys.readouterr().out
+    assert "with the model registered by run" in out
+    assert "pipelines/reviews_blazingtext/inference.py" in out  # the project's own handler served it
+    (split,) = (run_project / ".sagespec-runs" / queue.about["run_id"]).glob(
+        "PreprocessData/**/test/test.csv"
+    )
+    with split.open(newline="", encoding="utf-8") as f:
+        test_texts = {row["text"] for row in csv.DictReader(f)}
+    assert queue.about["scored"] == len(test_texts) and queue.tasks
+    confidences = [t.input_content["prediction"]["confidence"] for t in queue.tasks]
+    assert confidences == sorted(confidences) and max(confidences) < 0.6  # least confident first
+    assert all(t.input_content["taskObject"] in test_texts for t in queue.tasks)
+    tasks = json.loads((queue.folder / "tasks.json").read_text())
+    assert [t["humanLoopName"] for t in tasks["tasks"]] == [t.name for t in queue.tasks]
+
+
+def test_without_the_handler_fasttext_scores_the_same(run_project, tmp_path, capsys):
+    """The fallback reads model.bin directly on preprocess.py's tokens: the handler must agree with it."""
+    with_handler = {t.name: t.input_content["prediction"] for t in prepare_queue(run_project).tasks}
+    copy = Path(shutil.copytree(run_project, tmp_path / "project"))
+    (copy / "pipelines" / "reviews_blazingtext" / "inference.py").unlink()
+    queue = prepare_queue(copy)
+    assert "fastText (model.bin), no inference handler" in capsys.readouterr().out
+    assert {t.name for t in queue.tasks} == set(with_handler)
+    for task in queue.tasks:
+        expected = with_handler[task.name]
+        assert task.input_content["prediction"]["label"] == expected["label"]
+        assert task.input_content["prediction"]["confidence"] == pytest.approx(
+            expected["confidence"], abs=1e-5
+        )
+
+
+def test_answers_become_rows_in_the_datasets_format(run_project, serve, tmp_path):
+    queue = prepare_queue(run_project, limit=3)
+    server = serve(queue)
+    chosen = ["Negative", "Positive", "Neutral"]
+    for task, label in zip(queue.tasks, chosen, strict=True):
+        _post(
+            server.url + f"task/{task.name}/submit", {"answerContent": {"crowd-classifier": {"label": label}}}
+        )
+    target, count, skipped = retrain_data(run_project, tmp_path / "reviewed.csv")
+    assert (count, skipped) == (3, [])
+    spec = load_spec(run_project / "spec.yaml").spec
+    with target.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+    assert reader.fieldnames == ["Review Text", "Rating", "Class Name"]  # the dataset's columns
+    by_text = {row["Review Text"]: row["Rating"] for row in rows}
+    mapping = {str(raw): label for raw, label in spec.dataset.label_mapping.items()}
+    for task, label in zip(queue.tasks, chosen, strict=True):
+        raw = by_text[task.input_content["taskObject"]]
+        assert mapping[raw] == spec.labeling.labels[label]  # preprocess maps it back to the chosen class
+
+
+def test_commands_register_under_local_and_parse(run_project):
+    parser = argparse.ArgumentParser(prog="sagespec local")
+    register_label(parser.add_subparsers(dest="local_command"))
+    args = parser.parse_args(["label", str(run_project), "--port", "0", "--threshold", "0.5", "--limit", "2"])
+    assert (args.port, args.threshold, args.limit) == (0, 0.5, 2)
+    assert args.func.__name__ == "cmd_local_label"
+    args = parser.parse_args(["retrain-data", str(run_project), "--out", "rows.csv"])
+    assert args.func.__name__ == "cmd_local_retrain_data"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["label", "--threshold", "1.5"])
+
+
+def test_a_project_without_runs_says_what_to_do(labeling_project):
+    with pytest.raises(LabelingError, match="sagespec local run"):
+        prepare_queue(Path(labeling_project))
