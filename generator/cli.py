@@ -9,8 +9,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import __version__
-from .local.cli import register as register_local
+from .aws.cli import register as register_studio
 from .errors import SagespecError
+from .local.cli import register as register_local
 
 
 def _print_warnings(loaded) -> None:
@@ -129,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Command groups that live with their feature (e.g. `local`) register themselves here.
 _EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = []
 _EXTENSIONS.append(register_local)
+_EXTENSIONS.append(register_studio)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -90,3 +90,15 @@ class DataError(LocalRunError):
     """The dataset does not fit the spec: a missing file or column, an unmapped label, an empty split."""
 
     exit_code = 2
+
+
+class PublishError(SagespecError):
+    """Publishing a SageMaker Studio project template to AWS failed (AWS said no, or the input is wrong)."""
+
+
+class InvalidRequestError(SagespecError):
+    """An AWS request does not fit the service's request shape in botocore's model; it was not sent."""
+
+
+class LabelingError(SagespecError):
+    """Local labeling cannot start or go on: labeling is off, no local run or model, a bad answer."""

@@ -12,13 +12,16 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .spec.catalog import ALGORITHMS
-from .spec.models import BertModel, Spec
+from .spec.models import BertModel, CategoricalRange, IntegerRange, Spec
 
 StepKind = Literal["processing", "bias-check", "training", "tuning", "condition", "register", "fail"]
 
 PROCESSING_ROOT = "/opt/ml/processing"
 INPUT_DATA_DIR = f"{PROCESSING_ROOT}/input/data"
 PREPROCESS_OUTPUT_DIR = f"{PROCESSING_ROOT}/output"
+# Where a local run's PreprocessData writes the feature group's records instead of ingesting them
+# (`--offline-store-dir`); the local runner maps it into the step's folder like every container path.
+LOCAL_OFFLINE_STORE_DIR = f"{PREPROCESS_OUTPUT_DIR}/feature-store"
 SPLITS = ("train", "validation", "test")
 EVALUATION_REPORT = "evaluation.json"
 
@@ -105,8 +108,27 @@ def preprocess_arguments(spec: Spec) -> list[str]:
             "--tokenizer", spec.model.pretrained_model,
             "--max-seq-length", hps["max_seq_length"],
         ]  # fmt: skip
+        args += feature_store_arguments(spec)
     else:
         args += ["--output-format", "blazingtext"]
+    return args
+
+
+def feature_store_arguments(spec: Spec) -> list[str]:
+    """What preprocess.py needs to create the feature group (if missing) and ingest the records."""
+    fs = spec.feature_store
+    if fs is None or not fs.enabled:
+        return []
+    args = [
+        "--feature-group-name", spec.feature_group_name,
+        "--feature-store-region", spec.project.region,
+        "--record-identifier", fs.record_identifier,
+        "--event-time-feature", fs.event_time,
+    ]  # fmt: skip
+    if fs.online:
+        args.append("--online-store")
+    if fs.offline and fs.offline_store_s3_uri:
+        args += ["--offline-store-s3-uri", fs.offline_store_s3_uri]
     return args
 
 
@@ -219,3 +241,18 @@ def build_plan(spec: Spec) -> Plan:
         f"the model was not registered in {spec.model_package_group}."
     )
     return Plan(steps=tuple(steps), condition=condition, fail_message=message)
+
+
+# Hyperband's resource is the epoch: the pipeline's HyperbandStrategyConfig and the local search's
+# HyperbandPruner stop a job after HYPERBAND_MIN_RESOURCE epochs at the earliest.
+HYPERBAND_MIN_RESOURCE = 1
+
+
+def hyperband_max_resource(spec: Spec) -> int:
+    """The most epochs a Hyperband job trains: the static ``epochs``, or the top of a tuned epochs range."""
+    tuned = spec.tuning.ranges.get("epochs") if spec.tuning is not None else None
+    if isinstance(tuned, IntegerRange):
+        return tuned.max
+    if isinstance(tuned, CategoricalRange):
+        return max(int(value) for value in tuned.values)
+    return int(training_hyperparameters(spec)["epochs"])

@@ -11,4 +11,18 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -r requirements-dev.txt
 
+# The CloudFormation linters live in an environment of their own: checkov pins libraries the SageMaker
+# stack needs at other versions. The tests find them in .venv-iac/bin.
+if [ ! -x .venv-iac/bin/python ]; then
+    "$PYTHON" -m venv .venv-iac
+fi
+.venv-iac/bin/python -m pip install --quiet "cfn-lint==1.58.0" "checkov==3.3.30"
+
+# Headless Chromium drives the local labeling page in its browser test (Debian's package). Where it
+# cannot be installed, that one test skips and says why.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1 \
+        || echo "note: could not install chromium; the labeling browser test will skip" >&2
+fi
+
 exec .venv/bin/python -m pytest "$@"

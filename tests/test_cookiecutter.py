@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from sagespec.cli import main as sagespec_main
 from sagespec.cookiecutter_hook import _set_project_fields, build_spec
 from sagespec.errors import GenerationError

@@ -11,6 +11,7 @@ import sys
 import textwrap
 
 import pytest
+
 from sagespec.plan import build_plan
 from sagespec.render import render_project
 from sagespec.spec import load_spec
@@ -59,8 +60,13 @@ def ordered_steps(definition):
 
 
 @pytest.fixture(scope="module", params=EXAMPLE_SPECS, ids=lambda p: p.stem)
-def built(request, tmp_path_factory):
-    loaded = load_spec(request.param)
+def loaded(request):
+    """Each example spec (the BlazingText tuning example among them)."""
+    return load_spec(request.param)
+
+
+@pytest.fixture(scope="module")
+def built(loaded, tmp_path_factory):
     out = tmp_path_factory.mktemp("proj") / loaded.spec.project.slug
     render_project(loaded).write(out)
     result = subprocess.run(
@@ -91,11 +97,39 @@ def test_training_gets_the_plans_hyperparameters(built):
     plan, definition, _ = built
     (train,) = [s for s in plan.steps if s.kind in ("training", "tuning")]
     step = dict(ordered_steps(definition))[train.name]
-    hyperparameters = step["Arguments"]["HyperParameters"]
+    if train.kind == "tuning":
+        assert step["Type"] == "Tuning"
+        job = step["Arguments"]["TrainingJobDefinition"]  # what every training job of the search gets
+        hyperparameters = job["StaticHyperParameters"]
+    else:
+        assert step["Type"] == "Training"
+        job = step["Arguments"]
+        hyperparameters = job["HyperParameters"]
     # Script mode adds the SDK's own entries (sagemaker_program, ...); every plan value must be there.
     assert {k: hyperparameters.get(k) for k in train.hyperparameters} == train.hyperparameters
-    channels = sorted(c["ChannelName"] for c in step["Arguments"]["InputDataConfig"])
+    channels = sorted(c["ChannelName"] for c in job["InputDataConfig"])
     assert {i.destination for i in train.inputs} <= set(channels)
+
+
+def test_tuning_searches_the_specs_ranges(built, loaded):
+    """The tuning job searches exactly the spec's ranges (the local search reads the same ones), and
+    none of them is also a static hyperparameter."""
+    plan, definition, _ = built
+    (train,) = [s for s in plan.steps if s.kind in ("training", "tuning")]
+    if train.kind != "tuning":
+        pytest.skip("the spec does not tune hyperparameters")
+    spec = loaded.spec
+    arguments = dict(ordered_steps(definition))[train.name]["Arguments"]
+    config = arguments["HyperParameterTuningJobConfig"]
+    names = [item["Name"] for ranges in config["ParameterRanges"].values() for item in ranges]
+    assert sorted(names) == sorted(spec.tuning.ranges)
+    assert not set(names) & set(arguments["TrainingJobDefinition"]["StaticHyperParameters"])
+    assert not set(names) & set(train.hyperparameters)
+    assert config["Strategy"] == spec.tuning.strategy
+    assert config["HyperParameterTuningJobObjective"] == {
+        "Type": spec.tuning.objective.direction,
+        "MetricName": spec.tuning.objective.metric,
+    }
 
 
 def test_condition_reads_the_same_metric_against_the_same_threshold(built):

@@ -43,6 +43,28 @@ def cmd_local_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_local_tune(args: argparse.Namespace) -> int:
+    from .runner import Runner, RunOptions
+    from .tuning import SearchSettings
+
+    options = RunOptions(
+        project_dir=Path(args.project_dir),
+        data=Path(args.data) if args.data else None,
+        max_rows=args.max_rows,
+        use_cache=not args.no_cache,
+        model=Path(args.model) if args.model else None,
+        quiet=args.quiet,
+        tune_trials=args.trials,
+        tune_parallel=args.parallel,
+    )
+    runner = Runner(options)
+    SearchSettings.from_spec(runner.spec, args.trials, args.parallel)  # no tuning section: a clean error
+    tuning_step = next(step for step in runner.plan.steps if step.kind == "tuning")
+    runner.options.stop_after = tuning_step.name
+    runner.run()
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     local = subparsers.add_parser(
         "local", help="run a generated project's pipeline on this machine (no AWS, no Docker)"
@@ -75,3 +97,44 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     run.add_argument("-q", "--quiet", action="store_true", help="hide the steps' own output (still logged)")
     run.set_defaults(func=cmd_local_run)
+
+    tune = commands.add_parser(
+        "tune",
+        help="run the spec's hyperparameter search (Optuna) on this machine",
+        description="Run the steps before the tuning step, then the spec's hyperparameter search: the "
+        "ranges, objective and strategy of the SageMaker tuning job, with Optuna (Random: RandomSampler, "
+        "Bayesian: TPESampler, Grid: GridSampler, Hyperband: HyperbandPruner). Each trial is a training "
+        "job in its own process and folder under DIR/.sagespec-runs/<run-id>/TuneModel/trials/; the "
+        "results table (CSV, Markdown) and plots land in TuneModel/tuning/. `sagespec local run` runs "
+        "the same search, then evaluates and registers the best trial's model.",
+    )
+    tune.add_argument(
+        "project_dir", nargs="?", default=".", metavar="DIR", help="the generated project (default: .)"
+    )
+    tune.add_argument(
+        "--trials", type=_positive_int, metavar="N", help="number of trials (default: tuning.max_jobs)"
+    )
+    tune.add_argument(
+        "--parallel",
+        type=_positive_int,
+        metavar="P",
+        help="trials at once, each in its own process (default: tuning.max_parallel_jobs)",
+    )
+    tune.add_argument("--max-rows", type=_positive_int, metavar="N", help="preprocess only the first N rows")
+    tune.add_argument("--data", metavar="PATH", help="dataset file to use instead of spec dataset.source")
+    tune.add_argument("--no-cache", action="store_true", help="run every step, even a reusable one")
+    tune.add_argument(
+        "--model",
+        metavar="PATH",
+        help="local folder of the pretrained model (BERT); overrides model.pretrained_model",
+    )
+    tune.add_argument("-q", "--quiet", action="store_true", help="hide the steps' own output (still logged)")
+    tune.set_defaults(func=cmd_local_tune)
+
+    # Commands that live with their feature: the local endpoint (sagespec.serve) and the
+    # human-labeling page (sagespec.label).
+    from ..label.cli import register_label
+    from ..serve.cli import register_serve
+
+    register_serve(commands)
+    register_label(commands)

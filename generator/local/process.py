@@ -43,8 +43,13 @@ def run_command(
     env: Mapping[str, str],
     log_path: Path,
     echo: Callable[[str], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> Completed:
-    """Run ``command``; every line of stdout and stderr goes to ``log_path`` (and ``echo``)."""
+    """Run ``command``; every line of stdout and stderr goes to ``log_path`` (and ``echo``).
+
+    Setting ``stop`` (from ``echo``, say) terminates the command, as SageMaker stops a training job
+    that a tuning job's early stopping gives up on; its return code then tells of the signal.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     full_env = {**os.environ, **env}
     out: list[str] = []
@@ -71,18 +76,32 @@ def run_command(
         for t in threads:
             t.start()
         try:
-            returncode = proc.wait()
+            returncode = proc.wait() if stop is None else _wait_unless_stopped(proc, stop)
         except BaseException:  # KeyboardInterrupt: stop the child, keep what it wrote
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            _terminate(proc)
             raise
         finally:
             for t in threads:
                 t.join(timeout=10)
     return Completed(returncode, "".join(out), "".join(err))
+
+
+def _terminate(proc: subprocess.Popen[str]) -> int:
+    proc.terminate()
+    try:
+        return proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
+def _wait_unless_stopped(proc: subprocess.Popen[str], stop: threading.Event, poll: float = 0.1) -> int:
+    while True:
+        try:
+            return proc.wait(timeout=poll)
+        except subprocess.TimeoutExpired:
+            if stop.is_set():
+                return _terminate(proc)
 
 
 def check(step: str, result: Completed, log_path: Path) -> None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..errors import DataError, LocalRunError, SagespecError
-from ..plan import Plan, Step, build_plan
+from ..plan import LOCAL_OFFLINE_STORE_DIR, Plan, Step, build_plan
 from ..spec.catalog import ALGORITHMS
 from ..spec.models import BertModel, Spec
 from . import cache
@@ -53,6 +55,9 @@ class RunOptions:
     model: Path | None = None
     threshold: float | None = None
     quiet: bool = False  # hide the steps' own output (it is still logged in each step folder)
+    tune_trials: int | None = None  # tuning: number of trials (default: the spec's tuning.max_jobs)
+    tune_parallel: int | None = None  # tuning: trials at once (default: tuning.max_parallel_jobs)
+    stop_after: str | None = None  # a step name: end the run once that step has finished
     out: TextIO | None = None  # default: sys.stdout at call time
 
 
@@ -84,6 +89,7 @@ class RunResult:
     evaluation: dict[str, Any] | None = None
     condition: dict[str, Any] | None = None
     package: Any = None  # registry.RegisteredPackage
+    tuning: dict[str, Any] | None = None  # the TuneModel step's search: best trial, counts, results
 
     def step(self, name: str) -> StepResult:
         for result in self.steps:
@@ -126,6 +132,80 @@ def parse_metrics(output: str, names: list[str]) -> dict[str, float]:
         if values:
             found[name] = float(values[-1])
     return found
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """One training job under SageMaker's training contract, in ``folder`` (which stands in for /opt/ml)."""
+
+    name: str  # for messages: the step, or the tuning trial
+    folder: Path
+    hyperparameters: dict[str, str]
+    channels: dict[str, Path]  # channel name -> the local data it receives
+    script: Path | None  # the project's training script; None: the BlazingText stand-in
+    project_dir: Path
+    instance_type: str
+
+
+@dataclass
+class TrainingOutcome:
+    artifact: Path  # output/model.tar.gz
+    metrics: dict[str, float]  # the last value the job printed of each metric
+    details: dict[str, Any]  # command, environment and metrics, for the step record
+    stopped: bool = False  # ``stop`` was set: the job was terminated, nothing was checked or packed
+    output: str = ""  # what the job printed
+
+
+def run_training_job(
+    job: TrainingJob,
+    metric_names: list[str],
+    *,
+    echo: Callable[[str], None] | None = None,
+    stop: threading.Event | None = None,
+    details: dict[str, Any] | None = None,
+) -> TrainingOutcome:
+    """Run one training job: channels copied in, hyperparameters and ``SM_*`` variables as SageMaker
+    gives them, ``model/`` packed into ``output/model.tar.gz``. Raises LocalRunError (DataError for
+    the job's bad-input exit code) when the job fails.
+
+    ``details`` (command, environment, metrics) is filled in as the job goes, so that the record of
+    a failed job still tells what ran; setting ``stop`` terminates the job (see run_command).
+    """
+    layout = TrainingLayout(job.folder)
+    hps = job.hyperparameters
+    layout.create(job.channels)
+    for name, source in job.channels.items():
+        copy_into(source, layout.channel(name))
+    write_training_config(layout, hps, job.channels)
+    env = offline_environment() | training_environment(
+        layout, hps, job.channels, job.instance_type, num_gpus()
+    )
+    if job.script is None:
+        command = [sys.executable, "-m", "sagespec.local.blazingtext"]
+    else:
+        # --checkpoint_dir: the script's default is /opt/ml/checkpoints, where SageMaker syncs
+        # checkpoint_s3_uri; locally it is the job's checkpoints/ folder.
+        command = [
+            sys.executable,
+            str(job.script.relative_to(job.project_dir)),
+            *hyperparameter_args(hps),
+            "--checkpoint_dir",
+            str(layout.checkpoint_dir),
+        ]
+    log = job.folder / "logs" / "output.log"
+    details = {} if details is None else details
+    details |= {"command": command, "environment": env}
+    completed = run_command(command, cwd=job.project_dir, env=env, log_path=log, echo=echo, stop=stop)
+    output = completed.stdout + completed.stderr
+    metrics = parse_metrics(output, metric_names)
+    details["metrics"] = metrics
+    if stop is not None and stop.is_set():
+        return TrainingOutcome(layout.artifact, metrics, details, stopped=True, output=output)
+    check(job.name, completed, log)
+    if not any(layout.model_dir.iterdir()):
+        raise LocalRunError(f"{job.name}: training wrote nothing to SM_MODEL_DIR ({layout.model_dir})")
+    make_model_tar(layout.model_dir, layout.artifact)
+    return TrainingOutcome(layout.artifact, metrics, details, output=output)
 
 
 class Runner:
@@ -246,6 +326,8 @@ class Runner:
                     else "done"
                 )
                 self.say(f"      {how} in {record.seconds:.1f}s")
+                if step.name == self.options.stop_after:
+                    break
             result.status = "succeeded"
         except KeyboardInterrupt:
             result.status, result.error = "failed", "interrupted"
@@ -275,7 +357,7 @@ class Runner:
             "processing": self._processing,
             "bias-check": self._bias_check,
             "training": self._training,
-            "tuning": self._training,
+            "tuning": self._tuning,
             "condition": self._condition,
             "register": self._register,
             "fail": self._fail,
@@ -332,6 +414,9 @@ class Runner:
                 args += ["--max-rows", str(self.options.max_rows)]
             if self.pretrained is not None:
                 args = replace_option(args, "--tokenizer", str(self.pretrained))
+            if "--feature-group-name" in args:
+                # A local run never reaches AWS: the feature group's records go to a local offline store.
+                args += ["--offline-store-dir", LOCAL_OFFLINE_STORE_DIR]
         return args
 
     def _processing(self, step: Step, record: StepResult) -> None:
@@ -418,34 +503,27 @@ class Runner:
 
     # ------------------------------------------------------------------------------------------ training
     def _training_hyperparameters(self, step: Step) -> dict[str, str]:
+        """The plan's hyperparameters (a tuning step's static ones), with the local pretrained model."""
         hps = dict(step.hyperparameters)
-        if step.kind == "tuning":
-            from .tuning import untuned_values
-
-            values = untuned_values(self.spec)
-            self.say(
-                "      note: the local run trains once instead of tuning; tuned hyperparameters at "
-                + ", ".join(f"{k}={v}" for k, v in values.items())
-            )
-            hps |= values
         if self.pretrained is not None and "pretrained_model" in hps:
             hps["pretrained_model"] = str(self.pretrained)
         return hps
 
+    def _training_program(self, step: Step) -> tuple[Path | None, str]:
+        """The training script (None: the BlazingText stand-in) and the digest of what runs."""
+        if step.script:
+            script = self._script(step)
+            return script, file_digest(script)
+        from . import blazingtext
+
+        return None, file_digest(Path(blazingtext.__file__))
+
     def _training(self, step: Step, record: StepResult) -> None:
         folder = record.folder
         assert folder is not None
-        layout = TrainingLayout(folder)
         hps = self._training_hyperparameters(step)
         channels = {inp.destination: self._source(inp.source) for inp in step.inputs}
-        if step.script:
-            script: Path | None = self._script(step)
-            implementation = file_digest(script)  # type: ignore[arg-type]
-        else:
-            from . import blazingtext
-
-            script = None
-            implementation = file_digest(Path(blazingtext.__file__))
+        script, implementation = self._training_program(step)
         key = cache.step_key(
             {
                 "step": step.name,
@@ -456,40 +534,67 @@ class Runner:
                 "pretrained": self._digest(self.pretrained) if self.pretrained else None,
             }
         )
-        record.outputs = {"model": layout.artifact}
+        record.outputs = {"model": TrainingLayout(folder).artifact}
         if not self._cached(step, record, key):
-            layout.create(channels)
-            for name, source in channels.items():
-                copy_into(source, layout.channel(name))
-            write_training_config(layout, hps, channels)
-            env = offline_environment() | training_environment(
-                layout, hps, channels, self.spec.model.instance_type, num_gpus()
+            job = TrainingJob(
+                name=step.name,
+                folder=folder,
+                hyperparameters=hps,
+                channels=channels,
+                script=script,
+                project_dir=self.project_dir,
+                instance_type=self.spec.model.instance_type,
             )
-            if script is None:
-                command = [sys.executable, "-m", "sagespec.local.blazingtext"]
-            else:
-                # --checkpoint_dir: the script's default is /opt/ml/checkpoints, where SageMaker syncs
-                # checkpoint_s3_uri; locally it is the step's checkpoints/ folder.
-                command = [
-                    sys.executable,
-                    str(script.relative_to(self.project_dir)),
-                    *hyperparameter_args(hps),
-                    "--checkpoint_dir",
-                    str(layout.checkpoint_dir),
-                ]
-            log = folder / "logs" / "output.log"
-            record.details = {"command": command, "environment": env}
-            completed = run_command(command, cwd=self.project_dir, env=env, log_path=log, echo=self._echo())
-            check(step.name, completed, log)
-            if not any(layout.model_dir.iterdir()):
-                raise LocalRunError(
-                    f"{step.name}: training wrote nothing to SM_MODEL_DIR ({layout.model_dir})"
-                )
-            make_model_tar(layout.model_dir, layout.artifact)
-            metrics = parse_metrics(completed.stdout + completed.stderr, self._metric_names())
-            record.details["metrics"] = metrics
+            record.details = {}
+            run_training_job(job, self._metric_names(), echo=self._echo(), details=record.details)
             record.status = "done"
         self.outputs[step.name] = record.outputs
+        self.result.training_metrics = dict(record.details.get("metrics", {}))
+        self._write_step_record(step, record, key, hyperparameters=hps)
+
+    def _tuning(self, step: Step, record: StepResult) -> None:
+        """The spec's hyperparameter search (see sagespec.local.tuning); the best trial's model is the
+        step's ``model`` output, as the best training job's is on SageMaker."""
+        from . import tuning
+
+        folder = record.folder
+        assert folder is not None
+        hps = self._training_hyperparameters(step)
+        channels = {inp.destination: self._source(inp.source) for inp in step.inputs}
+        script, implementation = self._training_program(step)
+        search = tuning.SearchSettings.from_spec(
+            self.spec, trials=self.options.tune_trials, parallel=self.options.tune_parallel
+        )
+        key = cache.step_key(
+            {
+                "step": step.name,
+                "kind": step.kind,
+                "implementation": [implementation, file_digest(Path(tuning.__file__))],
+                "hyperparameters": hps,
+                "search": search.describe(),
+                "inputs": {name: self._digest(path) for name, path in channels.items()},
+                "pretrained": self._digest(self.pretrained) if self.pretrained else None,
+            }
+        )
+        artifact = TrainingLayout(folder).artifact
+        record.outputs = {"model": artifact}
+        if not self._cached(step, record, key):
+            job = TrainingJob(
+                name=step.name,
+                folder=folder,
+                hyperparameters=hps,
+                channels=channels,
+                script=script,
+                project_dir=self.project_dir,
+                instance_type=self.spec.model.instance_type,
+            )
+            found = tuning.run_search(search, job, self._metric_names(), say=self.say)
+            artifact.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(found.best_artifact, artifact)
+            record.details = found.summary(folder)
+            record.status = "done"
+        self.outputs[step.name] = record.outputs
+        self.result.tuning = record.details
         self.result.training_metrics = dict(record.details.get("metrics", {}))
         self._write_step_record(step, record, key, hyperparameters=hps)
 

@@ -68,6 +68,21 @@ def _bias_lines(result: Any) -> list[str]:
     return lines
 
 
+def _tuning_lines(result: Any) -> list[str]:
+    tuning = result.tuning
+    best = tuning["best"]
+    counts = ", ".join(f"{n} {status.lower()}" for status, n in tuning["statuses"].items() if n)
+    values = " ".join(f"{k}={v}" for k, v in best["hyperparameters"].items())
+    metric = tuning["objective"]["metric"]
+    folder = next(s.folder for s in result.steps if s.kind == "tuning")
+    files = [_rel(folder / tuning["files"][kind], result.project_dir) for kind in ("markdown", "csv")]
+    return [
+        f"tuning ({tuning['strategy']}, {tuning['sampler']}): {tuning['trials']} trials ({counts})",
+        f"  best {best['trial']}: {metric}={best['objective']:.4f}  {values}",
+        f"  results: {', '.join(files)}",
+    ]
+
+
 def format_summary(result: Any) -> str:
     root = result.project_dir
     lines = [f"run {result.run_id}: {result.status.upper()}  ({_rel(result.run_dir, root)})"]
@@ -81,7 +96,9 @@ def format_summary(result: Any) -> str:
     lines.append(f"  {'total':<16} {'':<8} {sum(s.seconds for s in result.steps):7.1f}s")
     if result.bias is not None:
         lines += _bias_lines(result)
-    if result.training_metrics:
+    if result.tuning is not None:
+        lines += _tuning_lines(result)
+    elif result.training_metrics:
         lines.append("training: " + ", ".join(f"{k}={v:.4f}" for k, v in result.training_metrics.items()))
     if result.evaluation is not None:
         metrics = _evaluation_metrics(result.evaluation)

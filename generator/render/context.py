@@ -4,6 +4,7 @@ templates print, computed here in Python where it can be tested. Templates only 
 from __future__ import annotations
 
 import posixpath
+import shlex
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -17,7 +18,10 @@ from ..plan import (
 )
 from ..spec.models import BertModel, Spec, camel_words
 from .context_deploy import deployment_context
+from .context_explore import explore_context, feature_store_context
+from .context_labeling import labeling_context
 from .context_studio import studio_context
+from .context_tuning import tuning_context
 
 # Container images the pipeline uses; the TF version matches the local TensorFlow (tf-keras pins to it).
 TENSORFLOW_VERSION = "2.21"
@@ -37,6 +41,15 @@ def local_data_path(spec: Spec) -> str | None:
     if spec.dataset.source.startswith("s3://"):
         return None
     return posixpath.join("data", dataset_file_name(spec))
+
+
+def data_upload_command(spec: Spec) -> str | None:
+    """The shell command CI runs to put the repo's dataset where the pipeline's InputDataUrl defaults."""
+    path = local_data_path(spec)
+    if path is None:
+        return None
+    key = f"{spec.project.slug}/data/{dataset_file_name(spec)}"
+    return f'aws s3 cp --no-progress {shlex.quote(path)} "s3://${{ARTIFACT_BUCKET}}/"{shlex.quote(key)}'
 
 
 def build_context(spec: Spec, facet_values: dict[str, list[str]] | None = None) -> dict[str, Any]:
@@ -68,6 +81,7 @@ def build_context(spec: Spec, facet_values: dict[str, list[str]] | None = None) 
         "local_data_path": local_data_path(spec),
         "dataset_source": spec.dataset.source,
         "default_data_key": f"{slug}/data/{dataset_file_name(spec)}",
+        "data_upload_command": data_upload_command(spec),
         "text_column": spec.dataset.text_column,
         "label_column": spec.dataset.label_column,
         "classes": [str(c) for c in spec.dataset.classes],
@@ -126,5 +140,9 @@ def build_context(spec: Spec, facet_values: dict[str, list[str]] | None = None) 
         "codebuild_image": spec.ci.codebuild.image,
         "tuning_enabled": spec.tuning_enabled,
         **deployment_context(spec),
+        **explore_context(spec),
+        **feature_store_context(spec),
+        **labeling_context(spec),
         **studio_context(spec),
+        **tuning_context(spec),
     }

@@ -6,12 +6,14 @@ name or a description comes out literally. The filters quote values for the file
 
 from __future__ import annotations
 
+import io
 import json
 import shlex
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from ruamel.yaml import YAML
 
 from ..errors import GenerationError
 
@@ -40,6 +42,23 @@ def yaml_scalar(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def yaml_block(value: Any, indent: int = 0) -> str:
+    """A mapping or list as block-style YAML, its lines after the first indented by ``indent`` spaces.
+
+    Placed after ``key:`` on a line of its own at that indentation. Strings are quoted where YAML needs it.
+    """
+    if isinstance(value, jinja2.Undefined):
+        value._fail_with_undefined_error()
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    stream = io.StringIO()
+    yaml.dump(value, stream)
+    lines = stream.getvalue().rstrip("\n").splitlines()
+    return "\n".join([lines[0], *(" " * indent + line for line in lines[1:])])
+
+
 def make_environment(template_root: Path) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template_root)),
@@ -51,6 +70,7 @@ def make_environment(template_root: Path) -> jinja2.Environment:
     )
     env.filters["py"] = py_literal
     env.filters["yaml"] = yaml_scalar
+    env.filters["yaml_block"] = yaml_block
     env.filters["json"] = lambda v, indent=None: json.dumps(v, ensure_ascii=False, indent=indent)
     env.filters["shquote"] = lambda v: shlex.quote(str(v))
     return env

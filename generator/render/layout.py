@@ -14,17 +14,39 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..spec.models import Spec
+from .context_explore import negative_labels
 
 Rule = Callable[[Spec], bool]
+
+
+def uses_cognito_workforce(spec: Spec) -> bool:
+    """Labeling creates its own private work team from a Cognito user pool (no work team given)."""
+    wf = spec.labeling.workforce
+    return bool(wf.cognito_user_pool_id and wf.cognito_client_id and not wf.work_team_arn)
+
 
 # Template paths (relative, as in template/) that only some specs get.
 FEATURE_RULES: dict[str, Rule] = {
     "pipelines/__pkg__/train.py": lambda s: s.model.type == "bert",
+    "pipelines/__pkg__/tuning.py.j2": lambda s: s.tuning_enabled,
     "dot_github": lambda s: s.ci.github_actions.enabled,
     "codebuild-buildspec.yml.j2": lambda s: s.ci.codebuild.enabled,
     "deploy": lambda s: s.deployment.enabled,
     "pipelines/__pkg__/inference.py": lambda s: s.deployment.enabled,
-    "studio": lambda s: s.studio.enabled,
+    "tests/test_deploy.py": lambda s: s.deployment.enabled,
+    "studio": lambda s: s.studio.enabled and s.ci.codebuild.enabled,  # the template runs the buildspec
+    "labeling": lambda s: s.labeling.enabled,
+    "labeling/ground_truth.py.j2": lambda s: s.labeling.ground_truth.enabled,
+    "labeling/workforce.py": lambda s: s.labeling.enabled and uses_cognito_workforce(s),
+    "tests/test_labeling.py.j2": lambda s: s.labeling.enabled,
+    # Facet questions need facet columns; the negative share also needs to know which labels are negative.
+    "explore/queries/rows_per_facet.sql.j2": lambda s: bool(s.dataset.facet_columns),
+    "explore/queries/label_share_per_facet.sql.j2": lambda s: bool(s.dataset.facet_columns),
+    "explore/queries/top_facets_by_negative_share.sql.j2": lambda s: bool(
+        s.dataset.facet_columns and negative_labels(s)
+    ),
+    "features": lambda s: s.feature_store_enabled,
+    "tests/test_features.py": lambda s: s.feature_store_enabled,
 }
 
 IGNORED_NAMES = {"__pycache__", ".DS_Store", ".pytest_cache", ".ruff_cache"}

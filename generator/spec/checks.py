@@ -7,13 +7,33 @@ at the first problem: a user fixes a spec in one pass.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterator, Mapping
 
 from .catalog import ALGORITHMS, is_gpu_instance
 from .labeling import TEXT_CLASSIFICATION_LAMBDAS
-from .models import BertModel, BlazingTextModel, CategoricalRange, ContinuousRange, IntegerRange, Spec
+from .models import (
+    BertModel,
+    BlazingTextModel,
+    CategoricalRange,
+    ContinuousRange,
+    IntegerRange,
+    Range,
+    Spec,
+)
 
 Finding = tuple[str, str, str]  # (dotted path, message, "error" | "warning")
+
+# CreateHyperParameterTuningJob's limits: values of one categorical range, and tuning job names.
+MAX_CATEGORICAL_VALUES = 30
+TUNING_JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}$")
+# Hyperparameters that one step before training also reads, so they cannot vary per training job.
+NOT_TUNABLE: dict[str, dict[str, str]] = {
+    "bert": {
+        "max_seq_length": "PreprocessData tokenizes to this length once for every training job; "
+        "set it in model.hyperparameters",
+    },
+}
 
 # The largest |value| each Clarify pre-training metric can take; a threshold above it can never breach.
 BIAS_METRIC_BOUNDS: dict[str, float] = {
@@ -104,12 +124,11 @@ def check_model(spec: Spec) -> Iterator[Finding]:
         problem = hp.check(value)
         if problem:
             yield _error(path, problem)
-    if isinstance(model, BlazingTextModel):
-        if model.instance_count != 1:
-            yield _error(
-                "model.instance_count",
-                "BlazingText supervised mode trains on a single instance (CPU or one GPU); use 1",
-            )
+    if isinstance(model, BlazingTextModel) and model.instance_count != 1:
+        yield _error(
+            "model.instance_count",
+            "BlazingText supervised mode trains on a single instance (CPU or one GPU); use 1",
+        )
     if isinstance(model, BertModel):
         if not is_gpu_instance(model.instance_type):
             yield _warning(
@@ -155,6 +174,8 @@ def check_tuning(spec: Spec) -> Iterator[Finding]:
             continue
         if name in spec.model.hyperparameters:
             yield _error(path, f"is also fixed in model.hyperparameters.{name}; keep one")
+        if name in NOT_TUNABLE.get(spec.model.type, {}):
+            yield _error(path, NOT_TUNABLE[spec.model.type][name])
         if tuning.strategy == "Grid" and not isinstance(rng, CategoricalRange):
             yield _error(f"{path}.type", "Grid search takes only categorical ranges")
         if isinstance(rng, ContinuousRange | IntegerRange):
@@ -166,17 +187,27 @@ def check_tuning(spec: Spec) -> Iterator[Finding]:
                 yield _error(f"{path}.min", f"must be below max ({rng.max:g})")
             if rng.scaling == "Logarithmic" and rng.min <= 0:
                 yield _error(f"{path}.scaling", "Logarithmic scaling needs min > 0")
-            if rng.scaling == "ReverseLogarithmic" and not (rng.min >= 0 and rng.max < 1):
-                yield _error(f"{path}.scaling", "ReverseLogarithmic scaling needs 0 <= min and max < 1")
+            if rng.scaling == "ReverseLogarithmic":
+                if isinstance(rng, IntegerRange):
+                    yield _error(f"{path}.scaling", "ReverseLogarithmic scaling is for continuous ranges")
+                elif not (rng.min >= 0 and rng.max < 1):
+                    yield _error(f"{path}.scaling", "ReverseLogarithmic scaling needs 0 <= min and max < 1")
             for bound in ("min", "max"):
                 problem = hp.check(getattr(rng, bound))
                 if problem and hp.kind in ("int", "float"):
                     yield _error(f"{path}.{bound}", problem)
         if isinstance(rng, CategoricalRange):
+            if len(rng.values) > MAX_CATEGORICAL_VALUES:
+                yield _error(f"{path}.values", f"SageMaker takes at most {MAX_CATEGORICAL_VALUES} values")
+            seen: list[object] = []
             for i, value in enumerate(rng.values):
                 problem = hp.check(value)
                 if problem:
                     yield _error(f"{path}.values.{i}", problem)
+                # SageMaker passes every value as a string: 1, 1.0 and "1" are the same choice.
+                elif _hp_text(value) in seen:
+                    yield _error(f"{path}.values.{i}", f"{value!r} is listed twice")
+                seen.append(_hp_text(value))
     if tuning.strategy == "Hyperband":
         if tuning.early_stopping != "Off":
             yield _error("tuning.early_stopping", "Hyperband stops trials itself; set it to Off")
@@ -187,8 +218,45 @@ def check_tuning(spec: Spec) -> Iterator[Finding]:
                 f"Hyperband needs a metric reported every epoch; {spec.model.type} reports "
                 f"{tuning.objective.metric} only at the end",
             )
-    if tuning.strategy == "Grid" and tuning.early_stopping != "Off":
-        yield _error("tuning.early_stopping", "Grid search does not support early stopping")
+    if tuning.strategy == "Grid":
+        if tuning.early_stopping != "Off":
+            yield _error("tuning.early_stopping", "Grid search does not support early stopping")
+        grid = grid_size(tuning.ranges)
+        if "max_jobs" in tuning.model_fields_set and grid and tuning.max_jobs != grid:
+            yield _warning(
+                "tuning.max_jobs",
+                f"Grid search trains every combination of the categorical values ({grid} jobs); "
+                "max_jobs is not used",
+            )
+    if tuning.strategy == "Hyperband" and "epochs" in tuning.ranges:
+        yield _warning(
+            "tuning.ranges.epochs", "Hyperband decides how many epochs each job trains; tune other values"
+        )
+    if tuning.warm_start is not None:
+        if tuning.strategy not in ("Bayesian", "Random"):
+            yield _error("tuning.warm_start", "warm start works with Bayesian or Random search only")
+        for i, name in enumerate(tuning.warm_start.parent_jobs):
+            if not TUNING_JOB_NAME.match(name):
+                yield _error(
+                    f"tuning.warm_start.parent_jobs.{i}",
+                    f"{name!r} is not a tuning job name (1-32 letters, digits and '-')",
+                )
+
+
+def grid_size(ranges: Mapping[str, Range]) -> int:
+    """How many jobs a Grid search runs: the product of the categorical ranges' sizes (0: not a grid)."""
+    if not ranges or not all(isinstance(r, CategoricalRange) for r in ranges.values()):
+        return 0
+    return math.prod(len(r.values) for r in ranges.values() if isinstance(r, CategoricalRange))
+
+
+def _hp_text(value: object) -> str:
+    """A categorical value as the training job receives it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def check_deployment(spec: Spec) -> Iterator[Finding]:
@@ -309,11 +377,47 @@ def check_studio(spec: Spec) -> Iterator[Finding]:
                 yield _warning(f"studio.{name}", "is only used with repository: codeconnections")
 
 
+# Names the offline store adds to every record (its Glue table's columns), and the features the
+# preprocessing step writes beside the record identifier and event time.
+FEATURE_STORE_RESERVED_NAMES = ("is_deleted", "write_time", "api_invocation_time")
+FEATURE_STORE_FIXED_FEATURES = ("input_ids", "attention_mask", "label", "split")
+
+
+def check_feature_store(spec: Spec) -> Iterator[Finding]:
+    fs = spec.feature_store
+    if fs is None or not fs.enabled:
+        return
+    if not isinstance(spec.model, BertModel):
+        yield _error(
+            "feature_store.enabled",
+            f"the feature group stores BERT token features (input_ids, attention_mask); {spec.model.type} "
+            "trains on plain text and has none to store: use model.type: bert or set enabled: false",
+        )
+    if not fs.online and not fs.offline:
+        yield _error("feature_store.offline", "enable the offline store, the online store, or both")
+    if fs.offline and fs.offline_store_s3_uri is None:
+        yield _error(
+            "feature_store.offline_store_s3_uri", "the offline store needs an s3:// URI to write its files to"
+        )
+    if not fs.offline and fs.offline_store_s3_uri is not None:
+        yield _warning("feature_store.offline_store_s3_uri", "is only used with offline: true")
+    # The offline store's Glue table and Athena compare column names in lower case.
+    taken = {name: "a feature the preprocessing step writes" for name in FEATURE_STORE_FIXED_FEATURES}
+    taken |= {name: "a column the offline store adds" for name in FEATURE_STORE_RESERVED_NAMES}
+    for field in ("record_identifier", "event_time"):
+        name = getattr(fs, field)
+        if name.lower() in taken:
+            yield _error(f"feature_store.{field}", f"{name!r} is {taken[name.lower()]}; choose another name")
+    if fs.record_identifier.lower() == fs.event_time.lower():
+        yield _error("feature_store.event_time", "must differ from record_identifier")
+
+
 CHECKS: tuple[Callable[[Spec], Iterator[Finding]], ...] = (
     check_dataset,
     check_bias,
     check_model,
     check_tuning,
+    check_feature_store,
     check_deployment,
     check_labeling,
     check_evaluation,

@@ -345,6 +345,39 @@ class Labeling(StrictModel):
     ground_truth: GroundTruth = Field(default_factory=GroundTruth)
 
 
+# --- feature store
+# SageMaker Feature Store's naming rules (CreateFeatureGroup): 1-64 characters, separators inside only.
+FEATURE_GROUP_NAME_PATTERN = r"^[a-zA-Z0-9]([_-]*[a-zA-Z0-9]){0,63}$"
+FEATURE_NAME_PATTERN = r"^[a-zA-Z0-9]([-_]*[a-zA-Z0-9]){0,63}$"
+FeatureName = Annotated[str, StringConstraints(pattern=FEATURE_NAME_PATTERN, max_length=64)]
+
+
+class FeatureStore(StrictModel):
+    """SageMaker Feature Store: the preprocessing step also stores each example's BERT features (BERT only).
+
+    One record per example: the record identifier, input_ids and attention_mask (JSON arrays in String
+    features), label, split and event time.
+    """
+
+    enabled: bool = True
+    feature_group_name: (
+        Annotated[str, StringConstraints(pattern=FEATURE_GROUP_NAME_PATTERN, max_length=64)] | None
+    ) = Field(None, description="Defaults to '<slug>-features'.")
+    record_identifier: FeatureName = Field(
+        "review_id",
+        description="The record identifier feature: the dataset's column of that name when it has one, "
+        "else the row's position in the dataset file.",
+    )
+    event_time: FeatureName = Field("event_time", description="The event time feature (ISO-8601, UTC).")
+    online: bool = Field(False, description="Keep the latest record per id in the online store.")
+    offline: bool = Field(
+        True, description="Keep every record in the offline store (S3, queried with Athena)."
+    )
+    offline_store_s3_uri: Annotated[str, StringConstraints(pattern=S3_URI_PATTERN)] | None = Field(
+        None, description="Where the offline store writes its Parquet files; required with offline: true."
+    )
+
+
 # --- ci, studio
 class GitHubActions(StrictModel):
     enabled: bool = True
@@ -365,11 +398,29 @@ class CI(StrictModel):
     codebuild: CodeBuild = Field(default_factory=CodeBuild)
 
 
+CONNECTION_ARN_PATTERN = (
+    r"^arn:aws[a-z\-]*:(codeconnections|codestar-connections):[a-z0-9\-]+:[0-9]{12}:"
+    r"connection/[A-Za-z0-9\-]+$"
+)
+REPOSITORY_ID_PATTERN = r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)+$"
+
+
 class Studio(StrictModel):
+    """The SageMaker Studio project template (studio/project-template.yaml, a Service Catalog product)."""
+
     enabled: bool = True
-    repository: Literal["codeconnections", "codecommit"] = "codeconnections"
-    connection_arn: str | None = None
-    repository_id: str | None = Field(None, description="owner/name of the GitHub repository.")
+    repository: Literal["codeconnections", "codecommit"] = Field(
+        "codeconnections",
+        description="Where a project's code lives: a GitHub repository through an AWS CodeConnections "
+        "connection, or a new CodeCommit repository seeded with this code (CodeCommit is closed to new "
+        "customers).",
+    )
+    connection_arn: Annotated[str, StringConstraints(pattern=CONNECTION_ARN_PATTERN)] | None = Field(
+        None, description="Default of the template's ConnectionArn parameter (codeconnections)."
+    )
+    repository_id: Annotated[str, StringConstraints(pattern=REPOSITORY_ID_PATTERN)] | None = Field(
+        None, description="owner/name of the GitHub repository: default of FullRepositoryId."
+    )
 
 
 # --- root
@@ -382,6 +433,7 @@ class Spec(StrictModel):
     bias: Bias = Field(default_factory=Bias)
     model: Model
     tuning: Tuning | None = None
+    feature_store: FeatureStore | None = None
     evaluation: Evaluation = Field(default_factory=Evaluation)
     registry: Registry = Field(default_factory=Registry)
     deployment: Deployment = Field(default_factory=Deployment)
@@ -400,6 +452,15 @@ class Spec(StrictModel):
     @property
     def tuning_enabled(self) -> bool:
         return self.tuning is not None and self.tuning.enabled
+
+    @property
+    def feature_store_enabled(self) -> bool:
+        return self.feature_store is not None and self.feature_store.enabled
+
+    @property
+    def feature_group_name(self) -> str:
+        configured = self.feature_store.feature_group_name if self.feature_store else None
+        return configured or f"{self.project.slug}-features"
 
 
 def camel_words(text: str) -> str:

@@ -56,10 +56,11 @@ PARAMETERS = [
 STEPS = [
     ("PreprocessData", "Processing"),
     ("CheckDataBias", "ClarifyCheck"),
-    ("TrainModel", "Training"),
+    ("TrainModel", "Training"),  # ("TuneModel", "Tuning") when the spec tunes hyperparameters
     ("EvaluateModel", "Processing"),
     ("CheckEvaluation", "Condition"),
 ]
+TUNING_STEP = ("TuneModel", "Tuning")
 IF_STEPS = [("RegisterModel", "RegisterModel")]
 ELSE_STEPS = [("FailPipeline", "Fail")]
 
@@ -72,12 +73,13 @@ REQUEST_OPERATIONS = {
     "Tuning": ("CreateHyperParameterTuningJob", "HyperParameterTuningJobName"),
     "RegisterModel": ("CreateModelPackage", None),
 }
-# The API output a step's properties (``{"Get": "Steps.<name>. ..."}``) are read from.
+# The API outputs a step's properties (``{"Get": "Steps.<name>. ..."}``) are read from.
 PROPERTY_OPERATIONS = {
-    "Processing": "DescribeProcessingJob",
-    "Training": "DescribeTrainingJob",
-    "Tuning": "DescribeHyperParameterTuningJob",
-    "RegisterModel": "DescribeModelPackage",
+    "Processing": ("DescribeProcessingJob",),
+    "Training": ("DescribeTrainingJob",),
+    # A tuning step's properties also list its training jobs, best first (TrainingJobSummaries).
+    "Tuning": ("DescribeHyperParameterTuningJob", "ListTrainingJobsForHyperParameterTuningJob"),
+    "RegisterModel": ("DescribeModelPackage",),
 }
 # A ClarifyCheck step's properties are S3 URIs of constraints files, not an API's output.
 CLARIFY_CHECK_PROPERTIES = {"CalculatedBaselineConstraints", "BaselineUsedForDriftCheckConstraints"}
@@ -290,10 +292,13 @@ class _Resolver:
             assert path in CLARIFY_CHECK_PROPERTIES, f"ClarifyCheck step {step_name} has no property {path}"
             return f"s3://{BUCKET}/runtime/{step_name}/{path}.json"
         assert step["Type"] in PROPERTY_OPERATIONS, f"{step['Type']} step {step_name} has no properties"
-        shape: Shape = self.service.operation_model(PROPERTY_OPERATIONS[step["Type"]]).output_shape
         name = step_name
         tokens = re.findall(r"\.?([A-Za-z0-9_]+)|\[(?:'([^']*)'|(\d+))\]", path)
         assert "".join(_token_text(*token) for token in tokens).lstrip(".") == path, f"cannot parse {path}"
+        outputs = [self.service.operation_model(op).output_shape for op in PROPERTY_OPERATIONS[step["Type"]]]
+        matching = [output for output in outputs if tokens and tokens[0][0] in output.members]
+        assert matching, f"{step_name}.{path}: no output of {PROPERTY_OPERATIONS[step['Type']]} has it"
+        shape: Shape = matching[0]
         members: list[str] = []
         for member, key, _position in tokens:
             if member:
@@ -366,6 +371,47 @@ def _enum(service: ServiceModel, shape_name: str) -> list[str]:
     return list(service.shape_for(shape_name).enum)
 
 
+def _training_step_name(module: ModuleType) -> str:
+    return TUNING_STEP[0] if module.TUNING_ENABLED else "TrainModel"
+
+
+def _tuning(built: Built) -> ModuleType:
+    """The pipeline's tuning.py (the TuneModel step's settings); skips the test without tuning."""
+    if not built.module.TUNING_ENABLED:
+        pytest.skip("the spec does not tune hyperparameters")
+    return importlib.import_module(built.module.__name__.rsplit(".", 1)[0] + ".tuning")
+
+
+def _training_job(built: Built) -> dict[str, Any]:
+    """The training job's request: TrainModel's Arguments, or the TuneModel tuning job's
+    TrainingJobDefinition, with its StaticHyperParameters under the training job's name for them."""
+    step = built.step(_training_step_name(built.module))
+    if step["Type"] == "Training":
+        return step["Arguments"]
+    definition = dict(step["Arguments"]["TrainingJobDefinition"])
+    definition["HyperParameters"] = definition.pop("StaticHyperParameters", {})
+    return definition
+
+
+def _model_uri(built: Built) -> dict[str, Any]:
+    """Where the model EvaluateModel and RegisterModel use comes from: the training job, or the best
+    training job of the tuning job (the first of its TrainingJobSummaries), under the trainer's output
+    path."""
+    if not built.module.TUNING_ENABLED:
+        return {"Get": "Steps.TrainModel.ModelArtifacts.S3ModelArtifacts"}
+    output_path = _training_job(built)["OutputDataConfig"]["S3OutputPath"]
+    assert output_path == f"s3://{BUCKET}/{built.module.DEFAULT_BASE_JOB_PREFIX}/models"
+    best_job = {"Get": f"Steps.{TUNING_STEP[0]}.TrainingJobSummaries[0].TrainingJobName"}
+    values = [
+        "s3:/",
+        BUCKET,
+        f"{built.module.DEFAULT_BASE_JOB_PREFIX}/models",
+        best_job,
+        "output/model.tar.gz",
+    ]
+    return {"Std:Join": {"On": "/", "Values": values}}
+
+
 # ------------------------------------------------------------------------------------------ tests
 def test_definition_is_json(built: Built) -> None:
     assert isinstance(built.definition, dict)
@@ -399,6 +445,8 @@ def test_parameters(built: Built) -> None:
 def test_steps_names_order_and_types(built: Built) -> None:
     steps = built.definition["Steps"]
     expected = [step for step in STEPS if built.module.BIAS_CHECK_ENABLED or step[0] != "CheckDataBias"]
+    if built.module.TUNING_ENABLED:
+        expected = [TUNING_STEP if step[0] == "TrainModel" else step for step in expected]
     assert [(step["Name"], step["Type"]) for step in steps] == expected
     condition = steps[-1]["Arguments"]
     assert [(step["Name"], step["Type"]) for step in condition["IfSteps"]] == IF_STEPS
@@ -409,8 +457,12 @@ def test_steps_names_order_and_types(built: Built) -> None:
     "step_name", ["PreprocessData", "CheckDataBias", "TrainModel", "EvaluateModel", "RegisterModel"]
 )
 def test_step_arguments_are_valid_api_requests(built: Built, service: ServiceModel, step_name: str) -> None:
+    """Each step's Arguments are a valid request of the API it calls (TrainModel stands for the
+    training step: a CreateHyperParameterTuningJob request when the spec tunes hyperparameters)."""
     if step_name == "CheckDataBias":
         _require_bias_check(built)
+    if step_name == "TrainModel":
+        step_name = _training_step_name(built.module)
     step = built.step(step_name)
     operation, name_field = REQUEST_OPERATIONS[step["Type"]]
     input_shape = service.operation_model(operation).input_shape
@@ -546,15 +598,21 @@ def test_bias_thresholds_are_the_baseline(built: Built) -> None:
 
 
 def test_training_step(built: Built) -> None:
+    """The training job: TrainModel's, or the one each trial of TuneModel runs."""
     module = built.module
-    step = built.step("TrainModel")
-    arguments = step["Arguments"]
+    step = built.step(_training_step_name(module))
+    arguments = _training_job(built)
     if module.BIAS_CHECK_ENABLED:
         assert "CheckDataBias" in step.get("DependsOn", []), "training must wait for the bias check"
     channels = {channel["ChannelName"]: channel for channel in arguments["InputDataConfig"]}
     for name in ("train", "validation"):
         assert channels[name]["DataSource"]["S3DataSource"]["S3Uri"] == _output_ref("PreprocessData", name)
-    assert arguments["HyperParameters"] == module.HYPERPARAMETERS
+    if module.TUNING_ENABLED:
+        # The tuner adds its own entries for script mode (sagemaker_program, ...); ours are all there.
+        static = arguments["HyperParameters"]
+        assert {name: static.get(name) for name in module.HYPERPARAMETERS} == module.HYPERPARAMETERS
+    else:
+        assert arguments["HyperParameters"] == module.HYPERPARAMETERS
     resources = arguments["ResourceConfig"]
     assert resources["InstanceType"] == {"Get": "Parameters.TrainingInstanceType"}
     assert resources["InstanceCount"] == {"Get": "Parameters.TrainingInstanceCount"}
@@ -579,10 +637,18 @@ def test_training_step(built: Built) -> None:
             assert wait == module.SPOT_MAX_WAIT_SECONDS >= module.MAX_RUNTIME_SECONDS
         checkpoints = module.CHECKPOINT_S3_URI or f"s3://{BUCKET}/{module.PROJECT_SLUG}/checkpoints"
         assert arguments["CheckpointConfig"]["S3Uri"] == checkpoints
-        # ModelTrainer uploads this folder as the "code" channel; train.py and its requirements in it.
-        code = channels["code"]["DataSource"]["S3DataSource"]["S3Uri"]
-        names = {key.rsplit("/", 1)[-1] for key in built.keys_under(code)}
-        assert {"train.py", "requirements.txt"} <= names
+        if module.TUNING_ENABLED:
+            # The tuner ships this folder as sourcedir.tar.gz; the container runs sagemaker_program in it.
+            static = arguments["HyperParameters"]
+            assert static["sagemaker_program"] == "train.py"
+            archive = built.read_s3(static["sagemaker_submit_directory"])
+            with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+                assert {"train.py", "requirements.txt"} <= set(tar.getnames())
+        else:
+            # ModelTrainer uploads this folder as the "code" channel; train.py and its requirements in it.
+            code = channels["code"]["DataSource"]["S3DataSource"]["S3Uri"]
+            names = {key.rsplit("/", 1)[-1] for key in built.keys_under(code)}
+            assert {"train.py", "requirements.txt"} <= names
 
 
 def test_evaluation_step(built: Built) -> None:
@@ -590,7 +656,7 @@ def test_evaluation_step(built: Built) -> None:
     arguments = step["Arguments"]
     assert arguments["AppSpecification"]["ContainerArguments"] == built.module.EVALUATE_ARGUMENTS
     inputs = _inputs(step)
-    assert inputs["model"]["S3Uri"] == {"Get": "Steps.TrainModel.ModelArtifacts.S3ModelArtifacts"}
+    assert inputs["model"]["S3Uri"] == _model_uri(built)
     assert inputs["model"]["LocalPath"] == "/opt/ml/processing/model"
     assert inputs["test"]["S3Uri"] == _output_ref("PreprocessData", "test")
     assert inputs["test"]["LocalPath"] == "/opt/ml/processing/test"
@@ -641,7 +707,7 @@ def test_register_step(built: Built) -> None:
     assert arguments["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
     spec = arguments["InferenceSpecification"]
     (container,) = spec["Containers"]
-    assert container["ModelDataUrl"] == {"Get": "Steps.TrainModel.ModelArtifacts.S3ModelArtifacts"}
+    assert container["ModelDataUrl"] == _model_uri(built)
     assert spec["SupportedContentTypes"] == ["application/json"]
     assert spec["SupportedResponseMIMETypes"] == ["application/json"]
     statistics = arguments["ModelMetrics"]["ModelQuality"]["Statistics"]
@@ -649,3 +715,55 @@ def test_register_step(built: Built) -> None:
     assert statistics["S3Uri"] == {
         "Std:Join": {"On": "/", "Values": [_output_ref("EvaluateModel", "evaluation"), "evaluation.json"]}
     }
+
+
+def test_tuning_step(built: Built, service: ServiceModel) -> None:
+    """TuneModel searches the ranges of tuning.py with its strategy and limits, for its objective."""
+    tuning = _tuning(built)
+    arguments = built.step(TUNING_STEP[0])["Arguments"]
+    config = arguments["HyperParameterTuningJobConfig"]
+    assert config["Strategy"] == tuning.STRATEGY
+    assert config["HyperParameterTuningJobObjective"] == {
+        "Type": tuning.OBJECTIVE_TYPE,
+        "MetricName": tuning.OBJECTIVE_METRIC,
+    }
+    limits = config["ResourceLimits"]
+    assert limits.get("MaxNumberOfTrainingJobs") == tuning.MAX_JOBS  # absent for Grid: every combination
+    assert limits["MaxParallelTrainingJobs"] == tuning.MAX_PARALLEL_JOBS
+    assert config["TrainingJobEarlyStoppingType"] == tuning.EARLY_STOPPING
+    assert config.get("StrategyConfig") == tuning.STRATEGY_CONFIG
+
+    found: dict[str, dict[str, Any]] = {}
+    for kind, ranges in config["ParameterRanges"].items():
+        for item in ranges:
+            assert item["Name"] not in found, f"{item['Name']} has two ranges"
+            found[item["Name"]] = {"kind": kind, **item}
+    assert set(found) == set(tuning.HYPERPARAMETER_RANGES)
+    for name, expected in tuning.HYPERPARAMETER_RANGES.items():
+        item = found[name]
+        if expected["type"] == "categorical":
+            assert item["kind"] == "CategoricalParameterRanges"
+            assert item["Values"] == expected["values"]
+        else:
+            assert item["kind"] == f"{expected['type'].capitalize()}ParameterRanges"
+            cast = int if expected["type"] == "integer" else float
+            assert (cast(item["MinValue"]), cast(item["MaxValue"])) == (expected["min"], expected["max"])
+            assert item["ScalingType"] == expected["scaling"]
+    # A tuned hyperparameter is the tuner's to set: never also a static one.
+    static = arguments["TrainingJobDefinition"]["StaticHyperParameters"]
+    assert not set(static) & set(tuning.HYPERPARAMETER_RANGES)
+
+    metric_definitions = arguments["TrainingJobDefinition"]["AlgorithmSpecification"].get("MetricDefinitions")
+    if built.module.MODEL_TYPE == "blazingtext":
+        assert metric_definitions is None  # a built-in algorithm emits validation:accuracy itself
+    else:
+        assert metric_definitions == built.module.METRIC_DEFINITIONS
+        assert tuning.OBJECTIVE_METRIC in {item["Name"] for item in metric_definitions}
+
+    if tuning.WARM_START is None:
+        assert "WarmStartConfig" not in arguments
+    else:
+        warm = arguments["WarmStartConfig"]
+        assert warm["WarmStartType"] == tuning.WARM_START["type"]
+        parents = [p["HyperParameterTuningJobName"] for p in warm["ParentHyperParameterTuningJobs"]]
+        assert parents == tuning.WARM_START["parent_jobs"]

@@ -7,6 +7,7 @@ import math
 import re
 
 import pytest
+
 from sagespec.local.bias import BiasViolation, compute_bias, load_result
 from sagespec.spec.models import Bias
 

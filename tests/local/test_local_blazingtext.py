@@ -10,6 +10,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+
 from sagespec.local import blazingtext
 from sagespec.local.artifacts import make_model_tar
 from sagespec.plan import build_plan
@@ -35,7 +36,8 @@ def test_plan_hyperparameters_map_one_to_one(example_text):
         "minCount": int(hps["min_count"]),
         "bucket": int(hps["buckets"]),
     }
-    assert (config.early_stopping, config.patience, config.min_epochs) == (True, 3, 5)
+    # The example leaves early stopping at BlazingText's defaults (off, patience 4, min_epochs 5).
+    assert (config.early_stopping, config.patience, config.min_epochs) == (False, 4, 5)
 
 
 @pytest.mark.parametrize(

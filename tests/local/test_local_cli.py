@@ -6,6 +6,7 @@ import contextlib
 import io
 
 import pytest
+
 from sagespec import cli
 from sagespec.local.cli import register
 
@@ -66,3 +67,15 @@ def test_bad_values_are_usage_errors(parser, argv):
 def test_local_needs_a_subcommand(parser):
     with pytest.raises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
         parser.parse_args(["local"])
+
+
+def test_tune_options(parser):
+    args = parser.parse_args(["local", "tune"])
+    assert (args.project_dir, args.trials, args.parallel, args.max_rows) == (".", None, None, None)
+    assert args.func.__name__ == "cmd_local_tune"
+    args = parser.parse_args(
+        ["local", "tune", "proj", "--trials", "6", "--parallel", "2", "--max-rows", "1500"]
+    )
+    assert (args.project_dir, args.trials, args.parallel, args.max_rows) == ("proj", 6, 2, 1500)
+    with pytest.raises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
+        parser.parse_args(["local", "tune", "--parallel", "0"])

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from sagespec.local.contract import (
     TrainingLayout,
     hyperparameter_args,

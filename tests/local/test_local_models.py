@@ -6,6 +6,7 @@ import sys
 import types
 
 import pytest
+
 from sagespec.local import models
 from sagespec.local.models import MINILM_ID, PretrainedModelError, resolve_pretrained_model
 

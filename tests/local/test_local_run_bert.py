@@ -7,6 +7,7 @@ import sys
 import tarfile
 
 import pytest
+
 from sagespec.plan import build_plan
 from sagespec.spec import load_spec
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from sagespec.render.context import build_context, local_data_path
 from sagespec.spec import load_spec_text
 

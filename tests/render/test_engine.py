@@ -7,6 +7,7 @@ import json
 
 import pytest
 from ruamel.yaml import YAML
+
 from sagespec.errors import GenerationError
 from sagespec.render.engine import make_environment, py_literal, yaml_scalar
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
+
 from sagespec.render import generate
 from sagespec.spec import load_spec
 
@@ -114,7 +115,7 @@ def test_python_files_parse_and_pass_ruff_with_the_generated_config(projects, na
 @pytest.mark.parametrize("name", ALL)
 def test_yaml_toml_and_json_files_load(projects, name):
     root = projects[name]
-    yaml = YAML(typ="safe", pure=True)
+    yaml = YAML(typ="rt")  # round-trip: reads CloudFormation's short-form tags (!Ref, !Sub)
     for path in _files(root, ".yml", ".yaml"):
         assert isinstance(yaml.load(path.read_text()), dict), path
     pyproject = tomllib.loads((root / "pyproject.toml").read_text())
@@ -202,6 +203,8 @@ def test_text_files_are_tidy_and_free_of_template_leftovers(projects, name):
             f"{rel}: trailing space"
         )
         leftover = re.sub(r"\$\{\{.*?\}\}", "", text)  # GitHub Actions expressions are meant to be there
+        if rel.endswith(".liquid.html"):  # the A2I worker task template is Liquid on purpose
+            leftover = leftover.replace("{{ task.input.taskObject | escape }}", "")
         assert not JINJA_LEFTOVER.search(leftover), f"{rel}: {JINJA_LEFTOVER.search(leftover)}"
 
 

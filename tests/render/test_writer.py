@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from sagespec.errors import GenerationError, UnsafePathError
 from sagespec.render.writer import safe_target, write_tree
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from sagespec.errors import SpecError
 from sagespec.spec import load_spec_text
 
@@ -151,6 +152,100 @@ def test_tuning_objective_must_be_emitted(example_text):
     found = messages(text)
     assert "never emits 'validation:f1'" in found["tuning.objective.metric"]
     assert "categorical" in found["tuning.ranges.learning_rate.type"]
+
+
+def _without_fixed(text: str) -> str:
+    """The example with its learning_rate, word_ngrams and vector_dim free to tune."""
+    for fixed in ("    learning_rate: 0.1\n", "    word_ngrams: 2\n", "    vector_dim: 50\n"):
+        assert fixed in text
+        text = text.replace(fixed, "")
+    return text
+
+
+def test_grid_search_rules(example_text):
+    text = (
+        _without_fixed(example_text())
+        + """
+tuning:
+  strategy: Grid
+  objective: {metric: "validation:accuracy"}
+  max_jobs: 5
+  ranges:
+    learning_rate: {type: categorical, values: [0.1, 0.2, 0.1]}
+    vector_dim: {type: categorical, values: [10, 20]}
+  warm_start: {parent_jobs: [previous-tuning-job]}
+"""
+    )
+    found = messages(text)
+    assert "listed twice" in found["tuning.ranges.learning_rate.values.2"]
+    assert "every combination" in found["tuning.max_jobs"] and "(6 jobs)" in found["tuning.max_jobs"]
+    assert "Bayesian or Random" in found["tuning.warm_start"]
+    assert set(found) == {"tuning.ranges.learning_rate.values.2", "tuning.max_jobs", "tuning.warm_start"}
+
+
+def test_grid_without_max_jobs_is_quiet(example_text):
+    text = (
+        _without_fixed(example_text())
+        + """
+tuning:
+  strategy: Grid
+  objective: {metric: "validation:accuracy"}
+  ranges:
+    word_ngrams: {type: categorical, values: [1, 2, 3]}
+"""
+    )
+    assert messages(text) == {}
+
+
+def test_scaling_and_warm_start_rules(example_text):
+    text = (
+        _without_fixed(example_text())
+        + """
+tuning:
+  objective: {metric: "validation:accuracy"}
+  ranges:
+    vector_dim: {type: integer, min: 10, max: 100, scaling: ReverseLogarithmic}
+    learning_rate: {type: continuous, min: 0.01, max: 1.5, scaling: ReverseLogarithmic}
+    word_ngrams: {type: integer, min: 0, max: 3, scaling: Logarithmic}
+  warm_start: {parent_jobs: [not_a_job_name]}
+"""
+    )
+    found = messages(text)
+    assert "continuous ranges" in found["tuning.ranges.vector_dim.scaling"]
+    assert "max < 1" in found["tuning.ranges.learning_rate.scaling"]
+    assert "min > 0" in found["tuning.ranges.word_ngrams.scaling"]
+    assert "not a tuning job name" in found["tuning.warm_start.parent_jobs.0"]
+    assert "tuning.warm_start" not in found  # Bayesian may warm start
+
+
+def test_bert_hyperband_is_fine_but_not_over_epochs(example_text):
+    text = (
+        example_text("womens-clothing-bert.yaml").replace("    epochs: 3\n", "")
+        + """
+tuning:
+  strategy: Hyperband
+  objective: {metric: "validation:loss", direction: Minimize}
+  ranges:
+    weight_decay: {type: continuous, min: 0.0, max: 0.1}
+    epochs: {type: integer, min: 1, max: 4}
+"""
+    )
+    found = messages(text)
+    assert set(found) <= {"tuning.ranges.epochs", "tuning.ranges.weight_decay"}, found
+    assert "Hyperband decides" in found["tuning.ranges.epochs"]
+
+
+def test_bert_sequence_length_is_not_tunable(example_text):
+    text = (
+        example_text("womens-clothing-bert.yaml").replace("    max_seq_length: 128\n", "")
+        + """
+tuning:
+  objective: {metric: "validation:accuracy"}
+  ranges:
+    max_seq_length: {type: categorical, values: [64, 128]}
+"""
+    )
+    assert "tokenizes" in messages(text)["tuning.ranges.max_seq_length"]
 
 
 LABELING = """

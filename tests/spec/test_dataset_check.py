@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from sagespec.errors import SpecError
 from sagespec.spec import load_spec
 from sagespec.spec.dataset_check import check_dataset_file

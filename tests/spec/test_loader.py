@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from sagespec.errors import SpecError, SpecSyntaxError
 from sagespec.spec import load_spec, load_spec_text
 

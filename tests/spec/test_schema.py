@@ -20,12 +20,20 @@ def test_committed_schema_is_current():
 
 def test_committed_reference_is_current():
     committed = (REPO / "docs/spec-reference.md").read_text()
-    assert committed == spec_reference_markdown(), "run: sagespec schema --format markdown > docs/spec-reference.md"
+    assert committed == spec_reference_markdown(), (
+        "run: sagespec schema --format markdown > docs/spec-reference.md"
+    )
 
 
 def test_reference_lists_every_section_and_hyperparameter():
     text = spec_reference_markdown()
-    for section in ("spec.project", "spec.dataset", "spec.bias", "spec.model (type: bert)", "spec.deployment"):
+    for section in (
+        "spec.project",
+        "spec.dataset",
+        "spec.bias",
+        "spec.model (type: bert)",
+        "spec.deployment",
+    ):
         assert f"### `{section}`" in text
     assert "| `word_ngrams` |" in text and "| `max_seq_length` |" in text
 
