@@ -127,7 +127,7 @@ class LocalEndpoint:
     def __init__(self, project: Path) -> None:
         state = project / STATE_FILE
         state.unlink(missing_ok=True)
-        command = [sys.executable, "-m", "sagespec.serve.cli", "serve", str(project), "--port", "0"]
+        command = [sys.executable, "-m", "sagespec", "local", "serve", str(project), "--port", "0"]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 300
         while not state.is_file():

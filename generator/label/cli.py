@@ -8,37 +8,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..arguments import open_fraction, port, positive_int
+
 if TYPE_CHECKING:
     from .tasks import ReviewQueue
 
 DEFAULT_PORT = 8766
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {value}")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port number (0: any free port), got {value}")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text) if text.isdigit() else 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def prepare_queue(
@@ -134,11 +109,13 @@ def register_label(local: argparse._SubParsersAction) -> None:
     )
     label.add_argument("project_dir", nargs="?", default=".", metavar="DIR", help="the project (default: .)")
     label.add_argument(
-        "--port", type=_port, default=DEFAULT_PORT, help=f"port on 127.0.0.1 (default {DEFAULT_PORT}; 0: any)"
+        "--port", type=port, default=DEFAULT_PORT, help=f"port on 127.0.0.1 (default {DEFAULT_PORT}; 0: any)"
     )
     label.add_argument("--run", metavar="RUN_ID", help="score this run's test split instead of the latest")
-    label.add_argument("--threshold", type=_fraction, metavar="X", help="override the confidence threshold")
-    label.add_argument("--limit", type=_positive, metavar="N", help="review at most N predictions")
+    label.add_argument(
+        "--threshold", type=open_fraction, metavar="X", help="override the confidence threshold"
+    )
+    label.add_argument("--limit", type=positive_int, metavar="N", help="review at most N predictions")
     label.add_argument("-v", "--verbose", action="store_true", help="log every request")
     label.set_defaults(func=cmd_local_label)
 

@@ -5,25 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {value}")
-    return value
+from ..arguments import fraction, positive_int
 
 
 def cmd_local_run(args: argparse.Namespace) -> int:
@@ -80,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "project_dir", nargs="?", default=".", metavar="DIR", help="the generated project (default: .)"
     )
     run.add_argument("--data", metavar="PATH", help="dataset file to use instead of spec dataset.source")
-    run.add_argument("--max-rows", type=_positive_int, metavar="N", help="preprocess only the first N rows")
+    run.add_argument("--max-rows", type=positive_int, metavar="N", help="preprocess only the first N rows")
     run.add_argument(
         "--no-cache", action="store_true", help="run every step, even when an earlier run can be reused"
     )
@@ -91,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     run.add_argument(
         "--threshold",
-        type=_fraction,
+        type=fraction,
         metavar="X",
         help="override the EvaluationThreshold of the condition step",
     )
@@ -112,15 +94,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "project_dir", nargs="?", default=".", metavar="DIR", help="the generated project (default: .)"
     )
     tune.add_argument(
-        "--trials", type=_positive_int, metavar="N", help="number of trials (default: tuning.max_jobs)"
+        "--trials", type=positive_int, metavar="N", help="number of trials (default: tuning.max_jobs)"
     )
     tune.add_argument(
         "--parallel",
-        type=_positive_int,
+        type=positive_int,
         metavar="P",
         help="trials at once, each in its own process (default: tuning.max_parallel_jobs)",
     )
-    tune.add_argument("--max-rows", type=_positive_int, metavar="N", help="preprocess only the first N rows")
+    tune.add_argument("--max-rows", type=positive_int, metavar="N", help="preprocess only the first N rows")
     tune.add_argument("--data", metavar="PATH", help="dataset file to use instead of spec dataset.source")
     tune.add_argument("--no-cache", action="store_true", help="run every step, even a reusable one")
     tune.add_argument(

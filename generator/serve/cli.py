@@ -5,21 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ..arguments import port
 from ..local.runner import RUNS_DIR, SPEC_FILE
 from .endpoint import ServeError
 
 STATE_FILE = Path(RUNS_DIR) / "serve" / "endpoint.json"  # where a running `serve` says its URL
-
-
-def _port(text: str) -> int:
-    if not text.isdigit() or not 0 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port number (0-65535), got {text!r}")
-    return int(text)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -116,7 +110,7 @@ def register_serve(local_subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument(
         "project_dir", nargs="?", default=".", metavar="DIR", help="the generated project (default: .)"
     )
-    serve.add_argument("--port", type=_port, default=8080, help="default: %(default)s (0: any free port)")
+    serve.add_argument("--port", type=port, default=8080, help="default: %(default)s (0: any free port)")
     serve.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)"
     )
@@ -133,21 +127,3 @@ def register_serve(local_subparsers: argparse._SubParsersAction) -> None:
     shift.add_argument("items", nargs="+", metavar="[DIR] NAME=WEIGHT", help="e.g. . Current=0 Challenger=1")
     shift.add_argument("--url", help="the endpoint's URL (default: what `serve` recorded in DIR)")
     shift.set_defaults(func=cmd_shift)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m sagespec.serve.cli ...`: the two commands without the rest of the CLI."""
-    from ..errors import SagespecError
-
-    parser = argparse.ArgumentParser(prog="sagespec local")
-    register_serve(parser.add_subparsers(dest="local_command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except SagespecError as exc:
-        print(exc.render(), file=sys.stderr)
-        return exc.exit_code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

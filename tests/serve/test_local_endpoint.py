@@ -23,8 +23,9 @@ from pathlib import Path
 
 import pytest
 
+from sagespec.cli import main
 from sagespec.local.registry import register_model
-from sagespec.serve.cli import STATE_FILE, main
+from sagespec.serve.cli import STATE_FILE
 from sagespec.serve.endpoint import Router, ServeError, load_endpoint, select_version
 from sagespec.serve.server import EndpointServer, _is_loopback, start_in_thread
 from sagespec.spec import load_spec
@@ -183,7 +184,7 @@ def test_shift_changes_weights_live(server, project, capsys):
     state.parent.mkdir(parents=True, exist_ok=True)
     state.write_text(json.dumps({"url": server.url}))
     try:
-        assert main(["shift", str(project), "Current=1", "Challenger=0"]) == 0
+        assert main(["local", "shift", str(project), "Current=1", "Challenger=0"]) == 0
     finally:
         state.unlink()
     assert "Challenger       weight 0 (0%)" in capsys.readouterr().out
@@ -244,12 +245,12 @@ def test_serve_refuses_a_project_without_the_handler(project, tmp_path):
     with pytest.raises(ServeError, match="inference.py does not exist"):
         load_endpoint(tmp_path, spec, out=io.StringIO())
     with contextlib.redirect_stderr(io.StringIO()) as err:
-        assert main(["shift", str(tmp_path), "Current=1"]) == 2
+        assert main(["local", "shift", str(tmp_path), "Current=1"]) == 2
     assert "no local endpoint is running" in err.getvalue()
 
 
 def test_the_serve_command_records_its_url_and_stops_cleanly(project):
-    command = [sys.executable, "-m", "sagespec.serve.cli", "serve", str(project), "--port", "0"]
+    command = [sys.executable, "-m", "sagespec", "local", "serve", str(project), "--port", "0"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     state = project / STATE_FILE
     try:
@@ -262,7 +263,7 @@ def test_the_serve_command_records_its_url_and_stops_cleanly(project):
         connection = http.client.HTTPConnection(host, int(port), timeout=10)
         connection.request("GET", "/ping")
         assert connection.getresponse().status == 200
-        assert main(["shift", str(project), "Challenger=0"]) == 0
+        assert main(["local", "shift", str(project), "Challenger=0"]) == 0
     finally:
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=10)
