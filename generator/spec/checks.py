@@ -141,6 +141,13 @@ def check_model(spec: Spec) -> Iterator[Finding]:
                 "model.spot.max_wait_seconds",
                 f"must be >= model.max_runtime_seconds ({model.max_runtime_seconds}) for spot training",
             )
+        if model.debugger.profiler:
+            # ModelTrainer in SageMaker Python SDK 3.27 (the pinned version) has no profiler settings
+            # (no ProfilerConfig argument or with_* method), so the pipeline cannot pass them on.
+            yield _warning(
+                "model.debugger.profiler",
+                "has no effect yet: SageMaker Python SDK 3.27's ModelTrainer takes no profiler config",
+            )
         if model.mixed_precision in ("float16", "bfloat16") and not is_gpu_instance(model.instance_type):
             yield _warning("model.mixed_precision", "has no effect on a CPU instance")
 

@@ -286,3 +286,11 @@ def test_studio_rules(example_text):
 def test_studio_source_fields_are_checked(example_text, field, value):
     found = messages(example_text("womens-clothing-bert.yaml") + f"studio:\n  {field}: {value!r}\n")
     assert f"studio.{field}" in found
+
+
+def test_profiler_is_a_warning_until_the_sdk_supports_it(example_text):
+    text = example_text("womens-clothing-bert.yaml").replace(
+        "  mixed_precision: auto\n", "  mixed_precision: auto\n  debugger: {profiler: true}\n"
+    )
+    loaded = load_spec_text(text)
+    assert [w.path for w in loaded.warnings] == ["model.debugger.profiler"]
