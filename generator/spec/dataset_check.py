@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import sys
 from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from ..errors import Issue, SpecError
@@ -32,6 +34,40 @@ def _number_text(value: str) -> str:
     return str(int(number)) if number.is_integer() else value
 
 
+@dataclass(frozen=True)
+class ColumnScan:
+    """One pass over a CSV: its header and the distinct values (with counts) of some columns."""
+
+    header: tuple[str, ...]
+    counts: dict[str, Counter[str]]
+
+
+@lru_cache(maxsize=8)
+def scan_csv(path: Path, stamp: tuple[int, int], columns: tuple[str, ...]) -> ColumnScan:
+    """Read ``path`` once for every column asked about. ``stamp`` (mtime, size) keys the cache, so
+    `sagespec new` checks the data and lists facet values in a single pass."""
+    del stamp  # part of the cache key only
+    csv.field_size_limit(sys.maxsize)
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = tuple(next(reader, []))
+        indexes = {column: header.index(column) for column in columns if column in header}
+        counts: dict[str, Counter[str]] = {column: Counter() for column in indexes}
+        for row in reader:
+            for column, index in indexes.items():
+                if index < len(row):
+                    counts[column][row[index]] += 1
+    return ColumnScan(header, counts)
+
+
+def _scan(loaded: LoadedSpec, path: Path) -> ColumnScan:
+    ds = loaded.spec.dataset
+    facets = [f.column for f in loaded.spec.bias.facets] if loaded.spec.bias.enabled else []
+    columns = tuple(dict.fromkeys([ds.label_column, *ds.facet_columns, *facets]))
+    stat = path.stat()
+    return scan_csv(path.resolve(), (stat.st_mtime_ns, stat.st_size), columns)
+
+
 def check_dataset_file(loaded: LoadedSpec) -> None:
     """Raise :class:`SpecError` (with spec positions) when the local dataset does not fit the spec."""
     path = dataset_path(loaded)
@@ -49,24 +85,23 @@ def check_dataset_file(loaded: LoadedSpec) -> None:
         raise SpecError(issues, loaded.path)
     if ds.format != "csv":
         return
-    csv.field_size_limit(sys.maxsize)
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, [])
-        wanted = {"dataset.text_column": ds.text_column, "dataset.label_column": ds.label_column}
-        wanted |= {f"dataset.facet_columns.{i}": c for i, c in enumerate(ds.facet_columns)}
-        missing = {field: column for field, column in wanted.items() if column not in header}
-        for field, column in missing.items():
-            shown = ", ".join(repr(h) for h in header if h)
-            issue(field, f"no column {column!r} in {path.name}; columns: {shown}")
-        if "dataset.label_column" not in missing:
-            index = header.index(ds.label_column)
-            counts = Counter(_number_text(row[index]) for row in reader if len(row) > index)
-            mapped = {str(k) for k in ds.label_mapping}
-            unmapped = {value: n for value, n in counts.items() if value not in mapped}
-            if unmapped:
-                listed = ", ".join(f"{v!r} ({n} rows)" for v, n in sorted(unmapped.items())[:10])
-                issue("dataset.label_mapping", f"label values in {path.name} with no mapping: {listed}")
+    scan = _scan(loaded, path)
+    header = scan.header
+    wanted = {"dataset.text_column": ds.text_column, "dataset.label_column": ds.label_column}
+    wanted |= {f"dataset.facet_columns.{i}": c for i, c in enumerate(ds.facet_columns)}
+    missing = {field: column for field, column in wanted.items() if column not in header}
+    for field, column in missing.items():
+        shown = ", ".join(repr(h) for h in header if h)
+        issue(field, f"no column {column!r} in {path.name}; columns: {shown}")
+    if "dataset.label_column" not in missing:
+        counts: Counter[str] = Counter()
+        for value, n in scan.counts[ds.label_column].items():
+            counts[_number_text(value)] += n
+        mapped = {str(k) for k in ds.label_mapping}
+        unmapped = {value: n for value, n in counts.items() if value not in mapped}
+        if unmapped:
+            listed = ", ".join(f"{v!r} ({n} rows)" for v, n in sorted(unmapped.items())[:10])
+            issue("dataset.label_mapping", f"label values in {path.name} with no mapping: {listed}")
     if issues:
         raise SpecError(issues, loaded.path)
 
@@ -81,14 +116,9 @@ def facet_values(loaded: LoadedSpec) -> dict[str, list[str]]:
     path = dataset_path(loaded)
     if not wanted or path is None or not path.is_file() or loaded.spec.dataset.format != "csv":
         return {}
-    csv.field_size_limit(sys.maxsize)
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, [])
-        indexes = {column: header.index(column) for column in wanted if column in header}
-        found: dict[str, set[str]] = {column: set() for column in indexes}
-        for row in reader:
-            for column, index in indexes.items():
-                if index < len(row) and row[index].strip():
-                    found[column].add(row[index])
-    return {column: sorted(values) for column, values in found.items()}
+    scan = _scan(loaded, path)
+    return {
+        column: sorted(value for value in scan.counts[column] if value.strip())
+        for column in wanted
+        if column in scan.counts
+    }
