@@ -518,39 +518,44 @@ class Runner:
 
         return None, file_digest(Path(blazingtext.__file__))
 
-    def _training(self, step: Step, record: StepResult) -> None:
-        folder = record.folder
-        assert folder is not None
+    def _training_job(self, step: Step, folder: Path) -> tuple[TrainingJob, dict[str, Any]]:
+        """The training job ``step`` runs in ``folder`` (the plan's hyperparameters and channels, the
+        project's script or the BlazingText stand-in) and the parts of its cache key."""
         hps = self._training_hyperparameters(step)
         channels = {inp.destination: self._source(inp.source) for inp in step.inputs}
         script, implementation = self._training_program(step)
-        key = cache.step_key(
-            {
-                "step": step.name,
-                "kind": step.kind,
-                "implementation": implementation,
-                "hyperparameters": hps,
-                "inputs": {name: self._digest(path) for name, path in channels.items()},
-                "pretrained": self._digest(self.pretrained) if self.pretrained else None,
-            }
+        job = TrainingJob(
+            name=step.name,
+            folder=folder,
+            hyperparameters=hps,
+            channels=channels,
+            script=script,
+            project_dir=self.project_dir,
+            instance_type=self.spec.model.instance_type,
         )
+        key_parts = {
+            "step": step.name,
+            "kind": step.kind,
+            "implementation": implementation,
+            "hyperparameters": hps,
+            "inputs": {name: self._digest(path) for name, path in channels.items()},
+            "pretrained": self._digest(self.pretrained) if self.pretrained else None,
+        }
+        return job, key_parts
+
+    def _training(self, step: Step, record: StepResult) -> None:
+        folder = record.folder
+        assert folder is not None
+        job, key_parts = self._training_job(step, folder)
+        key = cache.step_key(key_parts)
         record.outputs = {"model": TrainingLayout(folder).artifact}
         if not self._cached(step, record, key):
-            job = TrainingJob(
-                name=step.name,
-                folder=folder,
-                hyperparameters=hps,
-                channels=channels,
-                script=script,
-                project_dir=self.project_dir,
-                instance_type=self.spec.model.instance_type,
-            )
             record.details = {}
             run_training_job(job, self._metric_names(), echo=self._echo(), details=record.details)
             record.status = "done"
         self.outputs[step.name] = record.outputs
         self.result.training_metrics = dict(record.details.get("metrics", {}))
-        self._write_step_record(step, record, key, hyperparameters=hps)
+        self._write_step_record(step, record, key, hyperparameters=job.hyperparameters)
 
     def _tuning(self, step: Step, record: StepResult) -> None:
         """The spec's hyperparameter search (see sagespec.local.tuning); the best trial's model is the
@@ -559,35 +564,20 @@ class Runner:
 
         folder = record.folder
         assert folder is not None
-        hps = self._training_hyperparameters(step)
-        channels = {inp.destination: self._source(inp.source) for inp in step.inputs}
-        script, implementation = self._training_program(step)
+        job, key_parts = self._training_job(step, folder)
         search = tuning.SearchSettings.from_spec(
             self.spec, trials=self.options.tune_trials, parallel=self.options.tune_parallel
         )
         key = cache.step_key(
-            {
-                "step": step.name,
-                "kind": step.kind,
-                "implementation": [implementation, file_digest(Path(tuning.__file__))],
-                "hyperparameters": hps,
+            key_parts
+            | {
+                "implementation": [key_parts["implementation"], file_digest(Path(tuning.__file__))],
                 "search": search.describe(),
-                "inputs": {name: self._digest(path) for name, path in channels.items()},
-                "pretrained": self._digest(self.pretrained) if self.pretrained else None,
             }
         )
         artifact = TrainingLayout(folder).artifact
         record.outputs = {"model": artifact}
         if not self._cached(step, record, key):
-            job = TrainingJob(
-                name=step.name,
-                folder=folder,
-                hyperparameters=hps,
-                channels=channels,
-                script=script,
-                project_dir=self.project_dir,
-                instance_type=self.spec.model.instance_type,
-            )
             found = tuning.run_search(search, job, self._metric_names(), say=self.say)
             artifact.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(found.best_artifact, artifact)
@@ -596,7 +586,7 @@ class Runner:
         self.outputs[step.name] = record.outputs
         self.result.tuning = record.details
         self.result.training_metrics = dict(record.details.get("metrics", {}))
-        self._write_step_record(step, record, key, hyperparameters=hps)
+        self._write_step_record(step, record, key, hyperparameters=job.hyperparameters)
 
     def _metric_names(self) -> list[str]:
         return list(ALGORITHMS[self.spec.model.type].metrics)
