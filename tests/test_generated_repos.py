@@ -36,6 +36,8 @@ def run(project, *args, timeout=1200):
 def test_generated_code_is_ruff_clean(project):
     result = run(project, "ruff", "check", ".", "--no-cache")
     assert result.returncode == 0, result.stdout + result.stderr
+    result = run(project, "ruff", "format", "--check", ".", "--no-cache")
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_generated_repo_passes_its_own_tests(project):

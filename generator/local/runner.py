@@ -513,7 +513,11 @@ class Runner:
         """The training script (None: the BlazingText stand-in) and the digest of what runs."""
         if step.script:
             script = self._script(step)
-            return script, file_digest(script)
+            # The BERT export copies the inference handler into the model (code/inference.py), so a
+            # change to the handler is a change to what the training step produces.
+            handler = script.with_name("inference.py")
+            shipped = [script, handler] if handler.is_file() else [script]
+            return script, "+".join(file_digest(path) for path in shipped)
         from . import blazingtext
 
         return None, file_digest(Path(blazingtext.__file__))

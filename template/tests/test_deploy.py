@@ -33,6 +33,7 @@ from moto import mock_aws
 from deploy import build_config, cli
 from deploy.settings import (
     AUTOSCALING,
+    CLASSES,
     DATA_CAPTURE_PREFIX,
     ENDPOINT_NAMES,
     MODEL_PACKAGE_GROUP,
@@ -325,11 +326,17 @@ def test_the_stack_and_the_cli_against_moto(
 
     assert cli.main(["describe"], session=boto) == 0
     assert cli.main(["invoke", "Lovely dress", "--target-variant", names[-1]], session=boto) == 0
-    assert cli.main(["invoke", "Too small, sadly", "--content-type", "csv"], session=boto) == 0
     bodies = [params["Body"] for _, operation, params in log.requests if operation == "InvokeEndpoint"]
-    if MODEL_TYPE == "blazingtext":  # the BlazingText image gets the tokens preprocess.py wrote
-        assert bodies == [b'{"instances": ["lovely dress"]}', b'"too small , sadly"\n']
-    else:
+    if MODEL_TYPE == "blazingtext":
+        # The BlazingText image gets the tokens preprocess.py wrote, is asked for every class, and reads
+        # no CSV.
+        assert json.loads(bodies[0]) == {"instances": ["lovely dress"], "configuration": {"k": len(CLASSES)}}
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(["invoke", "Too small", "--content-type", "csv"], session=boto)
+        assert exit_info.value.code == 2 and "JSON only" in capsys.readouterr().err
+    else:  # inference.py's TensorFlow Serving handlers read the text itself, as JSON or CSV
+        assert cli.main(["invoke", "Too small, sadly", "--content-type", "csv"], session=boto) == 0
+        bodies = [params["Body"] for _, operation, params in log.requests if operation == "InvokeEndpoint"]
         assert bodies == [b'{"instances": ["Lovely dress"]}', b'"Too small, sadly"\n']
     weights = ",".join(f"{name}={1 if i == len(names) - 1 else 0}" for i, name in enumerate(names))
     assert cli.main(["shift", "--weights", weights], session=boto) == 0
@@ -571,11 +578,17 @@ def test_the_handler_serves_a_bert_artifact(tmp_path: Path) -> None:
     export = tmp_path / "model"
     model.save_pretrained(str(export))
     tokenizer.save_pretrained(str(export))
-    (export / "labels.json").write_text(json.dumps({"classes": [-1, 0, 1]}))
-    texts = ["Love this dress", "awful fit, awful"]
+    (export / "labels.json").write_text(json.dumps({"classes": [-1, 0, 1], "max_seq_length": 6}))
+    texts = ["Love this dress", "awful fit, awful", "love this dress, love   this dress"]
+
+    # Serving tokenizes with `tokenizers` alone: the same ids and mask as the fast tokenizer, truncated
+    # where training truncated.
+    expected = tokenizer([handler.clean_text(t) for t in texts], truncation=True, max_length=6, padding=True)
+    encoder = handler.TextEncoder.load(export)
+    assert encoder.encode(texts) == (expected["input_ids"], expected["attention_mask"])
 
     predictions = handler.predict_fn(texts, handler.model_fn(str(export)))  # the Hugging Face model
-    assert len(predictions) == 2
+    assert len(predictions) == 3
     for prediction in predictions:
         assert set(prediction["probabilities"]) == {"-1", "0", "1"}
         assert prediction["label"] == max(prediction["probabilities"], key=prediction["probabilities"].get)

@@ -708,7 +708,11 @@ def test_register_step(built: Built) -> None:
     spec = arguments["InferenceSpecification"]
     (container,) = spec["Containers"]
     assert container["ModelDataUrl"] == _model_uri(built)
-    assert spec["SupportedContentTypes"] == ["application/json"]
+    # inference.py's TensorFlow Serving handlers read JSON and CSV; the BlazingText image JSON only.
+    is_bert = container["Image"].split("/")[-1].startswith("tensorflow-inference")
+    assert (
+        spec["SupportedContentTypes"] == ["application/json", "text/csv"] if is_bert else ["application/json"]
+    )
     assert spec["SupportedResponseMIMETypes"] == ["application/json"]
     statistics = arguments["ModelMetrics"]["ModelQuality"]["Statistics"]
     assert statistics["ContentType"] == "application/json"

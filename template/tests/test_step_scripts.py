@@ -17,7 +17,9 @@ import re
 import subprocess
 import sys
 import tarfile
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -396,33 +398,46 @@ def epoch_lines(stdout: str) -> list[str]:
     return [line for line in stdout.splitlines() if line.startswith("epoch=")]
 
 
-def test_train_resumes_from_checkpoint_then_evaluate(
-    tfrecord_splits: Path, tiny_bert: Path, tmp_path: Path
-) -> None:
+@dataclass(frozen=True)
+class BertTraining:
+    first: subprocess.CompletedProcess[str]  # epoch 1
+    second: subprocess.CompletedProcess[str]  # epoch 2, resumed from the first job's checkpoint
+    checkpoint_dir: Path
+    model_dir: Path  # the second job's export (SM_MODEL_DIR)
+
+
+@pytest.fixture(scope="module")
+def bert_training(
+    tfrecord_splits: Path, tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory
+) -> BertTraining:
     """Two epochs in two jobs: the second (as after a spot interruption) resumes from the checkpoint."""
     if not (SCRIPTS / "train.py").is_file():
         pytest.skip("this project trains with a built-in algorithm: no train.py")
-    checkpoint_dir = tmp_path / "checkpoints"
-
-    first = run_script(
-        "train.py",
-        train_arguments(tiny_bert, checkpoint_dir, epochs=1),
-        env=train_environment(tfrecord_splits, tmp_path / "job1"),
+    work = tmp_path_factory.mktemp("bert-training")
+    checkpoint_dir = work / "checkpoints"
+    first, second = (
+        run_script(
+            "train.py",
+            train_arguments(tiny_bert, checkpoint_dir, epochs=epochs),
+            env=train_environment(tfrecord_splits, work / f"job{epochs}"),
+        )
+        for epochs in (1, 2)
     )
-    lines = epoch_lines(first.stdout)
-    assert [line.split(" ")[0] for line in lines] == ["epoch=1"], first.stdout
+    return BertTraining(first, second, checkpoint_dir, work / "job2" / "model")
+
+
+def test_train_resumes_from_checkpoint_then_evaluate(
+    bert_training: BertTraining, tfrecord_splits: Path, tmp_path: Path
+) -> None:
+    lines = epoch_lines(bert_training.first.stdout)
+    assert [line.split(" ")[0] for line in lines] == ["epoch=1"], bert_training.first.stdout
     for name, pattern in METRIC_PATTERNS.items():
         assert pattern.search(lines[0]), f"{name} missing from {lines[0]!r}"
-    assert list(checkpoint_dir.glob("*.index")), "no checkpoint written"
+    assert list(bert_training.checkpoint_dir.glob("*.index")), "no checkpoint written"
+    second = bert_training.second.stdout
+    assert [line.split(" ")[0] for line in epoch_lines(second)] == ["epoch=2"], second
 
-    second = run_script(
-        "train.py",
-        train_arguments(tiny_bert, checkpoint_dir, epochs=2),
-        env=train_environment(tfrecord_splits, tmp_path / "job2"),
-    )
-    assert [line.split(" ")[0] for line in epoch_lines(second.stdout)] == ["epoch=2"], second.stdout
-
-    model_dir = tmp_path / "job2" / "model"
+    model_dir = bert_training.model_dir
     classes = read_classes(tfrecord_splits / "train")
     assert json.loads((model_dir / "labels.json").read_text(encoding="utf-8"))["classes"] == classes
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
@@ -436,3 +451,87 @@ def test_train_resumes_from_checkpoint_then_evaluate(
     run_script("evaluate.py", [*arguments, "--output-dir", str(output_dir), "--model-type", "bert"])
     test_count = len(pd.read_csv(tfrecord_splits / "test" / "test.csv"))
     assert_evaluation_report(output_dir, classes, test_count)
+
+
+# What the TensorFlow Serving image's Python front end does with code/inference.py: import it by path and
+# call input_handler(request body stream, context). Run with -S, so no site-packages: only the standard
+# library, code/ and code/lib/ (the image's --pythonpath) are there to import from.
+TFS_FRONT_END = """
+import collections, importlib.util, io, sys
+spec = importlib.util.spec_from_file_location("inference", sys.argv[1])
+inference = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(inference)
+Context = collections.namedtuple("Context", "request_content_type accept_header")
+body = io.BytesIO(sys.stdin.buffer.read())
+print(inference.input_handler(body, Context(sys.argv[2], "application/json")))
+assert "transformers" not in sys.modules and "tensorflow" not in sys.modules
+"""
+
+
+def tfs_request(code: Path, body: str, content_type: str) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", TFS_FRONT_END, str(code / "inference.py"), content_type],
+        input=body,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": os.pathsep.join([str(code), str(code / "lib")]), "PATH": os.environ["PATH"]},
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_the_bert_export_takes_text_on_tensorflow_serving(bert_training: BertTraining) -> None:
+    """model.tar.gz as SageMaker's TensorFlow Serving image serves it: code/inference.py turns text into
+    the TF Serving request and TF Serving's answer into labels, needing nothing the image lacks."""
+    import tensorflow as tf
+
+    requests = pytest.importorskip("requests")
+    model_dir = bert_training.model_dir
+    code = model_dir / "code"
+    assert (code / "inference.py").read_bytes() == (SCRIPTS / "inference.py").read_bytes()
+    assert (code / "lib" / "tokenizers").is_dir()
+    # With code/lib/ the image installs nothing; the endpoint runs with network isolation, where it can't.
+    assert not (code / "requirements.txt").exists()
+
+    texts = [
+        "Love this dress, it fits perfectly!",
+        "Awful fabric.\nSent it back",
+        'Ok, "not great" &amp; thin',
+    ]
+    request = tfs_request(code, json.dumps({"instances": texts}), "application/json")
+    csv_lines = "".join('"' + text.replace('"', '""') + '"\n' for text in texts)
+    assert tfs_request(code, csv_lines, "text/csv") == request
+    assert request["signature_name"] == "serving_default"
+    assert set(request["inputs"]) == {"input_ids", "attention_mask"}
+
+    # TF Serving's REST predict on a columnar request: the signature applied to the named input tensors,
+    # answered as {"outputs": {name: rows}} since the signature has more than one output.
+    signature = tf.saved_model.load(str(model_dir / "saved_model" / "1")).signatures[
+        request["signature_name"]
+    ]
+    outputs = signature(**{name: tf.constant(rows, tf.int32) for name, rows in request["inputs"].items()})
+    response = requests.Response()
+    response.status_code = 200
+    response._content = json.dumps({"outputs": {k: v.numpy().tolist() for k, v in outputs.items()}}).encode()
+
+    spec = importlib.util.spec_from_file_location("served_inference", code / "inference.py")
+    assert spec is not None and spec.loader is not None
+    handler = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(handler)
+    context = SimpleNamespace(request_content_type="application/json", accept_header="application/json")
+    body, content_type = handler.output_handler(response, context)
+    assert content_type == "application/json"
+    served = json.loads(body)["predictions"]
+
+    # The same answers as the in-process handler chain that `make serve` runs.
+    local = handler.predict_fn(texts, handler.model_fn(str(model_dir)))
+    assert [p["label"] for p in served] == [p["label"] for p in local]
+    for ours, theirs in zip(served, local, strict=True):
+        assert ours["probabilities"] == pytest.approx(theirs["probabilities"], abs=1e-5)
+
+    failed = requests.Response()
+    failed.status_code, failed._content = 400, b'{"error": "bad input"}'
+    with pytest.raises(ValueError, match="400"):
+        handler.output_handler(failed, context)

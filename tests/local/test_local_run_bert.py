@@ -88,6 +88,8 @@ def test_bert_pipeline_runs_and_registers(bert_run):
     with tarfile.open(run / "TrainModel" / "output" / "model.tar.gz") as tar:
         names = set(tar.getnames())
     assert {"config.json", "labels.json", "tokenizer.json", "saved_model/1/saved_model.pb"} <= names
+    # What SageMaker's TensorFlow Serving image needs to take text: the handler and `tokenizers`.
+    assert {"code/inference.py", "code/lib/tokenizers/__init__.py"} <= names
     evaluation = json.loads((run / "EvaluateModel/processing/evaluation/evaluation.json").read_text())
     assert 0.0 <= evaluation["metrics"]["accuracy"]["value"] <= 1.0
     package = json.loads(

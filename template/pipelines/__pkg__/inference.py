@@ -14,19 +14,26 @@ Model artifacts (model.tar.gz, unpacked into ``model_dir``):
     BlazingText   model.bin, fastText-compatible. On SageMaker the BlazingText image serves model.bin
                   itself and ignores this file: it takes the same {"instances": [...]} JSON, expects
                   the texts already tokenized, and answers [{"label": [...], "prob": [...]}, ...].
-    BERT          train.py's export: the tokenizer, labels.json, and saved_model/1/ (else the Hugging
-                  Face TensorFlow model). SageMaker's TensorFlow Serving image serves saved_model/1/
-                  itself, which takes token ids, not text; this handler turns text into them here.
+    BERT          train.py's export: tokenizer.json, labels.json, saved_model/1/ and code/, which holds
+                  a copy of this file and, in code/lib/, the `tokenizers` package.
+
+BERT on SageMaker: the TensorFlow Serving image serves saved_model/1/, which takes token ids, not text.
+Because code/inference.py is in the artifact, the image runs its Python front end, which puts code/ and
+code/lib/ on sys.path and calls input_handler (text -> token ids, as a TF Serving REST request) and
+output_handler (TF Serving's answer -> labels and probabilities) around each TF Serving call. The
+handlers need nothing beyond the standard library and `tokenizers`, so the endpoint runs with network
+isolation: the image never pip-installs anything.
 
 Texts are normalised the way preprocess.py prepared the training data (tests/test_deploy.py checks
 that the two agree). A bad request raises ValueError (the server answers 400); an unsupported content
 type raises UnsupportedContentType (415).
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: SageMaker's TensorFlow Serving front end imports this file
+# by path without entering it in sys.modules, and dataclasses cannot resolve string annotations then.
 import contextlib
 import csv
+import functools
 import html
 import io
 import json
@@ -38,8 +45,11 @@ from typing import Any
 JSON = "application/json"
 CSV = "text/csv"
 LABEL_PREFIX = "__label__"  # fastText / BlazingText label marker
-BATCH_SIZE = 32  # texts per forward pass of the BERT model
+BATCH_SIZE = 32  # texts per forward pass of the BERT model (in-process serving)
 MAX_INSTANCES = 1000  # texts per request
+TOKENIZER_FILE = "tokenizer.json"  # the fast tokenizer, readable by `tokenizers` alone
+SIGNATURE = "serving_default"  # train.py's SavedModel signature
+DEFAULT_MAX_POSITIONS = 512  # BERT's position limit when config.json does not say
 
 # A word (keeping inner apostrophes: "don't", "it's") or a single punctuation character.
 _TOKEN = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
@@ -49,6 +59,38 @@ class UnsupportedContentType(ValueError):
     """The request's Content-Type or Accept is not one this handler speaks."""
 
 
+@dataclass(frozen=True)
+class TextEncoder:
+    """Texts -> the padded token ids and attention mask a BERT export takes, tokenized as in training.
+
+    Uses `tokenizers` (the library under transformers' fast tokenizers) on the export's tokenizer.json,
+    so serving needs neither transformers nor TensorFlow in the Python process.
+    """
+
+    tokenizer: Any  # tokenizers.Tokenizer
+    pad_token_id: int
+
+    @classmethod
+    def load(cls, model_dir: Path) -> "TextEncoder":
+        from tokenizers import Tokenizer
+
+        labels = _read_json(model_dir / "labels.json")
+        config = _read_json(model_dir / "config.json") if (model_dir / "config.json").is_file() else {}
+        # Truncate where training did, and never past the model's position embeddings.
+        limit = config.get("max_position_embeddings") or DEFAULT_MAX_POSITIONS
+        tokenizer = Tokenizer.from_file(str(model_dir / TOKENIZER_FILE))
+        tokenizer.no_padding()  # padded here, to the longest text of each batch
+        tokenizer.enable_truncation(min(labels.get("max_seq_length") or limit, limit))
+        return cls(tokenizer, int(labels.get("pad_token_id") or 0))
+
+    def encode(self, texts: list[str]) -> tuple[list[list[int]], list[list[int]]]:
+        encodings = self.tokenizer.encode_batch([clean_text(text) for text in texts])
+        width = max(len(encoding.ids) for encoding in encodings)
+        input_ids = [e.ids + [self.pad_token_id] * (width - len(e.ids)) for e in encodings]
+        attention_mask = [[1] * len(e.ids) + [0] * (width - len(e.ids)) for e in encodings]
+        return input_ids, attention_mask
+
+
 @dataclass
 class Model:
     """A loaded artifact: ``kind`` is "blazingtext" or "bert"."""
@@ -56,8 +98,7 @@ class Model:
     kind: str
     classes: list[str]
     predictor: Any
-    tokenizer: Any = None
-    max_length: int | None = None
+    encoder: TextEncoder | None = None
 
 
 # ---------------------------------------------------------------------------------------------- text
@@ -86,18 +127,10 @@ def model_fn(model_dir: str) -> Model:
             predictor = fasttext.load_model(str(directory / "model.bin"))
         classes = [label.removeprefix(LABEL_PREFIX) for label in predictor.get_labels()]
         return Model("blazingtext", classes, predictor)
-    if (directory / "config.json").is_file() and (directory / "labels.json").is_file():
-        from transformers import AutoConfig, AutoTokenizer
-
-        labels = json.loads((directory / "labels.json").read_text(encoding="utf-8"))
-        tokenizer = AutoTokenizer.from_pretrained(str(directory))
-        # Truncate where training did when the export says so, else at the model's own limit.
-        limit = getattr(AutoConfig.from_pretrained(str(directory)), "max_position_embeddings", None) or 512
-        max_length = min(labels.get("max_seq_length") or tokenizer.model_max_length, limit)
-        classes = [str(c) for c in labels["classes"]]
-        return Model("bert", classes, _bert_probabilities(directory), tokenizer, max_length)
+    if (directory / "labels.json").is_file() and (directory / TOKENIZER_FILE).is_file():
+        return Model("bert", _classes(directory), _bert_probabilities(directory), TextEncoder.load(directory))
     raise ValueError(
-        f"{directory} holds neither model.bin (BlazingText) nor config.json and labels.json (BERT)"
+        f"{directory} holds neither model.bin (BlazingText) nor labels.json and {TOKENIZER_FILE} (BERT)"
     )
 
 
@@ -143,7 +176,51 @@ def output_fn(predictions: list[dict[str, Any]], accept: str = JSON) -> tuple[st
     return json.dumps({"predictions": predictions}), JSON
 
 
+# ---------------------------------------------------------------------------------------------- TF Serving
+
+# The SageMaker TensorFlow Serving image unpacks model.tar.gz into /opt/ml/model and imports this file
+# from its code/ folder, so the artifact is this file's grandparent.
+_ARTIFACT = Path(__file__).resolve().parent.parent
+
+
+@functools.cache
+def _served_artifact() -> tuple[list[str], TextEncoder]:
+    return _classes(_ARTIFACT), TextEncoder.load(_ARTIFACT)
+
+
+def input_handler(data: Any, context: Any) -> str:
+    """Before TF Serving: the request's texts as a TF Serving REST predict request (columnar inputs).
+
+    ``data`` is the request body stream; ``context`` carries request_content_type and accept_header.
+    """
+    texts = input_fn(data.read(), context.request_content_type)
+    input_ids, attention_mask = _served_artifact()[1].encode(texts)
+    return json.dumps(
+        {"signature_name": SIGNATURE, "inputs": {"input_ids": input_ids, "attention_mask": attention_mask}}
+    )
+
+
+def output_handler(response: Any, context: Any) -> tuple[str, str]:
+    """After TF Serving: its answer (a requests.Response) as labels and per-class probabilities."""
+    if response.status_code != 200:
+        detail = response.content.decode("utf-8", "replace")
+        raise ValueError(f"TensorFlow Serving answered {response.status_code}: {detail}")
+    # The signature has two outputs (logits, probabilities), so "outputs" maps each name to its rows.
+    rows = json.loads(response.content)["outputs"]["probabilities"]
+    classes = _served_artifact()[0]
+    return output_fn([_prediction(classes, row) for row in rows], context.accept_header)
+
+
 # ---------------------------------------------------------------------------------------------- models
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _classes(directory: Path) -> list[str]:
+    """The BERT export's classes in output order (labels.json), as strings."""
+    return [str(c) for c in _read_json(directory / "labels.json")["classes"]]
 
 
 def _prediction(classes: list[str], probabilities: list[float]) -> dict[str, Any]:
@@ -174,7 +251,7 @@ def _bert_probabilities(directory: Path) -> Any:
 
     saved_model = directory / "saved_model" / "1"
     if (saved_model / "saved_model.pb").is_file():
-        serve = tf.saved_model.load(str(saved_model)).signatures["serving_default"]
+        serve = tf.saved_model.load(str(saved_model)).signatures[SIGNATURE]
         return lambda input_ids, attention_mask: serve(input_ids=input_ids, attention_mask=attention_mask)[
             "probabilities"
         ]
@@ -193,12 +270,14 @@ def _bert_probabilities(directory: Path) -> Any:
 def _predict_bert(model: Model, texts: list[str]) -> list[dict[str, Any]]:
     import tensorflow as tf
 
+    encoder = model.encoder
+    if encoder is None:
+        raise ValueError("a BERT model needs its text encoder")
     predictions = []
     for start in range(0, len(texts), BATCH_SIZE):
-        batch = [clean_text(t) for t in texts[start : start + BATCH_SIZE]]
-        encoded = model.tokenizer(batch, truncation=True, max_length=model.max_length, padding=True)
+        input_ids, attention_mask = encoder.encode(texts[start : start + BATCH_SIZE])
         probabilities = model.predictor(
-            tf.constant(encoded["input_ids"], tf.int32), tf.constant(encoded["attention_mask"], tf.int32)
+            tf.constant(input_ids, tf.int32), tf.constant(attention_mask, tf.int32)
         )
         predictions += [_prediction(model.classes, row) for row in probabilities.numpy().tolist()]
     return predictions

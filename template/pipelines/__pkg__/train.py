@@ -20,17 +20,22 @@ Every epoch prints one line that the training job's metric definitions parse:
 
 Export (chief worker only) to SM_MODEL_DIR, which SageMaker packs into model.tar.gz:
     config.json, tf_model.h5        the fine-tuned Hugging Face model (save_pretrained), labels in config
-    tokenizer files                 the tokenizer (save_pretrained)
-    labels.json                     {"classes": [...], "max_seq_length": n}: the outputs' index order and
-                                    the length inputs were truncated to in training
+    tokenizer files                 the tokenizer (save_pretrained), tokenizer.json among them
+    labels.json                     {"classes": [...], "max_seq_length": n, "pad_token_id": i}: the outputs'
+                                    index order, the length inputs were truncated to in training and the
+                                    id they were padded with
     saved_model/1/                  TF SavedModel, float32. Signature serving_default:
                                     input_ids, attention_mask (int32 [batch, length])
                                     -> logits, probabilities (float32 [batch, classes])
+    code/inference.py, code/lib/    the inference handler and the `tokenizers` package: SageMaker's
+                                    TensorFlow Serving image runs them around saved_model/1 so that the
+                                    endpoint takes text (see inference.py)
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import math
 import os
@@ -504,23 +509,47 @@ def save_serving_signature(model: TFPreTrainedModel, path: Path) -> None:
     tf.saved_model.save(module, str(path), signatures={"serving_default": serve})
 
 
+def package_serving_code(model_dir: Path) -> None:
+    """code/inference.py and code/lib/tokenizers: what SageMaker's TensorFlow Serving image runs.
+
+    With a code/lib/ folder that image installs nothing (it ignores code/requirements.txt), which is what
+    an endpoint with network isolation needs. The `tokenizers` files are copied from this job's own
+    environment, the version that tokenized the training data; its wheels are built for the stable ABI
+    (abi3), so the copy loads under the serving image's Python too.
+    """
+    code = model_dir / "code"
+    shutil.rmtree(code, ignore_errors=True)
+    (code / "lib").mkdir(parents=True)
+    shutil.copy2(Path(__file__).with_name("inference.py"), code / "inference.py")
+    for file in importlib.metadata.distribution("tokenizers").files or []:
+        if ".." in file.parts or "__pycache__" in file.parts:
+            continue  # console scripts outside site-packages; byte code the serving Python rebuilds
+        target = code / "lib" / file
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(file.locate(), target)
+
+
 def export(
     model_dir: Path, model: SequenceClassifier, tokenizer: Any, classes: list[str], max_seq_length: int
 ) -> None:
-    """Write the Hugging Face model, tokenizer, labels.json and a float32 SavedModel for serving."""
+    """Write the Hugging Face model, tokenizer, labels.json, a float32 SavedModel and the serving code."""
     model_dir.mkdir(parents=True, exist_ok=True)
     model.hf_model.save_pretrained(str(model_dir))
     tokenizer.save_pretrained(str(model_dir))
-    (model_dir / "labels.json").write_text(
-        json.dumps({"classes": classes, "max_seq_length": max_seq_length}, indent=2) + "\n", encoding="utf-8"
-    )
+    labels = {
+        "classes": classes,
+        "max_seq_length": max_seq_length,
+        "pad_token_id": tokenizer.pad_token_id or 0,
+    }
+    (model_dir / "labels.json").write_text(json.dumps(labels, indent=2) + "\n", encoding="utf-8")
 
     # Reload in float32: a SavedModel traced under a mixed-precision policy would run in half precision
     # on every host, including CPU-only inference endpoints.
     tf_keras.mixed_precision.set_global_policy("float32")
     serving_model = TFAutoModelForSequenceClassification.from_pretrained(str(model_dir))
     save_serving_signature(serving_model, model_dir / "saved_model" / "1")
-    print(f"exported model, tokenizer, labels.json and saved_model/1 to {model_dir}")
+    package_serving_code(model_dir)
+    print(f"exported model, tokenizer, labels.json, saved_model/1 and code/ to {model_dir}")
 
 
 # ---------------------------------------------------------------------------------------------- main
@@ -545,6 +574,9 @@ def train(args: argparse.Namespace, env: Environment) -> None:
     except (OSError, ValueError) as err:
         message = str(err).splitlines()[0]
         raise TrainingError(f"cannot load the tokenizer of {args.pretrained_model!r}: {message}") from None
+    if not tokenizer.is_fast:
+        # Serving tokenizes with `tokenizers` from the exported tokenizer.json, which only fast ones have.
+        raise TrainingError(f"{args.pretrained_model!r} has no fast tokenizer (tokenizer.json)")
     train_files, validation_files = tfrecord_files(env.train_dir), tfrecord_files(env.validation_dir)
     train_count = count_records(train_files)
     steps_per_epoch = max(1, math.ceil(train_count / global_batch_size))
