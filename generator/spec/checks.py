@@ -1,7 +1,9 @@
-"""Rules that relate fields of a structurally valid spec to each other.
+"""Rules that relate fields of a spec to each other.
 
 Each check yields ``(path, message, severity)``; the loader attaches file positions. Checks never stop
-at the first problem: a user fixes a spec in one pass.
+at the first problem: a user fixes a spec in one pass. They also run when some top-level sections failed
+structural validation: those sections are :class:`BrokenSection` stand-ins, and a check that reads one is
+skipped (its findings would rest on data already reported as wrong), while the others report as usual.
 """
 
 from __future__ import annotations
@@ -46,6 +48,27 @@ BIAS_METRIC_BOUNDS: dict[str, float] = {
     "KS": 1.0,
     "CDDL": 1.0,
 }
+
+
+class SectionUnavailable(Exception):  # noqa: N818 - control flow, never shown to a user
+    """A check read a top-level section that failed structural validation."""
+
+
+class BrokenSection:
+    """Stands in for a top-level section that failed validation: reading any attribute stops the check.
+
+    The exception is deliberately not an AttributeError, so ``hasattr``/``getattr(..., default)`` in a
+    check cannot swallow it and carry on with a default.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> object:
+        raise SectionUnavailable(self._name)
+
+    def __repr__(self) -> str:
+        return f"BrokenSection({self._name!r})"
 
 
 def _error(path: str, message: str) -> Finding:
@@ -433,7 +456,11 @@ CHECKS: tuple[Callable[[Spec], Iterator[Finding]], ...] = (
 
 
 def run_checks(spec: Spec) -> list[Finding]:
+    """Every check's findings; a check that reads a :class:`BrokenSection` contributes none."""
     findings: list[Finding] = []
     for check in CHECKS:
-        findings.extend(check(spec))
+        try:
+            findings.extend(list(check(spec)))
+        except SectionUnavailable:
+            continue
     return findings

@@ -4,16 +4,17 @@ every problem located at file:line:column."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from ..errors import Issue, SpecError, SpecSyntaxError
-from .checks import run_checks
+from .checks import BrokenSection, run_checks
 from .models import REGION_PATTERN, S3_URI_PATTERN, SAGEMAKER_NAME_PATTERN, SLUG_PATTERN, Spec
 
 
@@ -147,10 +148,12 @@ def validate_data(data: Any, path: Path | None = None, text: str = "") -> Loaded
     if not isinstance(data, dict):
         raise SpecSyntaxError(f"{path or '<spec>'}: a spec is a YAML mapping with spec_version, project, ...")
     issues: list[Issue] = []
+    plain = _to_plain(data)
     spec: Spec | None = None
     try:
-        spec = Spec.model_validate(_to_plain(data))
+        spec = Spec.model_validate(plain)
     except ValidationError as exc:
+        broken: set[str] = set()
         for error in exc.errors(include_url=False):
             loc = tuple(p for p in error["loc"] if p != "[key]")
             if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
@@ -158,13 +161,43 @@ def validate_data(data: Any, path: Path | None = None, text: str = "") -> Loaded
             line, col = _position(data, loc)
             dotted = ".".join(str(p) for p in _document_path(data, loc))
             issues.append(Issue(dotted, _describe(error), path, line, col))
-    if spec is not None:
-        for dotted, message, severity in run_checks(spec):
-            line, col = _position(data, tuple(int(p) if p.isdigit() else p for p in dotted.split(".")))
-            issues.append(Issue(dotted, message, path, line, col, severity))
+            if loc and loc[0] in Spec.model_fields:
+                broken.add(str(loc[0]))
+        checked = _partial_spec(plain, broken)
+    else:
+        checked = spec
+    # Cross-field checks run even when structural errors were found, so one report lists both.
+    for dotted, message, severity in run_checks(checked):
+        line, col = _position(data, tuple(int(p) if p.isdigit() else p for p in dotted.split(".")))
+        issues.append(Issue(dotted, message, path, line, col, severity))
     if any(i.severity == "error" for i in issues) or spec is None:
         raise SpecError(sorted(issues, key=lambda i: (i.line or 0, i.column or 0)), path)
     return LoadedSpec(spec, path, text, tuple(issues))
+
+
+@cache
+def _section_adapter(name: str) -> TypeAdapter[Any]:
+    """Validates one top-level section of a spec on its own (with its field's constraints)."""
+    field = Spec.model_fields[name]
+    return TypeAdapter(Annotated[field.annotation, field])
+
+
+def _partial_spec(plain: dict[str, Any], broken: set[str]) -> Spec:
+    """The spec's valid top-level sections, with a :class:`BrokenSection` for each one that is not.
+
+    Not a valid Spec (nothing validates it as a whole): only for the cross-field checks, which skip what
+    they cannot read.
+    """
+    values: dict[str, Any] = {}
+    for name in Spec.model_fields:
+        if name in broken:
+            values[name] = BrokenSection(name)
+        elif name in plain:
+            try:
+                values[name] = _section_adapter(name).validate_python(plain[name])
+            except ValidationError:
+                values[name] = BrokenSection(name)
+    return Spec.model_construct(**values)
 
 
 def _document_path(root: Any, loc: tuple[str | int, ...]) -> list[str | int]:

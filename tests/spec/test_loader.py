@@ -65,6 +65,29 @@ def test_cross_field_errors_are_reported_together_and_located(example_text):
     assert "sum to 1" in errors["dataset.split"][2]
 
 
+def test_structural_and_cross_field_errors_come_in_one_report(example_text):
+    text = (
+        example_text()
+        .replace("slug: reviews-blazingtext", "slug: Reviews_BT")  # structural, in project
+        .replace("test: 0.1}", "test: 0.2}")  # cross-field, in dataset
+        .replace("    epochs: 15\n", "    epochz: 15\n")  # cross-field, in model
+    )
+    errors = errors_of(text)
+    assert set(errors) == {"project.slug", "dataset.split", "model.hyperparameters.epochz"}
+
+
+def test_a_check_on_a_broken_section_is_skipped(example_text):
+    """The model section fails validation, so the model checks (unknown hyperparameters) do not run on it;
+    the dataset's still do."""
+    text = (
+        example_text()
+        .replace("instance_type: ml.c5.2xlarge", "instance_type: c5.2xlarge")
+        .replace("test: 0.1}", "test: 0.2}")
+        .replace("    epochs: 15\n", "    epochz: 15\n")
+    )
+    assert set(errors_of(text)) == {"model.instance_type", "dataset.split"}
+
+
 def test_discriminator_errors_point_at_type(example_text):
     text = example_text().replace("type: blazingtext", "type: fasttext")
     ((path, (line, _, message)),) = errors_of(text).items()
