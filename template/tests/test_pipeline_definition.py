@@ -635,8 +635,11 @@ def test_training_step(built: Built) -> None:
         if module.SPOT_ENABLED:
             wait = arguments["StoppingCondition"]["MaxWaitTimeInSeconds"]
             assert wait == module.SPOT_MAX_WAIT_SECONDS >= module.MAX_RUNTIME_SECONDS
+        # One checkpoint prefix per execution: a new execution must not resume the last one's training.
         checkpoints = module.CHECKPOINT_S3_URI or f"s3://{BUCKET}/{module.PROJECT_SLUG}/checkpoints"
-        assert arguments["CheckpointConfig"]["S3Uri"] == checkpoints
+        assert arguments["CheckpointConfig"]["S3Uri"] == {
+            "Std:Join": {"On": "/", "Values": [checkpoints, {"Get": "Execution.PipelineExecutionId"}]}
+        }
         if module.TUNING_ENABLED:
             # The tuner ships this folder as sourcedir.tar.gz; the container runs sagemaker_program in it.
             static = arguments["HyperParameters"]

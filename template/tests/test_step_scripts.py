@@ -401,7 +401,8 @@ def epoch_lines(stdout: str) -> list[str]:
 @dataclass(frozen=True)
 class BertTraining:
     first: subprocess.CompletedProcess[str]  # epoch 1
-    second: subprocess.CompletedProcess[str]  # epoch 2, resumed from the first job's checkpoint
+    second: subprocess.CompletedProcess[str]  # the same job restarted: epoch 2, from the first's checkpoint
+    other: subprocess.CompletedProcess[str]  # another job (tuning trial, execution) on the same checkpoints
     checkpoint_dir: Path
     model_dir: Path  # the second job's export (SM_MODEL_DIR)
 
@@ -410,20 +411,25 @@ class BertTraining:
 def bert_training(
     tfrecord_splits: Path, tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> BertTraining:
-    """Two epochs in two jobs: the second (as after a spot interruption) resumes from the checkpoint."""
+    """Two epochs in two runs of one training job (as after a spot interruption: SageMaker restarts the
+    job under its name), then another job that shares the checkpoint folder, as tuning trials do."""
     if not (SCRIPTS / "train.py").is_file():
         pytest.skip("this project trains with a built-in algorithm: no train.py")
     work = tmp_path_factory.mktemp("bert-training")
     checkpoint_dir = work / "checkpoints"
-    first, second = (
+    first, second, other = (
         run_script(
             "train.py",
             train_arguments(tiny_bert, checkpoint_dir, epochs=epochs),
-            env=train_environment(tfrecord_splits, work / f"job{epochs}"),
+            env=train_environment(tfrecord_splits, work / folder) | {"TRAINING_JOB_NAME": job_name},
         )
-        for epochs in (1, 2)
+        for folder, job_name, epochs in (
+            ("run1", "spot-job", 1),
+            ("run2", "spot-job", 2),
+            ("run3", "trial", 1),
+        )
     )
-    return BertTraining(first, second, checkpoint_dir, work / "job2" / "model")
+    return BertTraining(first, second, other, checkpoint_dir, work / "run2" / "model")
 
 
 def test_train_resumes_from_checkpoint_then_evaluate(
@@ -433,9 +439,15 @@ def test_train_resumes_from_checkpoint_then_evaluate(
     assert [line.split(" ")[0] for line in lines] == ["epoch=1"], bert_training.first.stdout
     for name, pattern in METRIC_PATTERNS.items():
         assert pattern.search(lines[0]), f"{name} missing from {lines[0]!r}"
-    assert list(bert_training.checkpoint_dir.glob("*.index")), "no checkpoint written"
+    assert list((bert_training.checkpoint_dir / "spot-job").glob("*.index")), "no checkpoint written"
     second = bert_training.second.stdout
     assert [line.split(" ")[0] for line in epoch_lines(second)] == ["epoch=2"], second
+    # Another job never resumes from this one's checkpoints: it trains from epoch 1 in a folder of its own.
+    other = bert_training.other.stdout
+    assert "resuming" not in other and [line.split(" ")[0] for line in epoch_lines(other)] == ["epoch=1"], (
+        other
+    )
+    assert list((bert_training.checkpoint_dir / "trial").glob("*.index"))
 
     model_dir = bert_training.model_dir
     classes = read_classes(tfrecord_splits / "train")

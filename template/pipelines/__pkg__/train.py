@@ -12,8 +12,11 @@ batch_size times the number of replicas. Mixed precision ``auto`` picks bfloat16
 float16 on older ones and nothing on CPU. Batches are bucketed by length and padded only as far as their
 longest example, so short reviews do not pay for max_seq_length.
 
-Managed spot training: the model, optimizer and epoch counter are checkpointed to --checkpoint_dir after
-every epoch; a restarted job resumes after the newest checkpoint.
+Managed spot training: the model, optimizer and epoch counter are checkpointed after every epoch to
+--checkpoint_dir/<training job name>/; a restarted job resumes after the newest checkpoint. The job's own
+folder matters because jobs share the checkpoint S3 prefix, which SageMaker copies in whole at start: the
+training jobs of one tuning job run side by side, and a spot restart is the same job (same name) while
+another trial is not.
 
 Every epoch prints one line that the training job's metric definitions parse:
     epoch=1 train:loss=0.5123 train:accuracy=0.7012 validation:loss=0.6012 validation:accuracy=0.6801
@@ -141,6 +144,7 @@ class Environment:
     hosts: list[str]
     current_host: str
     num_gpus: int
+    job_name: str | None  # TRAINING_JOB_NAME: set by SageMaker, not outside it
 
     @classmethod
     def from_env(cls) -> Environment:
@@ -156,7 +160,12 @@ class Environment:
             current_host=env.get("SM_CURRENT_HOST") or (hosts[0] if hosts else "localhost"),
             # SM_NUM_GPUS can only narrow what TensorFlow sees, never add to it.
             num_gpus=min(int(env.get("SM_NUM_GPUS", visible_gpus)), visible_gpus),
+            job_name=env.get("TRAINING_JOB_NAME") or None,
         )
+
+    def checkpoint_dir(self, root: Path) -> Path:
+        """This job's checkpoint folder under ``root``: one per training job, kept across spot restarts."""
+        return root / self.job_name if self.job_name else root
 
     @property
     def is_multi_worker(self) -> bool:
@@ -597,10 +606,11 @@ def train(args: argparse.Namespace, env: Environment) -> None:
         model = build_model(args, classes, steps_per_epoch, policy)
     finished_epochs = tf.Variable(0, dtype=tf.int64, trainable=False, name="finished_epochs")
     checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, finished_epochs=finished_epochs)
-    initial_epoch = restore_latest(checkpoint, args.checkpoint_dir)
+    job_checkpoints = env.checkpoint_dir(args.checkpoint_dir)
+    initial_epoch = restore_latest(checkpoint, job_checkpoints)
 
     # Every worker saves (saving may involve collectives); only the chief saves where SageMaker syncs to S3.
-    checkpoint_dir = str(args.checkpoint_dir) if env.is_chief else tempfile.mkdtemp(prefix="checkpoints-")
+    checkpoint_dir = str(job_checkpoints) if env.is_chief else tempfile.mkdtemp(prefix="checkpoints-")
     manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=CHECKPOINTS_TO_KEEP)
     if initial_epoch < args.epochs:
         train_spec = input_spec(train_files)
