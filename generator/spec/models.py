@@ -7,6 +7,7 @@ Structure and single-field rules live here; rules that relate fields to each oth
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -24,6 +25,27 @@ S3_URI_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# AWS tags: letters, digits and spaces in any script, and _ . : / = + - @. The aws: prefix is AWS's own.
+TAG_PUNCTUATION = frozenset("_.:/=+-@")
+
+
+def _tag_text_problem(text: str) -> str | None:
+    for char in text:
+        if unicodedata.category(char)[0] not in "LNZ" and char not in TAG_PUNCTUATION:
+            return f"{char!r} is not allowed in AWS tags (letters, digits, spaces and _ . : / = + - @)"
+    return None
+
+
+def _check_tags(tags: dict[str, str]) -> dict[str, str]:
+    for key, value in tags.items():
+        problem = _tag_text_problem(key) or _tag_text_problem(value)
+        if problem:
+            raise ValueError(f"tag {key!r}: {problem}")
+        if key.lower().startswith("aws:"):
+            raise ValueError(f"tag {key!r}: keys starting with 'aws:' are reserved for AWS")
+    return tags
 
 
 def _check_instance_type(value: str) -> str:
@@ -52,7 +74,13 @@ class Project(StrictModel):
     tags: dict[
         Annotated[str, StringConstraints(min_length=1, max_length=128)],
         Annotated[str, StringConstraints(max_length=256)],
-    ] = Field(default_factory=dict, description="Tags put on every AWS resource the project creates.")
+    ] = Field(
+        default_factory=dict,
+        description="Tags put on every AWS resource the project creates (AWS's tag characters: letters, "
+        "digits, spaces and _ . : / = + - @; no 'aws:' keys).",
+    )
+
+    _tags = field_validator("tags")(_check_tags)
 
     @property
     def package(self) -> str:

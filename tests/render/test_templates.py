@@ -24,13 +24,16 @@ from sagespec.spec import load_spec
 
 REPO = Path(__file__).resolve().parents[2]
 EVIL = "Evil {{ 7*7 }} {% if True %}x{% endif %} \"double\" 'single' $(rm -rf /) `id` \\ back\nsecond line"
+# The worst a tag value can be: AWS allows letters, digits, spaces and _ . : / = + - @ (a YAML mapping
+# indicator, a shell assignment, a path).
+HOSTILE_TAG = "Équipe: a=b + c/d @e -- x_y.z"
 HOSTILE_SPEC = """\
 spec_version: 1
 project:
   name: {evil}
   slug: hostile-{model}
   description: {evil}
-  tags: {{team: {evil}}}
+  tags: {{team: {tag}}}
 dataset:
   source: reviews.csv
   text_column: {evil}
@@ -59,7 +62,11 @@ def _write_hostile_spec(folder: Path, model: str) -> Path:
         writer.writerows([["Lovely dress", 5, "Dresses"], ["Too small", 2, "Knits"], ["Fine", 3, "Dresses"]])
     extra = f"  pretrained_model: {json.dumps(EVIL)}" if model == "bert" else ""
     path = folder / "spec.yaml"
-    path.write_text(HOSTILE_SPEC.format(evil=json.dumps(EVIL), model=model, model_extra=extra))
+    path.write_text(
+        HOSTILE_SPEC.format(
+            evil=json.dumps(EVIL), tag=json.dumps(HOSTILE_TAG), model=model, model_extra=extra
+        )
+    )
     return path
 
 
@@ -230,6 +237,7 @@ def test_hostile_strings_come_out_literally(projects, model):
         if isinstance(node, ast.Constant) and isinstance(node.value, str)
     ]
     assert any(EVIL in c or escaped in c for c in constants)
+    assert HOSTILE_TAG in constants  # the tag reaches pipeline.py's TAGS as a string
 
 
 def _generate_variant(tmp_path: Path, ci_yaml: str) -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from sagespec.errors import SpecError, SpecSyntaxError
@@ -86,6 +88,20 @@ def test_a_check_on_a_broken_section_is_skipped(example_text):
         .replace("    epochs: 15\n", "    epochz: 15\n")
     )
     assert set(errors_of(text)) == {"model.instance_type", "dataset.split"}
+
+
+@pytest.mark.parametrize(
+    ("tags", "fragment"),
+    [
+        ("{team: 'a {{ b }}'}", "'{' is not allowed in AWS tags"),
+        ("{'aws:team': x}", "reserved for AWS"),
+        ("{'te<am': x}", "'<' is not allowed"),
+    ],
+)
+def test_tags_follow_aws_tag_rules(example_text, tags, fragment):
+    text = re.sub(r"  tags:\n(    .*\n)+", f"  tags: {tags}\n", example_text())
+    errors = errors_of(text)
+    assert fragment in errors["project.tags"][2]
 
 
 def test_discriminator_errors_point_at_type(example_text):
