@@ -31,8 +31,9 @@ import boto3
 import botocore.session
 import pytest
 from botocore.model import ListShape, MapShape, ServiceModel, Shape, StructureShape
-from botocore.validate import ParamValidator
 from moto import mock_aws
+
+from tests.api_requests import request_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 IMPORT_REGION = "us-east-1"  # any region will do to import the SDK; the build uses the project's
@@ -341,32 +342,6 @@ def _sample(shape: Shape, name: str) -> Any:
     raise AssertionError(f"{name} is a {shape.type_name}, not a value a step argument can take")
 
 
-def _constraint_violations(value: Any, shape: Shape, path: str) -> Iterator[str]:
-    """Enum and pattern violations, which ParamValidator does not check."""
-    if isinstance(shape, StructureShape) and isinstance(value, dict):
-        for key, item in value.items():
-            if key in shape.members:
-                yield from _constraint_violations(item, shape.members[key], f"{path}.{key}")
-    elif isinstance(shape, ListShape) and isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _constraint_violations(item, shape.member, f"{path}[{index}]")
-    elif isinstance(shape, MapShape) and isinstance(value, dict):
-        for key, item in value.items():
-            yield from _constraint_violations(key, shape.key, f"{path} key {key!r}")
-            yield from _constraint_violations(item, shape.value, f"{path}[{key!r}]")
-    elif shape.type_name == "string" and isinstance(value, str):
-        if shape.enum and value not in shape.enum:
-            yield f"{path}: {value!r} is not a {shape.name} ({len(shape.enum)} allowed values)"
-        pattern = shape.metadata.get("pattern")
-        if pattern:
-            try:
-                compiled = re.compile(pattern)
-            except re.error:  # a Java-only construct (\p{...}): leave it to the service
-                return
-            if not compiled.fullmatch(value):  # the service matches the whole value
-                yield f"{path}: {value!r} does not match the {shape.name} pattern {pattern}"
-
-
 def _enum(service: ServiceModel, shape_name: str) -> list[str]:
     return list(service.shape_for(shape_name).enum)
 
@@ -465,19 +440,14 @@ def test_step_arguments_are_valid_api_requests(built: Built, service: ServiceMod
         step_name = _training_step_name(built.module)
     step = built.step(step_name)
     operation, name_field = REQUEST_OPERATIONS[step["Type"]]
-    input_shape = service.operation_model(operation).input_shape
     request = _Resolver(built.definition, service).concretize(step["Arguments"])
     assert not list(_expressions(request)), "an expression survived resolution"
     if name_field:
         assert name_field not in step["Arguments"], f"the pipeline service names the job, not {name_field}"
         request[name_field] = f"{step_name.lower()}-job"
 
-    report = ParamValidator().validate(request, input_shape)
-    assert not report.has_errors(), (
-        f"{step_name} is not a valid {operation} request:\n{report.generate_report()}"
-    )
-    violations = list(_constraint_violations(request, input_shape, operation))
-    assert not violations, "\n".join(violations)
+    problems = request_problems("sagemaker", operation, request)
+    assert not problems, f"{step_name} is not a valid {operation} request:\n" + "\n".join(problems)
 
 
 def test_instance_types_are_known_to_the_api(built: Built, service: ServiceModel) -> None:
