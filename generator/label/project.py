@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib
-import importlib.util
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 from types import ModuleType
 
 from ..errors import LabelingError
+from ..project_modules import import_file
 from ..spec import load_spec
 from ..spec.models import Spec
 
@@ -60,17 +60,7 @@ def _import_package(root: Path) -> str:
     folder = root / "labeling"
     alias = "_sagespec_labeling_" + hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
     if alias not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            alias, folder / "__init__.py", submodule_search_locations=[str(folder)]
-        )
-        assert spec is not None and spec.loader is not None
-        package = importlib.util.module_from_spec(spec)
-        sys.modules[alias] = package
-        try:
-            spec.loader.exec_module(package)
-        except BaseException:
-            del sys.modules[alias]
-            raise
+        import_file(folder / "__init__.py", alias, package=True)
     return alias
 
 

@@ -11,9 +11,7 @@ tokens preprocess.py gives it.
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
-import sys
 import tarfile
 import tempfile
 from collections.abc import Callable, Sequence
@@ -26,6 +24,7 @@ from ..errors import LabelingError
 from ..local import cache
 from ..local.registry import MODEL_FILE, latest
 from ..local.runner import REGISTRY_DIR, RUN_FILE, runs_root
+from ..project_modules import import_file
 from .project import LabelingProject, project_on_path
 
 LABEL_PREFIX = "__label__"
@@ -100,18 +99,6 @@ def model_source(project: LabelingProject, run_dir: Path) -> ModelSource:
     raise LabelingError(f"run {run_dir.name} has no model to score with, and the local registry is empty")
 
 
-def _import_file(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the file executes
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules[name]
-    return module
-
-
 def handler_predictor(handler: ModuleType, model_dir: Path, parse: Callable[[str], list]) -> Predictor:
     """Texts -> predictions through the handler's whole request path, read by the endpoint parser."""
     model = handler.model_fn(str(model_dir))
@@ -171,11 +158,11 @@ def score_run(project: LabelingProject, run_dir: Path) -> tuple[list[ScoredText]
         except (tarfile.TarError, OSError) as err:
             raise LabelingError(f"cannot extract {source.artifact}: {err}") from None
         if handler_file.is_file():
-            handler = _import_file(handler_file, "_sagespec_inference_handler")
+            handler = import_file(handler_file, "_sagespec_inference_handler")
             predict = handler_predictor(handler, model_dir, project.review_predictions.parse_predictions)
             served = f"pipelines/{project.spec.project.package}/inference.py"
         elif project.spec.model.type == "blazingtext":
-            preprocess = _import_file(package_dir / "preprocess.py", "_sagespec_preprocess")
+            preprocess = import_file(package_dir / "preprocess.py", "_sagespec_preprocess")
             predict = fasttext_predictor(model_dir, preprocess.blazingtext_tokens)
             served = "fastText (model.bin), no inference handler in the project"
         else:

@@ -10,7 +10,6 @@ answer each request.
 from __future__ import annotations
 
 import bisect
-import importlib.util
 import json
 import math
 import random
@@ -29,6 +28,7 @@ from typing import Any, TextIO
 from ..errors import SagespecError
 from ..local.registry import MODEL_FILE, PACKAGE_FILE, versions
 from ..local.runner import REGISTRY_DIR, RUNS_DIR, SPEC_FILE
+from ..project_modules import import_file
 from ..render.context_deploy import deployment_context
 from ..spec.models import Spec
 
@@ -51,15 +51,9 @@ def load_handler(project_dir: Path, package: str) -> ModuleType:
             f"{path} does not exist: the endpoint serves models through the project's inference handler "
             "(generated when deployment.enabled is true; `sagespec update` adds it)"
         )
-    name = f"_sagespec_serve_{package}_inference"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses in the handler look their module up here
     try:
-        spec.loader.exec_module(module)
+        module = import_file(path, f"_sagespec_serve_{package}_inference", keep=True)
     except Exception as exc:
-        sys.modules.pop(name, None)
         raise ServeError(f"cannot import {path}: {type(exc).__name__}: {exc}") from exc
     missing = [f for f in HANDLER_FUNCTIONS if not callable(getattr(module, f, None))]
     if missing:
