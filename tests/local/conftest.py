@@ -146,6 +146,42 @@ def latest_run(project: Path) -> Path:
     return runs[-1]
 
 
+def save_wordpiece_tokenizer(
+    folder: Path, texts: list[str], vocab_size: int, model_max_length: int | None = None
+) -> Any:
+    """Train a BERT-style WordPiece tokenizer on ``texts`` and save it to ``folder`` as a fast tokenizer
+    (tokenizer.json among its files, as a hub model has). Returns the PreTrainedTokenizerFast."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    wordpiece = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    wordpiece.normalizer = normalizers.BertNormalizer(lowercase=True)
+    wordpiece.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    wordpiece.train_from_iterator(
+        texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials)
+    )
+    cls, sep = wordpiece.token_to_id("[CLS]"), wordpiece.token_to_id("[SEP]")
+    wordpiece.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
+    )
+    wordpiece.decoder = decoders.WordPiece()
+    limit = {"model_max_length": model_max_length} if model_max_length else {}
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=wordpiece,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        **limit,
+    )
+    tokenizer.save_pretrained(folder)
+    return tokenizer
+
+
 @pytest.fixture(scope="session")
 def sample_csv(tmp_path_factory) -> Path:
     """A real 4,000-row sample of the reviews data, written as pandas writes it (index column first)."""
@@ -193,4 +229,5 @@ def helpers() -> SimpleNamespace:
         edit_spec=edit_spec,
         latest_run=latest_run,
         source_files=source_files,
+        save_wordpiece_tokenizer=save_wordpiece_tokenizer,
     )

@@ -25,29 +25,13 @@ FEATURE_STORE = {
 
 
 @pytest.fixture(scope="module")
-def tiny_tokenizer(tmp_path_factory, sample_csv):
+def tiny_tokenizer(tmp_path_factory, helpers, sample_csv):
     """A WordPiece tokenizer trained on the sample, beside a model config (what --model must hold)."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, PreTrainedTokenizerFast
+    from transformers import BertConfig
 
     folder = tmp_path_factory.mktemp("tiny-tokenizer")
     texts = pd.read_csv(sample_csv)["Review Text"].dropna().tolist()
-    wordpiece = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    wordpiece.normalizer = normalizers.BertNormalizer(lowercase=True)
-    wordpiece.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    wordpiece.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=800, special_tokens=specials))
-    wordpiece.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[(t, wordpiece.token_to_id(t)) for t in ("[CLS]", "[SEP]")]
-    )
-    PreTrainedTokenizerFast(
-        tokenizer_object=wordpiece,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-    ).save_pretrained(folder)
+    helpers.save_wordpiece_tokenizer(folder, texts, vocab_size=800)
     BertConfig(vocab_size=800, hidden_size=32, num_hidden_layers=1, num_attention_heads=2).save_pretrained(
         folder
     )

@@ -15,44 +15,23 @@ pytest.importorskip("tensorflow")
 
 
 @pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory, sample_csv):
+def tiny_bert(tmp_path_factory, helpers, sample_csv):
     """A 2-layer BERT (hidden size 32) with a WordPiece tokenizer trained on the sample's texts."""
     import pandas as pd
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, PreTrainedTokenizerFast, TFBertForSequenceClassification
+    from transformers import BertConfig, TFBertForSequenceClassification
 
     folder = tmp_path_factory.mktemp("tiny-bert")
     texts = pd.read_csv(sample_csv)["Review Text"].dropna().tolist()
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tokenizer.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=2000, special_tokens=specials))
-    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
-    )
-    tokenizer.decoder = decoders.WordPiece()
-    PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-        model_max_length=128,
-    ).save_pretrained(folder)
+    tokenizer = helpers.save_wordpiece_tokenizer(folder, texts, vocab_size=2000, model_max_length=128)
     config = BertConfig(
-        vocab_size=tokenizer.get_vocab_size(),
+        vocab_size=tokenizer.vocab_size,
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=128,
         num_labels=3,
-        pad_token_id=tokenizer.token_to_id("[PAD]"),
+        pad_token_id=tokenizer.pad_token_id,
     )
     model = TFBertForSequenceClassification(config)
     model(model.dummy_inputs)
