@@ -4,41 +4,41 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..arguments import fraction, positive_int
 
-
-def cmd_local_run(args: argparse.Namespace) -> int:
-    from .runner import RunOptions, run_pipeline
-
-    run_pipeline(
-        RunOptions(
-            project_dir=Path(args.project_dir),
-            data=Path(args.data) if args.data else None,
-            max_rows=args.max_rows,
-            use_cache=not args.no_cache,
-            model=Path(args.model) if args.model else None,
-            threshold=args.threshold,
-            quiet=args.quiet,
-        )
-    )
-    return 0
+if TYPE_CHECKING:
+    from .runner import RunOptions
 
 
-def cmd_local_tune(args: argparse.Namespace) -> int:
-    from .runner import Runner, RunOptions
-    from .tuning import SearchSettings
+def _run_options(args: argparse.Namespace, **extra: Any) -> RunOptions:
+    """The options `local run` and `local tune` share, from their parsed arguments."""
+    from .runner import RunOptions
 
-    options = RunOptions(
+    return RunOptions(
         project_dir=Path(args.project_dir),
         data=Path(args.data) if args.data else None,
         max_rows=args.max_rows,
         use_cache=not args.no_cache,
         model=Path(args.model) if args.model else None,
         quiet=args.quiet,
-        tune_trials=args.trials,
-        tune_parallel=args.parallel,
+        **extra,
     )
+
+
+def cmd_local_run(args: argparse.Namespace) -> int:
+    from .runner import run_pipeline
+
+    run_pipeline(_run_options(args, threshold=args.threshold))
+    return 0
+
+
+def cmd_local_tune(args: argparse.Namespace) -> int:
+    from .runner import Runner
+    from .tuning import SearchSettings
+
+    options = _run_options(args, tune_trials=args.trials, tune_parallel=args.parallel)
     runner = Runner(options)
     SearchSettings.from_spec(runner.spec, args.trials, args.parallel)  # no tuning section: a clean error
     tuning_step = next(step for step in runner.plan.steps if step.kind == "tuning")
