@@ -260,23 +260,25 @@ def write_chart(result: BiasResult, path: Path) -> Path | None:
     if not panels:
         return None
     height = max(len(vs) for vs in panels.values())
-    fig, axes = plt.subplots(
-        len(panels), 1, figsize=(8, max(2.0, 0.28 * height + 1.2) * len(panels)), squeeze=False
-    )
-    for ax, ((facet, metric), vs) in zip(axes[:, 0], panels.items(), strict=True):
-        names = [v.value for v in vs]
-        heights = [v.result if v.result is not None and math.isfinite(v.result) else 0.0 for v in vs]
-        colors = ["#c0392b" if v.breach else "#2e86c1" for v in vs]
-        ax.barh(names, heights, color=colors)
-        threshold = vs[0].threshold
-        for x in (threshold, -threshold):
-            ax.axvline(x, color="#7f8c8d", linestyle="--", linewidth=1)
-        ax.set_title(f"{metric} by {facet} (threshold ±{threshold:g}; red = breach)", fontsize=10)
-        ax.tick_params(axis="y", labelsize=8)
-        ax.invert_yaxis()
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    # Facet values are data: a '$' in one must not switch matplotlib into math mode.
+    with plt.rc_context({"text.parse_math": False}):
+        fig, axes = plt.subplots(
+            len(panels), 1, figsize=(8, max(2.0, 0.28 * height + 1.2) * len(panels)), squeeze=False
+        )
+        for ax, ((facet, metric), vs) in zip(axes[:, 0], panels.items(), strict=True):
+            names = [v.value for v in vs]
+            heights = [v.result if v.result is not None and math.isfinite(v.result) else 0.0 for v in vs]
+            colors = ["#c0392b" if v.breach else "#2e86c1" for v in vs]
+            ax.barh(names, heights, color=colors)
+            threshold = vs[0].threshold
+            for x in (threshold, -threshold):
+                ax.axvline(x, color="#7f8c8d", linestyle="--", linewidth=1)
+            ax.set_title(f"{metric} by {facet} (threshold ±{threshold:g}; red = breach)", fontsize=10)
+            ax.tick_params(axis="y", labelsize=8)
+            ax.invert_yaxis()
+        fig.tight_layout()
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
     return path
 
 

@@ -566,8 +566,10 @@ def write_results(
         )
         + "\n"
     )
-    _plot_by_trial(settings, trials, best, files["objective_by_trial"])
-    _plot_vs_hyperparameters(settings, trials, best, files["objective_vs_hyperparameters"])
+    # Categorical choices are the spec's strings: a '$' in one must not switch matplotlib into math mode.
+    with _pyplot().rc_context({"text.parse_math": False}):
+        _plot_by_trial(settings, trials, best, files["objective_by_trial"])
+        _plot_vs_hyperparameters(settings, trials, best, files["objective_vs_hyperparameters"])
     return files
 
 

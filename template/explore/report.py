@@ -6,6 +6,7 @@ import base64
 import html
 from pathlib import Path
 
+import matplotlib
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -112,11 +113,13 @@ def write_plots(results: dict[str, pd.DataFrame], folder: Path) -> dict[str, Pat
         "length_histogram": ("review_length_histogram", plot_length_histogram),
     }
     written = {}
-    for name, (query, draw) in plots.items():
-        frame = results.get(query)
-        if frame is not None and not frame.empty:
-            written[name] = folder / f"{name}.png"
-            draw(frame, written[name])
+    # Labels and facet values are data: a '$' in one must not switch matplotlib into math mode.
+    with matplotlib.rc_context({"text.parse_math": False}):
+        for name, (query, draw) in plots.items():
+            frame = results.get(query)
+            if frame is not None and not frame.empty:
+                written[name] = folder / f"{name}.png"
+                draw(frame, written[name])
     return written
 
 

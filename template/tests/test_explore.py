@@ -19,6 +19,7 @@ import pytest
 pytest.importorskip("duckdb")
 
 from explore import cli, settings  # noqa: E402
+from explore import report as report_module  # noqa: E402
 from explore.engines import (  # noqa: E402
     AthenaEngine,
     Query,
@@ -147,6 +148,26 @@ def test_top_facets_by_negative_share(report: Path, sample: pd.DataFrame) -> Non
     first = rows.iloc[0]
     assert first["row_count"] == groups.size()[first["facet_value"]]
     assert first["negative_count"] == groups.sum()[first["facet_value"]]
+
+
+def test_plots_show_labels_and_facet_values_literally(tmp_path: Path) -> None:
+    # A '$' in a label or facet value would switch matplotlib into math mode (and fail when unbalanced).
+    hostile = ["cost $5 # $", "$x_1$", "50% & $$"]
+    results = {
+        "rows_per_label": pd.DataFrame({"label": hostile, "row_count": [3, 2, 1]}),
+        "label_share_per_facet": pd.DataFrame(
+            {
+                "facet": ["$Class$"] * 3,
+                "facet_value": hostile,
+                "label": hostile,
+                "share": [1.0, 1.0, 1.0],
+                "row_count": [3, 2, 1],
+            }
+        ),
+    }
+    plots = report_module.write_plots(results, tmp_path)
+    assert set(plots) == {"label_distribution", "label_by_facet"}
+    assert all(path.read_bytes()[:4] == b"\x89PNG" for path in plots.values())
 
 
 @pytest.mark.parametrize(

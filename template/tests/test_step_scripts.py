@@ -547,3 +547,14 @@ def test_the_bert_export_takes_text_on_tensorflow_serving(bert_training: BertTra
     failed.status_code, failed._content = 400, b'{"error": "bad input"}'
     with pytest.raises(ValueError, match="400"):
         handler.output_handler(failed, context)
+
+
+def test_the_confusion_matrix_draws_class_labels_literally(tmp_path: Path) -> None:
+    # A '$' in a class label would switch matplotlib into math mode (and fail when unbalanced).
+    spec = importlib.util.spec_from_file_location("step_evaluate", SCRIPTS / "evaluate.py")
+    assert spec is not None and spec.loader is not None
+    evaluate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(evaluate)
+    path = tmp_path / "confusion.png"
+    evaluate.plot_confusion_matrix([[3, 1], [0, 2]], ["cost $5 # $", "$x_1$"], path)
+    assert path.read_bytes()[:4] == b"\x89PNG"

@@ -96,3 +96,24 @@ def test_a_breach_without_fail_on_violation_warns(blazingtext_run, helpers, tmp_
     assert result.code == 0, result.text
     assert re.search(r"warning: bias threshold breached: Class Name=[A-Za-z ]+: CI = \+0\.9", result.out)
     assert "fail_on_violation is false: warnings only" in result.out
+
+
+@pytest.mark.parametrize("hostile", ["cost $5 # $", "$x_1$", r"\frac{a}{b} $", "50% off & $$"])
+def test_facet_values_are_drawn_literally_not_as_mathtext(tmp_path, hostile):
+    # matplotlib would parse '$...$' as mathtext and fail on the unbalanced ones; facet values are data.
+    rows = [("1", hostile)] * 3 + [("-1", hostile)] + [("1", "plain")] * 2 + [("-1", "plain")] * 2
+    found = compute_bias(_write_quoted(tmp_path, rows), _bias(), tmp_path / "out")
+    assert {v.value for v in found.values} == {hostile, "plain"}
+    assert (tmp_path / "out" / "bias-report.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def _write_quoted(tmp_path, rows: list[tuple[str, str]]):
+    import csv
+
+    folder = tmp_path / "bias"
+    folder.mkdir()
+    with (folder / "bias.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["label", "group"])
+        writer.writerows(rows)
+    return folder

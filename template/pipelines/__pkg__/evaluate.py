@@ -209,6 +209,9 @@ def plot_confusion_matrix(matrix: list[list[int]], labels: list[str], path: Path
     matplotlib.use("Agg")  # no display in a processing container
     import matplotlib.pyplot as plt
 
+    # Class labels are data: a '$' in one must not switch matplotlib into math mode.
+    plt.rcParams["text.parse_math"] = False
+
     size = max(4.0, 0.6 * len(labels) + 2)
     fig, ax = plt.subplots(figsize=(size, size))
     image = ax.imshow(matrix, cmap="Blues")
