@@ -20,17 +20,23 @@ def _print_warnings(loaded) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """Report on every spec given, bad ones included; exit with the worst status (2: a spec is bad)."""
     from .spec import load_spec
-    from .spec.dataset_check import check_dataset_file
+    from .spec.dataset_check import load_spec_with_data
 
+    load = load_spec if args.no_data else load_spec_with_data
+    status = 0
     for path in args.specs:
-        loaded = load_spec(path)
+        try:
+            loaded = load(path)
+        except SagespecError as exc:
+            print(exc.render(), file=sys.stderr)
+            status = max(status, exc.exit_code)
+            continue
         _print_warnings(loaded)
-        if not args.no_data:
-            check_dataset_file(loaded)
         spec = loaded.spec
         print(f"{path}: ok ({spec.model.type}, project {spec.project.slug})")
-    return 0
+    return status
 
 
 def cmd_new(args: argparse.Namespace) -> int:

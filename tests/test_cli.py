@@ -8,6 +8,8 @@ import sys
 
 from sagespec.cli import main
 
+from .conftest import DATA, REPO, SPECS
+
 
 def run(*args):
     return subprocess.run([sys.executable, "-m", "sagespec", *args], capture_output=True, text=True)
@@ -66,3 +68,48 @@ def test_new_does_not_import_aws_or_tensorflow(write_spec, example_text, tmp_pat
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def _readme_validation_example() -> tuple[list[str], str]:
+    """The README's `sagespec validate specs/my.yaml` example: the two typos it names and its output."""
+    readme = (REPO / "README.md").read_text()
+    marker = "(`text_column: Review Txt`, `epochz: 15`), `sagespec validate specs/my.yaml` prints:"
+    rest = readme.split(marker, 1)[1]
+    block = rest.split("```\n", 2)[1]
+    return ["specs/my.yaml"], block
+
+
+def test_readme_validation_example_is_what_happens(tmp_path, monkeypatch, capsys):
+    """Structural, cross-field and dataset problems in one report, sorted by line, as the README shows."""
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "data").symlink_to(DATA)
+    text = (SPECS / "womens-clothing-blazingtext.yaml").read_text()
+    text = text.replace("text_column: Review Text", "text_column: Review Txt")
+    (tmp_path / "specs/my.yaml").write_text(text.replace("    epochs: 15\n", "    epochz: 15\n"))
+    monkeypatch.chdir(tmp_path)
+    argv, expected = _readme_validation_example()
+    assert main(["validate", *argv]) == 2
+    assert capsys.readouterr().err == expected
+
+
+def test_dataset_problems_join_a_report_with_broken_sections(write_spec, example_text, capsys):
+    text = example_text().replace("text_column: Review Text", "text_column: Review Txt")
+    path = write_spec(text.replace("instance_type: ml.c5.2xlarge", "instance_type: c5.2xlarge"))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "2 problems" in err and "dataset.text_column" in err and "model.instance_type" in err
+
+
+def test_validate_reports_every_file(write_spec, example_text, capsys):
+    bad = write_spec(example_text().replace("    epochs: 15\n", "    epochz: 15\n"), "bad.yaml")
+    good = write_spec(example_text(), "good.yaml")
+    worse = write_spec(example_text().replace("text_column: Review Text", "text_column: Nope"), "worse.yaml")
+    assert main(["validate", str(bad), str(good), str(worse)]) == 2
+    captured = capsys.readouterr()
+    assert f"{good}: ok" in captured.out
+    assert f"{bad}:" in captured.err and f"{worse}:" in captured.err and "dataset.text_column" in captured.err
+
+
+def test_validate_no_data_skips_the_dataset(write_spec, example_text, capsys):
+    path = write_spec(example_text().replace("text_column: Review Text", "text_column: Nope"))
+    assert main(["validate", "--no-data", str(path)]) == 0

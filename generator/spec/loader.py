@@ -3,6 +3,7 @@ every problem located at file:line:column."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -14,8 +15,12 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from ..errors import Issue, SpecError, SpecSyntaxError
-from .checks import BrokenSection, run_checks
-from .models import REGION_PATTERN, S3_URI_PATTERN, SAGEMAKER_NAME_PATTERN, SLUG_PATTERN, Spec
+from .checks import BrokenSection, Finding, run_checks
+from .models import REGION_PATTERN, S3_URI_PATTERN, SAGEMAKER_NAME_PATTERN, SLUG_PATTERN, Dataset, Spec
+
+# A check of the spec against something outside it (the local dataset): it gets the spec, valid or
+# partial (see _partial_spec), and the folder relative paths start at. Runs when ``spec.dataset`` is valid.
+DataCheck = Callable[[Spec, Path], list[Finding]]
 
 
 @dataclass(frozen=True)
@@ -143,8 +148,14 @@ def _to_plain(node: Any) -> Any:
     return node
 
 
-def validate_data(data: Any, path: Path | None = None, text: str = "") -> LoadedSpec:
-    """Validate parsed YAML (ruamel round-trip data keeps positions for messages)."""
+def validate_data(
+    data: Any, path: Path | None = None, text: str = "", *, data_check: DataCheck | None = None
+) -> LoadedSpec:
+    """Validate parsed YAML (ruamel round-trip data keeps positions for messages).
+
+    ``data_check`` runs when the dataset section is valid, even if other sections are not, and its
+    findings join the same report.
+    """
     if not isinstance(data, dict):
         raise SpecSyntaxError(f"{path or '<spec>'}: a spec is a YAML mapping with spec_version, project, ...")
     issues: list[Issue] = []
@@ -167,7 +178,10 @@ def validate_data(data: Any, path: Path | None = None, text: str = "") -> Loaded
     else:
         checked = spec
     # Cross-field checks run even when structural errors were found, so one report lists both.
-    for dotted, message, severity in run_checks(checked):
+    findings = run_checks(checked)
+    if data_check is not None and isinstance(getattr(checked, "dataset", None), Dataset):
+        findings += data_check(checked, path.parent if path else Path.cwd())
+    for dotted, message, severity in findings:
         line, col = _position(data, tuple(int(p) if p.isdigit() else p for p in dotted.split(".")))
         issues.append(Issue(dotted, message, path, line, col, severity))
     if any(i.severity == "error" for i in issues) or spec is None:
@@ -234,7 +248,7 @@ def locate(loaded: LoadedSpec, dotted: str) -> tuple[int | None, int | None]:
     return _position(parse_yaml(loaded.text, loaded.path), loc)
 
 
-def load_spec(path: str | Path) -> LoadedSpec:
+def load_spec(path: str | Path, *, data_check: DataCheck | None = None) -> LoadedSpec:
     """Read and validate a spec file. Raises :class:`SpecSyntaxError` or :class:`SpecError`."""
     path = Path(path)
     try:
@@ -243,7 +257,7 @@ def load_spec(path: str | Path) -> LoadedSpec:
         raise SpecSyntaxError(f"{path}: no such spec file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecSyntaxError(f"{path}: cannot read spec: {exc}") from None
-    return validate_data(parse_yaml(text, path), path, text)
+    return validate_data(parse_yaml(text, path), path, text, data_check=data_check)
 
 
 def load_spec_text(text: str, path: Path | None = None) -> LoadedSpec:
