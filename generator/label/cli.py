@@ -40,6 +40,7 @@ def prepare_queue(
 
 
 def cmd_local_label(args: argparse.Namespace) -> int:
+    from ..foreground import serve_until_stopped
     from .server import LabelingApp, LabelingServer
 
     queue = prepare_queue(Path(args.project_dir), args.run, args.threshold, args.limit)
@@ -52,11 +53,9 @@ def cmd_local_label(args: argparse.Namespace) -> int:
         print(f"error: cannot listen on port {args.port}: {err.strerror} (try --port 0)", file=sys.stderr)
         return 2
     print(f"answers go to {queue.folder}")
-    print(f"open {server.url} to review (Ctrl-C to stop)", flush=True)
+    print(f"open {server.url} to review (Ctrl-C or SIGTERM stops it)", flush=True)
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        serve_until_stopped(server)
     finally:
         server.server_close()
     answered = len(queue.tasks) - queue.open_count

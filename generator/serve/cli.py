@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import urllib.error
@@ -17,6 +18,7 @@ STATE_FILE = Path(RUNS_DIR) / "serve" / "endpoint.json"  # where a running `serv
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from ..foreground import serve_until_stopped
     from ..spec import load_spec
     from .endpoint import load_endpoint
     from .server import EndpointServer
@@ -30,18 +32,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         endpoint.close()
         raise ServeError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     state = project / STATE_FILE
-    state.parent.mkdir(parents=True, exist_ok=True)
-    state.write_text(json.dumps({"url": server.url, "pid": os.getpid()}) + "\n")
-    print(
-        f"{loaded.spec.endpoint_name} (local) on {server.url}: GET /ping, POST /invocations; Ctrl-C stops it"
-    )
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        write_record(state, server.url)
+        print(
+            f"{loaded.spec.endpoint_name} (local) on {server.url}: GET /ping, POST /invocations; "
+            "Ctrl-C or SIGTERM stops it",
+            flush=True,
+        )
+        serve_until_stopped(server)
     finally:
         server.server_close()
-        state.unlink(missing_ok=True)
+        remove_record(state, server.url)
         for variant in endpoint.describe()["variants"]:
             latency = variant["latency_ms"]
             print(
@@ -51,6 +52,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
             )
         endpoint.close()
     return 0
+
+
+def write_record(state: Path, url: str) -> None:
+    """Say where this endpoint listens (for `shift`), replacing the file whole: never half-written."""
+    state.parent.mkdir(parents=True, exist_ok=True)
+    partial = state.with_name(f".{state.name}.{os.getpid()}.tmp")
+    partial.write_text(json.dumps({"url": url, "pid": os.getpid()}) + "\n")
+    partial.replace(state)
+
+
+def remove_record(state: Path, url: str) -> None:
+    """Remove the record if it is still this server's (a later `serve` of the project may own it now)."""
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(state.read_text()).get("url") == url:
+            state.unlink()
+
+
+def recorded_url(project: Path) -> str:
+    """The URL `serve` recorded for ``project``; a ServeError when there is no usable record."""
+    state = project / STATE_FILE
+    if not state.is_file():
+        raise ServeError(
+            f"no local endpoint is running for {project} ({state} is missing); "
+            "start one with `sagespec local serve`, or pass --url"
+        )
+    try:
+        url = json.loads(state.read_text())["url"]
+        if not isinstance(url, str):
+            raise TypeError(url)
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ServeError(f"{state} is not a record `sagespec local serve` wrote; remove it") from None
+    return url
 
 
 def parse_weights(items: list[str]) -> dict[str, float]:
@@ -73,12 +106,9 @@ def cmd_shift(args: argparse.Namespace) -> int:
     weights = parse_weights(items)
     if not weights:
         raise ServeError("give the new weights as NAME=WEIGHT ...")
-    url = args.url
-    if url is None:
-        state = project / STATE_FILE
-        if not state.is_file():
-            raise ServeError(f"no local endpoint is running for {project} ({state} is missing); pass --url")
-        url = json.loads(state.read_text())["url"]
+    url = args.url if args.url is not None else recorded_url(project)
+    if not url.startswith(("http://", "https://")):
+        raise ServeError(f"{url!r} is not an http:// URL")
     request = urllib.request.Request(
         f"{url.rstrip('/')}/admin/weights",
         data=json.dumps(weights).encode("utf-8"),
@@ -89,12 +119,23 @@ def cmd_shift(args: argparse.Namespace) -> int:
         with urllib.request.urlopen(request, timeout=10) as response:
             answer = json.load(response)
     except urllib.error.HTTPError as exc:
-        raise ServeError(f"{url}: {json.loads(exc.read() or b'{}').get('error', exc.reason)}") from None
-    except urllib.error.URLError as exc:
-        raise ServeError(f"cannot reach the local endpoint at {url}: {exc.reason}") from None
+        raise ServeError(f"{url}: {_error_message(exc)}") from None
+    except OSError:  # URLError included: refused, reset, timed out: nothing serves there
+        raise ServeError(
+            f"no local endpoint is running at {url}; start one with `sagespec local serve`"
+        ) from None
+    except ValueError:
+        raise ServeError(f"{url} did not answer like a sagespec local endpoint") from None
     for variant in answer["variants"]:
         print(f"  {variant['name']:<16} weight {variant['weight']:g} ({variant['traffic_percent']:g}%)")
     return 0
+
+
+def _error_message(exc: urllib.error.HTTPError) -> str:
+    try:
+        return str(json.loads(exc.read() or b"{}").get("error", exc.reason))
+    except (OSError, ValueError, AttributeError):
+        return str(exc.reason)
 
 
 def register_serve(local_subparsers: argparse._SubParsersAction) -> None:

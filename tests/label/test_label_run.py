@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import queue
 import shutil
+import signal
+import subprocess
+import sys
+import threading
 import urllib.request
 from pathlib import Path
 
@@ -96,3 +101,40 @@ def test_commands_register_under_local_and_parse(run_project):
 def test_a_project_without_runs_says_what_to_do(labeling_project):
     with pytest.raises(LabelingError, match="sagespec local run"):
         prepare_queue(Path(labeling_project))
+
+
+@pytest.mark.parametrize(
+    ("stop", "sigint"),
+    [(signal.SIGTERM, signal.SIG_IGN), (signal.SIGINT, signal.SIG_DFL)],
+    ids=["SIGTERM-with-SIGINT-ignored", "SIGINT"],
+)
+def test_the_label_command_stops_cleanly(run_project, tmp_path, stop, sigint):
+    """SIGTERM stops the page's server even where SIGINT is ignored (a background job of a script)."""
+    project = Path(shutil.copytree(run_project, tmp_path / "project"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sagespec", "local", "label", str(project), "--port", "0", "--limit", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, sigint),
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True)
+    reader.start()
+    try:
+        line = ""
+        while not line.startswith("open http://"):
+            line = lines.get(timeout=60)
+        url = line.split()[1]
+        with urllib.request.urlopen(url + "labeling.css", timeout=10) as response:
+            assert response.status == 200
+        process.send_signal(stop)
+        assert process.wait(timeout=20) == 0, process.stderr.read()
+        assert "Traceback" not in process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    reader.join(timeout=10)
+    rest = [lines.get() for _ in range(lines.qsize())]
+    assert any("tasks answered" in line for line in rest)  # its summary, printed on the way out

@@ -249,24 +249,95 @@ def test_serve_refuses_a_project_without_the_handler(project, tmp_path):
     assert "no local endpoint is running" in err.getvalue()
 
 
-def test_the_serve_command_records_its_url_and_stops_cleanly(project):
+@contextlib.contextmanager
+def serve_process(
+    project: Path, sigint: signal.Handlers = signal.SIG_DFL
+) -> Iterator[tuple[subprocess.Popen, str]]:
+    """`sagespec local serve` as a process of its own, and the URL it recorded; killed if still alive.
+
+    ``sigint`` is SIGINT's disposition in the child: SIG_DFL (a terminal's Ctrl-C reaches it), or
+    SIG_IGN (what a background job of a non-interactive shell inherits), whatever the test runner has.
+    """
     command = [sys.executable, "-m", "sagespec", "local", "serve", str(project), "--port", "0"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, sigint),
+    )
     state = project / STATE_FILE
     try:
-        deadline = time.monotonic() + 30
-        while not state.is_file() and process.poll() is None and time.monotonic() < deadline:
+        deadline = time.monotonic() + 60
+        record: dict = {}
+        while record.get("pid") != process.pid:
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate(timeout=5)
             time.sleep(0.05)
-        assert state.is_file(), process.communicate(timeout=5)
-        url = json.loads(state.read_text())["url"]
-        host, port = url.removeprefix("http://").rsplit(":", 1)
-        connection = http.client.HTTPConnection(host, int(port), timeout=10)
-        connection.request("GET", "/ping")
-        assert connection.getresponse().status == 200
-        assert main(["local", "shift", str(project), "Challenger=0"]) == 0
+            with contextlib.suppress(OSError, ValueError):
+                record = json.loads(state.read_text())
+        yield process, record["url"]
     finally:
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=10)
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=10)
+
+
+def _ping(url: str) -> int:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.request("GET", "/ping")
+    return connection.getresponse().status
+
+
+@pytest.mark.parametrize(
+    ("stop", "sigint"),
+    [
+        (signal.SIGTERM, signal.SIG_DFL),
+        (signal.SIGTERM, signal.SIG_IGN),  # started in the background by a non-interactive shell
+        (signal.SIGINT, signal.SIG_DFL),  # Ctrl-C in a terminal
+    ],
+    ids=["SIGTERM", "SIGTERM-with-SIGINT-ignored", "SIGINT"],
+)
+def test_the_serve_command_records_its_url_and_stops_cleanly(project, stop, sigint):
+    with serve_process(project, sigint) as (process, url):
+        assert _ping(url) == 200
+        assert main(["local", "shift", str(project), "Challenger=0"]) == 0
+        process.send_signal(stop)
+        out, err = process.communicate(timeout=20)
     assert process.returncode == 0, err
-    assert not state.exists()
+    assert not (project / STATE_FILE).exists()
     assert "Current" in out and "version 1 (Approved, rule latest-approved)" in out
+    assert "invocations" in out  # the summary printed on the way out
+    assert "Traceback" not in err
+
+
+def test_shift_against_a_killed_server_is_a_one_line_error(project, capsys):
+    with serve_process(project) as (process, url):
+        process.kill()  # SIGKILL: no clean-up runs, the record stays behind
+        process.communicate(timeout=10)
+    assert (project / STATE_FILE).is_file()
+    try:
+        assert main(["local", "shift", str(project), "Challenger=0"]) == 2
+        err = capsys.readouterr().err
+        assert err == f"error: no local endpoint is running at {url}; start one with `sagespec local serve`\n"
+        # A later `serve` replaces the stale record, and removes it when it stops.
+        with serve_process(project) as (process, url):
+            assert main(["local", "shift", str(project), "Challenger=1"]) == 0
+            process.terminate()
+            process.communicate(timeout=20)
+        assert process.returncode == 0 and not (project / STATE_FILE).exists()
+    finally:
+        (project / STATE_FILE).unlink(missing_ok=True)
+
+
+def test_shift_with_an_unreadable_record_or_url(project, capsys):
+    state = project / STATE_FILE
+    state.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        state.write_text("{half")
+        assert main(["local", "shift", str(project), "Challenger=0"]) == 2
+        assert "is not a record" in capsys.readouterr().err
+    finally:
+        state.unlink()
+    assert main(["local", "shift", str(project), "Challenger=0", "--url", "localhost:1"]) == 2
+    assert "not an http:// URL" in capsys.readouterr().err

@@ -1,0 +1,62 @@
+"""Run a local HTTP server in the foreground until SIGTERM or SIGINT, then stop it cleanly.
+
+`sagespec local serve` and `sagespec local label` serve until they are told to stop. SIGTERM (what
+``kill``, systemd, Docker and CI runners send) and SIGINT (Ctrl-C) both end the serving loop the same
+way, so each command's clean-up (remove its record, print its summary) always runs and it exits 0.
+
+A process that a non-interactive shell starts in the background inherits SIGINT *ignored*; Python
+then does not turn SIGINT into KeyboardInterrupt, and neither do we: an ignored SIGINT stays ignored
+(the convention ``nohup`` and ``&`` rely on). SIGTERM always stops the server.
+"""
+
+from __future__ import annotations
+
+import signal
+import socketserver
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """Set ``stop`` on SIGTERM or SIGINT while the block runs; the previous handlers come back after.
+
+    Must run on the main thread (only it may install signal handlers). A signal that is ignored when
+    the block starts stays ignored.
+    """
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {}
+    for sig in STOP_SIGNALS:
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            previous[sig] = signal.signal(sig, on_signal)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def serve_until_stopped(server: socketserver.BaseServer, poll_interval: float = 0.2) -> None:
+    """Serve on a worker thread until SIGTERM or SIGINT (or the serving loop dies), then shut down.
+
+    The main thread only waits on an event, so a signal never lands in the middle of a request: the
+    request in flight finishes and the server's socket is closed by the caller (``server_close``).
+    """
+    stop = threading.Event()
+    with stop_on_signals(stop):
+        worker = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": poll_interval}, name="sagespec-serve"
+        )
+        worker.start()
+        try:
+            while worker.is_alive() and not stop.wait(poll_interval):
+                pass
+        finally:
+            server.shutdown()  # returns once serve_forever has returned (at once if it already has)
+            worker.join()
