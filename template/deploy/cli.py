@@ -42,6 +42,7 @@ from deploy.settings import (
     STAGES,
     VARIANTS,
 )
+from pipelines.aws_errors import reports_aws_errors
 
 NAMESPACE = "AWS/SageMaker"
 # CloudWatch metric -> (statistic, unit conversion, column heading). ModelLatency is in microseconds.
@@ -394,6 +395,7 @@ def run(args: argparse.Namespace, clients: Clients) -> Any:
     return autoscale(clients, endpoint, args.variant, **settings)
 
 
+@reports_aws_errors
 def main(argv: Sequence[str] | None = None, session: boto3.Session | None = None) -> int:
     parser = build_parser()
     try:

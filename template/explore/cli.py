@@ -21,6 +21,7 @@ from explore.engines import (
     register_dataset,
 )
 from explore.report import write_report
+from pipelines.aws_errors import reports_aws_errors
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = Path("reports/explore")
@@ -102,6 +103,7 @@ def explore_on_athena(args: argparse.Namespace, session: Any) -> tuple[dict[str,
     return run_queries(engine, args.queries), f"{args.database}.{settings.TABLE} at {location} (Athena)"
 
 
+@reports_aws_errors
 def main(argv: Sequence[str] | None = None, session: Any = None) -> int:
     """``session``: a boto3 Session for the athena engine (default: one for --region)."""
     args = parse_args(argv)
@@ -110,13 +112,9 @@ def main(argv: Sequence[str] | None = None, session: Any = None) -> int:
             results, source = explore_locally(args)
         else:
             import boto3
-            from botocore.exceptions import BotoCoreError, ClientError
 
-            try:
-                results, source = explore_on_athena(args, session or boto3.Session(region_name=args.region))
-            except (BotoCoreError, ClientError) as err:
-                print(f"explore: error: AWS: {err}", file=sys.stderr)
-                return 1
+            # AWS errors end the command through @reports_aws_errors: one line, exit 2 or 1.
+            results, source = explore_on_athena(args, session or boto3.Session(region_name=args.region))
     except ExploreError as err:
         print(f"explore: error: {err}", file=sys.stderr)
         return 2

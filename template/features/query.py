@@ -23,6 +23,7 @@ import pandas as pd
 
 from explore.engines import AthenaEngine, ExploreError, Query
 from features import settings
+from pipelines.aws_errors import reports_aws_errors
 
 SPLITS = ("train", "validation", "test")
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,6 +136,7 @@ def query_athena(
 # ---------------------------------------------------------------------------------------------- main
 
 
+@reports_aws_errors
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m features.query", description=__doc__.split("\n", 1)[0])
     parser.add_argument("split", choices=SPLITS)

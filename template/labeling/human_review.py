@@ -14,6 +14,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from pipelines.aws_errors import reports_aws_errors
+
 from . import settings
 
 
@@ -107,6 +109,7 @@ def create(role_arn: str, region: str) -> str:
     return arn
 
 
+@reports_aws_errors
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     commands = parser.add_subparsers(dest="command", required=True)

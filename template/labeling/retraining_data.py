@@ -20,6 +20,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from pipelines.aws_errors import reports_aws_errors
+
 from . import settings
 
 OUTPUT_FILE = "output.json"
@@ -98,6 +100,7 @@ def s3_outputs(s3: Any, uri: str) -> Iterable[tuple[str, dict[str, Any]]]:
                 yield f"s3://{bucket}/{item['Key']}", json.loads(body)
 
 
+@reports_aws_errors
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--out", type=Path, required=True, help="CSV file to write")

@@ -22,6 +22,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from pipelines.aws_errors import reports_aws_errors
+
 # The SDK looks up its settings in a configuration that it validates against a JSON schema on every
 # lookup; this one only opts out of telemetry (an STS call and an HTTPS request per job built).
 OFFLINE_SAGEMAKER_CONFIG = {
@@ -152,6 +154,7 @@ def json_object(text: str) -> dict[str, Any]:
     return value
 
 
+@reports_aws_errors
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m pipelines.run_pipeline", description=__doc__.splitlines()[0]
