@@ -6,9 +6,12 @@ and the local runner maps the same names onto its stand-ins. One table, so they 
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from .aws_values import INT32_MAX
 
 HyperparameterKind = Literal["int", "float", "bool", "str"]
 
@@ -30,11 +33,18 @@ class Hyperparameter:
             return "true or false"
         if self.choices:
             return "one of " + ", ".join(self.choices)
-        low = "" if self.minimum is None else f"{'>' if self.exclusive_minimum else '>='} {self.minimum:g}"
-        high = "" if self.maximum is None else f"<= {self.maximum:g}"
+        low = (
+            ""
+            if self.minimum is None
+            else f"{'>' if self.exclusive_minimum else '>='} {self._text(self.minimum)}"
+        )
+        high = "" if self.maximum is None else f"<= {self._text(self.maximum)}"
         bounds = " and ".join(b for b in (low, high) if b)
         noun = "an integer" if self.kind == "int" else "a number"
         return f"{noun} {bounds}".strip()
+
+    def _text(self, bound: float) -> str:
+        return f"{int(bound):,}" if self.kind == "int" and bound >= 10_000 else f"{bound:g}"
 
     def check(self, value: Any) -> str | None:
         """Return a problem with ``value``, or None when it is acceptable."""
@@ -49,11 +59,14 @@ class Hyperparameter:
             return f"must be {self.describe()}, got {value!r}"
         if not numeric_ok:
             return f"must be {self.describe()}, got {value!r}"
-        too_low = self.minimum is not None and (
-            value <= self.minimum if self.exclusive_minimum else value < self.minimum
+        # Written as "not within" so that NaN, for which every comparison is false, is never accepted.
+        above_minimum = self.minimum is None or (
+            value > self.minimum if self.exclusive_minimum else value >= self.minimum
         )
-        too_high = self.maximum is not None and value > self.maximum
-        return f"must be {self.describe()}, got {value!r}" if too_low or too_high else None
+        below_maximum = self.maximum is None or value <= self.maximum
+        finite = not isinstance(value, float) or math.isfinite(value)
+        within = above_minimum and below_maximum and finite
+        return None if within else f"must be {self.describe()}, got {value!r}"
 
 
 @dataclass(frozen=True)
@@ -94,11 +107,21 @@ BLAZINGTEXT = Algorithm(
         Hyperparameter("learning_rate", "float", 0.05, minimum=0, exclusive_minimum=True, maximum=10),
         Hyperparameter("word_ngrams", "int", 2, minimum=1, maximum=10, help="word n-gram features"),
         Hyperparameter("vector_dim", "int", 100, minimum=1, maximum=1000, help="embedding size"),
-        Hyperparameter("min_count", "int", 5, minimum=0, help="words rarer than this are dropped"),
-        Hyperparameter("buckets", "int", 2_000_000, minimum=1, help="hash buckets for word n-grams"),
+        Hyperparameter(
+            "min_count", "int", 5, minimum=0, maximum=INT32_MAX, help="words rarer than this are dropped"
+        ),
+        # Integers without a documented maximum are C++ ints (32-bit) in BlazingText and fastText.
+        Hyperparameter(
+            "buckets", "int", 2_000_000, minimum=1, maximum=INT32_MAX, help="hash buckets for word n-grams"
+        ),
         Hyperparameter("early_stopping", "bool", False, help="stop when validation accuracy stalls"),
-        Hyperparameter("patience", "int", 4, minimum=1, help="epochs without improvement before stopping"),
-        Hyperparameter("min_epochs", "int", 5, minimum=1, help="epochs before early stopping may act"),
+        # At most as many epochs as a job may train.
+        Hyperparameter(
+            "patience", "int", 4, minimum=1, maximum=1000, help="epochs without improvement before stopping"
+        ),
+        Hyperparameter(
+            "min_epochs", "int", 5, minimum=1, maximum=1000, help="epochs before early stopping may act"
+        ),
     ),
     metrics={
         "validation:accuracy": Metric("validation:accuracy", "Maximize"),
@@ -120,9 +143,12 @@ BERT = Algorithm(
         Hyperparameter("max_seq_length", "int", 128, minimum=8, maximum=512),
         Hyperparameter("warmup_ratio", "float", 0.1, minimum=0, maximum=0.5),
         Hyperparameter("weight_decay", "float", 0.01, minimum=0, maximum=1),
-        Hyperparameter("early_stopping_patience", "int", 0, minimum=0, help="0 turns early stopping off"),
+        Hyperparameter(
+            "early_stopping_patience", "int", 0, minimum=0, maximum=100, help="0 turns early stopping off"
+        ),
         Hyperparameter("freeze_encoder", "bool", False, help="train only the classification head"),
-        Hyperparameter("seed", "int", 42, minimum=0),
+        # TensorFlow and NumPy take 32-bit seeds.
+        Hyperparameter("seed", "int", 42, minimum=0, maximum=INT32_MAX),
     ),
     metrics={
         name: Metric(name, direction, regex=rf"{re.escape(name)}={_FLOAT}", per_epoch=True)

@@ -8,10 +8,13 @@ skipped (its findings would rest on data already reported as wrong), while the o
 
 from __future__ import annotations
 
+import html
+import json
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 
+from .aws_values import CONTAINER_ARGUMENT_MAX, UI_TEMPLATE_MAX, check_s3_uri
 from .catalog import ALGORITHMS, is_gpu_instance
 from .labeling import TEXT_CLASSIFICATION_LAMBDAS
 from .models import (
@@ -94,6 +97,23 @@ def check_dataset(spec: Spec) -> Iterator[Finding]:
         yield _error("dataset.label_column", "must differ from text_column")
     if not ds.source.startswith("s3://") and "://" in ds.source:
         yield _error("dataset.source", "must be a local path or an s3:// URI")
+    elif ds.source.startswith("s3://"):
+        try:
+            check_s3_uri(ds.source)
+        except ValueError as exc:
+            yield _error("dataset.source", str(exc))
+    # The preprocessing step receives these as single JSON container arguments.
+    for field, argument in (
+        ("label_mapping", {str(k): str(v) for k, v in ds.label_mapping.items()}),
+        ("facet_columns", list(ds.facet_columns)),
+    ):
+        size = len(json.dumps(argument))
+        if size > CONTAINER_ARGUMENT_MAX:
+            yield _error(
+                f"dataset.{field}",
+                f"as JSON it must be at most {CONTAINER_ARGUMENT_MAX} characters (SageMaker's limit on one "
+                f"container argument), got {size}",
+            )
 
 
 def check_bias(spec: Spec) -> Iterator[Finding]:
@@ -118,7 +138,7 @@ def check_bias(spec: Spec) -> Iterator[Finding]:
             yield _error(f"bias.positive_labels.{i}", f"{label!r} is not a class label; classes: {classes}")
     for name, metric in bias.metrics.items():
         bound = BIAS_METRIC_BOUNDS[name]
-        if metric.threshold > bound:
+        if not metric.threshold <= bound:
             yield _error(
                 f"bias.metrics.{name}.threshold",
                 f"{name} lies within [-{bound:.3g}, {bound:.3g}]; a threshold of {metric.threshold:g} "
@@ -213,9 +233,9 @@ def check_tuning(spec: Spec) -> Iterator[Finding]:
                 yield _error(f"{path}.type", f"{name} is an integer; use an integer range")
             if hp.kind in ("bool", "str"):
                 yield _error(f"{path}.type", f"{name} is not numeric; use a categorical range")
-            if rng.min >= rng.max:
+            if not rng.min < rng.max:
                 yield _error(f"{path}.min", f"must be below max ({rng.max:g})")
-            if rng.scaling == "Logarithmic" and rng.min <= 0:
+            if rng.scaling == "Logarithmic" and not rng.min > 0:
                 yield _error(f"{path}.scaling", "Logarithmic scaling needs min > 0")
             if rng.scaling == "ReverseLogarithmic":
                 if isinstance(rng, IntegerRange):
@@ -289,6 +309,10 @@ def _hp_text(value: object) -> str:
     return str(value)
 
 
+# DeploymentConfig's CapacitySize.Value is an integer (CAPACITY_PERCENT).
+WHOLE_PERCENT = "must be a whole percent: SageMaker's CapacitySize takes an integer"
+
+
 def check_deployment(spec: Spec) -> Iterator[Finding]:
     dep = spec.deployment
     seen: dict[str, int] = {}
@@ -299,7 +323,7 @@ def check_deployment(spec: Spec) -> Iterator[Finding]:
                 f"{path}.name", f"duplicate variant name {variant.name!r} (also variant {seen[variant.name]})"
             )
         seen.setdefault(variant.name, i)
-        if variant.initial_weight <= 0:
+        if not variant.initial_weight > 0:
             yield _error(f"{path}.initial_weight", f"must be positive, got {variant.initial_weight:g}")
         if variant.model.select == "version" and variant.model.version is None:
             yield _error(f"{path}.model.version", "name the model package version to serve")
@@ -323,11 +347,15 @@ def check_deployment(spec: Spec) -> Iterator[Finding]:
     if ts.type == "canary":
         if ts.canary_percent is None or not 0 < ts.canary_percent < 100:
             yield _error(f"{path}.canary_percent", "canary needs a size between 0 and 100 (exclusive)")
+        elif not ts.canary_percent.is_integer():
+            yield _error(f"{path}.canary_percent", WHOLE_PERCENT)
     elif ts.canary_percent is not None:
         yield _error(f"{path}.canary_percent", "only applies with type: canary")
     if ts.type == "linear":
         if ts.linear_step_percent is None or not 0 < ts.linear_step_percent <= 50:
             yield _error(f"{path}.linear_step_percent", "linear needs a step between 0 (exclusive) and 50")
+        elif not ts.linear_step_percent.is_integer():
+            yield _error(f"{path}.linear_step_percent", WHOLE_PERCENT)
     elif ts.linear_step_percent is not None:
         yield _error(f"{path}.linear_step_percent", "only applies with type: linear")
     if ts.type != "all-at-once" and serverless:
@@ -338,6 +366,15 @@ def check_deployment(spec: Spec) -> Iterator[Finding]:
         yield _error(
             "deployment.data_capture.enabled", "data capture is not available for serverless variants"
         )
+
+
+# What the worker task template's own markup leaves of A2I's 128,000 characters for the spec's text.
+UI_TEXT_MAX = UI_TEMPLATE_MAX - 8_000
+
+
+def _ui_size(text: str) -> int:
+    """Characters ``text`` takes in the worker task template: HTML-escaped, each line its own <p>."""
+    return len(html.escape(text)) + 16 * text.count("\n")
 
 
 def check_labeling(spec: Spec) -> Iterator[Finding]:
@@ -361,11 +398,19 @@ def check_labeling(spec: Spec) -> Iterator[Finding]:
         )
     if lab.task_availability_seconds < lab.task_time_limit_seconds:
         yield _error("labeling.task_availability_seconds", "must be at least task_time_limit_seconds")
-    if len(classes) > 1 and lab.confidence_threshold <= 1 / len(classes):
+    if len(classes) > 1 and not lab.confidence_threshold > 1 / len(classes):
         yield _warning(
             "labeling.confidence_threshold",
             f"with {len(classes)} classes the top probability is at least {1 / len(classes):.2f}: "
             "no prediction would go to review",
+        )
+    shown = _ui_size(lab.instructions.short) + _ui_size(lab.instructions.full)
+    shown += 2 * sum(_ui_size(json.dumps(name)) for name in lab.labels)  # the categories, and a list
+    if shown > UI_TEXT_MAX:
+        yield _error(
+            "labeling.instructions",
+            f"instructions and label names must be at most {UI_TEXT_MAX:,} characters together (A2I's worker "
+            f"task template is at most {UI_TEMPLATE_MAX:,} characters, its markup included), got {shown:,}",
         )
     if lab.workers_per_item > 3:
         yield _error("labeling.workers_per_item", "an A2I flow definition takes at most 3 reviewers per item")

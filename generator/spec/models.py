@@ -10,8 +10,21 @@ import re
 import unicodedata
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from .aws_values import (
+    FLOAT32_MAX,
+    INT32_MAX,
+    TARGET_VALUE_MAX,
+    aws_pattern,
+    check_alarm_name,
+    check_container_argument,
+    check_no_sub_placeholder,
+    check_one_line,
+    check_s3_uri,
+    check_s3_uri_in_sub,
+    package_problem,
+)
 from .catalog import INSTANCE_TYPE_PATTERN
 
 SPEC_VERSION = 1
@@ -55,19 +68,50 @@ def _check_instance_type(value: str) -> str:
 
 
 InstanceType = Annotated[str, Field(json_schema_extra={"pattern": INSTANCE_TYPE_PATTERN.pattern})]
-SageMakerName = Annotated[str, StringConstraints(pattern=SAGEMAKER_NAME_PATTERN)]
+SageMakerName = Annotated[str, StringConstraints(pattern=SAGEMAKER_NAME_PATTERN, min_length=1, max_length=63)]
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 ClassLabel = int | str
+S3Uri = Annotated[
+    str,
+    AfterValidator(check_s3_uri),
+    Field(json_schema_extra={"pattern": S3_URI_PATTERN, "minLength": 8, "maxLength": 1024}),
+]
+# Where endpoints capture data (DataCaptureConfig.DestinationS3Uri: at most 512 characters); the
+# Studio project template also writes it into a CloudFormation !Sub string.
+CaptureS3Uri = Annotated[
+    str,
+    StringConstraints(max_length=512),
+    AfterValidator(check_s3_uri_in_sub),
+    Field(json_schema_extra={"pattern": S3_URI_PATTERN, "minLength": 8}),
+]
+# A value passed to the processing container as one argument (a column name, a model id).
+ContainerArgument = Annotated[
+    str, StringConstraints(min_length=1, max_length=256), AfterValidator(check_container_argument)
+]
+OneLine = Annotated[str, StringConstraints(min_length=1), AfterValidator(check_one_line)]
+# A 32-bit signed integer: what the AWS APIs and the libraries that read seeds take.
+Int32 = Annotated[int, Field(ge=0, le=INT32_MAX)]
+
+
+def _check_slug(slug: str) -> str:
+    problem = package_problem(slug.replace("-", "_"))
+    if problem:
+        raise ValueError(
+            f"the pipeline's Python package would be pipelines.{slug.replace('-', '_')}: {problem}; "
+            "choose another slug"
+        )
+    return slug
 
 
 # --- project
 class Project(StrictModel):
     """Who the generated project is."""
 
-    name: NonEmpty = Field(description="Human-readable project name, shown in READMEs.")
-    slug: Annotated[str, StringConstraints(pattern=SLUG_PATTERN)] = Field(
+    name: OneLine = Field(description="Human-readable project name, shown in READMEs.")
+    slug: Annotated[str, StringConstraints(pattern=SLUG_PATTERN), AfterValidator(_check_slug)] = Field(
         description="Lower-case id (2-32 chars, letters, digits, '-'): names the pipeline, its package "
-        "pipelines/<slug with '_'>, and the AWS resources. 32 is SageMaker Projects' limit."
+        "pipelines/<slug with '_'>, and the AWS resources. 32 is SageMaker Projects' limit. The package "
+        "name must not be a Python keyword, a standard library module or a module of the generated project."
     )
     description: str = ""
     region: Annotated[str, StringConstraints(pattern=REGION_PATTERN)] = "us-east-1"
@@ -98,25 +142,25 @@ class Split(StrictModel):
 class Dataset(StrictModel):
     """Where the data is and how to turn it into labelled text."""
 
-    source: NonEmpty = Field(
+    source: Annotated[NonEmpty, AfterValidator(check_no_sub_placeholder)] = Field(
         description="A local path (relative to the spec file) or an s3:// URI of the raw dataset."
     )
     format: Literal["csv", "parquet"] = "csv"
-    text_column: NonEmpty
-    label_column: NonEmpty
+    text_column: ContainerArgument
+    label_column: ContainerArgument
     label_mapping: dict[ClassLabel, ClassLabel] = Field(
         min_length=2,
         description="Raw label value -> class label, e.g. star ratings {1: -1, 2: -1, 3: 0, 4: 1, 5: 1}. "
         "Every raw value in the data must be mapped; rows whose value is unmapped are an error.",
     )
-    facet_columns: list[NonEmpty] = Field(
+    facet_columns: list[ContainerArgument] = Field(
         default_factory=list, description="Columns kept beside text and label for the bias check."
     )
     split: Split = Field(default_factory=Split)
     balance: Literal["none", "downsample"] = Field(
         "none", description="'downsample' keeps as many rows of each class as the rarest class has."
     )
-    seed: int = Field(42, ge=0)
+    seed: Int32 = 42
 
     @property
     def classes(self) -> list[ClassLabel]:
@@ -133,7 +177,7 @@ class BiasMetric(StrictModel):
 
 
 class Facet(StrictModel):
-    column: NonEmpty
+    column: ContainerArgument
     values: list[ClassLabel] = Field(
         default_factory=list,
         description="The sensitive group's values; empty means every value of the column in turn.",
@@ -148,7 +192,7 @@ class Bias(StrictModel):
     positive_labels: list[ClassLabel] = Field(
         default_factory=list, description="Class labels Clarify treats as the positive outcome."
     )
-    group_column: str | None = Field(None, description="Group variable for CDDL.")
+    group_column: ContainerArgument | None = Field(None, description="Group variable for CDDL.")
     metrics: dict[BiasMetricName, BiasMetric] = Field(default_factory=dict)
     fail_on_violation: bool = Field(
         True, description="Whether a breached threshold stops the pipeline (ClarifyCheckStep)."
@@ -171,8 +215,10 @@ class Debugger(StrictModel):
 
 class _ModelBase(StrictModel):
     instance_count: int = Field(1, ge=1, le=64)
-    volume_size_gb: int = Field(30, ge=1, le=16_384)
-    max_runtime_seconds: int = Field(86_400, ge=1, le=2_419_200)
+    volume_size_gb: int = Field(30, ge=1, le=16_384, description="At most 16 TiB, SageMaker's limit.")
+    max_runtime_seconds: int = Field(
+        86_400, ge=1, le=2_419_200, description="At most 28 days, SageMaker's training limit."
+    )
     hyperparameters: dict[str, Any] = Field(
         default_factory=dict, description="Overrides of the algorithm's defaults (see the catalog)."
     )
@@ -191,7 +237,7 @@ class BertModel(_ModelBase):
     """A Hugging Face BERT-family model fine-tuned with TensorFlow on the SageMaker TF training image."""
 
     type: Literal["bert"]
-    pretrained_model: NonEmpty = Field(
+    pretrained_model: ContainerArgument = Field(
         description="A Hugging Face model id (SageMaker downloads it) or a local folder with config, "
         "weights and tokenizer (the local runner never reaches a model hub)."
     )
@@ -201,7 +247,7 @@ class BertModel(_ModelBase):
     )
     xla: bool = False
     spot: Spot = Field(default_factory=Spot)
-    checkpoint_s3_uri: Annotated[str, StringConstraints(pattern=S3_URI_PATTERN)] | None = None
+    checkpoint_s3_uri: S3Uri | None = None
     debugger: Debugger = Field(default_factory=Debugger)
 
 
@@ -232,7 +278,7 @@ Range = Annotated[ContinuousRange | IntegerRange | CategoricalRange, Field(discr
 
 
 class Objective(StrictModel):
-    metric: NonEmpty
+    metric: Annotated[str, StringConstraints(min_length=1, max_length=255), AfterValidator(check_one_line)]
     direction: Literal["Maximize", "Minimize"] = "Maximize"
 
 
@@ -276,7 +322,7 @@ class VariantModel(StrictModel):
     """Which registered model a variant serves."""
 
     select: Literal["latest-approved", "newest", "version"] = "latest-approved"
-    version: int | None = Field(None, ge=1, description="With select: version.")
+    version: int | None = Field(None, ge=1, le=INT32_MAX, description="With select: version.")
 
 
 class Serverless(StrictModel):
@@ -285,11 +331,13 @@ class Serverless(StrictModel):
 
 
 class Variant(StrictModel):
-    name: Annotated[str, StringConstraints(pattern=SAGEMAKER_NAME_PATTERN)]
+    name: SageMakerName
     model: VariantModel = Field(default_factory=VariantModel)
     instance_type: InstanceType = "ml.m5.large"
-    initial_instance_count: int = Field(1, ge=1)
-    initial_weight: float = Field(1.0, description="Relative share of traffic; must be positive.")
+    initial_instance_count: int = Field(1, ge=1, le=INT32_MAX)
+    initial_weight: float = Field(
+        1.0, ge=0, le=FLOAT32_MAX, description="Relative share of traffic; must be positive."
+    )
     serverless: Serverless | None = None
 
     _instance = field_validator("instance_type")(_check_instance_type)
@@ -297,26 +345,38 @@ class Variant(StrictModel):
 
 class TrafficShifting(StrictModel):
     type: Literal["all-at-once", "canary", "linear"] = "all-at-once"
-    canary_percent: float | None = Field(None, description="Canary: share of capacity first shifted.")
-    linear_step_percent: float | None = Field(None, description="Linear: share shifted per step.")
+    # Their ranges are cross-field checks (they depend on type), so a wrong size leaves the rest of
+    # the deployment section checked.
+    canary_percent: float | None = Field(
+        None, description="Canary: share of capacity first shifted (a whole percent, 1-99)."
+    )
+    linear_step_percent: float | None = Field(
+        None, description="Linear: share shifted per step (a whole percent, 1-50)."
+    )
     wait_seconds: int = Field(600, ge=0, le=3600, description="Bake time between steps.")
     termination_wait_seconds: int = Field(0, ge=0, le=3600)
-    rollback_alarms: list[NonEmpty] = Field(default_factory=list, max_length=10)
+    rollback_alarms: list[
+        Annotated[str, StringConstraints(min_length=1, max_length=255), AfterValidator(check_alarm_name)]
+    ] = Field(
+        default_factory=list,
+        max_length=10,
+        description="CloudWatch alarm names (1-255 characters each, at most 10).",
+    )
 
 
 class Autoscaling(StrictModel):
     variant: NonEmpty
-    min_instances: int = Field(1, ge=1)
-    max_instances: int = Field(2, ge=1)
-    target_invocations_per_instance: float = Field(100.0, gt=0)
-    scale_in_cooldown_seconds: int = Field(300, ge=0)
-    scale_out_cooldown_seconds: int = Field(60, ge=0)
+    min_instances: int = Field(1, ge=1, le=INT32_MAX)
+    max_instances: int = Field(2, ge=1, le=INT32_MAX)
+    target_invocations_per_instance: float = Field(100.0, gt=0, le=TARGET_VALUE_MAX)
+    scale_in_cooldown_seconds: int = Field(300, ge=0, le=INT32_MAX)
+    scale_out_cooldown_seconds: int = Field(60, ge=0, le=INT32_MAX)
 
 
 class DataCapture(StrictModel):
     enabled: bool = False
     sampling_percentage: int = Field(100, ge=0, le=100)
-    destination: Annotated[str, StringConstraints(pattern=S3_URI_PATTERN)] | None = None
+    destination: CaptureS3Uri | None = None
 
 
 class Deployment(StrictModel):
@@ -331,25 +391,57 @@ class Deployment(StrictModel):
 
 
 # --- labeling
+# CognitoConfig's UserPool (CreateWorkforce; pool ids are '<region>_<id>') and Cognito's app client ids.
+COGNITO_USER_POOL_PATTERN = r"^[A-Za-z0-9_-]+_[0-9a-zA-Z]+$"
+COGNITO_CLIENT_ID_PATTERN = r"^[A-Za-z0-9_+]+$"
+CognitoUserPoolId = Annotated[
+    str,
+    AfterValidator(
+        aws_pattern(COGNITO_USER_POOL_PATTERN, 55, "a Cognito user pool id such as 'us-east-1_AbC123'")
+    ),
+    Field(json_schema_extra={"pattern": COGNITO_USER_POOL_PATTERN, "minLength": 1, "maxLength": 55}),
+]
+CognitoClientId = Annotated[
+    str,
+    AfterValidator(
+        aws_pattern(COGNITO_CLIENT_ID_PATTERN, 128, "a Cognito app client id (letters, digits, _ and +)")
+    ),
+    Field(json_schema_extra={"pattern": COGNITO_CLIENT_ID_PATTERN, "minLength": 1, "maxLength": 128}),
+]
+
+
+def check_task_title(value: str) -> str:
+    """A2I's TaskTitle: tab, line breaks and printable characters only (pattern [\t\n\r -\ud7ff...])."""
+    for char in value:
+        if char not in "\t\n\r" and (ord(char) < 0x20 or 0xD800 <= ord(char) <= 0xDFFF or ord(char) > 0xFFFD):
+            raise ValueError(f"{char!r} is not allowed in an A2I task title")
+    return value
+
+
 class Workforce(StrictModel):
     work_team_arn: (
         Annotated[
-            str, StringConstraints(pattern=r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:workteam/.+$")
+            str,
+            StringConstraints(
+                pattern=r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:workteam/.+$", max_length=256
+            ),
         ]
         | None
     ) = None
-    cognito_user_pool_id: str | None = None
-    cognito_client_id: str | None = None
+    cognito_user_pool_id: CognitoUserPoolId | None = None
+    cognito_client_id: CognitoClientId | None = None
 
 
 class Instructions(StrictModel):
+    """Shown to reviewers in the A2I worker task template (at most 128,000 characters in all)."""
+
     short: NonEmpty = "Choose the sentiment of the review."
     full: str = ""
 
 
 class GroundTruth(StrictModel):
     enabled: bool = False
-    input_manifest: str | None = None
+    input_manifest: S3Uri | None = None
 
 
 class Labeling(StrictModel):
@@ -357,19 +449,21 @@ class Labeling(StrictModel):
 
     enabled: bool = False
     confidence_threshold: float = Field(0.7, gt=0, lt=1)
-    labels: dict[NonEmpty, ClassLabel] = Field(
-        default_factory=dict, description="Name shown to people -> the model's class label."
-    )
-    task_title: Annotated[str, StringConstraints(min_length=1, max_length=128)] = "Review sentiment"
-    task_description: Annotated[str, StringConstraints(min_length=1, max_length=255)] = (
-        "Classify the sentiment of a product review"
-    )
+    labels: dict[
+        Annotated[str, StringConstraints(min_length=1), AfterValidator(check_one_line)], ClassLabel
+    ] = Field(default_factory=dict, description="Name shown to people -> the model's class label.")
+    task_title: Annotated[
+        str, StringConstraints(min_length=1, max_length=128), AfterValidator(check_task_title)
+    ] = "Review sentiment"
+    task_description: Annotated[
+        str, StringConstraints(min_length=1, max_length=255), AfterValidator(check_one_line)
+    ] = "Classify the sentiment of a product review"
     instructions: Instructions = Field(default_factory=Instructions)
     workers_per_item: int = Field(1, ge=1, le=9)
     task_time_limit_seconds: int = Field(3600, ge=30, le=28_800)
-    task_availability_seconds: int = Field(864_000, ge=1, le=864_000)
+    task_availability_seconds: int = Field(864_000, ge=60, le=864_000)
     workforce: Workforce = Field(default_factory=Workforce)
-    output_s3_prefix: Annotated[str, StringConstraints(pattern=S3_URI_PATTERN)] | None = None
+    output_s3_prefix: S3Uri | None = None
     ground_truth: GroundTruth = Field(default_factory=GroundTruth)
 
 
@@ -377,7 +471,7 @@ class Labeling(StrictModel):
 # SageMaker Feature Store's naming rules (CreateFeatureGroup): 1-64 characters, separators inside only.
 FEATURE_GROUP_NAME_PATTERN = r"^[a-zA-Z0-9]([_-]*[a-zA-Z0-9]){0,63}$"
 FEATURE_NAME_PATTERN = r"^[a-zA-Z0-9]([-_]*[a-zA-Z0-9]){0,63}$"
-FeatureName = Annotated[str, StringConstraints(pattern=FEATURE_NAME_PATTERN, max_length=64)]
+FeatureName = Annotated[str, StringConstraints(pattern=FEATURE_NAME_PATTERN, min_length=1, max_length=64)]
 
 
 class FeatureStore(StrictModel):
@@ -389,7 +483,8 @@ class FeatureStore(StrictModel):
 
     enabled: bool = True
     feature_group_name: (
-        Annotated[str, StringConstraints(pattern=FEATURE_GROUP_NAME_PATTERN, max_length=64)] | None
+        Annotated[str, StringConstraints(pattern=FEATURE_GROUP_NAME_PATTERN, min_length=1, max_length=64)]
+        | None
     ) = Field(None, description="Defaults to '<slug>-features'.")
     record_identifier: FeatureName = Field(
         "review_id",
@@ -401,7 +496,7 @@ class FeatureStore(StrictModel):
     offline: bool = Field(
         True, description="Keep every record in the offline store (S3, queried with Athena)."
     )
-    offline_store_s3_uri: Annotated[str, StringConstraints(pattern=S3_URI_PATTERN)] | None = Field(
+    offline_store_s3_uri: S3Uri | None = Field(
         None, description="Where the offline store writes its Parquet files; required with offline: true."
     )
 

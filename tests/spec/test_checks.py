@@ -294,3 +294,113 @@ def test_profiler_is_a_warning_until_the_sdk_supports_it(example_text):
     )
     loaded = load_spec_text(text)
     assert [w.path for w in loaded.warnings] == ["model.debugger.profiler"]
+
+
+# --- limits that relate fields (issue 13)
+@pytest.mark.parametrize(
+    ("shifting", "path"),
+    [
+        ("{type: canary, canary_percent: 12.5}", "deployment.traffic_shifting.canary_percent"),
+        ("{type: linear, linear_step_percent: 0.5}", "deployment.traffic_shifting.linear_step_percent"),
+    ],
+)
+def test_traffic_sizes_are_whole_percents(example_text, shifting, path):
+    text = example_text().split("deployment:")[0] + (
+        f"deployment:\n  variants: [{{name: A}}]\n  traffic_shifting: {shifting}\n"
+    )
+    assert "whole percent" in messages(text)[path]
+
+
+def test_json_container_arguments_fit_sagemakers_limit(example_text):
+    many = ", ".join(f"Column number {i:03d}" for i in range(20))
+    text = example_text().replace("facet_columns: [Class Name]", f"facet_columns: [Class Name, {many}]")
+    assert "at most 256 characters" in messages(text)["dataset.facet_columns"]
+
+
+def test_invalid_s3_dataset_source_is_refused(example_text):
+    text = example_text().replace(
+        "source: ../data/womens_clothing_ecommerce_reviews.csv", "source: s3://Bad_Bucket/reviews.csv"
+    )
+    assert "lower-case letters" in messages(text)["dataset.source"]
+
+
+def test_sub_reference_in_dataset_source_is_refused(example_text):
+    text = example_text().replace(
+        "source: ../data/womens_clothing_ecommerce_reviews.csv", "source: s3://my-bucket/${AWS::Region}.csv"
+    )
+    assert "!Sub" in messages(text)["dataset.source"]
+
+
+def test_worker_instructions_fit_the_a2i_template(example_text):
+    long = "x" * 130_000
+    text = example_text("womens-clothing-bert.yaml") + LABELING.replace(
+        "confidence_threshold: 0.6", f"instructions: {{full: {long}}}"
+    )
+    assert "128,000" in messages(text)["labeling.instructions"]
+
+
+def _replace(model, **changes):
+    return model.model_copy(update=changes)
+
+
+def test_checks_refuse_nan_even_when_it_gets_past_the_loader(example_text):
+    """Belt and braces: a NaN compares false with everything, so checks are written 'not x > 0'."""
+    from sagespec.spec.catalog import ALGORITHMS
+    from sagespec.spec.checks import check_bias, check_deployment, check_tuning
+    from sagespec.spec.models import ContinuousRange
+
+    spec = load_spec_text(example_text()).spec
+    nan = float("nan")
+    variant = _replace(spec.deployment.variants[0], initial_weight=nan)
+    with_nan = _replace(spec, deployment=_replace(spec.deployment, variants=[variant]))
+    assert any(p.endswith("initial_weight") for p, _, _ in check_deployment(with_nan))
+
+    metric = _replace(spec.bias.metrics["DPL"], threshold=nan)
+    with_nan = _replace(spec, bias=_replace(spec.bias, metrics={"DPL": metric}))
+    assert any(p == "bias.metrics.DPL.threshold" for p, _, _ in check_bias(with_nan))
+
+    text = _without_fixed(example_text()) + (
+        "tuning:\n  objective: {metric: 'validation:accuracy'}\n"
+        "  ranges: {learning_rate: {type: continuous, min: 0.01, max: 0.1, scaling: Logarithmic}}\n"
+    )
+    spec = load_spec_text(text).spec
+    rng = ContinuousRange(type="continuous", min=nan, max=0.1, scaling="Logarithmic")
+    with_nan = _replace(spec, tuning=_replace(spec.tuning, ranges={"learning_rate": rng}))
+    paths = {p for p, _, _ in check_tuning(with_nan)}
+    assert {"tuning.ranges.learning_rate.min", "tuning.ranges.learning_rate.scaling"} <= paths
+
+    for algorithm in ALGORITHMS.values():
+        for hp in algorithm.hyperparameters.values():
+            if hp.kind == "float":
+                assert hp.check(nan) is not None and hp.check(float("inf")) is not None
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path", "fragment"),
+    [
+        (
+            "    buckets: 100000        # hash buckets for word bigrams; keeps model.bin near 20 MB\n",
+            "    buckets: 1000000000000\n",
+            "model.hyperparameters.buckets",
+            "<= 2,147,483,647",
+        ),
+        (
+            "    min_count: 2\n",
+            "    min_count: 10000000000\n",
+            "model.hyperparameters.min_count",
+            "<= 2,147,483,647",
+        ),
+        ("    epochs: 15\n", "    patience: 100000\n", "model.hyperparameters.patience", "<= 1000"),
+    ],
+)
+def test_hyperparameters_have_upper_bounds(example_text, old, new, path, fragment):
+    text = example_text()
+    assert old in text
+    assert fragment in messages(text.replace(old, new))[path]
+
+
+def test_bert_seed_is_a_32_bit_integer(example_text):
+    text = example_text("womens-clothing-bert.yaml").replace(
+        "    epochs: 3\n", "    epochs: 3\n    seed: 4294967296\n"
+    )
+    assert "<= 2,147,483,647" in messages(text)["model.hyperparameters.seed"]
