@@ -10,9 +10,11 @@ answer each request.
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import math
 import random
+import re
 import sys
 import tarfile
 import tempfile
@@ -34,6 +36,8 @@ from ..spec.models import Spec
 
 HANDLER_FUNCTIONS = ("model_fn", "input_fn", "predict_fn", "output_fn")
 LATENCY_WINDOW = 4096  # the latest requests per variant that the percentiles are computed from
+MAX_JSON_DEPTH = 32  # {"instances": [...]} is 2 deep; deeper bodies are refused before the handler
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class ServeError(SagespecError):
@@ -155,14 +159,20 @@ class VariantStats:
 
 
 class Router:
-    """Picks a variant per request with probability weight / sum of weights (a seeded RNG)."""
+    """Picks a variant per request with probability weight / sum of weights (a seeded RNG).
+
+    The weights are kept as given (what DescribeEndpoint reports) and drawn from as shares that sum to
+    1, so any weights :func:`traffic_shares` accepts can be drawn from: huge, tiny or subnormal ones.
+    """
 
     def __init__(self, weights: dict[str, float], seed: int | None = 0) -> None:
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._names: list[str] = []
         self._cumulative: list[float] = []
+        self._fallback = 0  # the last variant with a share: where a draw past the last bound lands
         self._weights: dict[str, float] = {}
+        self._shares: dict[str, float] = {}
         self.set_weights(weights, replace=True)
 
     @property
@@ -170,34 +180,70 @@ class Router:
         with self._lock:
             return dict(self._weights)
 
-    def set_weights(self, weights: dict[str, float], replace: bool = False) -> dict[str, float]:
-        """Change the given variants' weights (the others keep theirs), as UpdateEndpointWeightsAndCapacities
-        does; returns the new weights."""
+    @property
+    def shares(self) -> dict[str, float]:
+        """Each variant's fraction of the traffic (they sum to 1)."""
         with self._lock:
-            unknown = sorted(set(weights) - set(self._weights)) if not replace else []
+            return dict(self._shares)
+
+    def set_weights(self, weights: dict[str, Any], replace: bool = False) -> dict[str, float]:
+        """Change the given variants' weights (the others keep theirs), as UpdateEndpointWeightsAndCapacities
+        does; returns the new weights. A ValueError says what is wrong, and nothing changes."""
+        with self._lock:
+            unknown = sorted(map(str, set(weights) - set(self._weights))) if not replace else []
             if unknown:
                 raise ValueError(
                     f"no variant named {', '.join(unknown)}; variants: {', '.join(self._weights)}"
                 )
             new = dict(weights) if replace else {**self._weights, **weights}
-            bad = [f"{n}={w!r}" for n, w in new.items() if not isinstance(w, int | float) or not w >= 0]
-            if bad or not math.isfinite(sum(new.values())):
-                raise ValueError(f"weights must be numbers >= 0: {', '.join(bad)}")
-            if not sum(new.values()) > 0:
-                raise ValueError("at least one variant needs a weight above 0")
+            shares = traffic_shares(new)
             self._weights = {name: float(w) for name, w in new.items()}
-            self._names = list(self._weights)
-            total, self._cumulative = 0.0, []
-            for w in self._weights.values():
-                total += w
-                self._cumulative.append(total)
+            self._shares = shares
+            self._names = list(shares)
+            self._cumulative = list(itertools.accumulate(shares.values()))
+            self._fallback = max(i for i, share in enumerate(shares.values()) if share > 0)
             return dict(self._weights)
 
     def choose(self) -> str:
         with self._lock:
-            point = self._rng.random() * self._cumulative[-1]
-            # The first variant whose cumulative weight exceeds the point: weight-0 variants never match.
-            return self._names[bisect.bisect_right(self._cumulative, point)]
+            # The first variant whose cumulative share exceeds the point: weight-0 variants never match.
+            # Rounding can leave the last bound a hair under 1; a point past it goes to the last variant
+            # with traffic.
+            index = bisect.bisect_right(self._cumulative, self._rng.random())
+            return self._names[min(index, self._fallback)]
+
+
+def traffic_shares(weights: dict[str, Any]) -> dict[str, float]:
+    """Each variant's share of the traffic, from weights that must be finite real numbers >= 0 (JSON
+    ``true`` is not 1), at least one above 0, and none so small beside the others that it would never
+    be drawn. Raises ValueError saying which weights are wrong."""
+    bad = [f"{name}={weight!r}" for name, weight in weights.items() if not _is_weight(weight)]
+    if bad:
+        raise ValueError(f"weights must be finite numbers >= 0: {', '.join(bad)}")
+    values = {name: float(weight) for name, weight in weights.items()}
+    largest = max(values.values(), default=0.0)
+    if not largest > 0:
+        raise ValueError("at least one variant needs a weight above 0")
+    # Scale by the largest weight first: the sum of huge weights stays finite, and subnormal ones
+    # become ordinary fractions.
+    scaled = {name: value / largest for name, value in values.items()}
+    total = math.fsum(scaled.values())
+    shares = {name: value / total for name, value in scaled.items()}
+    starved = [name for name, value in values.items() if value > 0 and shares[name] == 0]
+    if starved:
+        raise ValueError(
+            f"weight of {', '.join(starved)} is too small beside the others to ever get a request; use 0"
+        )
+    return shares
+
+
+def _is_weight(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(float(value)) and value >= 0
+    except OverflowError:  # an int beyond float's range
+        return False
 
 
 # ---------------------------------------------------------------------------------------------- endpoint
@@ -246,9 +292,15 @@ class Endpoint:
                 f"target variant {target_variant!r} does not exist; variants: {', '.join(self.variants)}"
             )
             return _error(400, message)
-        variant = self.variants[target_variant or self.router.choose()]
+        try:
+            variant = self.variants[target_variant or self.router.choose()]
+        except Exception as exc:  # a router fault is the server's: answer it, never drop the request
+            print(f"routing failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return _error(500, f"routing failed: {type(exc).__name__}")
         started = time.perf_counter()
         try:
+            if _media_type(content_type) == "application/json":
+                check_json_body(body)
             texts = self.handler.input_fn(body, content_type)
             predictions = self.handler.predict_fn(texts, variant.model)
             answer, answer_type = self.handler.output_fn(predictions, accept)
@@ -269,14 +321,13 @@ class Endpoint:
 
     def describe(self) -> dict[str, Any]:
         """Weights, versions and counters of every variant (the local DescribeEndpoint + metrics)."""
-        weights = self.router.weights
-        total = sum(weights.values())
+        weights, shares = self.router.weights, self.router.shares
         return {
             "variants": [
                 {
                     "name": v.name,
                     "weight": weights[v.name],
-                    "traffic_percent": round(100 * weights[v.name] / total, 2),
+                    "traffic_percent": round(100 * shares[v.name], 2),
                     "version": v.version,
                     "approval_status": v.status,
                     **v.stats.snapshot(),
@@ -284,6 +335,39 @@ class Endpoint:
                 for v in self.variants.values()
             ]
         }
+
+
+def _media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def check_json_body(body: bytes) -> None:
+    """Refuse (ValueError: the caller's fault, 400) a JSON body that is not UTF-8, not JSON, nested
+    deeper than :data:`MAX_JSON_DEPTH`, or that holds a lone UTF-16 surrogate (``"\\ud800"``): Python
+    parses that escape into a string no UTF-8 encoder (a tokenizer, fastText, a log line) accepts."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"the body is not UTF-8: {err.reason} at byte {err.start}") from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"the body is not valid JSON: {err}") from None
+    except RecursionError:
+        raise ValueError(f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels") from None
+    pending: list[tuple[Any, int]] = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                raise ValueError("the JSON body holds a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff)")
+            continue
+        if not isinstance(value, dict | list):
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError(f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
+        items = [*value, *value.values()] if isinstance(value, dict) else value
+        pending.extend((item, depth + 1) for item in items)
 
 
 def _error(status: int, message: str) -> Response:

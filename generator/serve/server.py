@@ -7,22 +7,37 @@
     GET  /admin/variants       weights, versions, invocation counts and latency per variant
     POST /admin/weights        {"<variant>": weight, ...}: change weights live (loopback clients only)
 
+A bad request gets a 4xx and a short reason: 400 (malformed Content-Length, not JSON, JSON nested too
+deep or holding a lone surrogate, a bad weight), 411 (no Content-Length), 413 (over SageMaker's 6 MB
+payload limit), 415 (a content type the handler does not speak). A 5xx is only ever a fault of the
+server or of the model, and every request gets an answer.
+
 Standard-library ``ThreadingHTTPServer`` with HTTP/1.1 keep-alive: one thread per connection.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
+import re
+import socket
+import sys
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .endpoint import Endpoint, Response
+from .endpoint import Endpoint, Response, check_json_body
 
 TARGET_VARIANT_HEADER = "X-Amzn-SageMaker-Target-Variant"
 INVOKED_VARIANT_HEADER = "X-Amzn-Invoked-Production-Variant"
-MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # SageMaker real-time endpoints take at most 6 MB per request
+# SageMaker real-time endpoints take at most 6 MB per invocation (InvokeEndpoint's payload limit);
+# a larger body is refused with 413 before it is read.
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+REQUEST_TIMEOUT_S = 60
+LINGER_S = 2  # how long a refused request's unread body is waited for (and dropped)
+_LENGTH = re.compile(r"[0-9]{1,10}")  # ASCII digits only: int() would also take "٣", "+3" and "3_0"
 
 
 class EndpointServer(ThreadingHTTPServer):
@@ -46,10 +61,18 @@ class RequestHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # answers are small: send them now, not after the client's ACK
     wbufsize = 1 << 16  # headers and body leave in one write (flushed after each request)
     server_version = "sagespec-local-endpoint"
+    timeout = REQUEST_TIMEOUT_S  # a client that stops sending mid-request does not hold a thread forever
+    _answered = False
 
     # ------------------------------------------------------------------------------------------ routes
 
     def do_GET(self) -> None:
+        self._answer_every_request(self._get)
+
+    def do_POST(self) -> None:
+        self._answer_every_request(self._post)
+
+    def _get(self) -> None:
         if self.path == "/ping":
             self._send(Response(200, b"", "text/plain"))
         elif self.path == "/admin/variants":
@@ -57,7 +80,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         else:
             self._send_json(404, {"error": f"no route GET {self.path}"})
 
-    def do_POST(self) -> None:
+    def _post(self) -> None:
         body = self._read_body()
         if body is None:
             return
@@ -74,11 +97,26 @@ class RequestHandler(BaseHTTPRequestHandler):
         else:
             self._send_json(404, {"error": f"no route POST {self.path}"})
 
+    def _answer_every_request(self, route: Callable[[], None]) -> None:
+        """Run ``route``; a fault in this server still gets an answer (500), never a dropped connection."""
+        self._answered = False
+        try:
+            route()
+        except Exception as exc:
+            if not isinstance(exc, ConnectionError):  # a client that hung up is not a fault to report
+                print(f"{self.command} {self.path}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            if self._answered:  # the answer is half sent: all we can do is end the connection
+                self.close_connection = True
+            else:
+                with contextlib.suppress(OSError):  # unless the client is gone already
+                    self._send_json(500, {"error": f"internal error: {type(exc).__name__}"}, close=True)
+
     def _set_weights(self, body: bytes) -> None:
         if not _is_loopback(self.client_address[0]):
             self._send_json(403, {"error": "weights can only be changed from this machine"})
             return
         try:
+            check_json_body(body)
             weights = json.loads(body)
             if not isinstance(weights, dict):
                 raise ValueError('expected {"<variant>": weight, ...}')
@@ -91,19 +129,60 @@ class RequestHandler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------------------------------------ plumbing
 
     def _read_body(self) -> bytes | None:
-        length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
-            self._send_json(411, {"error": "Content-Length is required"}, close=True)
+        """The request body, or None once the request was answered with why it has none.
+
+        Only a body with one well-formed Content-Length is read (no chunked transfer encoding, as on
+        SageMaker), of at most :data:`MAX_PAYLOAD_BYTES`. After a refusal the connection is closed: the
+        unread body would otherwise be taken for the next request.
+        """
+        lengths = [value.strip() for value in self.headers.get_all("Content-Length") or []]
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower() or not lengths:
+            self._refuse(411, "Content-Length is required")
             return None
-        if int(length) > MAX_PAYLOAD_BYTES:
-            self._send_json(413, {"error": f"the payload exceeds {MAX_PAYLOAD_BYTES} bytes"}, close=True)
+        if len(set(lengths)) > 1 or not _LENGTH.fullmatch(lengths[0]):
+            self._refuse(400, f"malformed Content-Length: {lengths[0][:40]!r}")
             return None
-        return self.rfile.read(int(length))
+        length = int(lengths[0])
+        if length > MAX_PAYLOAD_BYTES:
+            self._refuse(413, f"the payload exceeds {MAX_PAYLOAD_BYTES} bytes")
+            return None
+        try:
+            body = self.rfile.read(length)
+        except TimeoutError:
+            self._refuse(408, f"the body did not arrive in {self.timeout} s")
+            return None
+        if len(body) < length:  # the client stopped sending (it may still read the answer)
+            self._refuse(400, f"the body is shorter than its Content-Length, {length}")
+            return None
+        return body
+
+    def _refuse(self, status: int, reason: str) -> None:
+        """Answer a request whose body is not read; the connection closes (see :meth:`finish`)."""
+        self._send_json(status, {"error": reason}, close=True)
+
+    def finish(self) -> None:
+        """Close the connection gently, whatever ended it (a refusal, a garbled request line, a timeout).
+
+        Closing a socket that still holds unread data resets the connection, and the client may lose
+        the answer already sent; so stop sending, then read and drop what the client still sends (at
+        most a payload's worth, for at most a few seconds) before the socket is closed.
+        """
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(LINGER_S)
+            dropped = 0
+            while dropped <= MAX_PAYLOAD_BYTES and (chunk := self.rfile.read1(1 << 16)):
+                dropped += len(chunk)
+        except (OSError, ValueError):  # reset, closed, or too slow: it has had its answer either way
+            pass
+        super().finish()
 
     def _send_json(self, status: int, payload: Any, close: bool = False) -> None:
         self._send(Response(status, json.dumps(payload).encode("utf-8"), "application/json"), close)
 
     def _send(self, response: Response, close: bool = False) -> None:
+        self._answered = True
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))

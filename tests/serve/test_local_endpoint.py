@@ -13,6 +13,7 @@ import io
 import json
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tarfile
@@ -22,6 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sagespec.cli import main
 from sagespec.local.registry import register_model
@@ -56,6 +59,7 @@ TRAIN = {
     "neg": ["terrible fit awful", "cheap fabric returned it", "too small and ugly"],
 }
 JSON = {"Content-Type": "application/json"}
+TARGET = "X-Amzn-SageMaker-Target-Variant"
 
 
 def _register(registry: Path, work: Path, status: str, epochs: int) -> None:
@@ -341,3 +345,170 @@ def test_shift_with_an_unreadable_record_or_url(project, capsys):
         state.unlink()
     assert main(["local", "shift", str(project), "Challenger=0", "--url", "localhost:1"]) == 2
     assert "not an http:// URL" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------- weights and hostile input
+
+WEIGHT = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=True),
+    st.sampled_from([0, 0.0, -0.0, 5e-324, 1e-320, 1e308, 1.7976931348623157e308, 10**400, -1]),
+    st.integers(min_value=-(10**20), max_value=10**20),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=5),
+    st.lists(st.integers(), max_size=2),
+)
+WEIGHTS = st.dictionaries(st.sampled_from(["Current", "Challenger"]), WEIGHT, min_size=1)
+
+
+@settings(max_examples=500, deadline=None)
+@given(WEIGHTS)
+def test_the_router_refuses_weights_or_routes_every_draw_to_a_variant_with_traffic(weights):
+    router = Router({"Current": 3, "Challenger": 1}, seed=0)
+    before = router.weights
+    try:
+        router.set_weights(weights)
+    except ValueError:
+        assert router.weights == before  # a refused change changes nothing
+        return
+    shares = router.shares
+    assert sum(shares.values()) == pytest.approx(1)
+    drawn = Counter(router.choose() for _ in range(300))
+    assert set(drawn) <= {name for name, share in shares.items() if share > 0}
+
+
+def test_subnormal_and_boolean_weights(server):
+    client = Client(server)
+    try:
+        # 5e-324 beside 0 used to put every other draw past the end of the table (an IndexError, no answer).
+        response, body = client.request(
+            "POST", "/admin/weights", b'{"Current": 5e-324, "Challenger": 0}', JSON
+        )
+        assert response.status == 200, body
+        assert {client.invoke(["nice"])[0] for _ in range(200)} == {"Current"}
+        for bad in (b'{"Current": true}', b'{"Current": NaN}', b'{"Current": 1e400}', b'{"Current": "1"}'):
+            response, body = client.request("POST", "/admin/weights", bad, JSON)
+            assert response.status == 400 and "finite numbers" in json.loads(body)["error"], bad
+        response, body = client.request(
+            "POST", "/admin/weights", b'{"Current": 1e308, "Challenger": 5e-324}', JSON
+        )
+        assert response.status == 400 and "too small" in json.loads(body)["error"]
+        stats = {v["name"]: v for v in server.endpoint.describe()["variants"]}
+        assert stats["Current"]["invocations"] + stats["Challenger"]["invocations"] == 200  # all counted
+    finally:
+        server.endpoint.router.set_weights({"Current": 3, "Challenger": 1})
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(weights=WEIGHTS)
+def test_weights_over_http_are_refused_or_every_request_is_answered(server, weights):
+    client = Client(server)
+    try:
+        response, body = client.request("POST", "/admin/weights", json.dumps(weights), JSON)
+        assert response.status in (200, 400), body
+        for _ in range(20):
+            variant, answer = client.invoke(["nice"])
+            assert variant in ("Current", "Challenger") and answer["predictions"]
+    finally:
+        server.endpoint.router.set_weights({"Current": 3, "Challenger": 1})
+
+
+def _raw_request(server: EndpointServer, request: bytes) -> int:
+    """Send bytes as they are, stop sending, and return the status of the answer (an answer must come)."""
+    with socket.create_connection(server.server_address[:2], timeout=30) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        response = http.client.HTTPResponse(sock)
+        response.begin()  # RemoteDisconnected here: the server dropped the request without an answer
+        response.read()
+        return response.status
+
+
+def _wire(head: str) -> bytes:
+    """Header text as bytes: Latin-1, as HTTP reads headers, where it can be; UTF-8 otherwise."""
+    try:
+        return head.encode("latin-1")
+    except UnicodeEncodeError:
+        return head.encode("utf-8")
+
+
+def _deeply_nested(depth: int) -> bytes:
+    return b'{"instances": ' + b"[" * depth + b'"x"' + b"]" * depth + b"}"
+
+
+HEADER_TEXT = st.text(st.characters(max_codepoint=255, exclude_characters="\r\n"), max_size=30)
+BODIES = st.one_of(
+    st.binary(max_size=200),
+    st.builds(
+        lambda texts: json.dumps({"instances": texts}).encode(), st.lists(st.text(max_size=30), max_size=5)
+    ),
+    st.sampled_from(
+        [
+            b'{"instances": ["\\ud800"]}',
+            b'{"instances": ["ok", "\\udfff tail"]}',
+            b'{"\\ud800": 1}',
+            b'{"instances": ["\xed\xa0\x80"]}',  # a surrogate encoded as UTF-8: not UTF-8
+            _deeply_nested(100_000),
+            _deeply_nested(40),
+            b'{"instances": ' + b"9" * 5000 + b"}",
+            b"[" * 10,
+        ]
+    ),
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    path=st.sampled_from(["/invocations", "/admin/weights", "/ping", "/nowhere"]),
+    body=BODIES,
+    content_type=st.one_of(
+        st.sampled_from(["application/json", "text/csv", "application/json; charset=utf-8"]), HEADER_TEXT
+    ),
+    length=st.one_of(
+        st.just("exact"),
+        st.none(),
+        HEADER_TEXT,
+        st.sampled_from(
+            ["-1", "+3", "1e3", "0x10", "٣", "²", "99999999999999999999", "7" * 5000, " 3 ", "exact,exact"]
+        ),
+        st.integers(min_value=0, max_value=300).map(str),
+    ),
+    extra=st.lists(
+        st.tuples(st.sampled_from(["Accept", "Transfer-Encoding", TARGET, "Expect", "X-Other"]), HEADER_TEXT),
+        max_size=3,
+    ),
+)
+def test_hostile_requests_get_an_answer_and_never_a_5xx(server, path, body, content_type, length, extra):
+    headers = [("Content-Type", content_type)]
+    if length is not None:
+        for value in length.split(","):
+            headers.append(("Content-Length", str(len(body)) if value == "exact" else value))
+    headers += [(name, value) for name, value in extra if (name, value) != ("Expect", "100-continue")]
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "".join(f"{n}: {v}\r\n" for n, v in headers)
+    status = _raw_request(server, _wire(head) + b"\r\n" + body)
+    assert 200 <= status < 500
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "fragment"),
+    [
+        (b'{"instances": ["\\ud800"]}', 400, "surrogate"),
+        (_deeply_nested(100_000), 400, "nested deeper"),
+        (_deeply_nested(40), 400, "nested deeper"),
+        (b'{"instances": ["\xed\xa0\x80"]}', 400, "not UTF-8"),
+    ],
+)
+def test_json_bodies_the_handler_cannot_take_are_the_callers_error(server, body, status, fragment):
+    response, answer = Client(server).request("POST", "/invocations", body, JSON)
+    assert response.status == status and fragment in json.loads(answer)["error"]
+
+
+@pytest.mark.parametrize(
+    ("length", "status"),
+    [("abc", 400), ("²", 400), ("-1", 400), ("7" * 5000, 400), (str(7 * 1024 * 1024), 413), (None, 411)],
+)
+def test_a_bad_content_length_is_answered(server, length, status):
+    head = "POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    if length is not None:
+        head += f"Content-Length: {length}\r\n"
+    assert _raw_request(server, _wire(head) + b"\r\n{}") == status
