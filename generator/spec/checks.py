@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 
-from .aws_values import CONTAINER_ARGUMENT_MAX, UI_TEMPLATE_MAX, check_s3_uri
+from .aws_values import CONTAINER_ARGUMENT_MAX, UI_TEMPLATE_MAX, check_s3_uri, control_character
 from .catalog import ALGORITHMS, is_gpu_instance
 from .labeling import TEXT_CLASSIFICATION_LAMBDAS
 from .models import (
@@ -89,6 +89,12 @@ def check_dataset(spec: Spec) -> Iterator[Finding]:
         yield _error("dataset.split", f"train + validation + test must sum to 1, got {total:g}")
     if len(ds.classes) < 2:
         yield _error("dataset.label_mapping", "must map to at least 2 distinct class labels")
+    for raw, label in ds.label_mapping.items():
+        if control_character(str(label)) is not None:
+            yield _error(
+                f"dataset.label_mapping.{raw}",
+                f"class label {label!r} must not contain control characters or line breaks",
+            )
     named = [ds.text_column, ds.label_column]
     for i, column in enumerate(ds.facet_columns):
         if column in named:
@@ -167,6 +173,14 @@ def check_model(spec: Spec) -> Iterator[Finding]:
         problem = hp.check(value)
         if problem:
             yield _error(path, problem)
+    if isinstance(model, BlazingTextModel):
+        for raw, label in spec.dataset.label_mapping.items():
+            if any(char.isspace() for char in str(label)):
+                yield _error(
+                    f"dataset.label_mapping.{raw}",
+                    f"class label {label!r} must be one word: BlazingText reads '__label__<class>' up to "
+                    "the first space",
+                )
     if isinstance(model, BlazingTextModel) and model.instance_count != 1:
         yield _error(
             "model.instance_count",

@@ -502,17 +502,46 @@ class FeatureStore(StrictModel):
 
 
 # --- ci, studio
+# An IAM role ARN as the AWS APIs take it (RoleArn: 20-2048 characters, IAM's path and name characters).
+ROLE_ARN_PATTERN = r"^arn:aws[a-z\-]*:iam::[0-9]{12}:role/?[a-zA-Z_0-9+=,.@\-/]+$"
+RoleArn = Annotated[
+    str,
+    AfterValidator(
+        aws_pattern(ROLE_ARN_PATTERN, 2048, "an IAM role ARN such as 'arn:aws:iam::123456789012:role/Name'")
+    ),
+    Field(json_schema_extra={"pattern": ROLE_ARN_PATTERN, "minLength": 20, "maxLength": 2048}),
+]
+
+
+def check_branch(value: str) -> str:
+    """A git branch name (git check-ref-format's rules, which GitHub and CodeConnections apply)."""
+    check_one_line(value)
+    bad = sorted(set(value) & set(" ~^:?*[\\"))
+    if bad:
+        raise ValueError(f"git branch names must not contain {' '.join(map(repr, bad))}")
+    if (
+        ".." in value
+        or "@{" in value
+        or value.startswith(("-", "/", "."))
+        or value.endswith(("/", ".", ".lock"))
+    ):
+        raise ValueError(f"{value!r} is not a valid git branch name")
+    return value
+
+
 class GitHubActions(StrictModel):
     enabled: bool = True
-    role_arn: (
-        Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z\-]*:iam::[0-9]{12}:role/.+$")] | None
-    ) = Field(None, description="Role assumed through GitHub's OIDC provider; no static keys.")
-    branch: NonEmpty = "main"
+    role_arn: RoleArn | None = Field(
+        None, description="Role assumed through GitHub's OIDC provider; no static keys."
+    )
+    branch: Annotated[str, StringConstraints(min_length=1, max_length=255), AfterValidator(check_branch)] = (
+        "main"
+    )
 
 
 class CodeBuild(StrictModel):
     enabled: bool = True
-    image: NonEmpty = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
+    image: OneLine = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
 
 
 class CI(StrictModel):

@@ -404,3 +404,8 @@ def test_bert_seed_is_a_32_bit_integer(example_text):
         "    epochs: 3\n", "    epochs: 3\n    seed: 4294967296\n"
     )
     assert "<= 2,147,483,647" in messages(text)["model.hyperparameters.seed"]
+
+
+def test_blazingtext_class_labels_are_one_word(example_text):
+    text = example_text().replace("label_mapping: {1: -1,", "label_mapping: {1: very bad,")
+    assert "one word" in messages(text)["dataset.label_mapping.1"]

@@ -36,6 +36,7 @@ from sagespec.spec.models import (
     Deployment,
     Facet,
     FeatureStore,
+    GitHubActions,
     Labeling,
     Objective,
     Project,
@@ -163,6 +164,8 @@ AWS_FIELDS: list[tuple[type[BaseModel], str, str, str, str]] = [
     (Facet, "column", "sagemaker", "AppSpecification", "ContainerArguments[]"),
     (Bias, "group_column", "sagemaker", "AppSpecification", "ContainerArguments[]"),
     (BertModel, "pretrained_model", "sagemaker", "AppSpecification", "ContainerArguments[]"),
+    (GitHubActions, "role_arn", "sagemaker", "CreateTrainingJobRequest", "RoleArn"),
+    (GitHubActions, "branch", "sagemaker", "GitConfig", "Branch"),
 ]
 
 
@@ -350,7 +353,7 @@ def test_good_s3_uris_are_accepted():
 # --- strings against AWS patterns
 def _java_pattern(pattern: str) -> re.Pattern[str]:
     """A botocore (Java) pattern in Python's dialect: '.' there excludes every line terminator."""
-    return re.compile(pattern.replace(".", "[^\n\r\u0085\u2028\u2029]"))
+    return re.compile(pattern.replace(".", "[^\n\r\u0085\u2028\u2029]"), re.ASCII)
 
 
 PATTERNED = [
@@ -402,6 +405,9 @@ def test_accepted_strings_match_the_aws_pattern(model, name, meta, text):
         (Autoscaling, "target_invocations_per_instance", 1e200, "less than or equal"),
         (Labeling, "task_availability_seconds", 30, "greater than or equal to 60"),
         (Objective, "metric", "m" * 256, "255"),
+        (GitHubActions, "role_arn", "arn:aws:iam::123456789012:role/a b", "IAM role ARN"),
+        (GitHubActions, "branch", "feature branch", "' '"),
+        (GitHubActions, "branch", "release..1", "not a valid git branch"),
     ],
 )
 def test_values_beyond_aws_limits_are_refused(model, name, value, fragment):
