@@ -280,6 +280,50 @@ def test_preprocess_bad_split_ratios_exit_2(tmp_path: Path) -> None:
     assert "add up to 1" in result.stderr
 
 
+def sample_input(tmp_path: Path, rows: int = 300) -> tuple[pd.DataFrame, Path]:
+    """The first rows of the data set as a frame, and the folder preprocess.py is to read it from."""
+    frame = pd.read_csv(DATA_FILES[0], nrows=rows, dtype=str, index_col=0)
+    input_dir = tmp_path / "input"
+    input_dir.mkdir()
+    return frame, input_dir
+
+
+def test_preprocess_drops_rows_without_a_label_and_counts_them(tmp_path: Path) -> None:
+    frame, input_dir = sample_input(tmp_path)
+    label_column = dataset_options()["--label-column"]
+    frame.loc[frame.index[:7], label_column] = None
+    frame.loc[frame.index[7:10], label_column] = "  "
+    frame.to_csv(input_dir / "data.csv")
+    arguments = preprocess_arguments(tmp_path / "out", input_dir=str(input_dir), input_file="data.csv")
+    result = run_script("preprocess.py", arguments)
+    assert f"dropped 10 rows with no label in {label_column!r}" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ("empty", "is empty: it has no header row"),
+        ("header", "no rows with text"),
+        ("one-class", "one class"),
+    ],
+)
+def test_preprocess_data_with_nothing_to_learn_exits_2(tmp_path: Path, content: str, fragment: str) -> None:
+    frame, input_dir = sample_input(tmp_path)
+    path = input_dir / "data.csv"
+    if content == "empty":
+        path.write_text("", encoding="utf-8")
+    elif content == "header":
+        frame.head(0).to_csv(path)
+    else:
+        options = dataset_options()
+        raw = next(iter(json.loads(options["--label-mapping"])))
+        frame.assign(**{options["--label-column"]: raw}).to_csv(path)
+    arguments = preprocess_arguments(tmp_path / "out", input_dir=str(input_dir), input_file="data.csv")
+    result = run_script("preprocess.py", arguments, expect=2)
+    assert_one_line_error(result, fragment)
+    assert not (tmp_path / "out").exists()
+
+
 # -------------------------------------------------------------------------------------- TensorFlow / BERT
 
 

@@ -17,11 +17,13 @@ stores, so input_ids and attention_mask are JSON arrays in String features ("[10
 With --offline-store-dir as well (what a local run passes), nothing reaches AWS: the records are written
 as Parquet under that folder, laid out like the offline store in S3.
 
-Steps: drop rows without text, map raw label values to class labels, optionally downsample every class to
-the size of the rarest one, optionally sample --max-rows rows, then a stratified train/validation/test split.
+Steps: drop rows without text or without a label, map raw label values to class labels, optionally
+downsample every class to the size of the rarest one, optionally sample --max-rows rows, then a stratified
+train/validation/test split.
 
-A bad input (missing column, unmapped label value, a split that would be empty...) ends the job with exit
-status 2 and a one-line message on stderr, so the pipeline's failure reason says what to fix.
+A bad input (missing column, unmapped label value, a single class, a split that would be empty...) ends
+the job with exit status 2 and a one-line message on stderr, so the pipeline's failure reason says what to
+fix.
 """
 
 from __future__ import annotations
@@ -213,6 +215,8 @@ def read_table(path: Path, label_column: str) -> pd.DataFrame:
         # Read the label column as text: an integer column with a gap would otherwise become float, and
         # the raw value 1 would no longer match the mapping key "1".
         frame = pd.read_csv(path, dtype={label_column: str})
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path.name} is empty: it has no header row") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
         raise InputError(f"{path.name}: cannot be read as CSV: {str(err).splitlines()[0]}") from None
     # A first column with an empty header is an index that pandas wrote out (DataFrame.to_csv): drop it.
@@ -252,20 +256,18 @@ def label_strings(values: pd.Series, keys: Collection[str]) -> pd.Series:
     return values.map(as_key)
 
 
-def drop_missing_text(frame: pd.DataFrame, text_column: str) -> pd.DataFrame:
-    text = frame[text_column]
-    keep = text.notna() & (text.astype(str).str.strip() != "")
+def drop_empty(frame: pd.DataFrame, column: str, what: str) -> pd.DataFrame:
+    """``frame`` without the rows whose ``column`` is empty (missing or blank); says how many it dropped."""
+    values = frame[column]
+    keep = values.notna() & (values.astype(str).str.strip() != "")
     dropped = int((~keep).sum())
     if dropped:
-        print(f"dropped {dropped} rows with no text in {text_column!r}")
+        print(f"dropped {dropped} rows with no {what} in {column!r}")
     return frame[keep]
 
 
 def map_labels(raw: pd.Series, mapping: dict[str, str], label_column: str) -> pd.Series:
     raw = label_strings(raw, mapping.keys())
-    missing = int(raw.isna().sum())
-    if missing:
-        raise InputError(f"label column {label_column!r} is empty in {missing} rows that have text")
     unmapped = raw[~raw.isin(list(mapping))].value_counts()
     if not unmapped.empty:
         listed = ", ".join(f"{value!r} ({count} rows)" for value, count in unmapped.items())
@@ -341,9 +343,14 @@ def build_dataset(frame: pd.DataFrame, args: argparse.Namespace) -> Dataset:
     # Before any row is dropped: a row's position in the file is its identity.
     frame = frame.reset_index(drop=True)
     ids = record_ids(frame, args.record_identifier) if args.feature_group_name else None
-    frame = drop_missing_text(frame, args.text_column)
+    frame = drop_empty(frame, args.text_column, "text")
     if frame.empty:
         raise InputError(f"no rows with text in column {args.text_column!r}")
+    # A row without a label is unlabelled data, not a mistake in the mapping: leave it out, like a row
+    # without text.
+    frame = drop_empty(frame, args.label_column, "label")
+    if frame.empty:
+        raise InputError(f"no rows with both text and a label in column {args.label_column!r}")
     extra_columns = list(
         dict.fromkeys([*args.facet_columns, *([args.group_column] if args.group_column else [])])
     )
@@ -353,6 +360,13 @@ def build_dataset(frame: pd.DataFrame, args: argparse.Namespace) -> Dataset:
             "label": map_labels(frame[args.label_column], args.label_mapping, args.label_column),
         }
     )
+    present = shaped["label"].value_counts()
+    if len(present) < 2:
+        # Training would "succeed" on one class and register a model that always answers it.
+        counts = ", ".join(f"{label}: {n} rows" for label, n in present.items())
+        raise InputError(
+            f"the rows with text and a label hold only one class ({counts}); a classifier needs at least 2"
+        )
     if ids is not None:
         shaped["record_id"] = ids.loc[shaped.index]
     shaped = pd.concat([shaped, frame[extra_columns]], axis=1)
