@@ -1,4 +1,4 @@
-"""What AWS (and the generated code) accepts for the spec's free-text values, as pydantic validators.
+"""What AWS (and the generated code) accepts for the spec's values, as pydantic types and validators.
 
 Each check raises ``ValueError`` with the real limit in words; pydantic turns it into an error at the
 field's location. The numeric limits are module constants so that the models and the tests that
@@ -13,6 +13,9 @@ import re
 import sys
 import unicodedata
 from collections.abc import Callable
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field
 
 # Integers the AWS APIs declare without a maximum are 32-bit (Java Integer) on the service side.
 INT32_MAX = 2**31 - 1
@@ -28,6 +31,29 @@ UI_TEMPLATE_MAX = 128_000
 # S3: an object key is at most 1,024 bytes of UTF-8; botocore's S3Uri shape is at most 1,024 characters.
 S3_KEY_MAX_BYTES = 1024
 S3_URI_MAX = 1024
+
+
+def _number(value: float) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:.4g}"
+
+
+def bounded(kind: type, low: float, high: float, why: str, *, exclusive_low: bool = False) -> Any:
+    """``kind`` limited to [low, high] (or (low, high]), refused with ``why`` the limit is what it is.
+
+    Written as "not within" so that NaN, for which every comparison is false, is refused too. The JSON
+    Schema carries the same bounds for editors.
+    """
+    lowest = f"greater than {_number(low)}" if exclusive_low else f"at least {_number(low)}"
+
+    def check(value: float) -> float:
+        above = value > low if exclusive_low else value >= low
+        if not (above and value <= high):
+            raise ValueError(f"must be {lowest} and at most {_number(high)} ({why}), got {value!r}")
+        return value
+
+    schema = {"exclusiveMinimum" if exclusive_low else "minimum": low, "maximum": high}
+    return Annotated[kind, AfterValidator(check), Field(json_schema_extra=schema)]
+
 
 # Line terminators of Java regular expressions, which AWS's '.*' / '.+' patterns do not match.
 LINE_BREAKS = frozenset("\n\r\u0085\u2028\u2029")
@@ -61,6 +87,20 @@ def aws_pattern(pattern: str, max_length: int, what: str) -> Callable[[str], str
     return check
 
 
+def text(max_length: int, why: str, check: Callable[[str], str] | None = None) -> Any:
+    """A non-empty string of at most ``max_length`` characters (refused with ``why``), then ``check``."""
+
+    def validate(value: str) -> str:
+        if not value:
+            raise ValueError("must not be empty")
+        if len(value) > max_length:
+            raise ValueError(f"must be at most {max_length:,} characters ({why}), got {len(value):,}")
+        return check(value) if check else value
+
+    schema = {"minLength": 1, "maxLength": max_length}
+    return Annotated[str, AfterValidator(validate), Field(json_schema_extra=schema)]
+
+
 def check_alarm_name(value: str) -> str:
     """A CloudWatch alarm name: one line, not only blanks (pattern '(?!\\s*$).+')."""
     check_one_line(value)
@@ -69,15 +109,10 @@ def check_alarm_name(value: str) -> str:
     return value
 
 
-def check_container_argument(value: str) -> str:
-    """A value passed to a SageMaker processing container as one command-line argument."""
-    check_one_line(value)
-    if len(value) > CONTAINER_ARGUMENT_MAX:
-        raise ValueError(
-            f"must be at most {CONTAINER_ARGUMENT_MAX} characters (SageMaker's limit on one container "
-            f"argument), got {len(value)}"
-        )
-    return value
+# A value passed to the processing container as one argument (a column name, a model id).
+ContainerArgument = text(
+    CONTAINER_ARGUMENT_MAX, "SageMaker's limit on one container argument", check_one_line
+)
 
 
 def check_no_sub_placeholder(value: str) -> str:

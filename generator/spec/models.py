@@ -16,14 +16,16 @@ from .aws_values import (
     FLOAT32_MAX,
     INT32_MAX,
     TARGET_VALUE_MAX,
+    ContainerArgument,
     aws_pattern,
+    bounded,
     check_alarm_name,
-    check_container_argument,
     check_no_sub_placeholder,
     check_one_line,
     check_s3_uri,
     check_s3_uri_in_sub,
     package_problem,
+    text,
 )
 from .catalog import INSTANCE_TYPE_PATTERN
 
@@ -84,13 +86,13 @@ CaptureS3Uri = Annotated[
     AfterValidator(check_s3_uri_in_sub),
     Field(json_schema_extra={"pattern": S3_URI_PATTERN, "minLength": 8}),
 ]
-# A value passed to the processing container as one argument (a column name, a model id).
-ContainerArgument = Annotated[
-    str, StringConstraints(min_length=1, max_length=256), AfterValidator(check_container_argument)
-]
 OneLine = Annotated[str, StringConstraints(min_length=1), AfterValidator(check_one_line)]
 # A 32-bit signed integer: what the AWS APIs and the libraries that read seeds take.
-Int32 = Annotated[int, Field(ge=0, le=INT32_MAX)]
+Int32 = bounded(int, 0, INT32_MAX, "a 32-bit integer, as the AWS APIs and the libraries take it")
+PositiveInt32 = bounded(int, 1, INT32_MAX, "a 32-bit integer, as the AWS APIs take it")
+Seconds32 = bounded(int, 0, INT32_MAX, "a 32-bit integer, as the AWS APIs take it")
+# SageMaker's limits on one training job.
+TrainingSeconds = bounded(int, 1, 2_419_200, "28 days, SageMaker's longest training job")
 
 
 def _check_slug(slug: str) -> str:
@@ -205,7 +207,7 @@ class Bias(StrictModel):
 # --- model
 class Spot(StrictModel):
     enabled: bool = False
-    max_wait_seconds: int = Field(172_800, ge=1, le=2_419_200)
+    max_wait_seconds: TrainingSeconds = 172_800
 
 
 class Debugger(StrictModel):
@@ -215,10 +217,8 @@ class Debugger(StrictModel):
 
 class _ModelBase(StrictModel):
     instance_count: int = Field(1, ge=1, le=64)
-    volume_size_gb: int = Field(30, ge=1, le=16_384, description="At most 16 TiB, SageMaker's limit.")
-    max_runtime_seconds: int = Field(
-        86_400, ge=1, le=2_419_200, description="At most 28 days, SageMaker's training limit."
-    )
+    volume_size_gb: bounded(int, 1, 16_384, "SageMaker's largest training volume, 16 TiB") = 30
+    max_runtime_seconds: TrainingSeconds = 86_400
     hyperparameters: dict[str, Any] = Field(
         default_factory=dict, description="Overrides of the algorithm's defaults (see the catalog)."
     )
@@ -278,7 +278,7 @@ Range = Annotated[ContinuousRange | IntegerRange | CategoricalRange, Field(discr
 
 
 class Objective(StrictModel):
-    metric: Annotated[str, StringConstraints(min_length=1, max_length=255), AfterValidator(check_one_line)]
+    metric: text(255, "SageMaker's metric name limit", check_one_line)
     direction: Literal["Maximize", "Minimize"] = "Maximize"
 
 
@@ -322,7 +322,7 @@ class VariantModel(StrictModel):
     """Which registered model a variant serves."""
 
     select: Literal["latest-approved", "newest", "version"] = "latest-approved"
-    version: int | None = Field(None, ge=1, le=INT32_MAX, description="With select: version.")
+    version: PositiveInt32 | None = Field(None, description="With select: version.")
 
 
 class Serverless(StrictModel):
@@ -334,9 +334,9 @@ class Variant(StrictModel):
     name: SageMakerName
     model: VariantModel = Field(default_factory=VariantModel)
     instance_type: InstanceType = "ml.m5.large"
-    initial_instance_count: int = Field(1, ge=1, le=INT32_MAX)
-    initial_weight: float = Field(
-        1.0, ge=0, le=FLOAT32_MAX, description="Relative share of traffic; must be positive."
+    initial_instance_count: PositiveInt32 = 1
+    initial_weight: bounded(float, 0, FLOAT32_MAX, "InitialVariantWeight is a 32-bit float") = Field(
+        1.0, description="Relative share of traffic; must be positive."
     )
     serverless: Serverless | None = None
 
@@ -355,9 +355,7 @@ class TrafficShifting(StrictModel):
     )
     wait_seconds: int = Field(600, ge=0, le=3600, description="Bake time between steps.")
     termination_wait_seconds: int = Field(0, ge=0, le=3600)
-    rollback_alarms: list[
-        Annotated[str, StringConstraints(min_length=1, max_length=255), AfterValidator(check_alarm_name)]
-    ] = Field(
+    rollback_alarms: list[text(255, "CloudWatch's alarm name limit", check_alarm_name)] = Field(
         default_factory=list,
         max_length=10,
         description="CloudWatch alarm names (1-255 characters each, at most 10).",
@@ -366,11 +364,13 @@ class TrafficShifting(StrictModel):
 
 class Autoscaling(StrictModel):
     variant: NonEmpty
-    min_instances: int = Field(1, ge=1, le=INT32_MAX)
-    max_instances: int = Field(2, ge=1, le=INT32_MAX)
-    target_invocations_per_instance: float = Field(100.0, gt=0, le=TARGET_VALUE_MAX)
-    scale_in_cooldown_seconds: int = Field(300, ge=0, le=INT32_MAX)
-    scale_out_cooldown_seconds: int = Field(60, ge=0, le=INT32_MAX)
+    min_instances: PositiveInt32 = 1
+    max_instances: PositiveInt32 = 2
+    target_invocations_per_instance: bounded(
+        float, 0, TARGET_VALUE_MAX, "Application Auto Scaling's TargetValue limit, 2^360", exclusive_low=True
+    ) = 100.0
+    scale_in_cooldown_seconds: Seconds32 = 300
+    scale_out_cooldown_seconds: Seconds32 = 60
 
 
 class DataCapture(StrictModel):
@@ -411,7 +411,7 @@ CognitoClientId = Annotated[
 
 
 def check_task_title(value: str) -> str:
-    """A2I's TaskTitle: tab, line breaks and printable characters only (pattern [\t\n\r -\ud7ff...])."""
+    """A2I's TaskTitle: tab, CR, LF and the printable characters of the Basic Multilingual Plane."""
     for char in value:
         if char not in "\t\n\r" and (ord(char) < 0x20 or 0xD800 <= ord(char) <= 0xDFFF or ord(char) > 0xFFFD):
             raise ValueError(f"{char!r} is not allowed in an A2I task title")
@@ -452,16 +452,16 @@ class Labeling(StrictModel):
     labels: dict[
         Annotated[str, StringConstraints(min_length=1), AfterValidator(check_one_line)], ClassLabel
     ] = Field(default_factory=dict, description="Name shown to people -> the model's class label.")
-    task_title: Annotated[
-        str, StringConstraints(min_length=1, max_length=128), AfterValidator(check_task_title)
-    ] = "Review sentiment"
-    task_description: Annotated[
-        str, StringConstraints(min_length=1, max_length=255), AfterValidator(check_one_line)
-    ] = "Classify the sentiment of a product review"
+    task_title: text(128, "A2I's task title limit", check_task_title) = "Review sentiment"
+    task_description: text(255, "A2I's task description limit", check_one_line) = (
+        "Classify the sentiment of a product review"
+    )
     instructions: Instructions = Field(default_factory=Instructions)
     workers_per_item: int = Field(1, ge=1, le=9)
     task_time_limit_seconds: int = Field(3600, ge=30, le=28_800)
-    task_availability_seconds: int = Field(864_000, ge=60, le=864_000)
+    task_availability_seconds: bounded(
+        int, 60, 864_000, "A2I and Ground Truth keep a task available from 1 minute to 10 days"
+    ) = 864_000
     workforce: Workforce = Field(default_factory=Workforce)
     output_s3_prefix: S3Uri | None = None
     ground_truth: GroundTruth = Field(default_factory=GroundTruth)
