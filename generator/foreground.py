@@ -1,4 +1,5 @@
-"""Run a local HTTP server in the foreground until SIGTERM or SIGINT, then stop it cleanly.
+"""What the local HTTP servers share: serving in the foreground until SIGTERM or SIGINT, and closing
+connections without losing an answer.
 
 `sagespec local serve` and `sagespec local label` serve until they are told to stop. SIGTERM (what
 ``kill``, systemd, Docker and CI runners send) and SIGINT (Ctrl-C) both end the serving loop the same
@@ -12,10 +13,12 @@ then does not turn SIGINT into KeyboardInterrupt, and neither do we: an ignored 
 from __future__ import annotations
 
 import signal
+import socket
 import socketserver
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -60,3 +63,28 @@ def serve_until_stopped(server: socketserver.BaseServer, poll_interval: float = 
         finally:
             server.shutdown()  # returns once serve_forever has returned (at once if it already has)
             worker.join()
+
+
+class LingeringClose(BaseHTTPRequestHandler):
+    """A request handler that closes each connection gently, whatever ended it (a refused body, a
+    garbled request line, a timeout).
+
+    Closing a socket that still holds unread data resets the connection, and the client may lose the
+    answer already sent; so stop sending, then read and drop what the client still sends (at most
+    ``linger_bytes``, for at most ``linger_seconds``) before the socket is closed.
+    """
+
+    linger_seconds = 2.0
+    linger_bytes = 6 * 1024 * 1024
+
+    def finish(self) -> None:
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(self.linger_seconds)
+            dropped = 0
+            while dropped <= self.linger_bytes and (chunk := self.rfile.read1(1 << 16)):
+                dropped += len(chunk)
+        except (OSError, ValueError):  # reset, closed, or too slow: it has had its answer either way
+            pass
+        super().finish()

@@ -19,11 +19,12 @@ import re
 import threading
 from datetime import UTC, datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from ..errors import LabelingError
+from ..foreground import LingeringClose
 from .tasks import ReviewQueue, Task
 
 HOST = "127.0.0.1"
@@ -38,6 +39,7 @@ CSP = (
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 MAX_BODY = 1 << 20
+_LENGTH = re.compile(r"[0-9]{1,10}")
 _TASK = re.compile(r"^/task/([a-z0-9-]{1,63})(/submit)?$")
 
 
@@ -101,9 +103,11 @@ class LabelingApp:
         return {"saved": str(path), "next": f"/task/{following.name}" if following else "/"}
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LingeringClose):
     server: LabelingServer
     server_version = "sagespec-label"
+    timeout = 60  # a client that stops sending mid-request does not hold a thread forever
+    linger_bytes = MAX_BODY
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
         if self.server.verbose:
@@ -172,7 +176,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
             self._json(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, {"error": "send application/json"})
             return
-        length = int(self.headers.get("Content-Length") or 0)
+        declared = (self.headers.get("Content-Length") or "").strip()
+        length = int(declared) if _LENGTH.fullmatch(declared) else 0  # ASCII digits only
         if not 0 < length <= MAX_BODY:
             self._json(HTTPStatus.BAD_REQUEST, {"error": f"a JSON body of 1 to {MAX_BODY} bytes"})
             return
@@ -181,6 +186,9 @@ class _Handler(BaseHTTPRequestHandler):
             result = self.server.app.submit(match.group(1), payload)
         except json.JSONDecodeError as err:
             self._json(HTTPStatus.BAD_REQUEST, {"error": f"not JSON: {err}"})
+            return
+        except RecursionError:
+            self._json(HTTPStatus.BAD_REQUEST, {"error": "the JSON is nested too deeply"})
             return
         except LabelingError as err:
             self._json(HTTPStatus.BAD_REQUEST, {"error": str(err)})

@@ -21,13 +21,13 @@ import contextlib
 import ipaddress
 import json
 import re
-import socket
 import sys
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
+from ..foreground import LingeringClose
 from .endpoint import Endpoint, Response, check_json_body
 
 TARGET_VARIANT_HEADER = "X-Amzn-SageMaker-Target-Variant"
@@ -36,7 +36,6 @@ INVOKED_VARIANT_HEADER = "X-Amzn-Invoked-Production-Variant"
 # a larger body is refused with 413 before it is read.
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 REQUEST_TIMEOUT_S = 60
-LINGER_S = 2  # how long a refused request's unread body is waited for (and dropped)
 _LENGTH = re.compile(r"[0-9]{1,10}")  # ASCII digits only: int() would also take "٣", "+3" and "3_0"
 
 
@@ -55,13 +54,14 @@ class EndpointServer(ThreadingHTTPServer):
         return f"http://{host if ':' not in str(host) else f'[{host}]'}:{port}"
 
 
-class RequestHandler(BaseHTTPRequestHandler):
+class RequestHandler(LingeringClose):
     server: EndpointServer
     protocol_version = "HTTP/1.1"  # keep-alive: a client reuses its connection
     disable_nagle_algorithm = True  # answers are small: send them now, not after the client's ACK
     wbufsize = 1 << 16  # headers and body leave in one write (flushed after each request)
     server_version = "sagespec-local-endpoint"
     timeout = REQUEST_TIMEOUT_S  # a client that stops sending mid-request does not hold a thread forever
+    linger_bytes = MAX_PAYLOAD_BYTES
     _answered = False
 
     # ------------------------------------------------------------------------------------------ routes
@@ -157,26 +157,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         return body
 
     def _refuse(self, status: int, reason: str) -> None:
-        """Answer a request whose body is not read; the connection closes (see :meth:`finish`)."""
+        """Answer a request whose body is not read; the connection closes, gently (LingeringClose)."""
         self._send_json(status, {"error": reason}, close=True)
-
-    def finish(self) -> None:
-        """Close the connection gently, whatever ended it (a refusal, a garbled request line, a timeout).
-
-        Closing a socket that still holds unread data resets the connection, and the client may lose
-        the answer already sent; so stop sending, then read and drop what the client still sends (at
-        most a payload's worth, for at most a few seconds) before the socket is closed.
-        """
-        try:
-            self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_WR)
-            self.connection.settimeout(LINGER_S)
-            dropped = 0
-            while dropped <= MAX_PAYLOAD_BYTES and (chunk := self.rfile.read1(1 << 16)):
-                dropped += len(chunk)
-        except (OSError, ValueError):  # reset, closed, or too slow: it has had its answer either way
-            pass
-        super().finish()
 
     def _send_json(self, status: int, payload: Any, close: bool = False) -> None:
         self._send(Response(status, json.dumps(payload).encode("utf-8"), "application/json"), close)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
 import json
+import socket
 import urllib.error
 import urllib.request
 from html.parser import HTMLParser
@@ -141,3 +143,24 @@ def test_labeling_off_is_a_clear_error(tmp_path):
 
     with pytest.raises(LabelingError, match="spec.yaml"):
         load_labeling_project(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("length", "body"),
+    [("abc", b"{}"), ("\xb2", b"{}"), ("-1", b"{}"), ("7" * 5000, b"{}"), (None, b"[" * 100_000)],
+)
+def test_a_malformed_submission_is_answered_400(labeling_project, queue_for, serve, length, body):
+    queue = queue_for(labeling_project, ["Fine."])
+    server = serve(queue)
+    host, port = server.server_address[:2]
+    declared = str(len(body)) if length is None else length
+    head = (
+        f"POST /task/{queue.tasks[0].name}/submit HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {declared}\r\n\r\n"
+    )
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(head.encode("latin-1") + body)
+        response = http.client.HTTPResponse(sock)
+        response.begin()  # an answer, not a dropped connection
+        assert response.status == 400
+    assert not queue.answered(queue.tasks[0].name)
