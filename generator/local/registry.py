@@ -2,12 +2,22 @@
 
 Each version folder holds the model artifact, the evaluation report and ``model-package.json`` with the
 fields SageMaker's model registry keeps for a model package (DescribeModelPackage's names).
+
+A version appears whole or not at all: it is written in a hidden folder beside the versions
+(``.partial-<pid>-<random>``) and renamed into place, an atomic step. A registration killed midway
+leaves only a hidden folder, which the next registration removes once its process is gone; a numbered
+folder without ``model-package.json`` (left by an older sagespec) is not a version and is removed too.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import os
 import shutil
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,33 +55,62 @@ def group_dir(registry_root: Path, group: str) -> Path:
 
 
 def versions(registry_root: Path, group: str) -> list[int]:
+    """The group's registered versions, oldest first (complete ones only: with model-package.json)."""
     folder = group_dir(registry_root, group)
     if not folder.is_dir():
         return []
-    return sorted(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
+    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit() and (p / PACKAGE_FILE).is_file())
 
 
 def latest(registry_root: Path, group: str) -> RegisteredPackage | None:
-    found = [
-        v
-        for v in versions(registry_root, group)
-        if (group_dir(registry_root, group) / str(v) / PACKAGE_FILE).is_file()
-    ]
+    found = versions(registry_root, group)
     if not found:
         return None
     return RegisteredPackage(group, found[-1], group_dir(registry_root, group) / str(found[-1]))
 
 
-def _new_version_dir(registry_root: Path, group: str) -> tuple[int, Path]:
-    folder = group_dir(registry_root, group)
-    folder.mkdir(parents=True, exist_ok=True)
-    version = (versions(registry_root, group) or [0])[-1] + 1
+PARTIAL_PREFIX = ".partial-"
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """Remove what interrupted registrations left: hidden partial folders of processes that are gone,
+    and numbered folders without model-package.json."""
+    for path in folder.iterdir():
+        if path.name.startswith(PARTIAL_PREFIX):
+            pid = path.name.removeprefix(PARTIAL_PREFIX).split("-", 1)[0]
+            if pid.isdigit() and _alive(int(pid)):
+                continue  # a registration in progress
+        elif not (path.name.isdigit() and path.is_dir() and not (path / PACKAGE_FILE).is_file()):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def _publish(partial: Path, folder: Path, write_document: Callable[[int, Path], None]) -> tuple[int, Path]:
+    """Rename ``partial`` to the next free version number; returns the version and its folder.
+
+    ``write_document(version, path)`` writes model-package.json (which names the final path) first. A
+    rename onto a version another registration just published fails, and the next number is tried.
+    """
+    version = (versions(folder.parent, folder.name) or [0])[-1] + 1
     while True:
         path = folder / str(version)
+        write_document(version, path)
         try:
-            path.mkdir()  # atomic: two registrations never share a version
+            os.rename(partial, path)  # atomic: the version appears complete, or not at all
             return version, path
-        except FileExistsError:
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR):
+                raise
             version += 1
 
 
@@ -103,45 +142,60 @@ def register_model(
         if meta.get("model_sha256") == model_sha and meta.get("evaluation_sha256") == evaluation_sha:
             return RegisteredPackage(group, newest.version, newest.path, reused=True)
 
-    version, path = _new_version_dir(registry_root, group)
-    shutil.copy2(model_artifact, path / MODEL_FILE)
-    shutil.copy2(evaluation_report, path / EVALUATION_FILE)
-    metrics: dict[str, Any] = {
-        "ModelQuality": {
-            "Statistics": {"ContentType": "application/json", "S3Uri": str(path / EVALUATION_FILE)}
-        }
-    }
-    if bias_report is not None and bias_report.is_file():
-        shutil.copy2(bias_report, path / BIAS_FILE)
-        metrics["Bias"] = {
-            "PreTrainingReport": {"ContentType": "application/json", "S3Uri": str(path / BIAS_FILE)}
-        }
-    arn = f"arn:aws:sagemaker:{region}:000000000000:model-package/{group.lower()}/{version}"
-    document = {
-        "ModelPackageGroupName": group,
-        "ModelPackageVersion": version,
-        "ModelPackageArn": arn,
-        "ModelPackageDescription": description,
-        "CreationTime": datetime.now(UTC).isoformat(timespec="seconds"),
-        "ModelPackageStatus": "Completed",
-        "ModelApprovalStatus": approval_status,
-        "InferenceSpecification": {
-            "Containers": [{**INFERENCE_IMAGES.get(model_type, {}), "ModelDataUrl": str(path / MODEL_FILE)}],
-            "SupportedContentTypes": CONTENT_TYPES.get(model_type, ["application/json"]),
-            "SupportedResponseMIMETypes": ["application/json"],
-            "SupportedRealtimeInferenceInstanceTypes": list(inference_instance_types),
-        },
-        "ModelMetrics": metrics,
-        "Evaluation": json.loads(evaluation_report.read_text()),
-        "CustomerMetadataProperties": {
-            "model_type": model_type,
-            "model_sha256": model_sha,
-            "evaluation_sha256": evaluation_sha,
-            "sagespec_run_id": run_id,
-        },
-        "MetadataProperties": {"GeneratedBy": f"sagespec local run {run_id}"},
-    }
-    tmp = path / (PACKAGE_FILE + ".tmp")
-    tmp.write_text(json.dumps(document, indent=2) + "\n")
-    tmp.replace(path / PACKAGE_FILE)
+    folder = group_dir(registry_root, group)
+    folder.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(folder)
+    partial = Path(tempfile.mkdtemp(prefix=f"{PARTIAL_PREFIX}{os.getpid()}-", dir=folder))
+    try:
+        shutil.copy2(model_artifact, partial / MODEL_FILE)
+        shutil.copy2(evaluation_report, partial / EVALUATION_FILE)
+        with_bias = bias_report is not None and bias_report.is_file()
+        if with_bias:
+            shutil.copy2(bias_report, partial / BIAS_FILE)
+        evaluation = json.loads(evaluation_report.read_text())
+
+        def write_document(version: int, path: Path) -> None:
+            metrics: dict[str, Any] = {
+                "ModelQuality": {
+                    "Statistics": {"ContentType": "application/json", "S3Uri": str(path / EVALUATION_FILE)}
+                }
+            }
+            if with_bias:
+                metrics["Bias"] = {
+                    "PreTrainingReport": {"ContentType": "application/json", "S3Uri": str(path / BIAS_FILE)}
+                }
+            arn = f"arn:aws:sagemaker:{region}:000000000000:model-package/{group.lower()}/{version}"
+            document = {
+                "ModelPackageGroupName": group,
+                "ModelPackageVersion": version,
+                "ModelPackageArn": arn,
+                "ModelPackageDescription": description,
+                "CreationTime": datetime.now(UTC).isoformat(timespec="seconds"),
+                "ModelPackageStatus": "Completed",
+                "ModelApprovalStatus": approval_status,
+                "InferenceSpecification": {
+                    "Containers": [
+                        {**INFERENCE_IMAGES.get(model_type, {}), "ModelDataUrl": str(path / MODEL_FILE)}
+                    ],
+                    "SupportedContentTypes": CONTENT_TYPES.get(model_type, ["application/json"]),
+                    "SupportedResponseMIMETypes": ["application/json"],
+                    "SupportedRealtimeInferenceInstanceTypes": list(inference_instance_types),
+                },
+                "ModelMetrics": metrics,
+                "Evaluation": evaluation,
+                "CustomerMetadataProperties": {
+                    "model_type": model_type,
+                    "model_sha256": model_sha,
+                    "evaluation_sha256": evaluation_sha,
+                    "sagespec_run_id": run_id,
+                },
+                "MetadataProperties": {"GeneratedBy": f"sagespec local run {run_id}"},
+            }
+            (partial / PACKAGE_FILE).write_text(json.dumps(document, indent=2) + "\n")
+
+        version, path = _publish(partial, folder, write_document)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(partial)
+        raise
     return RegisteredPackage(group, version, path)
