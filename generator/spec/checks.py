@@ -46,7 +46,7 @@ BIAS_METRIC_BOUNDS: dict[str, float] = {
     "DPL": 1.0,
     "KL": math.inf,
     "JS": math.log(2),
-    "LP": math.inf,
+    "LP": math.sqrt(2),  # the L2 norm of the difference of two distributions
     "TVD": 1.0,
     "KS": 1.0,
     "CDDL": 1.0,

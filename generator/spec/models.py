@@ -69,7 +69,11 @@ def _check_instance_type(value: str) -> str:
     return value
 
 
-InstanceType = Annotated[str, Field(json_schema_extra={"pattern": INSTANCE_TYPE_PATTERN.pattern})]
+InstanceType = Annotated[
+    str,
+    AfterValidator(_check_instance_type),
+    Field(json_schema_extra={"pattern": INSTANCE_TYPE_PATTERN.pattern}),
+]
 SageMakerName = Annotated[str, StringConstraints(pattern=SAGEMAKER_NAME_PATTERN, min_length=1, max_length=63)]
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 ClassLabel = int | str
@@ -201,8 +205,6 @@ class Bias(StrictModel):
     )
     instance_type: InstanceType = "ml.m5.xlarge"
 
-    _instance = field_validator("instance_type")(_check_instance_type)
-
 
 # --- model
 class Spot(StrictModel):
@@ -222,8 +224,6 @@ class _ModelBase(StrictModel):
     hyperparameters: dict[str, Any] = Field(
         default_factory=dict, description="Overrides of the algorithm's defaults (see the catalog)."
     )
-
-    _instance = field_validator("instance_type", check_fields=False)(_check_instance_type)
 
 
 class BlazingTextModel(_ModelBase):
@@ -308,8 +308,6 @@ class Evaluation(StrictModel):
     threshold: float = Field(0.5, ge=0, le=1)
     instance_type: InstanceType = "ml.m5.xlarge"
 
-    _instance = field_validator("instance_type")(_check_instance_type)
-
 
 class Registry(StrictModel):
     model_package_group: SageMakerName | None = Field(None, description="Defaults to '<slug>-models'.")
@@ -339,8 +337,6 @@ class Variant(StrictModel):
         1.0, description="Relative share of traffic; must be positive."
     )
     serverless: Serverless | None = None
-
-    _instance = field_validator("instance_type")(_check_instance_type)
 
 
 class TrafficShifting(StrictModel):

@@ -409,3 +409,16 @@ def test_bert_seed_is_a_32_bit_integer(example_text):
 def test_blazingtext_class_labels_are_one_word(example_text):
     text = example_text().replace("label_mapping: {1: -1,", "label_mapping: {1: very bad,")
     assert "one word" in messages(text)["dataset.label_mapping.1"]
+
+
+def test_registry_inference_instance_types_are_instance_types(example_text):
+    text = example_text().replace(
+        "  approval_status: PendingManualApproval\n",
+        "  approval_status: PendingManualApproval\n  inference_instance_types: [m5.large]\n",
+    )
+    assert "not a SageMaker instance type" in messages(text)["registry.inference_instance_types.0"]
+
+
+def test_lp_threshold_beyond_its_range_can_never_breach(example_text):
+    text = example_text().replace("    JS: {threshold: 0.1}\n", "    LP: {threshold: 1.5}\n")
+    assert "never be breached" in messages(text)["bias.metrics.LP.threshold"]
