@@ -47,6 +47,8 @@ def cmd_local_label(args: argparse.Namespace) -> int:
     if not queue.tasks:
         print("nothing to review: every prediction is at or above the threshold")
         return 0
+    # The pages render with python-liquid: a missing one is said now, not on the first page opened.
+    queue.project.task_template.liquid_environment()
     try:
         server = LabelingServer(LabelingApp(queue), args.port, verbose=args.verbose)
     except OSError as err:

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import ModuleType
 
 from ..errors import LabelingError
+from ..local.deps import missing_dependency
 from ..project_modules import import_file
 from ..spec import load_spec
 from ..spec.models import Spec
@@ -83,5 +84,7 @@ def load_labeling_project(project_dir: Path) -> LabelingProject:
         try:
             modules = {name: importlib.import_module(f"{alias}.{name}") for name in MODULES}
         except ImportError as err:
+            if missing := missing_dependency(err, needed_by="the project's labeling code"):
+                raise missing from None
             raise LabelingError(f"cannot import the project's labeling code: {err}") from None
     return LabelingProject(root, spec, **modules)

@@ -25,6 +25,7 @@ from typing import Any
 
 from ..errors import LabelingError
 from ..foreground import LingeringClose
+from ..local.deps import missing_dependency
 from .tasks import ReviewQueue, Task
 
 HOST = "127.0.0.1"
@@ -161,7 +162,8 @@ class _Handler(LingeringClose):
         try:
             page = app.task_page(task)
         except Exception as err:  # a template Liquid refuses: say so on the page, keep serving
-            message = f"the worker task template does not render: {err}"
+            missing = missing_dependency(err, needed_by="the task page")
+            message = str(missing or f"the worker task template does not render: {err}")
             self._send(HTTPStatus.INTERNAL_SERVER_ERROR, message, "text/plain; charset=utf-8")
             return
         self._send(HTTPStatus.OK, page, "text/html; charset=utf-8")

@@ -120,3 +120,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     register_serve(commands)
     register_label(commands)
+
+    # A missing third-party module, in any of them, is one line naming what to install.
+    from .deps import reporting_missing_dependencies
+
+    for name, command in commands.choices.items():
+        func = command.get_default("func")
+        command.set_defaults(func=reporting_missing_dependencies(func, f"sagespec local {name}"))

@@ -12,6 +12,7 @@ from typing import IO
 
 from ..errors import DataError, LocalRunError
 from .artifacts import text_tail
+from .deps import from_step_output
 
 EXIT_BAD_INPUT = 2  # the step scripts' (and the stand-ins') exit code for data that does not fit
 
@@ -105,9 +106,13 @@ def _wait_unless_stopped(proc: subprocess.Popen[str], stop: threading.Event, pol
 
 
 def check(step: str, result: Completed, log_path: Path) -> None:
-    """Raise the error a failed step stands for: DataError (exit 2) for bad input, else LocalRunError."""
+    """Raise the error a failed step stands for: MissingDependency (exit 2) when its script could not
+    import a module, DataError (exit 2) for bad input, else LocalRunError."""
     if result.returncode == 0:
         return
+    missing = from_step_output(result.stderr, step)
+    if missing is not None:
+        raise missing
     if result.returncode == EXIT_BAD_INPUT:
         message = text_tail(result.stderr, 8) or text_tail(result.stdout, 8) or "bad input (exit 2)"
         raise DataError(f"{step}: {message}")

@@ -37,6 +37,7 @@ from .contract import (
     training_environment,
     write_training_config,
 )
+from .deps import missing_dependency
 from .process import check, run_command
 
 RUNS_DIR = ".sagespec-runs"
@@ -312,10 +313,13 @@ class Runner:
                 try:
                     outcome = self._run_step(step, record)
                 except BaseException as exc:
+                    missing = missing_dependency(exc, needed_by=step.name)
                     record.status = "failed"
                     record.seconds = time.perf_counter() - began
-                    record.message = str(exc) or type(exc).__name__
+                    record.message = str(missing or exc) or type(exc).__name__
                     self._write_step_record(step, record, key=None)
+                    if missing is not None:
+                        raise missing from None
                     raise
                 record.seconds = time.perf_counter() - began
                 if step.kind == "condition":

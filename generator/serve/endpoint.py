@@ -28,6 +28,7 @@ from types import ModuleType
 from typing import Any, TextIO
 
 from ..errors import SagespecError
+from ..local.deps import missing_dependency
 from ..local.registry import MODEL_FILE, PACKAGE_FILE, versions
 from ..local.runner import REGISTRY_DIR, RUNS_DIR, SPEC_FILE
 from ..project_modules import import_file
@@ -58,6 +59,8 @@ def load_handler(project_dir: Path, package: str) -> ModuleType:
     try:
         module = import_file(path, f"_sagespec_serve_{package}_inference", keep=True)
     except Exception as exc:
+        if missing := missing_dependency(exc, needed_by=str(path)):
+            raise missing from None
         raise ServeError(f"cannot import {path}: {type(exc).__name__}: {exc}") from exc
     missing = [f for f in HANDLER_FUNCTIONS if not callable(getattr(module, f, None))]
     if missing:
@@ -427,4 +430,6 @@ def _call_model_fn(handler: ModuleType, model_dir: Path, what: str) -> Any:
     try:
         return model_fn(str(model_dir))
     except Exception as exc:
+        if missing := missing_dependency(exc, needed_by=f"model_fn loading {what}"):
+            raise missing from None
         raise ServeError(f"model_fn could not load {what}: {type(exc).__name__}: {exc}") from exc

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import sys
 import urllib.error
 import urllib.request
 from html.parser import HTMLParser
@@ -164,3 +165,14 @@ def test_a_malformed_submission_is_answered_400(labeling_project, queue_for, ser
         response.begin()  # an answer, not a dropped connection
         assert response.status == 400
     assert not queue.answered(queue.tasks[0].name)
+
+
+def test_a_missing_liquid_is_named_on_the_page(labeling_project, queue_for, serve, monkeypatch):
+    queue = queue_for(labeling_project, ["Fine."])
+    server = serve(queue)
+    for name in [n for n in sys.modules if n == "liquid" or n.startswith("liquid.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "liquid", None)  # as if python-liquid were not installed
+    status, _, page = _request(server.url + f"task/{queue.tasks[0].name}")
+    assert status == 500
+    assert "'liquid' (package python-liquid)" in page and 'pip install "sagespec[local]"' in page

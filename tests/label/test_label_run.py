@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from sagespec.cli import main
 from sagespec.errors import LabelingError
 from sagespec.label import register_label
 from sagespec.label.cli import prepare_queue, retrain_data
@@ -138,3 +139,14 @@ def test_the_label_command_stops_cleanly(run_project, tmp_path, stop, sigint):
     reader.join(timeout=10)
     rest = [lines.get() for _ in range(lines.qsize())]
     assert any("tasks answered" in line for line in rest)  # its summary, printed on the way out
+
+
+def test_label_without_python_liquid_is_one_line(run_project, monkeypatch, capsys):
+    for name in [n for n in sys.modules if n == "liquid" or n.startswith("liquid.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "liquid", None)  # as if python-liquid were not installed
+    assert main(["local", "label", str(run_project), "--port", "0", "--limit", "1"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(
+        "error: sagespec local label needs the Python module 'liquid' (package python-liquid)"
+    )

@@ -512,3 +512,14 @@ def test_a_bad_content_length_is_answered(server, length, status):
     if length is not None:
         head += f"Content-Length: {length}\r\n"
     assert _raw_request(server, _wire(head) + b"\r\n{}") == status
+
+
+def test_a_missing_model_library_is_one_line(project, monkeypatch):
+    monkeypatch.setitem(sys.modules, "fasttext", None)  # as if fastText were not installed
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
+        assert main(["local", "serve", str(project), "--port", "0"]) == 2
+    assert err.getvalue().startswith(
+        "error: model_fn loading tiny-endpoint-models version 1 needs the Python "
+    )
+    assert "'fasttext' (package fasttext-wheel)" in err.getvalue() and len(err.getvalue().splitlines()) == 1
+    assert not (project / STATE_FILE).exists()
