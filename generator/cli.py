@@ -41,6 +41,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_new(args: argparse.Namespace) -> int:
     from .render import generate
+    from .render.origin import ORIGIN_PATH, Origin
     from .spec import load_spec
     from .spec.dataset_check import check_dataset_file
 
@@ -50,6 +51,12 @@ def cmd_new(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else Path.cwd() / loaded.spec.project.slug
     project = generate(loaded, output)
     print(f"generated {len(project.files)} files in {output}")
+    origin = Origin.from_json(project.files[ORIGIN_PATH])
+    if not origin.reachable_from_ci:
+        print(
+            f"note: make install takes sagespec from {origin.requirement}, which CI cannot reach; "
+            "README.md (Quick start) says how to point CI at another source"
+        )
     print(f"next: cd {output} && make install && make test")
     return 0
 

@@ -22,12 +22,14 @@ from .context_explore import explore_context, feature_store_context
 from .context_labeling import labeling_context
 from .context_studio import studio_context
 from .context_tuning import tuning_context
+from .origin import Origin, detect_origin
 
 # Container images the pipeline uses; the TF version matches the local TensorFlow (tf-keras pins to it).
 TENSORFLOW_VERSION = "2.21"
 TENSORFLOW_PY_VERSION = "py312"
 SKLEARN_FRAMEWORK_VERSION = "1.4-2"
 SAGEMAKER_SDK_VERSION = "3.27.0"
+MIN_PYTHON_VERSION = "3.11"
 
 
 def dataset_file_name(spec: Spec) -> str:
@@ -52,8 +54,11 @@ def data_upload_command(spec: Spec) -> str | None:
     return f'aws s3 cp --no-progress {shlex.quote(path)} "s3://${{ARTIFACT_BUCKET}}/"{shlex.quote(key)}'
 
 
-def build_context(spec: Spec, facet_values: dict[str, list[str]] | None = None) -> dict[str, Any]:
-    """The template context. ``facet_values`` lists each unlisted bias facet's values in the data."""
+def build_context(
+    spec: Spec, facet_values: dict[str, list[str]] | None = None, origin: Origin | None = None
+) -> dict[str, Any]:
+    """The template context. ``facet_values`` lists each unlisted bias facet's values in the data;
+    ``origin`` is where the project installs sagespec from (default: where this sagespec came from)."""
     model = spec.model
     plan = build_plan(spec)
     slug = spec.project.slug
@@ -61,6 +66,9 @@ def build_context(spec: Spec, facet_values: dict[str, list[str]] | None = None) 
     is_bert = isinstance(model, BertModel)
     return {
         "sagespec_version": __version__,
+        "sagespec_origin": origin or detect_origin(),
+        # The oldest Python the generated code supports (sagespec's own floor); CI runs python_version.
+        "min_python_version": MIN_PYTHON_VERSION,
         "sagemaker_sdk_version": SAGEMAKER_SDK_VERSION,
         "spec": spec,
         "plan": plan,

@@ -16,6 +16,7 @@ from .context import build_context, local_data_path
 from .engine import make_environment
 from .layout import template_files
 from .manifest import Record
+from .origin import ORIGIN_PATH, Origin, detect_origin
 from .writer import write_tree
 
 SPEC_PATH = "spec.yaml"
@@ -99,12 +100,17 @@ def _dataset_bytes(loaded: LoadedSpec) -> bytes | None:
         ) from None
 
 
-def render_project(loaded: LoadedSpec, root: Path | None = None) -> RenderedProject:
+def render_project(
+    loaded: LoadedSpec, root: Path | None = None, origin: Origin | None = None
+) -> RenderedProject:
+    """Every file of the project. ``origin``: where it installs sagespec from; by default where this
+    sagespec came from (``sagespec check`` passes the one the project recorded)."""
     from ..spec.schema import spec_json_schema  # local: only rendering needs the schema text
 
     root = root or template_root()
     env = make_environment(root)
-    context = build_context(loaded.spec, facet_values(loaded))
+    origin = origin or detect_origin()
+    context = build_context(loaded.spec, facet_values(loaded), origin)
     files: dict[str, bytes] = {}
     for item in template_files(root, loaded.spec):
         source = root / Path(*item.source.parts)
@@ -118,6 +124,7 @@ def render_project(loaded: LoadedSpec, root: Path | None = None) -> RenderedProj
             files[item.target.as_posix()] = source.read_bytes()
     files[SPEC_PATH] = _spec_copy(loaded)
     files[".sagespec/spec.schema.json"] = (json.dumps(spec_json_schema(), indent=2) + "\n").encode()
+    files[ORIGIN_PATH] = origin.to_json()
     data = _dataset_bytes(loaded)
     data_path = local_data_path(loaded.spec)
     if data is not None and data_path is not None:

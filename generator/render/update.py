@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from ..errors import DriftError, GenerationError, UpdateConflict
 from ..spec.loader import LoadedSpec
 from .manifest import RECORDS, Record, mergeable_text, sha256
+from .origin import recorded_origin
 from .project import SPEC_PATH, render_project
 from .writer import apply_transaction, pending_journal, recover
 
@@ -280,7 +281,9 @@ def check_project(project: Path, loaded: LoadedSpec) -> list[str]:
     if pending_journal(project) is not None:
         raise DriftError(f"{project}: an update was interrupted; run `sagespec update` to finish it")
     record = Record.read(project)
-    rendered = {p: c for p, c in render_project(loaded).files.items() if p not in RECORDS}
+    # Render with the sagespec origin the project recorded: another install of sagespec is no drift.
+    origin = recorded_origin(project)
+    rendered = {p: c for p, c in render_project(loaded, origin=origin).files.items() if p not in RECORDS}
     stale = []
     for rel in sorted(set(record.hashes) | set(rendered)):
         if rel == SPEC_PATH:
