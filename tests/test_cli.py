@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -113,3 +114,24 @@ def test_validate_reports_every_file(write_spec, example_text, capsys):
 def test_validate_no_data_skips_the_dataset(write_spec, example_text, capsys):
     path = write_spec(example_text().replace("text_column: Review Text", "text_column: Nope"))
     assert main(["validate", "--no-data", str(path)]) == 0
+
+
+HOSTILE_SPECS = {
+    "alias-bomb": "a0: &a0 [x]\n"
+    + "".join(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 10)),
+    "deep": "a: " + "[" * 5000 + "]" * 5000 + "\n",
+    "tag": "spec_version: !foo 1\n",
+    "nan": "spec_version: .nan\n",
+    "nul": "spec_version: 1\0\n",
+}
+
+
+def test_hostile_specs_exit_2_with_one_located_message(tmp_path):
+    paths = []
+    for name, text in HOSTILE_SPECS.items():
+        paths.append(tmp_path / f"{name}.yaml")
+        paths[-1].write_text(text)
+    result = run("validate", "--no-data", *map(str, paths))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    for path in paths:
+        assert re.search(rf"{re.escape(str(path))}:\d+:\d+: ", result.stderr), (path, result.stderr)

@@ -1,22 +1,33 @@
 """Read a spec file: YAML with positions -> validated :class:`Spec`, or one :class:`SpecError` with
-every problem located at file:line:column."""
+every problem located at file:line:column.
+
+Bounded throughout: :mod:`.reading` limits the file (size, encoding, nesting); turning the YAML into plain
+data stops at :data:`MAX_VALUES` values, so aliases cannot expand a small file into a huge one.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import TypeAdapter, ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 
 from ..errors import Issue, SpecError, SpecSyntaxError
 from .checks import BrokenSection, Finding, run_checks
 from .models import REGION_PATTERN, S3_URI_PATTERN, SAGEMAKER_NAME_PATTERN, SLUG_PATTERN, Dataset, Spec
+from .reading import MAX_DEPTH, parse_yaml, read_spec_file
+
+# The most values (mapping keys, values, list items) a spec may hold once its aliases are expanded. The
+# example specs hold about 200; nine levels of ten aliases each would make a billion.
+MAX_VALUES = 100_000
+# The one explicit tag a spec may carry (`!!str 5`): it only says how to read a scalar.
+ALLOWED_TAGS = frozenset({"tag:yaml.org,2002:str"})
 
 # A check of the spec against something outside it (the local dataset): it gets the spec, valid or
 # partial (see _partial_spec), and the folder relative paths start at. Runs when ``spec.dataset`` is valid.
@@ -35,23 +46,6 @@ class LoadedSpec:
     @property
     def base_dir(self) -> Path:
         return self.path.parent if self.path else Path.cwd()
-
-
-def _yaml() -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
-    return yaml
-
-
-def parse_yaml(text: str, path: Path | None = None) -> Any:
-    try:
-        return _yaml().load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"{path or '<spec>'}:{mark.line + 1}:{mark.column + 1}" if mark else str(path or "<spec>")
-        raise SpecSyntaxError(f"{where}: not valid YAML: {exc.problem or exc}") from None
-    except YAMLError as exc:
-        raise SpecSyntaxError(f"{path or '<spec>'}: not valid YAML: {exc}") from None
 
 
 def _position(root: Any, loc: tuple[str | int, ...]) -> tuple[int | None, int | None]:
@@ -133,19 +127,71 @@ def _describe(error: dict[str, Any]) -> str:
     return msg.replace("Input should", "must").replace("String should", "must")
 
 
-def _to_plain(node: Any) -> Any:
-    """ruamel's round-trip containers -> plain dicts/lists (so pydantic sees ordinary data)."""
-    if isinstance(node, dict):
-        return {_to_plain(k): _to_plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_to_plain(v) for v in node]
-    if hasattr(node, "value") and type(node).__module__.startswith("ruamel"):
-        return node.value  # scalar wrappers (rarely produced for plain scalars)
-    if type(node).__module__.startswith("ruamel"):
-        for base in (bool, int, float, str):
-            if isinstance(node, base):
-                return base(node)
-    return node
+class _Plain:
+    """ruamel's round-trip data -> plain dicts/lists (so pydantic sees ordinary data), bounded and checked
+    once for every field: at most :data:`MAX_VALUES` values and :data:`MAX_DEPTH` levels once aliases
+    are expanded (else :class:`SpecSyntaxError`); explicit tags and non-finite numbers become issues."""
+
+    def __init__(self, root: Any, file: Path | None) -> None:
+        self.root = root
+        self.file = file
+        self.count = 0
+        self.issues: list[Issue] = []
+
+    def _located(self, loc: tuple[Any, ...]) -> tuple[str, str]:
+        line, col = _position(self.root, loc)
+        where = str(self.file or "<spec>") + (f":{line}:{col}" if line is not None else "")
+        return where, ".".join(str(p) for p in loc) or "<root>"
+
+    def _issue(self, loc: tuple[Any, ...], message: str) -> None:
+        line, col = _position(self.root, loc)
+        self.issues.append(Issue(".".join(str(p) for p in loc), message, self.file, line, col))
+
+    def convert(self, node: Any, loc: tuple[Any, ...] = ()) -> Any:
+        self.count += 1
+        if self.count > MAX_VALUES:
+            where, field = self._located(loc)
+            raise SpecSyntaxError(
+                f"{where}: {field}: the spec expands to more than {MAX_VALUES:,} values (YAML aliases "
+                "repeat what their anchor names); refused"
+            )
+        if len(loc) > MAX_DEPTH:
+            where, field = self._located(loc)
+            raise SpecSyntaxError(
+                f"{where}: {field}: nested deeper than {MAX_DEPTH} levels (through YAML aliases)"
+            )
+        tag = _explicit_tag(node)
+        if tag is not None and tag not in ALLOWED_TAGS:
+            self._issue(loc, f"unknown tag {tag!r}: a spec is plain YAML, without tags")
+        if isinstance(node, dict):
+            return {self.convert(k, loc): self.convert(v, (*loc, k)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [self.convert(v, (*loc, i)) for i, v in enumerate(node)]
+        if isinstance(node, AbstractSet | bytes):
+            kind = "a set (!!set)" if isinstance(node, AbstractSet) else "binary data (!!binary)"
+            self._issue(loc, f"{kind} is not allowed: a spec is plain YAML, without tags")
+            return None
+        if isinstance(node, float) and not math.isfinite(node):
+            self._issue(loc, f"must be a finite number, got {node}")
+            return float(node)
+        if isinstance(node, TaggedScalar):
+            return node.value
+        if type(node).__module__.startswith("ruamel"):
+            for base in (bool, int, float, str):
+                if isinstance(node, base):
+                    return base(node)
+        return node
+
+
+def _explicit_tag(node: Any) -> str | None:
+    """The tag written on a node (``!foo``); None for untagged ones, whose type YAML resolves itself."""
+    tag = getattr(node, "tag", None) if type(node).__module__.startswith("ruamel") else None
+    value = getattr(tag, "value", tag)
+    return value if isinstance(value, str) else None
+
+
+def _below(path: str, parent: str) -> bool:
+    return path == parent or path.startswith(parent + ".")
 
 
 def validate_data(
@@ -159,7 +205,8 @@ def validate_data(
     if not isinstance(data, dict):
         raise SpecSyntaxError(f"{path or '<spec>'}: a spec is a YAML mapping with spec_version, project, ...")
     issues: list[Issue] = []
-    plain = _to_plain(data)
+    converter = _Plain(data, path)
+    plain = converter.convert(data)
     spec: Spec | None = None
     try:
         spec = Spec.model_validate(plain)
@@ -184,6 +231,10 @@ def validate_data(
     for dotted, message, severity in findings:
         line, col = _position(data, tuple(int(p) if p.isdigit() else p for p in dotted.split(".")))
         issues.append(Issue(dotted, message, path, line, col, severity))
+    if converter.issues:
+        # A tagged or non-finite value is reported as such; what validation said about it is noise.
+        issues = [i for i in issues if not any(_below(i.path, r.path) for r in converter.issues)]
+        issues += converter.issues
     if any(i.severity == "error" for i in issues) or spec is None:
         raise SpecError(sorted(issues, key=lambda i: (i.line or 0, i.column or 0)), path)
     return LoadedSpec(spec, path, text, tuple(issues))
@@ -251,12 +302,7 @@ def locate(loaded: LoadedSpec, dotted: str) -> tuple[int | None, int | None]:
 def load_spec(path: str | Path, *, data_check: DataCheck | None = None) -> LoadedSpec:
     """Read and validate a spec file. Raises :class:`SpecSyntaxError` or :class:`SpecError`."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecSyntaxError(f"{path}: no such spec file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecSyntaxError(f"{path}: cannot read spec: {exc}") from None
+    text = read_spec_file(path)
     return validate_data(parse_yaml(text, path), path, text, data_check=data_check)
 
 

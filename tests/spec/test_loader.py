@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
+import time
+from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from sagespec.errors import SpecError, SpecSyntaxError
+from sagespec.errors import SagespecError, SpecError, SpecSyntaxError
 from sagespec.spec import load_spec, load_spec_text
 
 from ..conftest import EXAMPLE_SPECS
@@ -144,3 +149,178 @@ def test_error_rendering_names_file_line_field(write_spec, example_text):
         load_spec(path)
     rendered = info.value.render()
     assert f"{path}:" in rendered and "evaluation.threshold" in rendered and "1 problem in" in rendered
+
+
+# ---------------------------------------------------------------------------------- hostile spec files
+# Every one ends in a clean SagespecError with file:line:column, fast, whatever the input.
+
+FAST = 1.0  # CPU seconds: the bound each refusal must stay well within (this machine is shared)
+
+
+def alias_bomb(fan_out: int, levels: int) -> str:
+    """A short spec whose aliases expand to fan_out ** levels values."""
+    lines = ['a0: &a0 ["x"]']
+    for i in range(1, levels + 1):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * fan_out) + "]")
+    return "spec_version: 1\n" + "\n".join(lines) + "\n"
+
+
+def timed(load, *args):
+    start = time.process_time()
+    try:
+        return load(*args), time.process_time() - start
+    except SagespecError as exc:
+        return exc, time.process_time() - start
+
+
+def test_an_alias_bomb_is_refused_at_once():
+    text = alias_bomb(10, 9)
+    assert len(text) < 4000
+    error, seconds = timed(load_spec_text, text)
+    assert isinstance(error, SpecSyntaxError) and seconds < FAST
+    assert re.match(r"<spec>:\d+:\d+: a\d[.\d]*: the spec expands to more than 100,000 values", str(error))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: " + "[" * 5000 + "]" * 5000 + "\n",
+        "a: " + "{b: " * 5000 + "1" + "}" * 5000 + "\n",
+        "- " * 3000 + "x\n",
+    ],
+    ids=["flow-lists", "flow-maps", "block-lists"],
+)
+def test_deep_nesting_is_refused_with_a_position(text):
+    error, seconds = timed(load_spec_text, text)
+    assert isinstance(error, SpecSyntaxError) and seconds < FAST
+    assert re.match(r"<spec>:\d+:\d+: .*nested deeper than 32 levels", str(error)), str(error)
+
+
+def test_a_recursive_alias_is_a_clean_error():
+    error, seconds = timed(load_spec_text, "a: &a [*a]\nb: &b {c: *b}\n")
+    assert isinstance(error, SpecError | SpecSyntaxError) and seconds < FAST
+
+
+def test_an_oversized_spec_is_refused_before_parsing(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_text(("# " + "x" * 78 + "\n") * 40_000)  # 3.2 MB of comments
+    error, seconds = timed(load_spec, path)
+    assert isinstance(error, SpecSyntaxError) and seconds < FAST
+    assert str(error) == f"{path}: the spec is larger than 256 KiB, the most sagespec reads"
+    error, _ = timed(load_spec_text, path.read_text())
+    assert "larger than 256 KiB" in str(error)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "dev-zero"])
+def test_a_spec_that_is_no_regular_file_is_refused_without_reading(tmp_path, kind):
+    path = tmp_path / "spec.yaml"
+    if kind == "fifo":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("no FIFOs here")
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        path = Path("/dev/zero")
+        if not path.exists():
+            pytest.skip("no /dev/zero here")
+    error, seconds = timed(load_spec, path)
+    assert isinstance(error, SpecSyntaxError) and seconds < FAST
+    assert str(error).startswith(f"{path}: not a regular file")
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            "spec_version: 1\nproject:\n  name: caf\xe9\n".encode("latin-1"),
+            ":3:12: not UTF-8 text (byte 0xe9)",
+        ),
+        (b"spec_version: 1\nproject:\n  name: a\0b\n", ":3:10: not valid YAML: control character #x0000"),
+        (
+            "spec_version: 1\nproject: {name: \u00e9\u00e9\x07}\n".encode(),
+            ":2:19: not valid YAML: control character #x0007",
+        ),
+    ],
+    ids=["latin-1", "nul", "bel"],
+)
+def test_bad_bytes_are_located_by_line_and_column(tmp_path, data, message):
+    path = tmp_path / "spec.yaml"
+    path.write_bytes(data)
+    with pytest.raises(SpecSyntaxError) as info:
+        load_spec(path)
+    assert str(info.value).startswith(f"{path}{message}"), str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("!foo reviews-blazingtext", "unknown tag '!foo'"),
+        ("!!python/object:os.system x", "unknown tag 'tag:yaml.org,2002:python/object:os.system'"),
+        ("!!binary cmV2aWV3cw==", "binary data (!!binary) is not allowed"),
+        ("!!set {reviews}", "a set (!!set) is not allowed"),
+        ("!foo {a: 1}", "unknown tag '!foo'"),
+    ],
+)
+def test_tags_are_refused_where_they_are(example_text, value, fragment):
+    text = example_text().replace("slug: reviews-blazingtext", f"slug: {value}")
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if row.strip().startswith("slug:"))
+    errors = errors_of(text)
+    assert list(errors) == ["project.slug"]
+    assert errors["project.slug"][:2] == (line, 3) and fragment in errors["project.slug"][2]
+
+
+def test_a_str_tag_is_plain_yaml(example_text):
+    text = example_text().replace("slug: reviews-blazingtext", "slug: !!str reviews-blazingtext")
+    assert load_spec_text(text).spec.project.slug == "reviews-blazingtext"
+
+
+@pytest.mark.parametrize("value", [".nan", ".NaN", ".inf", "-.inf", "+.Inf"])
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ("threshold: 0.6\n", "threshold: {}\n", "evaluation.threshold"),
+        ("learning_rate: 0.1", "learning_rate: {}", "model.hyperparameters.learning_rate"),
+        ("DPL: {{threshold: 0.7}}", "DPL: {{threshold: {}}}", "bias.metrics.DPL.threshold"),
+        (
+            "initial_weight: 0.5\n    - name: Challenger",
+            "initial_weight: {}\n    - name: Challenger",
+            "deployment.variants.0.initial_weight",
+        ),
+        ("split: {{train: 0.8,", "split: {{train: {},", "dataset.split.train"),
+    ],
+)
+def test_non_finite_numbers_are_refused_everywhere(example_text, value, old, new, field):
+    text = example_text()
+    old = old.replace("{{", "{").replace("}}", "}")
+    assert old in text
+    errors = errors_of(text.replace(old, new.format(value), 1))
+    assert field in errors and errors[field][2].startswith("must be a finite number, got ")
+    assert not [path for path in errors if path.startswith(field + ".")]
+
+
+@settings(max_examples=40, deadline=None)
+@given(fan_out=st.integers(1, 12), levels=st.integers(1, 10), depth=st.integers(0, 3000))
+def test_any_fan_out_and_nesting_ends_fast_and_clean(fan_out, levels, depth):
+    for text in (alias_bomb(fan_out, levels), "a: " + "[" * depth + "]" * depth + "\n"):
+        result, seconds = timed(load_spec_text, text)
+        assert seconds < FAST, (fan_out, levels, depth, seconds)
+        assert isinstance(result, SpecError | SpecSyntaxError)  # neither is a valid spec
+
+
+# YAML's indicators, whitespace (tab, NEL, line separator), NUL and a little text: random "specs" that
+# reach far into the parser.
+YAML_ALPHABET = "ab1é:-[]{}&*!|>'\"#%.,? \n\t\0\x85\u2028"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    data=st.binary(max_size=300)
+    | st.text(alphabet=st.sampled_from(list(YAML_ALPHABET)), max_size=300).map(str.encode)
+)
+def test_any_bytes_as_a_spec_give_a_sagespec_error(tmp_path, data):
+    path = tmp_path / "spec.yaml"
+    path.write_bytes(data)
+    with pytest.raises(SagespecError) as info:
+        load_spec(path)
+    assert isinstance(info.value, SpecError) or "\n" not in str(info.value)  # one line
