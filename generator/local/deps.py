@@ -36,7 +36,7 @@ LOCAL_PACKAGES = {
 # Modules that are not dependencies: sagespec itself, and the project's own code. A missing one of
 # these is a bug or a broken project, and keeps its traceback.
 _OWN_MODULES = ("sagespec", "pipelines", "labeling")
-_NOT_FOUND = re.compile(r"^ModuleNotFoundError: No module named '([\w.]+)'", re.MULTILINE)
+_NOT_FOUND = re.compile(r"ModuleNotFoundError: No module named '([\w.]+)'")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -70,10 +70,13 @@ def missing_dependency(exc: BaseException, needed_by: str | None = None) -> Miss
 
 
 def from_step_output(output: str, step: str) -> MissingDependency | None:
-    """The MissingDependency a failed step process ended with, read from its output (the traceback's
-    last ModuleNotFoundError line), or None."""
-    names = [name for name in _NOT_FOUND.findall(output) if name.split(".", 1)[0] not in _OWN_MODULES]
-    return MissingDependency(names[-1], step) if names else None
+    """The MissingDependency a failed step process ended with, or None: its output's last line is the
+    last line of a ModuleNotFoundError traceback (what Python prints for an uncaught one)."""
+    lines = output.rstrip().splitlines()
+    found = _NOT_FOUND.fullmatch(lines[-1].strip()) if lines else None
+    if found is None or found.group(1).split(".", 1)[0] in _OWN_MODULES:
+        return None
+    return MissingDependency(found.group(1), step)
 
 
 def reporting_missing_dependencies(command: Callable[P, R], name: str) -> Callable[P, R]:

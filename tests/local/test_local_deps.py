@@ -106,3 +106,21 @@ def test_the_step_process_output_is_read_for_the_module(tmp_path, without_in_sub
         check("TrainModel", completed, log)
     assert caught.value.exit_code == 2 and caught.value.module == "fasttext"
     assert deps.from_step_output("ModuleNotFoundError: No module named 'pipelines.x'\n", "S") is None
+
+
+@pytest.mark.parametrize(
+    ("output", "module"),
+    [
+        (
+            "Traceback (most recent call last):\n  ...\nModuleNotFoundError: No module named 'pandas'\n",
+            "pandas",
+        ),
+        ("ModuleNotFoundError: No module named 'smclarify.bias'", "smclarify"),
+        ("ModuleNotFoundError: No module named 'pipelines.reviews'\n", None),  # the project's own code
+        ("warning: ModuleNotFoundError: No module named 'pandas', using csv\nValueError: bad row\n", None),
+        ("", None),
+    ],
+)
+def test_only_a_final_module_not_found_line_is_a_missing_dependency(output, module):
+    found = deps.from_step_output(output, "Step")
+    assert (found.module if found else None) == module
