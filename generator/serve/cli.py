@@ -42,7 +42,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         serve_until_stopped(server)
     finally:
         server.server_close()
-        remove_record(state, server.url)
+        remove_record(state)
         for variant in endpoint.describe()["variants"]:
             latency = variant["latency_ms"]
             print(
@@ -62,10 +62,10 @@ def write_record(state: Path, url: str) -> None:
     partial.replace(state)
 
 
-def remove_record(state: Path, url: str) -> None:
-    """Remove the record if it is still this server's (a later `serve` of the project may own it now)."""
-    with contextlib.suppress(OSError, ValueError):
-        if json.loads(state.read_text()).get("url") == url:
+def remove_record(state: Path) -> None:
+    """Remove the record if it is still this process's (a later `serve` of the project may own it now)."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        if json.loads(state.read_text()).get("pid") == os.getpid():
             state.unlink()
 
 

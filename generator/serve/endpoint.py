@@ -59,8 +59,8 @@ def load_handler(project_dir: Path, package: str) -> ModuleType:
     try:
         module = import_file(path, f"_sagespec_serve_{package}_inference", keep=True)
     except Exception as exc:
-        if missing := missing_dependency(exc, needed_by=str(path)):
-            raise missing from None
+        if dependency := missing_dependency(exc, needed_by=str(path)):
+            raise dependency from None
         raise ServeError(f"cannot import {path}: {type(exc).__name__}: {exc}") from exc
     missing = [f for f in HANDLER_FUNCTIONS if not callable(getattr(module, f, None))]
     if missing:
@@ -90,7 +90,7 @@ def select_version(registry: Path, group: str, variant: str, rule: dict[str, Any
     registered models carry the spec's approval status (usually PendingManualApproval), and approving
     them is a step of the SageMaker registry, not of a laptop.
     """
-    found = [v for v in versions(registry, group) if (registry / group / str(v) / PACKAGE_FILE).is_file()]
+    found = versions(registry, group)
     if not found:
         raise ServeError(
             f"no model registered in {registry / group}: run the pipeline first (`sagespec local run`)"
@@ -430,6 +430,6 @@ def _call_model_fn(handler: ModuleType, model_dir: Path, what: str) -> Any:
     try:
         return model_fn(str(model_dir))
     except Exception as exc:
-        if missing := missing_dependency(exc, needed_by=f"model_fn loading {what}"):
-            raise missing from None
+        if dependency := missing_dependency(exc, needed_by=f"model_fn loading {what}"):
+            raise dependency from None
         raise ServeError(f"model_fn could not load {what}: {type(exc).__name__}: {exc}") from exc
