@@ -25,19 +25,22 @@ from sagespec.spec import load_spec
 
 REPO = Path(__file__).resolve().parents[2]
 EVIL = "Evil {{ 7*7 }} {% if True %}x{% endif %} \"double\" 'single' $(rm -rf /) `id` \\ back\nsecond line"
+# The same for the fields the spec keeps to one line (names, columns), and a git branch's characters.
+EVIL_LINE = EVIL.replace("\n", " ")
+EVIL_BRANCH = "evil{{7+7}}\"double\"'single'$(rm-rf)`id`"
 # The worst a tag value can be: AWS allows letters, digits, spaces and _ . : / = + - @ (a YAML mapping
 # indicator, a shell assignment, a path).
 HOSTILE_TAG = "Équipe: a=b + c/d @e -- x_y.z"
 HOSTILE_SPEC = """\
 spec_version: 1
 project:
-  name: {evil}
+  name: {evil_line}
   slug: hostile-{model}
   description: {evil}
   tags: {{team: {tag}}}
 dataset:
   source: reviews.csv
-  text_column: {evil}
+  text_column: {evil_line}
   label_column: Rating
   label_mapping: {{1: -1, 2: -1, 3: 0, 4: 1, 5: 1}}
   facet_columns: [Class Name]
@@ -52,20 +55,25 @@ model:
 {model_extra}
 ci:
   github_actions:
-    branch: {evil}
+    branch: {branch}
 """
 
 
 def _write_hostile_spec(folder: Path, model: str) -> Path:
     with (folder / "reviews.csv").open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow([EVIL, "Rating", "Class Name"])
+        writer.writerow([EVIL_LINE, "Rating", "Class Name"])
         writer.writerows([["Lovely dress", 5, "Dresses"], ["Too small", 2, "Knits"], ["Fine", 3, "Dresses"]])
-    extra = f"  pretrained_model: {json.dumps(EVIL)}" if model == "bert" else ""
+    extra = f"  pretrained_model: {json.dumps(EVIL_LINE)}" if model == "bert" else ""
     path = folder / "spec.yaml"
     path.write_text(
         HOSTILE_SPEC.format(
-            evil=json.dumps(EVIL), tag=json.dumps(HOSTILE_TAG), model=model, model_extra=extra
+            evil=json.dumps(EVIL),
+            evil_line=json.dumps(EVIL_LINE),
+            branch=json.dumps(EVIL_BRANCH),
+            tag=json.dumps(HOSTILE_TAG),
+            model=model,
+            model_extra=extra,
         )
     )
     return path
@@ -223,21 +231,21 @@ def test_hostile_strings_come_out_literally(projects, model):
     assert "{{ 7*7 }}" in readme and "{% if True %}x{% endif %}" in readme
     assert "$(rm -rf /)" not in (root / "Makefile").read_text()  # make would run it
     kept = load_spec(root / "spec.yaml").spec
-    assert kept.project.name == EVIL and kept.dataset.text_column == EVIL
-    assert kept.ci.github_actions.branch == EVIL
+    assert kept.project.name == EVIL_LINE and kept.dataset.text_column == EVIL_LINE
+    assert kept.ci.github_actions.branch == EVIL_BRANCH
     yaml = YAML(typ="safe", pure=True)
     ci = yaml.load((root / ".github/workflows/ci.yml").read_text())
-    assert ci["on"]["push"]["branches-ignore"] == [EVIL]
+    assert ci["on"]["push"]["branches-ignore"] == [EVIL_BRANCH]
     assert tomllib.loads((root / "pyproject.toml").read_text())["project"]["description"] == EVIL
     # The text column reaches the pipeline code as a string value, not as code.
-    escaped = json.dumps(EVIL)[1:-1]
+    escaped = json.dumps(EVIL_LINE)[1:-1]
     constants = [
         node.value
         for path in _files(root / "pipelines", ".py")
         for node in ast.walk(ast.parse(path.read_text()))
         if isinstance(node, ast.Constant) and isinstance(node.value, str)
     ]
-    assert any(EVIL in c or escaped in c for c in constants)
+    assert any(EVIL_LINE in c or escaped in c for c in constants)
     assert HOSTILE_TAG in constants  # the tag reaches pipeline.py's TAGS as a string
 
 
