@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from sagespec.errors import GenerationError
+from sagespec.errors import SpecError
 from sagespec.render import generate
-from sagespec.render.context_deploy import deployment_context, logical_id, stage_endpoint_name
+from sagespec.render.context_deploy import logical_id, stage_endpoint_name
 from sagespec.spec import load_spec, load_spec_text
 
 REPO = Path(__file__).resolve().parents[2]
@@ -189,11 +189,12 @@ def test_stage_configs_name_only_template_parameters(projects, name):
 
 
 def test_context_rules():
-    spec = load_spec_text(
-        _blazingtext_with(THREE_VARIANTS.replace("linear_step_percent: 25", "linear_step_percent: 12.5"))
-    ).spec
-    with pytest.raises(GenerationError, match="whole percent"):
-        deployment_context(spec)
+    # SageMaker's capacity sizes are whole percents: the spec refuses 12.5 before anything renders.
+    with pytest.raises(SpecError) as refused:
+        load_spec_text(
+            _blazingtext_with(THREE_VARIANTS.replace("linear_step_percent: 25", "linear_step_percent: 12.5"))
+        )
+    assert "whole percent" in refused.value.render()
     assert logical_id("model-a") == "ModelA" and logical_id("AllTraffic") == "AllTraffic"
     assert stage_endpoint_name("a" * 63, "staging") == "a" * 55 + "-staging"
     assert stage_endpoint_name("ab-" + "c" * 50, "prod").endswith("c-prod")

@@ -30,7 +30,7 @@ QUERIES = [
 ]
 HOSTILE_TEXT = 'Re"view" Text; DROP TABLE raw_data --'
 HOSTILE_LABEL = 'It\'s "rating"'
-HOSTILE_FACET = "Class' Name\"\nsecond line"
+HOSTILE_FACET = 'Class\' Name" -- it\'s \\ "second"'  # column names are one line (the spec says so)
 
 
 @pytest.fixture

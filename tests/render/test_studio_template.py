@@ -339,12 +339,12 @@ def test_checkov_finds_no_high_severity_problem(linters):
 
 def test_context_names_what_iam_scopes_to():
     text = (REPO / "specs" / "womens-clothing-bert.yaml").read_text()
-    capture = "  data_capture: {enabled: true, destination: 's3://capture/${x}/'}\n"
+    capture = "  data_capture: {enabled: true, destination: 's3://capture/x/'}\n"
     spec = load_spec_text(text.replace("\ndeployment:\n", "\ndeployment:\n" + capture)).spec
     studio = studio_context(spec)["studio"]
     assert studio["pipeline_arn_name"] == "reviewsbertpipeline"  # SageMaker lower-cases ARNs
     assert studio["endpoint_arn_names"] == ["reviews-bert-staging", "reviews-bert-prod"]
-    assert studio["data_capture_objects"] == "arn:${AWS::Partition}:s3:::capture/${!x}/*"
+    assert studio["data_capture_objects"] == "arn:${AWS::Partition}:s3:::capture/x/*"
     assert (
         studio["input_data_sub"]
         == "s3://${ArtifactBucket}/reviews-bert/data/womens_clothing_ecommerce_reviews.csv"
