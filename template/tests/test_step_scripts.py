@@ -216,6 +216,49 @@ def test_blazingtext_tokens_split_punctuation(monkeypatch: pytest.MonkeyPatch) -
     assert preprocess.blazingtext_tokens("It wasn&#39;t  SO bad,\nreally!") == "it wasn't so bad , really !"
 
 
+def load_script(name: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A step script imported as a module (it runs as a script in its container)."""
+    spec = importlib.util.spec_from_file_location(f"step_{name}", SCRIPTS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_blazingtext_labels_with_spaces_and_markers_in_texts_round_trip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # fastText splits a line at white space and takes any token starting with __label__ as a class:
+    # a class "very negative" or a review that says "__label__5" must not change what is learnt.
+    fasttext = pytest.importorskip("fasttext")
+    preprocess = load_script("preprocess", monkeypatch)
+    classes = ["very negative", "100% positive", "so-so"]
+    texts = [f"word{i % 3} review __label__5 __LABEL__{i % 3} text" for i in range(90)]
+    labels = [classes[i % 3] for i in range(90)]
+    train = tmp_path / "train.txt"
+    preprocess.write_blazingtext(train, texts, labels)
+    for line in train.read_text(encoding="utf-8").splitlines():
+        first, *rest = line.split()
+        assert first.startswith("__label__") and not any(t.startswith("__label__") for t in rest), line
+    model = fasttext.train_supervised(str(train), epoch=20, lr=1.0, dim=8, bucket=1000, thread=1, verbose=0)
+
+    evaluate = load_script("evaluate", monkeypatch)
+    inference = load_script("inference", monkeypatch)
+    assert sorted(evaluate.class_of(label) for label in model.get_labels()) == sorted(classes)
+    model_dir, test_dir = tmp_path / "model", tmp_path / "test"
+    model_dir.mkdir()
+    test_dir.mkdir()
+    model.save_model(str(model_dir / "model.bin"))
+    preprocess.write_blazingtext(test_dir / "test.txt", texts[:9], labels[:9])
+    truth, predicted = evaluate.predict_blazingtext(model_dir, test_dir)
+    assert truth == labels[:9] and predicted == labels[:9]
+    served = inference.model_fn(str(model_dir))
+    assert sorted(served.classes) == sorted(classes)
+    [answer] = inference.predict_fn(["word1 review __label__5 text"], served)
+    assert answer["label"] == labels[1] and set(answer["probabilities"]) == set(classes)
+
+
 def test_evaluate_blazingtext_model(blazingtext_splits: Path, tmp_path: Path) -> None:
     fasttext = pytest.importorskip("fasttext")
     model = fasttext.train_supervised(

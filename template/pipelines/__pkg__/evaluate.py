@@ -22,6 +22,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import unquote
 
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
@@ -117,12 +118,17 @@ def predict_blazingtext(model_dir: Path, test_dir: Path) -> tuple[list[str], lis
         label, _, text = line.partition(" ")
         if not label.startswith(LABEL_PREFIX):
             raise EvaluationError(f"test.txt line {number} does not start with {LABEL_PREFIX}<class>")
-        truth.append(label.removeprefix(LABEL_PREFIX))
+        truth.append(class_of(label))
         texts.append(text)
     # A list, not one string at a time: fastText 0.9.2's single-text predict fails under numpy 2.
     predicted, _ = model.predict(texts, k=1)
     # An empty prediction (fastText gives none for an empty text) counts as wrong, not as a crash.
-    return truth, [labels[0].removeprefix(LABEL_PREFIX) if labels else "" for labels in predicted]
+    return truth, [class_of(labels[0]) if labels else "" for labels in predicted]
+
+
+def class_of(label: str) -> str:
+    """``__label__<class>`` -> the class (preprocess.py percent-encodes white space and '%' in it)."""
+    return unquote(label.removeprefix(LABEL_PREFIX))
 
 
 def predict_bert(model_dir: Path, test_dir: Path, classes: list[str]) -> tuple[list[str], list[str]]:

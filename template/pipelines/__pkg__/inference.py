@@ -41,6 +41,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 JSON = "application/json"
 CSV = "text/csv"
@@ -110,8 +111,15 @@ def clean_text(text: str) -> str:
 
 
 def blazingtext_tokens(text: str) -> str:
-    """Lower-cased tokens with punctuation split off: the input BlazingText was trained on."""
-    return " ".join(_TOKEN.findall(clean_text(text).lower()))
+    """Lower-cased tokens with punctuation split off: the input BlazingText was trained on (a token that
+    starts with the label marker loses its leading underscores, as in preprocess.py)."""
+    tokens = _TOKEN.findall(clean_text(text).lower())
+    return " ".join(t.removeprefix("__") if t.startswith(LABEL_PREFIX) else t for t in tokens)
+
+
+def class_of(label: str) -> str:
+    """``__label__<class>`` -> the class (preprocess.py percent-encodes white space and '%' in it)."""
+    return unquote(label.removeprefix(LABEL_PREFIX))
 
 
 # ---------------------------------------------------------------------------------------------- handler
@@ -125,7 +133,7 @@ def model_fn(model_dir: str) -> Model:
 
         with contextlib.redirect_stderr(io.StringIO()):  # fastText warns about its own API change
             predictor = fasttext.load_model(str(directory / "model.bin"))
-        classes = [label.removeprefix(LABEL_PREFIX) for label in predictor.get_labels()]
+        classes = [class_of(label) for label in predictor.get_labels()]
         return Model("blazingtext", classes, predictor)
     if (directory / "labels.json").is_file() and (directory / TOKENIZER_FILE).is_file():
         return Model("bert", _classes(directory), _bert_probabilities(directory), TextEncoder.load(directory))
@@ -235,7 +243,7 @@ def _predict_fasttext(model: Model, text: str) -> dict[str, Any]:
     # The low-level call: fastText 0.9.2's predict() repeats the top probability for every label when
     # asked for more than one, and fails on a single string under numpy 2. k=-1: every label.
     scored = {
-        label.removeprefix(LABEL_PREFIX): p
+        class_of(label): p
         for p, label in model.predictor.f.predict(blazingtext_tokens(text) + "\n", -1, 0.0, "strict")
     }
     return _prediction(model.classes, [scored.get(c, 0.0) for c in model.classes])

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import quote
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
@@ -53,6 +54,8 @@ _INTEGRAL_FLOAT = re.compile(r"-?\d+\.0+")
 
 # A word (keeping inner apostrophes: "don't", "it's") or a single punctuation character.
 _TOKEN = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
+LABEL_PREFIX = "__label__"  # BlazingText/fastText: a token that starts with it names a class
+_LABEL_UNSAFE = re.compile(r"[\s%]")  # what a class label cannot hold in that format as it is
 
 # Feature Store: the features written beside the record identifier and the event time (all String).
 TOKEN_FEATURES = ("input_ids", "attention_mask")
@@ -388,14 +391,25 @@ def clean_text(text: str) -> str:
 
 
 def blazingtext_tokens(text: str) -> str:
-    """Lower-cased tokens with punctuation split off, the way BlazingText/fastText expects its input."""
-    return " ".join(_TOKEN.findall(clean_text(text).lower()))
+    """Lower-cased tokens with punctuation split off, the way BlazingText/fastText expects its input.
+
+    A token that starts with the label marker would be read as one more class ("__label__5" in a review):
+    it loses the marker's leading underscores.
+    """
+    tokens = _TOKEN.findall(clean_text(text).lower())
+    return " ".join(t.removeprefix("__") if t.startswith(LABEL_PREFIX) else t for t in tokens)
+
+
+def blazingtext_label(label: str) -> str:
+    """The class as one token: fastText splits lines at white space, so white space (and '%', which keeps
+    the encoding reversible) is percent-encoded. Readers decode it with ``urllib.parse.unquote``."""
+    return LABEL_PREFIX + _LABEL_UNSAFE.sub(lambda match: quote(match.group(), safe=""), label)
 
 
 def write_blazingtext(path: Path, texts: Iterable[str], labels: Iterable[str]) -> None:
     with path.open("w", encoding="utf-8") as out:
         for text, label in zip(texts, labels, strict=True):
-            out.write(f"__label__{label} {blazingtext_tokens(text)}\n")
+            out.write(f"{blazingtext_label(label)} {blazingtext_tokens(text)}\n")
 
 
 def load_tokenizer(name_or_path: str) -> Any:
