@@ -28,9 +28,10 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed"),
 ]
 
-# The old requirements took ~5 minutes here, backtracking; a direct resolution takes about half that on
-# this project's 2-core machine even with other jobs running. Over this, pip is backtracking again.
-INSTALL_BUDGET_S = 240
+# Measured here (2 cores): the old requirements took ~5 minutes with a new venv's pip 23, backtracking
+# over botocore; with the pins and pip brought up to date first, resolution takes ~20 s and the whole
+# install about 2 minutes. Over this budget pip is backtracking again.
+INSTALL_BUDGET_S = 180
 
 
 def _make(project: Path, env: dict[str, str], *args: str, timeout: int = 900):
@@ -68,7 +69,9 @@ def test_fresh_venv_make_install_local_lint_test(tmp_path):
     ).stdout
     assert "Name: sagespec" in installed and "Name: smclarify" in installed  # the [local] extra came too
 
-    _make(project, env, "local", "MAX_ROWS=3000")
+    # The whole dataset (~30 s): on a few thousand rows the model misses the spec's accuracy threshold
+    # and the run ends, as designed, in FailPipeline.
+    _make(project, env, "local")
     assert list((project / ".sagespec-runs").glob("*/EvaluateModel"))
     _make(project, env, "lint")  # not a git repository: ruff must skip .sagespec-runs by its config
     tests = _make(project, env, "test", timeout=1200)

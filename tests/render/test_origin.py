@@ -227,6 +227,21 @@ def test_any_vcs_url_becomes_a_direct_reference_with_the_extra(project, commit, 
     assert result.name == "sagespec" and result.extras == {"local"} and result.url == url
 
 
+@needs_make
+def test_a_failed_install_says_how_to_point_at_another_sagespec(project, tmp_path):
+    # A python whose pip updates itself fine but cannot install the requirements.
+    python = tmp_path / "python"
+    python.write_text('#!/bin/sh\ncase "$*" in *requirements-dev*) exit 1;; esac\n')
+    python.chmod(0o755)
+    result = subprocess.run(
+        ["make", "install", f"PYTHON={python}"], cwd=project, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert (
+        GIT_ORIGIN.requirement in result.stderr and "make install SAGESPEC=/path/to/sagespec" in result.stderr
+    )
+
+
 # ----------------------------------------------------------------------- the rest of the first hour
 @needs_make
 def test_make_definition_prints_only_the_json(project):
