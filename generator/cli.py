@@ -42,13 +42,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_new(args: argparse.Namespace) -> int:
     from .render import generate
     from .render.origin import ORIGIN_PATH, Origin
+    from .render.writer import new_project_folder
     from .spec import load_spec
     from .spec.dataset_check import check_dataset_file
 
     loaded = load_spec(args.spec)
     _print_warnings(loaded)
     check_dataset_file(loaded)
-    output = Path(args.output) if args.output else Path.cwd() / loaded.spec.project.slug
+    output = new_project_folder(args.output, loaded.spec.project.slug)
     project = generate(loaded, output)
     print(f"generated {len(project.files)} files in {output}")
     origin = Origin.from_json(project.files[ORIGIN_PATH])

@@ -135,3 +135,47 @@ def test_hostile_specs_exit_2_with_one_located_message(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     for path in paths:
         assert re.search(rf"{re.escape(str(path))}:\d+:\d+: ", result.stderr), (path, result.stderr)
+
+
+def _odd_outputs(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "link").symlink_to(tmp_path)
+    return {
+        "empty name": ("", "empty name"),
+        "blank name": ("   ", "empty name"),
+        "under a file": (str(tmp_path / "afile" / "sub"), "afile is not a folder"),
+        "a file": (str(tmp_path / "afile"), "exists and is not a folder"),
+        "dangling symlink": (str(tmp_path / "dangling"), "is a symbolic link"),
+        "symlink to a full folder": (str(tmp_path / "link"), "exists and is not empty"),
+        "under a dangling symlink": (str(tmp_path / "dangling" / "sub"), "dangling is not a folder"),
+    }
+
+
+def test_new_refuses_odd_output_paths_with_one_line(write_spec, example_text, tmp_path):
+    path = write_spec(example_text())
+    before = sorted(p.name for p in tmp_path.iterdir())
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    for case, (output, fragment) in _odd_outputs(odd).items():
+        result = run("new", str(path), "-o", output)
+        assert result.returncode == 2, case
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, (
+            result.stderr
+        )
+        assert fragment in result.stderr, (case, result.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "odd"])
+    assert not (tmp_path / "nowhere").exists() and not list((tmp_path / "odd").glob(".*"))
+
+
+def test_new_in_a_deleted_working_folder_says_so(write_spec, example_text, tmp_path):
+    path = write_spec(example_text())
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    script = (
+        f"import os, sys; os.chdir({str(gone)!r}); os.rmdir({str(gone)!r}); "
+        f"from sagespec.cli import main; sys.exit(main(['new', {str(path)!r}]))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "the current folder no longer exists" in result.stderr

@@ -36,14 +36,17 @@ def write_tree(files: dict[str, bytes], output: Path, *, allow_existing_empty: b
     Everything is written to a temporary sibling first and moved into place at the end, so a failure
     leaves nothing half-written. A non-empty ``output`` is refused.
     """
-    output = output.expanduser().absolute()
+    output = _writable_folder(output)
     if output.exists() and not (allow_existing_empty and _is_empty_dir(output)):
         if output.is_dir():
             raise GenerationError(f"{output} exists and is not empty; choose a new folder")
         raise GenerationError(f"{output} exists and is not a folder")
     parent = output.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=parent))
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=parent))
+    except OSError as exc:
+        raise GenerationError(f"cannot create {output}: {exc.strerror or exc}") from None
     try:
         for rel, content in sorted(files.items()):
             target = safe_target(staging, rel)
@@ -58,9 +61,39 @@ def write_tree(files: dict[str, bytes], output: Path, *, allow_existing_empty: b
             staging.rmdir()
         else:
             os.replace(staging, output)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise GenerationError(f"cannot write {output}: {exc.strerror or exc}") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def new_project_folder(output: str | None, default_name: str) -> Path:
+    """The folder `sagespec new` writes: ``output`` as given, or ``./<default_name>``."""
+    if output is not None and not output.strip():
+        raise GenerationError("the output folder is an empty name; give a path with -o, or leave -o out")
+    return _writable_folder(Path(output) if output is not None else Path(default_name))
+
+
+def _writable_folder(output: Path) -> Path:
+    """``output`` as an absolute path, or a clear error when a new folder cannot be made there."""
+    try:
+        output = output.expanduser().absolute()
+    except (OSError, RuntimeError) as exc:  # a deleted working folder; an unknown ~user
+        if isinstance(exc, FileNotFoundError):
+            raise GenerationError(
+                "the current folder no longer exists: cd to an existing folder, or give an absolute -o"
+            ) from None
+        raise GenerationError(f"cannot use {output} as the output folder: {exc}") from None
+    if output.is_symlink() and not output.is_dir():
+        raise GenerationError(f"{output} is a symbolic link to no folder; give a folder as the output")
+    for ancestor in output.parents:
+        if ancestor.exists() or ancestor.is_symlink():
+            if not ancestor.is_dir():
+                raise GenerationError(f"cannot create {output}: {ancestor} is not a folder")
+            break
+    return output
 
 
 # ------------------------------------------------------------------------------ update transactions
