@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from sagespec.local import RunOptions, run_pipeline
-from sagespec.local.runner import TrainingJob, run_training_job
+from sagespec.local.training import TrainingJob, run_training_job
 from sagespec.plan import build_plan
 from sagespec.render import render_project
 from sagespec.spec import load_spec

@@ -11,7 +11,10 @@ from pathlib import Path
 from . import __version__
 from .aws.cli import register as register_studio
 from .errors import SagespecError
-from .local.cli import register as register_local
+from .label.cli import register_label
+from .local.cli import register_local
+from .local.deps import reporting_missing_dependencies
+from .serve.cli import register_serve
 
 
 def _print_warnings(loaded) -> None:
@@ -141,10 +144,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Command groups that live with their feature (e.g. `local`) register themselves here.
-_EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = []
-_EXTENSIONS.append(register_local)
-_EXTENSIONS.append(register_studio)
+def register_local_group(subparsers: argparse._SubParsersAction) -> None:
+    """`sagespec local ...`: the commands that work on a generated project on this machine, each
+    registered by the package that implements it (local: run, tune; serve: serve, shift; label: label,
+    retrain-data)."""
+    local = subparsers.add_parser(
+        "local", help="run a generated project's pipeline on this machine (no AWS, no Docker)"
+    )
+    commands = local.add_subparsers(dest="local_command", required=True, metavar="COMMAND")
+    for register in (register_local, register_serve, register_label):
+        register(commands)
+    # A missing third-party module, in any of them, is one line naming what to install.
+    for name, command in commands.choices.items():
+        func = command.get_default("func")
+        command.set_defaults(func=reporting_missing_dependencies(func, f"sagespec local {name}"))
+
+
+# Command groups that live with their feature register themselves here.
+_EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = [register_local_group, register_studio]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

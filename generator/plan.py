@@ -11,7 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .spec.catalog import ALGORITHMS
+from .spec.catalog import ALGORITHMS, hyperparameter_text
+from .spec.checks import grid_size
 from .spec.models import BertModel, CategoricalRange, IntegerRange, Spec
 
 StepKind = Literal["processing", "bias-check", "training", "tuning", "condition", "register", "fail"]
@@ -23,6 +24,16 @@ PREPROCESS_OUTPUT_DIR = f"{PROCESSING_ROOT}/output"
 # (`--offline-store-dir`); the local runner maps it into the step's folder like every container path.
 LOCAL_OFFLINE_STORE_DIR = f"{PREPROCESS_OUTPUT_DIR}/feature-store"
 SPLITS = ("train", "validation", "test")
+
+# The steps' names: the pipeline definition's step names, the local run's step folders.
+PREPROCESS_STEP = "PreprocessData"
+BIAS_STEP = "CheckDataBias"
+TRAIN_STEP = "TrainModel"
+TUNE_STEP = "TuneModel"  # the training step, when the spec tunes
+EVALUATE_STEP = "EvaluateModel"
+CONDITION_STEP = "CheckEvaluation"
+REGISTER_STEP = "RegisterModel"
+FAIL_STEP = "FailPipeline"
 EVALUATION_REPORT = "evaluation.json"
 
 
@@ -141,15 +152,6 @@ def evaluate_arguments(spec: Spec) -> list[str]:
     ]  # fmt: skip
 
 
-def _hp_string(value: object) -> str:
-    """SageMaker passes hyperparameters as strings; booleans the way the scripts parse them."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
 def training_hyperparameters(spec: Spec) -> dict[str, str]:
     """Every hyperparameter the training job receives, as strings, defaults filled in."""
     model = spec.model
@@ -159,14 +161,14 @@ def training_hyperparameters(spec: Spec) -> dict[str, str]:
         # Tuned hyperparameters are the tuner's to set; the rest stay static.
         for name in spec.tuning.ranges:  # type: ignore[union-attr]
             values.pop(name, None)
-    hps = {name: _hp_string(value) for name, value in values.items()}
+    hps = {name: hyperparameter_text(value) for name, value in values.items()}
     if model.type == "blazingtext":
         hps = {"mode": "supervised", **hps}
     if isinstance(model, BertModel):
         hps |= {
             "pretrained_model": model.pretrained_model,
             "mixed_precision": model.mixed_precision,
-            "xla": _hp_string(model.xla),
+            "xla": hyperparameter_text(model.xla),
         }
     return hps
 
@@ -178,10 +180,10 @@ def metric_definitions(spec: Spec) -> list[dict[str, str]]:
 
 
 def build_plan(spec: Spec) -> Plan:
-    train_name = "TuneModel" if spec.tuning_enabled else "TrainModel"
+    train_name = TUNE_STEP if spec.tuning_enabled else TRAIN_STEP
     steps: list[Step] = [
         Step(
-            name="PreprocessData",
+            name=PREPROCESS_STEP,
             kind="processing",
             script="preprocess.py",
             arguments=tuple(preprocess_arguments(spec)),
@@ -192,9 +194,9 @@ def build_plan(spec: Spec) -> Plan:
     if spec.bias.enabled:
         steps.append(
             Step(
-                name="CheckDataBias",
+                name=BIAS_STEP,
                 kind="bias-check",
-                inputs=(StepInput("bias", "step:PreprocessData/bias", "bias"),),
+                inputs=(StepInput("bias", f"step:{PREPROCESS_STEP}/bias", "bias"),),
             )
         )
     steps.append(
@@ -202,20 +204,20 @@ def build_plan(spec: Spec) -> Plan:
             name=train_name,
             kind="tuning" if spec.tuning_enabled else "training",
             script="train.py" if isinstance(spec.model, BertModel) else None,
-            inputs=tuple(StepInput(s, f"step:PreprocessData/{s}", s) for s in ("train", "validation")),
+            inputs=tuple(StepInput(s, f"step:{PREPROCESS_STEP}/{s}", s) for s in ("train", "validation")),
             hyperparameters=training_hyperparameters(spec),
-            depends_on=("CheckDataBias",) if spec.bias.enabled else (),
+            depends_on=(BIAS_STEP,) if spec.bias.enabled else (),
         )
     )
     steps.append(
         Step(
-            name="EvaluateModel",
+            name=EVALUATE_STEP,
             kind="processing",
             script="evaluate.py",
             arguments=tuple(evaluate_arguments(spec)),
             inputs=(
                 StepInput("model", f"step:{train_name}/model", f"{PROCESSING_ROOT}/model"),
-                StepInput("test", "step:PreprocessData/test", f"{PROCESSING_ROOT}/test"),
+                StepInput("test", f"step:{PREPROCESS_STEP}/test", f"{PROCESSING_ROOT}/test"),
             ),
             outputs=(StepOutput("evaluation", f"{PROCESSING_ROOT}/evaluation"),),
         )
@@ -224,17 +226,17 @@ def build_plan(spec: Spec) -> Plan:
         metric=spec.evaluation.metric,
         json_path=f"metrics.{spec.evaluation.metric}.value",
         threshold=spec.evaluation.threshold,
-        if_true="RegisterModel",
-        if_false="FailPipeline",
+        if_true=REGISTER_STEP,
+        if_false=FAIL_STEP,
     )
     steps += [
-        Step(name="CheckEvaluation", kind="condition"),
+        Step(name=CONDITION_STEP, kind="condition"),
         Step(
-            name="RegisterModel",
+            name=REGISTER_STEP,
             kind="register",
             inputs=(StepInput("model", f"step:{train_name}/model", "model"),),
         ),
-        Step(name="FailPipeline", kind="fail"),
+        Step(name=FAIL_STEP, kind="fail"),
     ]
     message = (
         f"Test {spec.evaluation.metric} is below the EvaluationThreshold; "
@@ -256,3 +258,12 @@ def hyperband_max_resource(spec: Spec) -> int:
     if isinstance(tuned, CategoricalRange):
         return max(int(value) for value in tuned.values)
     return int(training_hyperparameters(spec)["epochs"])
+
+
+def tuning_job_count(spec: Spec) -> int:
+    """How many training jobs the tuning step runs: every combination for Grid (SageMaker counts them
+    itself), else ``max_jobs``; 0 without tuning."""
+    tuning = spec.tuning
+    if tuning is None or not spec.tuning_enabled:
+        return 0
+    return grid_size(tuning.ranges) if tuning.strategy == "Grid" else tuning.max_jobs

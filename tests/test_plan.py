@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import json
 
-from sagespec.plan import build_plan
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sagespec.errors import SpecError
+from sagespec.plan import build_plan, tuning_job_count
 from sagespec.spec import load_spec_text
+from sagespec.spec.catalog import hyperparameter_text
 
 
 def plan_of(text):
@@ -66,3 +72,67 @@ def test_tuning_replaces_training_and_leaves_tuned_hyperparameters_to_the_tuner(
     tune = plan.step("TuneModel")
     assert tune.kind == "tuning" and "learning_rate" not in tune.hyperparameters
     assert plan.step("EvaluateModel").inputs[0].source == "step:TuneModel/model"
+
+
+# ----------------------------------------------------------------------------------- one owner per fact
+@settings(deadline=None)  # the first example imports the renderer and the local tuner
+@given(st.floats(min_value=1e-6, max_value=10, allow_nan=False) | st.integers(1, 10))
+def test_a_hyperparameter_has_one_text_everywhere(value):
+    """The text a job receives for a value (the pipeline definition's, the tuner's, the local search's)
+    is one function's, and the float the job parses from it is the value itself."""
+    from sagespec.local.tuning import Dimension
+    from sagespec.render.context_tuning import range_dict
+    from sagespec.spec.models import CategoricalRange
+
+    text = hyperparameter_text(value)
+    assert float(text) == value
+    rng = CategoricalRange(type="categorical", values=[value])
+    assert range_dict(rng)["values"] == [text]
+    assert Dimension.from_range("learning_rate", rng).choices == (text,)
+
+
+def test_the_definition_keeps_a_whole_float_as_a_float(example_text):
+    plan = plan_of(example_text().replace("learning_rate: 0.1", "learning_rate: 2.0"))
+    assert plan.step("TrainModel").hyperparameters["learning_rate"] == "2.0"
+    assert hyperparameter_text(True) == "true" and hyperparameter_text(2) == "2"
+
+
+def test_one_and_one_point_zero_are_one_choice_of_a_float_hyperparameter(example_text):
+    text = example_text().replace("    learning_rate: 0.1\n", "") + (
+        "tuning:\n  objective: {metric: 'validation:accuracy'}\n"
+        "  ranges:\n    learning_rate: {type: categorical, values: [1, 1.0, 2]}\n"
+    )
+    with pytest.raises(SpecError) as failed:
+        load_spec_text(text)
+    assert "tuning.ranges.learning_rate.values.1: 1.0 is listed twice" in failed.value.render()
+
+
+@pytest.mark.parametrize(
+    ("strategy", "ranges", "jobs"),
+    [
+        ("Grid", "{learning_rate: {type: categorical, values: [0.1, 0.2]}, "
+         "vector_dim: {type: categorical, values: [10, 20, 30]}}", 6),
+        ("Bayesian", "{learning_rate: {type: continuous, min: 0.01, max: 0.2}}", 7),
+    ],
+)  # fmt: skip
+def test_the_tuning_job_count_is_computed_once(example_text, strategy, ranges, jobs):
+    from sagespec.local.tuning import SearchSettings
+    from sagespec.render.context_tuning import tuning_context
+
+    text = example_text().replace("    learning_rate: 0.1\n", "").replace("    vector_dim: 50\n", "") + (
+        f"tuning:\n  strategy: {strategy}\n  objective: {{metric: 'validation:accuracy'}}\n"
+        f"  max_jobs: 7\n  ranges: {ranges}\n"
+    )
+    spec = load_spec_text(text).spec
+    assert tuning_job_count(spec) == jobs
+    assert SearchSettings.from_spec(spec).trials == jobs
+    context = tuning_context(spec)["tuning"]
+    assert (context["grid_size"] if strategy == "Grid" else context["max_jobs"]) == jobs
+
+
+def test_step_names_are_the_plans_constants(example_text):
+    from sagespec import plan as plan_module
+
+    names = {value for name, value in vars(plan_module).items() if name.endswith("_STEP")}
+    for spec_name in ("womens-clothing-blazingtext.yaml", "womens-clothing-blazingtext-tuning.yaml"):
+        assert set(plan_of(example_text(spec_name)).names) <= names

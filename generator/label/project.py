@@ -19,11 +19,11 @@ from types import ModuleType
 
 from ..errors import LabelingError
 from ..local.deps import missing_dependency
+from ..local.runs import SPEC_FILE
 from ..project_modules import import_file
 from ..spec import load_spec
 from ..spec.models import Spec
 
-SPEC_FILE = "spec.yaml"
 MODULES = ("settings", "task_template", "review_predictions", "retraining_data")
 
 

@@ -23,7 +23,8 @@ from typing import Any
 from ..errors import LabelingError
 from ..local import cache
 from ..local.registry import MODEL_FILE, latest
-from ..local.runner import REGISTRY_DIR, RUN_FILE, runs_root
+from ..local.runs import REGISTRY_DIR, read_run_record, registry_root, runs_root
+from ..plan import PREPROCESS_STEP
 from ..project_modules import import_file
 from .project import LabelingProject, project_on_path
 
@@ -47,16 +48,9 @@ class ModelSource:
     description: str
 
 
-def _run_record(run_dir: Path) -> dict[str, Any]:
-    try:
-        return json.loads((run_dir / RUN_FILE).read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-
-
 def find_test_split(run_dir: Path) -> Path | None:
     """The run's test.csv (text,label), as PreprocessData wrote it."""
-    record = cache.read_record(run_dir / "PreprocessData") or {}
+    record = cache.read_record(run_dir / PREPROCESS_STEP) or {}
     if record.get("status") not in cache.REUSABLE:
         return None
     folder = record.get("outputs", {}).get("test")
@@ -84,11 +78,11 @@ def latest_run(project_dir: Path, run_id: str | None = None) -> Path:
 
 
 def model_source(project: LabelingProject, run_dir: Path) -> ModelSource:
-    record = _run_record(run_dir)
+    record = read_run_record(run_dir)
     package = record.get("package")
     if package and (Path(package) / MODEL_FILE).is_file():
         return ModelSource(Path(package) / MODEL_FILE, f"model registered by run {run_dir.name}")
-    newest = latest(runs_root(project.root) / REGISTRY_DIR, project.spec.model_package_group)
+    newest = latest(registry_root(project.root), project.spec.model_package_group)
     if newest is not None and (newest.path / MODEL_FILE).is_file():
         return ModelSource(newest.path / MODEL_FILE, f"{newest.group} version {newest.version}")
     for step in record.get("steps", []):

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LabelingError
-from ..local.runner import runs_root
+from ..local.runs import runs_root
 from .project import LabelingProject
 from .scoring import ScoredText
 

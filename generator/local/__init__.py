@@ -5,6 +5,7 @@ rendered SageMaker pipeline is built from. Heavy libraries (pandas, fastText, sm
 are imported only inside the step that needs them.
 """
 
-from .runner import RunOptions, RunResult, run_pipeline
+from .runner import run_pipeline
+from .runs import RunOptions, RunResult
 
 __all__ = ["RunOptions", "RunResult", "run_pipeline"]

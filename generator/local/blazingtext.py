@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..spec.catalog import BLAZINGTEXT
+
 FASTTEXT_NAMES = {
     "epochs": "epoch",
     "learning_rate": "lr",
@@ -40,6 +42,8 @@ FASTTEXT_NAMES = {
     "buckets": "bucket",
 }
 CONTROL_NAMES = {"mode", "early_stopping", "patience", "min_epochs"}
+# What the container uses for a hyperparameter the job does not set (the catalog's defaults).
+DEFAULTS = BLAZINGTEXT.defaults()
 EXIT_CLIENT_ERROR = 2
 # One training thread: fastText's lock-free SGD over several threads gives a different model on every run,
 # and a reproducible model is worth more locally (the same data gives the same model.tar.gz, so the steps
@@ -94,10 +98,10 @@ def settings(hyperparameters: dict[str, Any], threads: int) -> Settings:
         if name in hyperparameters and name != "epochs":
             kind = float if name == "learning_rate" else int
             ft[ft_name] = _number(name, hyperparameters[name], kind)
-    epochs = _number("epochs", hyperparameters.get("epochs", 5), int)
-    early = _bool("early_stopping", hyperparameters.get("early_stopping", "false"))
-    patience = _number("patience", hyperparameters.get("patience", 4), int)
-    min_epochs = _number("min_epochs", hyperparameters.get("min_epochs", 5), int)
+    epochs = _number("epochs", hyperparameters.get("epochs", DEFAULTS["epochs"]), int)
+    early = _bool("early_stopping", hyperparameters.get("early_stopping", DEFAULTS["early_stopping"]))
+    patience = _number("patience", hyperparameters.get("patience", DEFAULTS["patience"]), int)
+    min_epochs = _number("min_epochs", hyperparameters.get("min_epochs", DEFAULTS["min_epochs"]), int)
     for name, value in (("epochs", epochs), ("patience", patience), ("min_epochs", min_epochs)):
         if value < 1:
             raise ClientError(f"hyperparameter {name}: must be a positive integer, got {value}")

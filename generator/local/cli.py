@@ -1,4 +1,5 @@
-"""The `sagespec local ...` command group. ``register`` adds it to the main parser's subcommands."""
+"""`sagespec local run` and `sagespec local tune`. :func:`register_local` adds them to the `local` group,
+which sagespec.cli composes with the groups' other commands (serve, label)."""
 
 from __future__ import annotations
 
@@ -47,11 +48,9 @@ def cmd_local_tune(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    local = subparsers.add_parser(
-        "local", help="run a generated project's pipeline on this machine (no AWS, no Docker)"
-    )
-    commands = local.add_subparsers(dest="local_command", required=True, metavar="COMMAND")
+def register_local(local_subparsers: argparse._SubParsersAction) -> None:
+    """Add `run` and `tune` to the `sagespec local` command group."""
+    commands = local_subparsers
     run = commands.add_parser(
         "run",
         help="run the pipeline's steps in order under SageMaker's container contract",
@@ -112,18 +111,3 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     tune.add_argument("-q", "--quiet", action="store_true", help="hide the steps' own output (still logged)")
     tune.set_defaults(func=cmd_local_tune)
-
-    # Commands that live with their feature: the local endpoint (sagespec.serve) and the
-    # human-labeling page (sagespec.label).
-    from ..label.cli import register_label
-    from ..serve.cli import register_serve
-
-    register_serve(commands)
-    register_label(commands)
-
-    # A missing third-party module, in any of them, is one line naming what to install.
-    from .deps import reporting_missing_dependencies
-
-    for name, command in commands.choices.items():
-        func = command.get_default("func")
-        command.set_defaults(func=reporting_missing_dependencies(func, f"sagespec local {name}"))

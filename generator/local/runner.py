@@ -9,204 +9,49 @@ runs in ``<project>/.sagespec-runs/<run-id>/<StepName>/``, which stands in for t
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import sys
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from ..errors import DataError, LocalRunError, SagespecError
-from ..plan import LOCAL_OFFLINE_STORE_DIR, Plan, Step, build_plan
+from ..plan import (
+    EVALUATE_STEP,
+    EVALUATION_REPORT,
+    LOCAL_OFFLINE_STORE_DIR,
+    PREPROCESS_STEP,
+    Step,
+    build_plan,
+)
 from ..spec.catalog import ALGORITHMS
 from ..spec.models import BertModel, Spec
 from . import cache
-from .artifacts import copy_into, file_digest, make_model_tar, tree_digest
+from .artifacts import copy_into, file_digest, tree_digest
+from .condition import evaluate_condition
 from .contract import (
     TrainingLayout,
-    hyperparameter_args,
     local_path,
-    num_gpus,
     offline_environment,
     replace_option,
     rewrite_arguments,
-    training_environment,
-    write_training_config,
 )
 from .deps import missing_dependency
 from .process import check, run_command
-
-RUNS_DIR = ".sagespec-runs"
-REGISTRY_DIR = "registry"
-SPEC_FILE = "spec.yaml"
-RUN_FILE = "run.json"
-_FLOAT = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf)"
-
-
-@dataclass
-class RunOptions:
-    project_dir: Path = Path(".")
-    data: Path | None = None
-    max_rows: int | None = None
-    use_cache: bool = True
-    model: Path | None = None
-    threshold: float | None = None
-    quiet: bool = False  # hide the steps' own output (it is still logged in each step folder)
-    tune_trials: int | None = None  # tuning: number of trials (default: the spec's tuning.max_jobs)
-    tune_parallel: int | None = None  # tuning: trials at once (default: tuning.max_parallel_jobs)
-    stop_after: str | None = None  # a step name: end the run once that step has finished
-    out: TextIO | None = None  # default: sys.stdout at call time
-
-
-@dataclass
-class StepResult:
-    name: str
-    kind: str
-    status: str = "pending"  # done | cached | failed | skipped
-    seconds: float = 0.0
-    folder: Path | None = None
-    outputs: dict[str, Path] = field(default_factory=dict)
-    cached_from: Path | None = None
-    message: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class RunResult:
-    run_id: str
-    run_dir: Path
-    project_dir: Path
-    spec: Spec
-    plan: Plan
-    steps: list[StepResult] = field(default_factory=list)
-    status: str = "running"  # succeeded | failed
-    error: str | None = None
-    bias: Any = None  # bias.BiasResult
-    training_metrics: dict[str, float] = field(default_factory=dict)
-    evaluation: dict[str, Any] | None = None
-    condition: dict[str, Any] | None = None
-    package: Any = None  # registry.RegisteredPackage
-    tuning: dict[str, Any] | None = None  # the TuneModel step's search: best trial, counts, results
-
-    def step(self, name: str) -> StepResult:
-        for result in self.steps:
-            if result.name == name:
-                return result
-        raise KeyError(name)
-
-
-def runs_root(project_dir: Path) -> Path:
-    return project_dir / RUNS_DIR
-
-
-def _new_run_dir(root: Path) -> tuple[str, Path]:
-    root.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    for n in range(1, 1000):
-        run_id = stamp if n == 1 else f"{stamp}-{n}"
-        path = root / run_id
-        try:
-            path.mkdir()
-            return run_id, path
-        except FileExistsError:
-            continue
-    raise LocalRunError(f"could not create a run folder under {root}")
-
-
-def json_get(document: Any, path: str) -> Any:
-    """JsonGet's path syntax: ``metrics.accuracy.value`` (``[n]`` indexes lists)."""
-    node = document
-    for part in re.findall(r"[^.\[\]]+|\[\d+\]", path):
-        node = node[int(part[1:-1])] if part.startswith("[") else node[part]
-    return node
-
-
-def parse_metrics(output: str, names: list[str]) -> dict[str, float]:
-    """The last ``name=value`` printed for each metric (the training scripts' metric-definition format)."""
-    found: dict[str, float] = {}
-    for name in names:
-        values = re.findall(rf"{re.escape(name)}={_FLOAT}", output)
-        if values:
-            found[name] = float(values[-1])
-    return found
-
-
-@dataclass(frozen=True)
-class TrainingJob:
-    """One training job under SageMaker's training contract, in ``folder`` (which stands in for /opt/ml)."""
-
-    name: str  # for messages: the step, or the tuning trial
-    folder: Path
-    hyperparameters: dict[str, str]
-    channels: dict[str, Path]  # channel name -> the local data it receives
-    script: Path | None  # the project's training script; None: the BlazingText stand-in
-    project_dir: Path
-    instance_type: str
-
-
-@dataclass
-class TrainingOutcome:
-    artifact: Path  # output/model.tar.gz
-    metrics: dict[str, float]  # the last value the job printed of each metric
-    details: dict[str, Any]  # command, environment and metrics, for the step record
-    stopped: bool = False  # ``stop`` was set: the job was terminated, nothing was checked or packed
-    output: str = ""  # what the job printed
-
-
-def run_training_job(
-    job: TrainingJob,
-    metric_names: list[str],
-    *,
-    echo: Callable[[str], None] | None = None,
-    stop: threading.Event | None = None,
-    details: dict[str, Any] | None = None,
-) -> TrainingOutcome:
-    """Run one training job: channels copied in, hyperparameters and ``SM_*`` variables as SageMaker
-    gives them, ``model/`` packed into ``output/model.tar.gz``. Raises LocalRunError (DataError for
-    the job's bad-input exit code) when the job fails.
-
-    ``details`` (command, environment, metrics) is filled in as the job goes, so that the record of
-    a failed job still tells what ran; setting ``stop`` terminates the job (see run_command).
-    """
-    layout = TrainingLayout(job.folder)
-    hps = job.hyperparameters
-    layout.create(job.channels)
-    for name, source in job.channels.items():
-        copy_into(source, layout.channel(name))
-    write_training_config(layout, hps, job.channels)
-    env = offline_environment() | training_environment(
-        layout, hps, job.channels, job.instance_type, num_gpus()
-    )
-    if job.script is None:
-        command = [sys.executable, "-m", "sagespec.local.blazingtext"]
-    else:
-        # --checkpoint_dir: the script's default is /opt/ml/checkpoints, where SageMaker syncs
-        # checkpoint_s3_uri; locally it is the job's checkpoints/ folder.
-        command = [
-            sys.executable,
-            str(job.script.relative_to(job.project_dir)),
-            *hyperparameter_args(hps),
-            "--checkpoint_dir",
-            str(layout.checkpoint_dir),
-        ]
-    log = job.folder / "logs" / "output.log"
-    details = {} if details is None else details
-    details |= {"command": command, "environment": env}
-    completed = run_command(command, cwd=job.project_dir, env=env, log_path=log, echo=echo, stop=stop)
-    output = completed.stdout + completed.stderr
-    metrics = parse_metrics(output, metric_names)
-    details["metrics"] = metrics
-    if stop is not None and stop.is_set():
-        return TrainingOutcome(layout.artifact, metrics, details, stopped=True, output=output)
-    check(job.name, completed, log)
-    if not any(layout.model_dir.iterdir()):
-        raise LocalRunError(f"{job.name}: training wrote nothing to SM_MODEL_DIR ({layout.model_dir})")
-    make_model_tar(layout.model_dir, layout.artifact)
-    return TrainingOutcome(layout.artifact, metrics, details, output=output)
+from .runs import (
+    SPEC_FILE,
+    RunOptions,
+    RunResult,
+    StepResult,
+    new_run_dir,
+    registry_root,
+    runs_root,
+    write_run_record,
+    write_step_record,
+)
+from .training import TrainingJob, run_training_job
 
 
 class Runner:
@@ -287,7 +132,7 @@ class Runner:
 
     # ------------------------------------------------------------------------------------------ run
     def run(self) -> RunResult:
-        run_id, run_dir = _new_run_dir(runs_root(self.project_dir))
+        run_id, run_dir = new_run_dir(runs_root(self.project_dir))
         result = RunResult(run_id, run_dir, self.project_dir, self.spec, self.plan)
         self.result = result
         names = self.plan.names
@@ -317,7 +162,7 @@ class Runner:
                     record.status = "failed"
                     record.seconds = time.perf_counter() - began
                     record.message = str(missing or exc) or type(exc).__name__
-                    self._write_step_record(step, record, key=None)
+                    write_step_record(step, record, key=None)
                     if missing is not None:
                         raise missing from None
                     raise
@@ -382,25 +227,6 @@ class Runner:
         record.details = dict(previous.get("details", {}))
         return True
 
-    def _write_step_record(self, step: Step, record: StepResult, key: str | None, **extra: Any) -> None:
-        assert record.folder is not None
-        document = {
-            "name": step.name,
-            "kind": step.kind,
-            "status": record.status,
-            "key": key if record.status in cache.REUSABLE else None,
-            "seconds": round(record.seconds, 3),
-            "script": step.script,
-            "plan_arguments": list(step.arguments),
-            "plan_hyperparameters": dict(step.hyperparameters),
-            "outputs": {n: str(p) for n, p in record.outputs.items()},
-            "cached_from": str(record.cached_from) if record.cached_from else None,
-            "message": record.message,
-            "details": record.details,
-            **extra,
-        }
-        cache.write_record(record.folder, document)
-
     def _script(self, step: Step) -> Path:
         assert step.script
         path = self.package_dir / step.script
@@ -413,7 +239,7 @@ class Runner:
     # ------------------------------------------------------------------------------------------ processing
     def _processing_arguments(self, step: Step) -> list[str]:
         args = list(step.arguments)
-        if step.name == "PreprocessData":
+        if step.name == PREPROCESS_STEP:
             if self.options.max_rows is not None:
                 args += ["--max-rows", str(self.options.max_rows)]
             if self.pretrained is not None:
@@ -429,7 +255,7 @@ class Runner:
         script = self._script(step)
         args = self._processing_arguments(step)
         sources = {inp.name: self._source(inp.source) for inp in step.inputs}
-        tokenizes = self.pretrained is not None and step.name == "PreprocessData"
+        tokenizes = self.pretrained is not None and step.name == PREPROCESS_STEP
         key = cache.step_key(
             {
                 "step": step.name,
@@ -458,19 +284,19 @@ class Runner:
             check(step.name, completed, log)
             record.status = "done"
         self.outputs[step.name] = record.outputs
-        if step.name == "EvaluateModel":
+        if step.name == EVALUATE_STEP:
             self._read_evaluation(record)
-        self._write_step_record(step, record, key, arguments=args)
+        write_step_record(step, record, key, arguments=args)
 
     def _read_evaluation(self, record: StepResult) -> None:
         report = record.outputs.get("evaluation")
-        path = report / "evaluation.json" if report else None
+        path = report / EVALUATION_REPORT if report else None
         if path is None or not path.is_file():
-            raise LocalRunError(f"EvaluateModel wrote no evaluation.json in {report}")
+            raise LocalRunError(f"{EVALUATE_STEP} wrote no {EVALUATION_REPORT} in {report}")
         try:
             self.result.evaluation = json.loads(path.read_text())
         except json.JSONDecodeError as exc:
-            raise LocalRunError(f"EvaluateModel: {path} is not valid JSON: {exc}") from None
+            raise LocalRunError(f"{EVALUATE_STEP}: {path} is not valid JSON: {exc}") from None
 
     # ------------------------------------------------------------------------------------------ bias
     def _bias_check(self, step: Step, record: StepResult) -> None:
@@ -503,7 +329,7 @@ class Runner:
             raise bias_mod.BiasViolation(breaches, found.report)
         for line in bias_mod.breach_lines(breaches):
             self.say(f"      warning: bias threshold breached: {line}")
-        self._write_step_record(step, record, key)
+        write_step_record(step, record, key)
 
     # ------------------------------------------------------------------------------------------ training
     def _training_hyperparameters(self, step: Step) -> dict[str, str]:
@@ -563,7 +389,7 @@ class Runner:
             record.status = "done"
         self.outputs[step.name] = record.outputs
         self.result.training_metrics = dict(record.details.get("metrics", {}))
-        self._write_step_record(step, record, key, hyperparameters=job.hyperparameters)
+        write_step_record(step, record, key, hyperparameters=job.hyperparameters)
 
     def _tuning(self, step: Step, record: StepResult) -> None:
         """The spec's hyperparameter search (see sagespec.local.tuning); the best trial's model is the
@@ -579,7 +405,7 @@ class Runner:
         key = cache.step_key(
             key_parts
             | {
-                "implementation": [key_parts["implementation"], file_digest(Path(tuning.__file__))],
+                "implementation": [key_parts["implementation"], _package_digest(tuning.__file__)],
                 "search": search.describe(),
             }
         )
@@ -594,50 +420,35 @@ class Runner:
         self.outputs[step.name] = record.outputs
         self.result.tuning = record.details
         self.result.training_metrics = dict(record.details.get("metrics", {}))
-        self._write_step_record(step, record, key, hyperparameters=job.hyperparameters)
+        write_step_record(step, record, key, hyperparameters=job.hyperparameters)
 
     def _metric_names(self) -> list[str]:
         return list(ALGORITHMS[self.spec.model.type].metrics)
 
     # ------------------------------------------------------------------------------------------ condition
     def _condition(self, step: Step, record: StepResult) -> str:
-        condition = self.plan.condition
-        evaluation = self.result.evaluation
-        if evaluation is None:
-            raise LocalRunError(f"{step.name}: no evaluation report to read")
-        try:
-            value = float(json_get(evaluation, condition.json_path))
-        except (KeyError, IndexError, TypeError, ValueError):
-            raise LocalRunError(
-                f"{step.name}: evaluation.json has no number at {condition.json_path}"
-            ) from None
-        threshold = self.options.threshold if self.options.threshold is not None else condition.threshold
-        passed = value >= threshold
-        self.result.condition = {
-            "metric": condition.metric,
-            "json_path": condition.json_path,
-            "value": value,
-            "threshold": threshold,
-            "passed": passed,
-            "next": condition.if_true if passed else condition.if_false,
-        }
-        record.details = dict(self.result.condition)
-        record.status = "done"
-        self.say(
-            f"      {condition.metric} = {value:.4f} {'>=' if passed else '<'} {threshold:g} "
-            f"-> {record.details['next']}"
+        outcome = evaluate_condition(
+            step.name, self.plan.condition, self.result.evaluation, self.options.threshold
         )
-        self._write_step_record(step, record, None)
-        return condition.if_true if passed else condition.if_false
+        self.result.condition = outcome
+        record.details = dict(outcome)
+        record.status = "done"
+        comparison = ">=" if outcome["passed"] else "<"
+        self.say(
+            f"      {outcome['metric']} = {outcome['value']:.4f} {comparison} {outcome['threshold']:g} "
+            f"-> {outcome['next']}"
+        )
+        write_step_record(step, record, None)
+        return outcome["next"]
 
     def _register(self, step: Step, record: StepResult) -> None:
         from .registry import register_model
 
         artifact = self._source(step.inputs[0].source)
-        evaluation = self.outputs["EvaluateModel"]["evaluation"] / "evaluation.json"
+        evaluation = self.outputs[EVALUATE_STEP]["evaluation"] / EVALUATION_REPORT
         bias_report = self.result.bias.report if self.result.bias is not None else None
         package = register_model(
-            runs_root(self.project_dir) / REGISTRY_DIR,
+            registry_root(self.project_dir),
             group=self.spec.model_package_group,
             model_artifact=artifact,
             evaluation_report=evaluation,
@@ -656,7 +467,7 @@ class Runner:
         record.status = "done"
         if package.reused:
             self.say(f"      already registered as {package.group} version {package.version} (same model)")
-        self._write_step_record(step, record, None)
+        write_step_record(step, record, None)
 
     def _fail(self, step: Step, record: StepResult) -> None:
         cond = self.result.condition or {}
@@ -668,30 +479,20 @@ class Runner:
 
     # ------------------------------------------------------------------------------------------ records
     def _write_run_record(self, result: RunResult, started: str) -> None:
-        document = {
-            "run_id": result.run_id,
-            "project": str(self.project_dir),
-            "spec": str(self.project_dir / SPEC_FILE),
-            "model_type": self.spec.model.type,
-            "status": result.status,
-            "error": result.error,
-            "started": started,
-            "finished": datetime.now().isoformat(timespec="seconds"),
-            "options": {
-                "data": str(self.dataset),
-                "max_rows": self.options.max_rows,
-                "use_cache": self.options.use_cache,
-                "model": str(self.pretrained) if self.pretrained else None,
-                "threshold": self.options.threshold,
-            },
-            "steps": [
-                {"name": s.name, "kind": s.kind, "status": s.status, "seconds": round(s.seconds, 3)}
-                for s in result.steps
-            ],
-            "condition": result.condition,
-            "package": str(result.package.path) if result.package is not None else None,
+        options = {
+            "data": str(self.dataset),
+            "max_rows": self.options.max_rows,
+            "use_cache": self.options.use_cache,
+            "model": str(self.pretrained) if self.pretrained else None,
+            "threshold": self.options.threshold,
         }
-        (result.run_dir / RUN_FILE).write_text(json.dumps(document, indent=2, default=str) + "\n")
+        write_run_record(result, started, options)
+
+
+def _package_digest(init_file: str | None) -> dict[str, str]:
+    """The digest of a package's source files (what decides its behaviour; not its __pycache__)."""
+    assert init_file is not None
+    return {path.name: file_digest(path) for path in sorted(Path(init_file).parent.glob("*.py"))}
 
 
 def run_pipeline(options: RunOptions) -> RunResult:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import posixpath
 import shlex
-from pathlib import PurePosixPath
 from typing import Any
 
 from .. import __version__
@@ -22,6 +21,7 @@ from .context_explore import explore_context, feature_store_context
 from .context_labeling import labeling_context
 from .context_studio import studio_context
 from .context_tuning import tuning_context
+from .data_paths import dataset_file_name, default_data_key
 from .origin import Origin, detect_origin
 
 # Container images the pipeline uses; the TF version matches the local TensorFlow (tf-keras pins to it).
@@ -30,12 +30,6 @@ TENSORFLOW_PY_VERSION = "py312"
 SKLEARN_FRAMEWORK_VERSION = "1.4-2"
 SAGEMAKER_SDK_VERSION = "3.27.0"
 MIN_PYTHON_VERSION = "3.11"
-
-
-def dataset_file_name(spec: Spec) -> str:
-    """The dataset's file name, as the generated repo's data/ folder and S3 key carry it."""
-    name = PurePosixPath(spec.dataset.source.replace("\\", "/")).name
-    return name or f"dataset.{spec.dataset.format}"
 
 
 def local_data_path(spec: Spec) -> str | None:
@@ -50,7 +44,7 @@ def data_upload_command(spec: Spec) -> str | None:
     path = local_data_path(spec)
     if path is None:
         return None
-    key = f"{spec.project.slug}/data/{dataset_file_name(spec)}"
+    key = default_data_key(spec)
     return f'aws s3 cp --no-progress {shlex.quote(path)} "s3://${{ARTIFACT_BUCKET}}/"{shlex.quote(key)}'
 
 
@@ -88,7 +82,7 @@ def build_context(
         "dataset_file": dataset_file_name(spec),
         "local_data_path": local_data_path(spec),
         "dataset_source": spec.dataset.source,
-        "default_data_key": f"{slug}/data/{dataset_file_name(spec)}",
+        "default_data_key": default_data_key(spec),
         "data_upload_command": data_upload_command(spec),
         "text_column": spec.dataset.text_column,
         "label_column": spec.dataset.label_column,

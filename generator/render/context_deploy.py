@@ -2,23 +2,20 @@
 
 Everything ``deploy/`` prints is computed here: CloudFormation logical ids and parameter names, each
 variant's share of traffic, the blue/green policy in the shape both CloudFormation and the SageMaker API
-take, the autoscaling settings, and the parameters of the staging and prod stacks. The same values drive
-``sagespec local serve`` (variants, weights, model selection), so the local endpoint and the SageMaker one
-cannot disagree about them.
+take, the autoscaling settings, and the parameters of the staging and prod stacks. Variants, weights,
+model selection and stages come from the deployment model (:mod:`sagespec.deployment`), which
+``sagespec local serve`` reads too, so the local endpoint and the SageMaker one cannot disagree about them.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any
 
+from ..deployment import EndpointVariant, build_deployment, stage_endpoint_name
 from ..errors import GenerationError
-from ..spec.models import Spec, Variant
+from ..spec.models import Spec
 
-STAGES = ("staging", "prod")
-# The name limit of SageMaker endpoints (and of the other resources named after them).
-MAX_NAME_LENGTH = 63
 # What Application Auto Scaling calls a SageMaker variant's instance count.
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 SCALING_METRIC = "SageMakerVariantInvocationsPerInstance"
@@ -36,12 +33,6 @@ def _logical_ids(names: list[str]) -> list[str]:
     """One id per variant; names that differ only in case or hyphens get their position appended."""
     ids = [logical_id(name) for name in names]
     return [f"{id_}{i + 1}" if ids.count(id_) > 1 else id_ for i, id_ in enumerate(ids)]
-
-
-def stage_endpoint_name(base: str, stage: str) -> str:
-    """'<endpoint>-<stage>', shortened to SageMaker's 63 characters."""
-    suffix = f"-{stage}"
-    return base[: MAX_NAME_LENGTH - len(suffix)].rstrip("-") + suffix
 
 
 def _whole_percent(value: float, field: str) -> int:
@@ -103,18 +94,14 @@ def shifting_summary(spec: Spec) -> str:
     return words
 
 
-def _traffic_percents(variants: list[Variant]) -> list[float]:
-    total = math.fsum(v.initial_weight for v in variants)
-    return [round(100 * v.initial_weight / total, 1) for v in variants]
-
-
-def _variant(variant: Variant, id_: str, percent: float, scaling: dict[str, Any] | None) -> dict[str, Any]:
+def _variant(variant: EndpointVariant, id_: str, scaling: dict[str, Any] | None) -> dict[str, Any]:
     serverless = variant.serverless
+    percent = variant.traffic_percent
     return {
         "name": variant.name,
         "logical_id": id_,
-        "instance_type": None if serverless else variant.instance_type,
-        "initial_instance_count": None if serverless else variant.initial_instance_count,
+        "instance_type": variant.instance_type,
+        "initial_instance_count": variant.initial_instance_count,
         "initial_weight": variant.initial_weight,
         "traffic_percent": percent,
         "traffic": f"{percent:g}%",
@@ -127,7 +114,7 @@ def _variant(variant: Variant, id_: str, percent: float, scaling: dict[str, Any]
         "model_select": {"select": variant.model.select, "version": variant.model.version},
         "autoscaling": scaling,
         # The same, in words (deploy/README.md).
-        "serves": variant.model.select + (f" {variant.model.version}" if variant.model.version else ""),
+        "serves": variant.model.describe(),
         "capacity": (
             f"serverless, {serverless.memory_size_mb} MB"
             if serverless
@@ -195,27 +182,25 @@ def _stage_parameters(spec: Spec, stage: str, variants: list[dict[str, Any]]) ->
 
 def deployment_context(spec: Spec) -> dict[str, Any]:
     dep = spec.deployment
-    names = [v.name for v in dep.variants]
+    model = build_deployment(spec)
+    names = [v.name for v in model.variants]
     ids = dict(zip(names, _logical_ids(names), strict=True))
     scaling = _autoscaling(spec, ids)
-    variants = [
-        _variant(v, ids[v.name], percent, scaling.get(v.name))
-        for v, percent in zip(dep.variants, _traffic_percents(list(dep.variants)), strict=True)
-    ]
+    variants = [_variant(v, ids[v.name], scaling.get(v.name)) for v in model.variants]
     capture = dep.data_capture
     stages = {
-        stage: {
-            "name": stage,
-            "endpoint_name": stage_endpoint_name(spec.endpoint_name, stage),
-            "config_file": f"{stage}-config.json",
-            "export_file": f"{stage}-config-export.json",
+        stage.name: {
+            "name": stage.name,
+            "endpoint_name": stage.endpoint_name,
+            "config_file": f"{stage.name}-config.json",
+            "export_file": f"{stage.name}-config-export.json",
             # CodePipeline's template-configuration format; the deploy build adds the model parameters.
             "configuration": {
-                "Parameters": _stage_parameters(spec, stage, variants),
-                "Tags": {**spec.project.tags, "stage": stage},
+                "Parameters": _stage_parameters(spec, stage.name, variants),
+                "Tags": {**spec.project.tags, "stage": stage.name},
             },
         }
-        for stage in STAGES
+        for stage in model.stages
     }
     return {
         "deployment_enabled": dep.enabled,

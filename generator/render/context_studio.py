@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..deployment import build_deployment
 from ..spec.models import Spec, camel_words
-from .context_deploy import STAGES, stage_endpoint_name
+from .data_paths import default_data_key
 
 # CloudFormation limits a template's description to 1,024 bytes.
 MAX_DESCRIPTION_BYTES = 1024
@@ -40,13 +41,6 @@ def _capture_objects(spec: Spec) -> str:
     return "${ArtifactBucket.Arn}/" + f"{spec.project.slug}/data-capture/*"
 
 
-def _data_key(spec: Spec) -> str:
-    """The dataset's key in the default bucket (build_context's default_data_key)."""
-    from .context import dataset_file_name  # context imports this module
-
-    return f"{spec.project.slug}/data/{dataset_file_name(spec)}"
-
-
 def studio_context(spec: Spec) -> dict[str, Any]:
     studio = spec.studio
     dep = spec.deployment
@@ -72,7 +66,7 @@ def studio_context(spec: Spec) -> dict[str, Any]:
                 if spec.tuning_enabled and spec.tuning and spec.tuning.warm_start
                 else []
             ),
-            "endpoint_arn_names": [stage_endpoint_name(spec.endpoint_name, s).lower() for s in STAGES],
+            "endpoint_arn_names": [s.endpoint_name.lower() for s in build_deployment(spec).stages],
             "autoscaling": bool(dep.autoscaling),
             "rollback_alarms": bool(dep.traffic_shifting.rollback_alarms),
             # A checkpoint bucket of the spec's own, beside the artifact bucket (BERT on spot instances).
@@ -81,6 +75,6 @@ def studio_context(spec: Spec) -> dict[str, Any]:
             # Where the endpoints write captured requests (deploy/build_config.py adds /<stage>).
             "data_capture_objects": _capture_objects(spec) if capture.enabled else None,
             # Where the pipeline reads the dataset by default, as a Fn::Sub string ('${!' is a literal '${').
-            "input_data_sub": "s3://${ArtifactBucket}/" + _data_key(spec).replace("${", "${!"),
+            "input_data_sub": "s3://${ArtifactBucket}/" + default_data_key(spec).replace("${", "${!"),
         },
     }

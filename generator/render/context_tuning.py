@@ -6,18 +6,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..plan import HYPERBAND_MIN_RESOURCE, _hp_string, hyperband_max_resource
+from ..plan import HYPERBAND_MIN_RESOURCE, TUNE_STEP, hyperband_max_resource
+from ..spec.catalog import hyperparameter_text
 from ..spec.checks import grid_size
 from ..spec.models import CategoricalRange, ContinuousRange, IntegerRange, Range, Spec
 
-TUNING_STEP_NAME = "TuneModel"
+TUNING_STEP_NAME = TUNE_STEP
 
 
 def range_dict(rng: Range) -> dict[str, Any]:
     """One range as plain data: continuous/integer bounds and scaling, or categorical values as the
     strings the training job receives."""
     if isinstance(rng, CategoricalRange):
-        return {"type": "categorical", "values": [_hp_string(value) for value in rng.values]}
+        return {"type": "categorical", "values": [hyperparameter_text(value) for value in rng.values]}
     assert isinstance(rng, ContinuousRange | IntegerRange)
     kind = "integer" if isinstance(rng, IntegerRange) else "continuous"
     cast = int if kind == "integer" else float

@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 from ..arguments import port
-from ..local.runner import RUNS_DIR, SPEC_FILE
+from ..local.runs import RUNS_DIR, SPEC_FILE
 from .endpoint import ServeError
 
 STATE_FILE = Path(RUNS_DIR) / "serve" / "endpoint.json"  # where a running `serve` says its URL

@@ -27,12 +27,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
+from ..deployment import ModelSelection, build_deployment
 from ..errors import SagespecError
 from ..local.deps import missing_dependency
 from ..local.registry import MODEL_FILE, PACKAGE_FILE, versions
-from ..local.runner import REGISTRY_DIR, RUNS_DIR, SPEC_FILE
+from ..local.runs import SPEC_FILE, registry_root
 from ..project_modules import import_file
-from ..render.context_deploy import deployment_context
 from ..spec.models import Spec
 
 HANDLER_FUNCTIONS = ("model_fn", "input_fn", "predict_fn", "output_fn")
@@ -83,7 +83,7 @@ def _package(registry: Path, group: str, version: int) -> dict[str, Any]:
     return json.loads((registry / group / str(version) / PACKAGE_FILE).read_text())
 
 
-def select_version(registry: Path, group: str, variant: str, rule: dict[str, Any]) -> Selection:
+def select_version(registry: Path, group: str, variant: str, rule: ModelSelection) -> Selection:
     """The registered version a variant serves: its rule applied to the local registry.
 
     ``latest-approved`` falls back to the newest version when none is approved, with a note: locally
@@ -100,11 +100,11 @@ def select_version(registry: Path, group: str, variant: str, rule: dict[str, Any
         status = _package(registry, group, version).get("ModelApprovalStatus", "Unknown")
         return Selection(version, registry / group / str(version), status, note)
 
-    if rule["select"] == "version":
-        if rule["version"] not in found:
-            raise ServeError(f"variant {variant}: {group} has no version {rule['version']}; it has {found}")
-        return pick(rule["version"])
-    if rule["select"] == "latest-approved":
+    if rule.select == "version":
+        if rule.version not in found:
+            raise ServeError(f"variant {variant}: {group} has no version {rule.version}; it has {found}")
+        return pick(rule.version)
+    if rule.select == "latest-approved":
         approved = [v for v in found if _package(registry, group, v).get("ModelApprovalStatus") == "Approved"]
         if approved:
             return pick(approved[-1])
@@ -390,17 +390,18 @@ def _unpack(archive: Path, destination: Path) -> Path:
 def load_endpoint(project_dir: Path, spec: Spec, seed: int | None = 0, out: TextIO | None = None) -> Endpoint:
     """Load every variant's model through the project's handler; print what serves what."""
     out = out or sys.stdout
-    if not spec.deployment.enabled:
+    deployment = build_deployment(spec)
+    if not deployment.enabled:
         raise ServeError(f"deployment is switched off in {project_dir / SPEC_FILE} (deployment.enabled)")
     handler = load_handler(project_dir, spec.project.package)
-    registry = project_dir / RUNS_DIR / REGISTRY_DIR
+    registry = registry_root(project_dir)
     group = spec.model_package_group
     workdir = tempfile.TemporaryDirectory(prefix="sagespec-serve-")
     models: dict[int, Any] = {}  # variants on the same version share one loaded model
-    variants, weights = [], {}
+    variants = []
     try:
-        for v in deployment_context(spec)["deploy_variants"]:
-            chosen = select_version(registry, group, v["name"], v["model_select"])
+        for v in deployment.variants:
+            chosen = select_version(registry, group, v.name, v.model)
             if chosen.version not in models:
                 started = time.perf_counter()
                 model_dir = _unpack(chosen.path / MODEL_FILE, Path(workdir.name) / str(chosen.version))
@@ -409,18 +410,17 @@ def load_endpoint(project_dir: Path, spec: Spec, seed: int | None = 0, out: Text
                 )
                 seconds = time.perf_counter() - started
                 print(f"loaded {group} version {chosen.version} in {seconds:.1f} s", file=out)
-            variants.append(Variant(v["name"], chosen.version, chosen.status, models[chosen.version]))
-            weights[v["name"]] = v["initial_weight"]
+            variants.append(Variant(v.name, chosen.version, chosen.status, models[chosen.version]))
             note = f"  [{chosen.note}]" if chosen.note else ""
             print(
-                f"  {v['name']:<16} {v['traffic']:>6}  version {chosen.version} ({chosen.status}, "
-                f"rule {v['model_select']['select']}){note}",
+                f"  {v.name:<16} {v.traffic_percent:>5g}%  version {chosen.version} ({chosen.status}, "
+                f"rule {v.model.select}){note}",
                 file=out,
             )
     except BaseException:
         workdir.cleanup()
         raise
-    endpoint = Endpoint(handler, variants, weights, seed)
+    endpoint = Endpoint(handler, variants, deployment.weights, seed)
     endpoint._workdir = workdir
     return endpoint
 

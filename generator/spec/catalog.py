@@ -92,6 +92,17 @@ class Algorithm:
         return {name: hp.default for name, hp in self.hyperparameters.items()}
 
 
+def hyperparameter_text(value: object) -> str:
+    """A hyperparameter value as the job receives it: SageMaker passes every value as a string (what
+    the pipeline definition carries: floats as ``repr`` gives them, ``2.0`` stays ``'2.0'``), booleans
+    the way the scripts parse them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
 def _hps(*items: Hyperparameter) -> dict[str, Hyperparameter]:
     return {hp.name: hp for hp in items}
 
@@ -129,7 +140,9 @@ BLAZINGTEXT = Algorithm(
     reserved=frozenset({"mode"}),
 )
 
-_FLOAT = r"([0-9.eE+-]+|nan|inf)"
+# A metric's value as SageMaker's metric definitions capture it (the local runner reads job logs with
+# the same pattern, so both read the same numbers).
+METRIC_VALUE_PATTERN = r"([0-9.eE+-]+|nan|inf)"
 
 # The hyperparameters of the generated TensorFlow BERT training script (pipelines/<pkg>/train.py). The
 # script prints one line per epoch; the regexes below are the metric definitions that parse it.
@@ -151,7 +164,7 @@ BERT = Algorithm(
         Hyperparameter("seed", "int", 42, minimum=0, maximum=INT32_MAX),
     ),
     metrics={
-        name: Metric(name, direction, regex=rf"{re.escape(name)}={_FLOAT}", per_epoch=True)
+        name: Metric(name, direction, regex=rf"{re.escape(name)}={METRIC_VALUE_PATTERN}", per_epoch=True)
         for name, direction in (
             ("train:loss", "Minimize"),
             ("train:accuracy", "Maximize"),

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 
 from .aws_values import CONTAINER_ARGUMENT_MAX, UI_TEMPLATE_MAX, check_s3_uri, control_character
-from .catalog import ALGORITHMS, is_gpu_instance
+from .catalog import ALGORITHMS, hyperparameter_text, is_gpu_instance
 from .labeling import TEXT_CLASSIFICATION_LAMBDAS
 from .models import (
     BertModel,
@@ -263,15 +263,17 @@ def check_tuning(spec: Spec) -> Iterator[Finding]:
         if isinstance(rng, CategoricalRange):
             if len(rng.values) > MAX_CATEGORICAL_VALUES:
                 yield _error(f"{path}.values", f"SageMaker takes at most {MAX_CATEGORICAL_VALUES} values")
-            seen: list[object] = []
+            seen: list[str] = []
             for i, value in enumerate(rng.values):
                 problem = hp.check(value)
                 if problem:
                     yield _error(f"{path}.values.{i}", problem)
-                # SageMaker passes every value as a string: 1, 1.0 and "1" are the same choice.
-                elif _hp_text(value) in seen:
+                    continue
+                # The job parses a float hyperparameter's text: 1 and 1.0 are the same choice.
+                text = hyperparameter_text(float(value) if hp.kind == "float" else value)
+                if text in seen:
                     yield _error(f"{path}.values.{i}", f"{value!r} is listed twice")
-                seen.append(_hp_text(value))
+                seen.append(text)
     if tuning.strategy == "Hyperband":
         if tuning.early_stopping != "Off":
             yield _error("tuning.early_stopping", "Hyperband stops trials itself; set it to Off")
@@ -312,15 +314,6 @@ def grid_size(ranges: Mapping[str, Range]) -> int:
     if not ranges or not all(isinstance(r, CategoricalRange) for r in ranges.values()):
         return 0
     return math.prod(len(r.values) for r in ranges.values() if isinstance(r, CategoricalRange))
-
-
-def _hp_text(value: object) -> str:
-    """A categorical value as the training job receives it."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 # DeploymentConfig's CapacitySize.Value is an integer (CAPACITY_PERCENT).

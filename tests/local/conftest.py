@@ -47,11 +47,10 @@ class CliResult:
 def run_cli(argv: list[str]) -> CliResult:
     """`sagespec <argv>` in this process, with the `local` group registered, output captured."""
     from sagespec import cli
-    from sagespec.local.cli import register
 
     out, err = io.StringIO(), io.StringIO()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(cli, "_EXTENSIONS", [register])
+        mp.setattr(cli, "_EXTENSIONS", [cli.register_local_group])
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = cli.main(argv)
     return CliResult(code, out.getvalue(), err.getvalue())

@@ -40,6 +40,20 @@ def test_plan_hyperparameters_map_one_to_one(example_text):
     assert (config.early_stopping, config.patience, config.min_epochs) == (False, 4, 5)
 
 
+def test_unset_hyperparameters_take_the_catalogs_defaults():
+    """The stand-in's defaults are BlazingText's, as the catalog the spec and the plan use lists them."""
+    from sagespec.spec.catalog import BLAZINGTEXT
+
+    defaults = BLAZINGTEXT.defaults()
+    config = blazingtext.settings({}, threads=1)
+    assert (config.epochs, config.early_stopping, config.patience, config.min_epochs) == (
+        defaults["epochs"],
+        defaults["early_stopping"],
+        defaults["patience"],
+        defaults["min_epochs"],
+    )
+
+
 @pytest.mark.parametrize(
     ("hps", "message"),
     [

@@ -8,12 +8,11 @@ import io
 import pytest
 
 from sagespec import cli
-from sagespec.local.cli import register
 
 
 @pytest.fixture
 def parser(monkeypatch):
-    monkeypatch.setattr(cli, "_EXTENSIONS", [register])
+    monkeypatch.setattr(cli, "_EXTENSIONS", [cli.register_local_group])
     return cli.build_parser()
 
 

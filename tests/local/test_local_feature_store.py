@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from sagespec.local.contract import local_path
-from sagespec.local.runner import Runner, RunOptions, StepResult
+from sagespec.local.runner import Runner, RunOptions
+from sagespec.local.runs import StepResult
 from sagespec.plan import LOCAL_OFFLINE_STORE_DIR
 
 pytest.importorskip("tensorflow")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sagespec.local.runner import TrainingJob
+from sagespec.local.training import TrainingJob
 from sagespec.local.tuning import Dimension, SearchSettings, epoch_value, run_search
 from sagespec.plan import build_plan
 from sagespec.render.context_tuning import tuning_context

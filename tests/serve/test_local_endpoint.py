@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sagespec.cli import main
+from sagespec.deployment import ModelSelection
 from sagespec.local.registry import register_model
 from sagespec.serve.cli import STATE_FILE
 from sagespec.serve.endpoint import Router, ServeError, load_endpoint, select_version
@@ -217,11 +218,11 @@ def test_bad_requests(server):
 
 def test_selection_rules_against_the_registry(project, tmp_path):
     registry = project / ".sagespec-runs" / "registry"
-    assert select_version(registry, GROUP, "V", {"select": "version", "version": 2}).version == 2
+    assert select_version(registry, GROUP, "V", ModelSelection("version", 2)).version == 2
     with pytest.raises(ServeError, match="no version 7"):
-        select_version(registry, GROUP, "V", {"select": "version", "version": 7})
+        select_version(registry, GROUP, "V", ModelSelection("version", 7))
     with pytest.raises(ServeError, match="no model registered"):
-        select_version(tmp_path, GROUP, "V", {"select": "newest", "version": None})
+        select_version(tmp_path, GROUP, "V", ModelSelection("newest"))
     # Without an approved version, latest-approved serves the newest and says so.
     pending = tmp_path / "registry"
     (pending / GROUP).mkdir(parents=True)
@@ -229,7 +230,7 @@ def test_selection_rules_against_the_registry(project, tmp_path):
         (pending / GROUP / str(version)).mkdir()
         document = {"ModelApprovalStatus": "PendingManualApproval"}
         (pending / GROUP / str(version) / "model-package.json").write_text(json.dumps(document))
-    chosen = select_version(pending, GROUP, "V", {"select": "latest-approved", "version": None})
+    chosen = select_version(pending, GROUP, "V", ModelSelection("latest-approved"))
     assert chosen.version == 2 and "none is approved" in chosen.note
 
 
