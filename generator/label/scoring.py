@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import unquote
 
 from ..errors import LabelingError
 from ..local import cache
@@ -121,7 +122,8 @@ def fasttext_predictor(model_dir: Path, tokens: Callable[[str], str]) -> Predict
         for text in texts:
             # fastText 0.9.2's high-level predict() repeats the top probability for k > 1: use f.predict.
             scored = {
-                label.removeprefix(LABEL_PREFIX): float(p)
+                # preprocess.py percent-encodes white space and '%' in BlazingText's class labels
+                unquote(label.removeprefix(LABEL_PREFIX)): float(p)
                 for p, label in model.f.predict(tokens(text) + "\n", -1, 0.0, "strict")
             }
             best = max(scored, key=scored.__getitem__)

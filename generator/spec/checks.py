@@ -173,14 +173,6 @@ def check_model(spec: Spec) -> Iterator[Finding]:
         problem = hp.check(value)
         if problem:
             yield _error(path, problem)
-    if isinstance(model, BlazingTextModel):
-        for raw, label in spec.dataset.label_mapping.items():
-            if any(char.isspace() for char in str(label)):
-                yield _error(
-                    f"dataset.label_mapping.{raw}",
-                    f"class label {label!r} must be one word: BlazingText reads '__label__<class>' up to "
-                    "the first space",
-                )
     if isinstance(model, BlazingTextModel) and model.instance_count != 1:
         yield _error(
             "model.instance_count",

@@ -41,7 +41,7 @@ HOSTILE = [
     "x #: y {{ z }} \"q\" 'a' ${AWS::Region} $(id) `id` <b>&amp;</b> \\ %s ]]> */ --> é",
     "x #: y {{ z }} \"q\" 'a' $(id) `id` <b>&amp;</b> \\ %s é",
     "x #: y \"q\" 'a' <b> é",
-    "x\"q'a{{z}}${AWS::Region}$(id)`id`<b>&amp;%s]]>*/-->é",  # one word: class labels
+    "x\"q'a{{z}}${AWS::Region}$(id)`id`<b>&amp;%s]]>*/-->é",  # one word
     "x\"q'a{{z}}$(id)`id`<b>&amp;%s]]>*/-->é",  # and no colon: git branch names
     "x: y 'a' é",
     "x y",
