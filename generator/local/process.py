@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -123,3 +124,11 @@ def check(step: str, result: Completed, log_path: Path) -> None:
         else f"killed by signal {-result.returncode}"
     )
     raise LocalRunError(f"{step} failed ({how}). Last lines of its output:\n{tail}\nfull log: {log_path}")
+
+
+DROPPED_ROWS_LINE = re.compile(r"^dropped \d+ rows? .*$", re.MULTILINE)
+
+
+def dropped_row_lines(log: Path) -> list[str]:
+    """What preprocess.py said it dropped (rows without a text or a label), for the run's summary."""
+    return DROPPED_ROWS_LINE.findall(log.read_text(encoding="utf-8", errors="replace"))

@@ -39,7 +39,7 @@ from .contract import (
     rewrite_arguments,
 )
 from .deps import missing_dependency
-from .process import check, run_command
+from .process import check, dropped_row_lines, run_command
 from .runs import (
     SPEC_FILE,
     RunOptions,
@@ -283,6 +283,8 @@ class Runner:
             completed = run_command(command, cwd=self.project_dir, env=env, log_path=log, echo=self._echo())
             check(step.name, completed, log)
             record.status = "done"
+            if step.name == PREPROCESS_STEP:
+                record.details["dropped_rows"] = dropped_row_lines(log)
         self.outputs[step.name] = record.outputs
         if step.name == EVALUATE_STEP:
             self._read_evaluation(record)

@@ -94,6 +94,8 @@ def format_summary(result: Any) -> str:
         if name not in ran:
             lines.append(f"  {name:<16} {'not run':<8}")
     lines.append(f"  {'total':<16} {'':<8} {sum(s.seconds for s in result.steps):7.1f}s")
+    for step in result.steps:
+        lines += [f"data: {line}" for line in step.details.get("dropped_rows", [])]
     if result.bias is not None:
         lines += _bias_lines(result)
     if result.tuning is not None:

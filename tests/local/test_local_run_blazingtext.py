@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tarfile
 
 from sagespec.local.registry import PACKAGE_FILE
@@ -68,3 +69,5 @@ def test_summary_reports_bias_metrics_and_condition(blazingtext_run):
         assert f"Class Name     {metric}" in out
     assert "condition: accuracy" in out and "-> RegisterModel" in out
     assert "evaluation (test): accuracy" in out
+    # The sample has reviews without a text: preprocess.py drops them, and the summary says so.
+    assert re.search(r"^data: dropped \d+ rows with no text in 'Review Text'$", out, re.MULTILINE), out
