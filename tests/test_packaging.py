@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -41,6 +42,10 @@ def test_wheel_contains_package_and_templates(wheel):
     templates = [n for n in names if n.startswith("sagespec/_template/")]
     assert "sagespec/_template/pipelines/__pkg__/pipeline.py.j2" in templates
     assert not [n for n in names if "__pycache__" in n]
+    # Every module of the source tree ships (pyproject lists the packages one by one).
+    source = Path(__file__).resolve().parents[1] / "generator"
+    modules = {f"sagespec/{p.relative_to(source).as_posix()}" for p in source.rglob("*.py")}
+    assert modules - set(names) == set()
 
 
 def test_installed_wheel_generates_a_project(wheel, tmp_path):
