@@ -14,7 +14,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from .spec.models import Serverless, Spec, Variant
+from .spec.models import Spec
+from .spec.models_deployment import Serverless, Variant
 
 STAGES = ("staging", "prod")
 # The name limit of SageMaker endpoints (and of the other resources named after them).

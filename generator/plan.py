@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .spec.catalog import ALGORITHMS, hyperparameter_text
-from .spec.checks import grid_size
+from .spec.checks_tuning import grid_size
 from .spec.models import BertModel, CategoricalRange, IntegerRange, Spec
 
 StepKind = Literal["processing", "bias-check", "training", "tuning", "condition", "register", "fail"]

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..plan import HYPERBAND_MIN_RESOURCE, TUNE_STEP, hyperband_max_resource
 from ..spec.catalog import hyperparameter_text
-from ..spec.checks import grid_size
+from ..spec.checks_tuning import grid_size
 from ..spec.models import CategoricalRange, ContinuousRange, IntegerRange, Range, Spec
 
 TUNING_STEP_NAME = TUNE_STEP

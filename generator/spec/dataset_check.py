@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import Issue, SpecError
-from .checks import Finding
+from .findings import Finding
 from .loader import LoadedSpec, load_spec, locate
 from .models import Bias, Dataset, Spec
 

@@ -19,8 +19,10 @@ from pydantic import TypeAdapter, ValidationError
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 
 from ..errors import Issue, SpecError, SpecSyntaxError
-from .checks import BrokenSection, Finding, run_checks
-from .models import REGION_PATTERN, S3_URI_PATTERN, SAGEMAKER_NAME_PATTERN, SLUG_PATTERN, Dataset, Spec
+from .checks import run_checks
+from .fields import REGION_PATTERN, S3_URI_PATTERN, SAGEMAKER_NAME_PATTERN, SLUG_PATTERN
+from .findings import BrokenSection, Finding
+from .models import Dataset, Spec
 from .reading import MAX_DEPTH, parse_yaml, read_spec_file
 
 # The most values (mapping keys, values, list items) a spec may hold once its aliases are expanded. The

@@ -7,96 +7,37 @@ Structure and single-field rules live here; rules that relate fields to each oth
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, Field, StringConstraints, field_validator
 
 from .aws_values import (
-    FLOAT32_MAX,
-    INT32_MAX,
-    TARGET_VALUE_MAX,
     ContainerArgument,
-    aws_pattern,
     bounded,
-    check_alarm_name,
     check_no_sub_placeholder,
     check_one_line,
-    check_s3_uri,
-    check_s3_uri_in_sub,
     package_problem,
     text,
 )
-from .catalog import INSTANCE_TYPE_PATTERN
+from .fields import (
+    REGION_PATTERN,
+    SLUG_PATTERN,
+    ClassLabel,
+    InstanceType,
+    Int32,
+    NonEmpty,
+    OneLine,
+    S3Uri,
+    SageMakerName,
+    StrictModel,
+    TrainingSeconds,
+    _check_tags,
+)
+from .models_delivery import CI, Studio
+from .models_deployment import Deployment
+from .models_labeling import Labeling
 
 SPEC_VERSION = 1
-
-SLUG_PATTERN = r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"
-# SageMaker resource names (pipelines, model package groups, endpoints): letters, digits and hyphens.
-SAGEMAKER_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
-REGION_PATTERN = r"^[a-z]{2}(-gov)?-[a-z]+-\d$"
-S3_URI_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-# AWS tags: letters, digits and spaces in any script, and _ . : / = + - @. The aws: prefix is AWS's own.
-TAG_PUNCTUATION = frozenset("_.:/=+-@")
-
-
-def _tag_text_problem(text: str) -> str | None:
-    for char in text:
-        if unicodedata.category(char)[0] not in "LNZ" and char not in TAG_PUNCTUATION:
-            return f"{char!r} is not allowed in AWS tags (letters, digits, spaces and _ . : / = + - @)"
-    return None
-
-
-def _check_tags(tags: dict[str, str]) -> dict[str, str]:
-    for key, value in tags.items():
-        problem = _tag_text_problem(key) or _tag_text_problem(value)
-        if problem:
-            raise ValueError(f"tag {key!r}: {problem}")
-        if key.lower().startswith("aws:"):
-            raise ValueError(f"tag {key!r}: keys starting with 'aws:' are reserved for AWS")
-    return tags
-
-
-def _check_instance_type(value: str) -> str:
-    if not INSTANCE_TYPE_PATTERN.match(value):
-        raise ValueError(f"{value!r} is not a SageMaker instance type (like 'ml.m5.xlarge')")
-    return value
-
-
-InstanceType = Annotated[
-    str,
-    AfterValidator(_check_instance_type),
-    Field(json_schema_extra={"pattern": INSTANCE_TYPE_PATTERN.pattern}),
-]
-SageMakerName = Annotated[str, StringConstraints(pattern=SAGEMAKER_NAME_PATTERN, min_length=1, max_length=63)]
-NonEmpty = Annotated[str, StringConstraints(min_length=1)]
-ClassLabel = int | str
-S3Uri = Annotated[
-    str,
-    AfterValidator(check_s3_uri),
-    Field(json_schema_extra={"pattern": S3_URI_PATTERN, "minLength": 8, "maxLength": 1024}),
-]
-# Where endpoints capture data (DataCaptureConfig.DestinationS3Uri: at most 512 characters); the
-# Studio project template also writes it into a CloudFormation !Sub string.
-CaptureS3Uri = Annotated[
-    str,
-    StringConstraints(max_length=512),
-    AfterValidator(check_s3_uri_in_sub),
-    Field(json_schema_extra={"pattern": S3_URI_PATTERN, "minLength": 8}),
-]
-OneLine = Annotated[str, StringConstraints(min_length=1), AfterValidator(check_one_line)]
-# A 32-bit signed integer: what the AWS APIs and the libraries that read seeds take.
-Int32 = bounded(int, 0, INT32_MAX, "a 32-bit integer, as the AWS APIs and the libraries take it")
-PositiveInt32 = bounded(int, 1, INT32_MAX, "a 32-bit integer, as the AWS APIs take it")
-Seconds32 = bounded(int, 0, INT32_MAX, "a 32-bit integer, as the AWS APIs take it")
-# SageMaker's limits on one training job.
-TrainingSeconds = bounded(int, 1, 2_419_200, "28 days, SageMaker's longest training job")
 
 
 def _check_slug(slug: str) -> str:
@@ -315,154 +256,6 @@ class Registry(StrictModel):
     inference_instance_types: list[InstanceType] = Field(default_factory=lambda: ["ml.m5.large"])
 
 
-# --- deployment
-class VariantModel(StrictModel):
-    """Which registered model a variant serves."""
-
-    select: Literal["latest-approved", "newest", "version"] = "latest-approved"
-    version: PositiveInt32 | None = Field(None, description="With select: version.")
-
-
-class Serverless(StrictModel):
-    memory_size_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144] = 2048
-    max_concurrency: int = Field(5, ge=1, le=200)
-
-
-class Variant(StrictModel):
-    name: SageMakerName
-    model: VariantModel = Field(default_factory=VariantModel)
-    instance_type: InstanceType = "ml.m5.large"
-    initial_instance_count: PositiveInt32 = 1
-    initial_weight: bounded(float, 0, FLOAT32_MAX, "InitialVariantWeight is a 32-bit float") = Field(
-        1.0, description="Relative share of traffic; must be positive."
-    )
-    serverless: Serverless | None = None
-
-
-class TrafficShifting(StrictModel):
-    type: Literal["all-at-once", "canary", "linear"] = "all-at-once"
-    # Their ranges are cross-field checks (they depend on type), so a wrong size leaves the rest of
-    # the deployment section checked.
-    canary_percent: float | None = Field(
-        None, description="Canary: share of capacity first shifted (a whole percent, 1-99)."
-    )
-    linear_step_percent: float | None = Field(
-        None, description="Linear: share shifted per step (a whole percent, 1-50)."
-    )
-    wait_seconds: int = Field(600, ge=0, le=3600, description="Bake time between steps.")
-    termination_wait_seconds: int = Field(0, ge=0, le=3600)
-    rollback_alarms: list[text(255, "CloudWatch's alarm name limit", check_alarm_name)] = Field(
-        default_factory=list,
-        max_length=10,
-        description="CloudWatch alarm names (1-255 characters each, at most 10).",
-    )
-
-
-class Autoscaling(StrictModel):
-    variant: NonEmpty
-    min_instances: PositiveInt32 = 1
-    max_instances: PositiveInt32 = 2
-    target_invocations_per_instance: bounded(
-        float, 0, TARGET_VALUE_MAX, "Application Auto Scaling's TargetValue limit, 2^360", exclusive_low=True
-    ) = 100.0
-    scale_in_cooldown_seconds: Seconds32 = 300
-    scale_out_cooldown_seconds: Seconds32 = 60
-
-
-class DataCapture(StrictModel):
-    enabled: bool = False
-    sampling_percentage: int = Field(100, ge=0, le=100)
-    destination: CaptureS3Uri | None = None
-
-
-class Deployment(StrictModel):
-    enabled: bool = True
-    endpoint_name: SageMakerName | None = Field(None, description="Defaults to '<slug>'.")
-    variants: list[Variant] = Field(
-        default_factory=lambda: [Variant(name="AllTraffic")], min_length=1, max_length=10
-    )
-    traffic_shifting: TrafficShifting = Field(default_factory=TrafficShifting)
-    autoscaling: list[Autoscaling] = Field(default_factory=list)
-    data_capture: DataCapture = Field(default_factory=DataCapture)
-
-
-# --- labeling
-# CognitoConfig's UserPool (CreateWorkforce; pool ids are '<region>_<id>') and Cognito's app client ids.
-COGNITO_USER_POOL_PATTERN = r"^[A-Za-z0-9_-]+_[0-9a-zA-Z]+$"
-COGNITO_CLIENT_ID_PATTERN = r"^[A-Za-z0-9_+]+$"
-CognitoUserPoolId = Annotated[
-    str,
-    AfterValidator(
-        aws_pattern(COGNITO_USER_POOL_PATTERN, 55, "a Cognito user pool id such as 'us-east-1_AbC123'")
-    ),
-    Field(json_schema_extra={"pattern": COGNITO_USER_POOL_PATTERN, "minLength": 1, "maxLength": 55}),
-]
-CognitoClientId = Annotated[
-    str,
-    AfterValidator(
-        aws_pattern(COGNITO_CLIENT_ID_PATTERN, 128, "a Cognito app client id (letters, digits, _ and +)")
-    ),
-    Field(json_schema_extra={"pattern": COGNITO_CLIENT_ID_PATTERN, "minLength": 1, "maxLength": 128}),
-]
-
-
-def check_task_title(value: str) -> str:
-    """A2I's TaskTitle: tab, CR, LF and the printable characters of the Basic Multilingual Plane."""
-    for char in value:
-        if char not in "\t\n\r" and (ord(char) < 0x20 or 0xD800 <= ord(char) <= 0xDFFF or ord(char) > 0xFFFD):
-            raise ValueError(f"{char!r} is not allowed in an A2I task title")
-    return value
-
-
-class Workforce(StrictModel):
-    work_team_arn: (
-        Annotated[
-            str,
-            StringConstraints(
-                pattern=r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:workteam/.+$", max_length=256
-            ),
-        ]
-        | None
-    ) = None
-    cognito_user_pool_id: CognitoUserPoolId | None = None
-    cognito_client_id: CognitoClientId | None = None
-
-
-class Instructions(StrictModel):
-    """Shown to reviewers in the A2I worker task template (at most 128,000 characters in all)."""
-
-    short: NonEmpty = "Choose the sentiment of the review."
-    full: str = ""
-
-
-class GroundTruth(StrictModel):
-    enabled: bool = False
-    input_manifest: S3Uri | None = None
-
-
-class Labeling(StrictModel):
-    """Human review (Amazon A2I) of low-confidence predictions, and Ground Truth labeling."""
-
-    enabled: bool = False
-    confidence_threshold: float = Field(0.7, gt=0, lt=1)
-    labels: dict[
-        Annotated[str, StringConstraints(min_length=1), AfterValidator(check_one_line)], ClassLabel
-    ] = Field(default_factory=dict, description="Name shown to people -> the model's class label.")
-    task_title: text(128, "A2I's task title limit", check_task_title) = "Review sentiment"
-    task_description: text(255, "A2I's task description limit", check_one_line) = (
-        "Classify the sentiment of a product review"
-    )
-    instructions: Instructions = Field(default_factory=Instructions)
-    workers_per_item: int = Field(1, ge=1, le=9)
-    task_time_limit_seconds: int = Field(3600, ge=30, le=28_800)
-    task_availability_seconds: bounded(
-        int, 60, 864_000, "A2I and Ground Truth keep a task available from 1 minute to 10 days"
-    ) = 864_000
-    workforce: Workforce = Field(default_factory=Workforce)
-    output_s3_prefix: S3Uri | None = None
-    ground_truth: GroundTruth = Field(default_factory=GroundTruth)
-
-
 # --- feature store
 # SageMaker Feature Store's naming rules (CreateFeatureGroup): 1-64 characters, separators inside only.
 FEATURE_GROUP_NAME_PATTERN = r"^[a-zA-Z0-9]([_-]*[a-zA-Z0-9]){0,63}$"
@@ -494,80 +287,6 @@ class FeatureStore(StrictModel):
     )
     offline_store_s3_uri: S3Uri | None = Field(
         None, description="Where the offline store writes its Parquet files; required with offline: true."
-    )
-
-
-# --- ci, studio
-# An IAM role ARN as the AWS APIs take it (RoleArn: 20-2048 characters, IAM's path and name characters).
-ROLE_ARN_PATTERN = r"^arn:aws[a-z\-]*:iam::[0-9]{12}:role/?[a-zA-Z_0-9+=,.@\-/]+$"
-RoleArn = Annotated[
-    str,
-    AfterValidator(
-        aws_pattern(ROLE_ARN_PATTERN, 2048, "an IAM role ARN such as 'arn:aws:iam::123456789012:role/Name'")
-    ),
-    Field(json_schema_extra={"pattern": ROLE_ARN_PATTERN, "minLength": 20, "maxLength": 2048}),
-]
-
-
-def check_branch(value: str) -> str:
-    """A git branch name (git check-ref-format's rules, which GitHub and CodeConnections apply)."""
-    check_one_line(value)
-    bad = sorted(set(value) & set(" ~^:?*[\\"))
-    if bad:
-        raise ValueError(f"git branch names must not contain {' '.join(map(repr, bad))}")
-    if (
-        ".." in value
-        or "@{" in value
-        or value.startswith(("-", "/", "."))
-        or value.endswith(("/", ".", ".lock"))
-    ):
-        raise ValueError(f"{value!r} is not a valid git branch name")
-    return value
-
-
-class GitHubActions(StrictModel):
-    enabled: bool = True
-    role_arn: RoleArn | None = Field(
-        None, description="Role assumed through GitHub's OIDC provider; no static keys."
-    )
-    branch: Annotated[str, StringConstraints(min_length=1, max_length=255), AfterValidator(check_branch)] = (
-        "main"
-    )
-
-
-class CodeBuild(StrictModel):
-    enabled: bool = True
-    image: OneLine = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
-
-
-class CI(StrictModel):
-    python_version: Literal["3.11", "3.12"] = "3.12"
-    github_actions: GitHubActions = Field(default_factory=GitHubActions)
-    codebuild: CodeBuild = Field(default_factory=CodeBuild)
-
-
-CONNECTION_ARN_PATTERN = (
-    r"^arn:aws[a-z\-]*:(codeconnections|codestar-connections):[a-z0-9\-]+:[0-9]{12}:"
-    r"connection/[A-Za-z0-9\-]+$"
-)
-REPOSITORY_ID_PATTERN = r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)+$"
-
-
-class Studio(StrictModel):
-    """The SageMaker Studio project template (studio/project-template.yaml, a Service Catalog product)."""
-
-    enabled: bool = True
-    repository: Literal["codeconnections", "codecommit"] = Field(
-        "codeconnections",
-        description="Where a project's code lives: a GitHub repository through an AWS CodeConnections "
-        "connection, or a new CodeCommit repository seeded with this code (CodeCommit is closed to new "
-        "customers).",
-    )
-    connection_arn: Annotated[str, StringConstraints(pattern=CONNECTION_ARN_PATTERN)] | None = Field(
-        None, description="Default of the template's ConnectionArn parameter (codeconnections)."
-    )
-    repository_id: Annotated[str, StringConstraints(pattern=REPOSITORY_ID_PATTERN)] | None = Field(
-        None, description="owner/name of the GitHub repository: default of FullRepositoryId."
     )
 
 

@@ -346,7 +346,8 @@ def _replace(model, **changes):
 def test_checks_refuse_nan_even_when_it_gets_past_the_loader(example_text):
     """Belt and braces: a NaN compares false with everything, so checks are written 'not x > 0'."""
     from sagespec.spec.catalog import ALGORITHMS
-    from sagespec.spec.checks import check_bias, check_deployment, check_tuning
+    from sagespec.spec.checks import check_bias, check_deployment
+    from sagespec.spec.checks_tuning import check_tuning
     from sagespec.spec.models import ContinuousRange
 
     spec = load_spec_text(example_text()).spec

@@ -25,32 +25,34 @@ from sagespec.errors import SpecError
 from sagespec.spec import load_spec_text
 from sagespec.spec.aws_values import PROJECT_MODULES, package_problem
 from sagespec.spec.catalog import ALGORITHMS
+from sagespec.spec.fields import SLUG_PATTERN
 from sagespec.spec.models import (
-    SLUG_PATTERN,
-    Autoscaling,
     BertModel,
     Bias,
     BlazingTextModel,
-    DataCapture,
     Dataset,
     Deployment,
     Facet,
     FeatureStore,
-    GitHubActions,
     Labeling,
     Objective,
     Project,
     Registry,
-    Serverless,
     Spec,
     Spot,
-    TrafficShifting,
     Tuning,
+    WarmStart,
+)
+from sagespec.spec.models_delivery import GitHubActions
+from sagespec.spec.models_deployment import (
+    Autoscaling,
+    DataCapture,
+    Serverless,
+    TrafficShifting,
     Variant,
     VariantModel,
-    WarmStart,
-    Workforce,
 )
+from sagespec.spec.models_labeling import Workforce
 
 from ..conftest import REPO
 
