@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,31 @@ def yaml_block(value: Any, indent: int = 0) -> str:
     return "\n".join([lines[0], *(" " * indent + line for line in lines[1:])])
 
 
+_MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]<>|&~])")
+_MARKDOWN_LINE_START = re.compile(r"^(#|>|[-+=]|\d+[.)])")
+
+
+def markdown_text(value: Any) -> str:
+    """Text that Markdown shows as it is: inline markup (emphasis, code, links, HTML, entities, table
+    pipes) backslash-escaped, and no line able to open a heading, quote, list or code block."""
+    lines = []
+    for line in str(value).splitlines() or [""]:
+        line = _MARKDOWN_INLINE.sub(r"\\\1", line.strip())
+        lines.append(_MARKDOWN_LINE_START.sub(lambda m: m.group(1)[:-1] + "\\" + m.group(1)[-1], line))
+    return "\n".join(lines)
+
+
+def markdown_code(value: Any, table: bool = False) -> str:
+    """A Markdown code span showing ``value`` literally: fenced by more backticks than it holds in a row,
+    on one line; in a table cell, its pipes escaped (GitHub ends the cell at a bare one)."""
+    text = " ".join(str(value).splitlines())
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text[:1] in ("`", " ") or text[-1:] in ("`", " ") else ""
+    if table:
+        text = text.replace("|", "\\|")
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
     """Compiled templates cached per user (keyed by template source), so `sagespec new` stays fast."""
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -86,4 +112,6 @@ def make_environment(template_root: Path) -> jinja2.Environment:
     env.filters["yaml_block"] = yaml_block
     env.filters["json"] = lambda v, indent=None: json.dumps(v, ensure_ascii=False, indent=indent)
     env.filters["shquote"] = lambda v: shlex.quote(str(v))
+    env.filters["md"] = markdown_text
+    env.filters["mdcode"] = markdown_code
     return env

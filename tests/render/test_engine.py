@@ -6,10 +6,12 @@ import ast
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from sagespec.errors import GenerationError
-from sagespec.render.engine import make_environment, py_literal, yaml_scalar
+from sagespec.render.engine import make_environment, markdown_code, markdown_text, py_literal, yaml_scalar
 
 NASTY = [
     "{{ 7*7 }}",
@@ -51,3 +53,44 @@ def test_undefined_variables_fail(tmp_path):
 
     with pytest.raises(jinja2.UndefinedError):
         make_environment(tmp_path).get_template("t.j2").render()
+
+
+# Markdown: what a README shows of a spec string is the string itself, whatever it holds.
+markdown_it = pytest.importorskip("markdown_it")
+one_line = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=60).filter(
+    lambda t: t.strip() == t and t.strip()
+)
+
+
+def _github_markdown():
+    """CommonMark with GitHub's tables and strikethrough (what renders a README on GitHub)."""
+    return markdown_it.MarkdownIt("commonmark").enable(["table", "strikethrough"])
+
+
+def _inline_tokens(markdown: str) -> list:
+    tokens = _github_markdown().parse(markdown)
+    assert [t.type for t in tokens] == ["paragraph_open", "inline", "paragraph_close"], markdown
+    return tokens[1].children
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=one_line)
+def test_markdown_text_shows_the_text_literally(text):
+    children = _inline_tokens(markdown_text(text))
+    assert all(child.type == "text" for child in children), markdown_text(text)
+    assert "".join(child.content for child in children) == text
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=one_line, table=st.booleans())
+def test_markdown_code_is_one_code_span_of_the_text(text, table):
+    span = markdown_code(text, table=table)
+    [child] = _inline_tokens(span)
+    assert child.type == "code_inline" and child.content == (text.replace("|", "\\|") if table else text)
+
+
+def test_markdown_text_keeps_a_multi_line_description_one_flow_of_text():
+    text = "x\n# not a heading\n```\n| a | b |\n- [x](javascript:1)\n1. one\n    indented"
+    html = _github_markdown().render(markdown_text(text))
+    for tag in ("<h1", "<pre", "<table", "<ul", "<ol", "<a ", "<code"):
+        assert tag not in html

@@ -37,7 +37,8 @@ REPO = Path(__file__).resolve().parents[2]
 MARKER = "zqxmarker"
 # From the worst to the mildest: each field gets the first one the spec accepts for it.
 HOSTILE = [
-    "x\n#: y\t{{ z }} {% if 1 %}\"q\" 'a'{% endif %} ${AWS::Region} $(id) `id` <b>&amp;</b> \\ %s ]]> */ -->",
+    "x\n# y\t{{ z }} {% if 1 %}\"q\" 'a'{% endif %} ${AWS::Region} $(id) `id` <b>&amp;</b> \\ %s ]]> */ -->"
+    "\n```\n| a | b |\n- [x](javascript:1)",
     "x #: y {{ z }} \"q\" 'a' ${AWS::Region} $(id) `id` <b>&amp;</b> \\ %s ]]> */ --> é",
     "x #: y {{ z }} \"q\" 'a' $(id) `id` <b>&amp;</b> \\ %s é",
     "x #: y \"q\" 'a' <b> é",
