@@ -32,8 +32,7 @@ def py_literal(value: Any) -> str:
         inner = ", ".join(py_literal(v) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
     if isinstance(value, str):
-        # Double quotes like ruff format writes them; repr's single quotes when that saves escapes.
-        return repr(value) if '"' in value else json.dumps(value, ensure_ascii=False)
+        return repr(value)  # the rendered file then goes through ruff format (render/pyformat.py)
     if value is None or isinstance(value, bool | int | float):
         return repr(value)
     raise GenerationError(f"cannot print {type(value).__name__} as a Python literal")

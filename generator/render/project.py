@@ -17,6 +17,7 @@ from .engine import make_environment
 from .layout import template_files
 from .manifest import Record
 from .origin import ORIGIN_PATH, Origin, detect_origin
+from .pyformat import PYPROJECT, format_python
 from .writer import write_tree
 
 SPEC_PATH = "spec.yaml"
@@ -112,6 +113,7 @@ def render_project(
     origin = origin or detect_origin()
     context = build_context(loaded.spec, facet_values(loaded), origin)
     files: dict[str, bytes] = {}
+    rendered: set[str] = set()
     for item in template_files(root, loaded.spec):
         source = root / Path(*item.source.parts)
         if item.render:
@@ -120,8 +122,12 @@ def render_project(
             except (jinja2.TemplateError, GenerationError) as exc:
                 raise GenerationError(f"template {item.source}: {exc}") from exc
             files[item.target.as_posix()] = text.encode()
+            rendered.add(item.target.as_posix())
         else:
             files[item.target.as_posix()] = source.read_bytes()
+    # Spec values are literals in the rendered Python: lay them out as the project's formatter would.
+    python = {rel: files[rel] for rel in rendered if rel.endswith(".py")}
+    files.update(format_python(python, files[PYPROJECT]))
     files[SPEC_PATH] = _spec_copy(loaded)
     files[".sagespec/spec.schema.json"] = (json.dumps(spec_json_schema(), indent=2) + "\n").encode()
     files[ORIGIN_PATH] = origin.to_json()

@@ -102,10 +102,22 @@ def text(max_length: int, why: str, check: Callable[[str], str] | None = None) -
 
 
 def check_alarm_name(value: str) -> str:
-    """A CloudWatch alarm name: one line, not only blanks (pattern '(?!\\s*$).+')."""
+    """A CloudWatch alarm name: one line, not only blanks (pattern '(?!\\s*$).+'); it is written into the
+    endpoint's CloudFormation template."""
     check_one_line(value)
     if not value.strip():
         raise ValueError("must not be blank (CloudWatch alarm names have a non-space character)")
+    return check_no_cfn_reference(value)
+
+
+def check_no_cfn_reference(value: str) -> str:
+    """Text written into a CloudFormation template, where ``${...}`` reads as a reference to a parameter or
+    resource (and cfn-lint refuses it outside !Sub)."""
+    if "${" in value:
+        raise ValueError(
+            "must not contain '${': the value is written into a CloudFormation template, which reads "
+            "${...} as a reference to a parameter or resource"
+        )
     return value
 
 

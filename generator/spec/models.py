@@ -14,6 +14,7 @@ from pydantic import AfterValidator, Field, StringConstraints, field_validator
 from .aws_values import (
     ContainerArgument,
     bounded,
+    check_no_cfn_reference,
     check_no_sub_placeholder,
     check_one_line,
     package_problem,
@@ -54,7 +55,9 @@ def _check_slug(slug: str) -> str:
 class Project(StrictModel):
     """Who the generated project is."""
 
-    name: OneLine = Field(description="Human-readable project name, shown in READMEs.")
+    name: Annotated[OneLine, AfterValidator(check_no_cfn_reference)] = Field(
+        description="Human-readable project name, shown in READMEs and the Studio template's description."
+    )
     slug: Annotated[str, StringConstraints(pattern=SLUG_PATTERN), AfterValidator(_check_slug)] = Field(
         description="Lower-case id (2-32 chars, letters, digits, '-'): names the pipeline, its package "
         "pipelines/<slug with '_'>, and the AWS resources. 32 is SageMaker Projects' limit. The package "

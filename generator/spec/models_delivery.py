@@ -9,6 +9,7 @@ from pydantic import AfterValidator, Field, StringConstraints
 
 from .aws_values import (
     aws_pattern,
+    check_no_cfn_reference,
     check_one_line,
 )
 from .fields import (
@@ -56,7 +57,9 @@ class GitHubActions(StrictModel):
 
 class CodeBuild(StrictModel):
     enabled: bool = True
-    image: OneLine = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
+    image: Annotated[OneLine, AfterValidator(check_no_cfn_reference)] = (
+        "aws/codebuild/amazonlinux-x86_64-standard:5.0"
+    )
 
 
 class CI(StrictModel):

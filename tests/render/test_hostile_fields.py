@@ -15,7 +15,10 @@ import ast
 import copy
 import csv
 import json
+import os
 import re
+import subprocess
+import sys
 import tomllib
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -34,6 +37,7 @@ from sagespec.spec import load_spec
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
+IAC_BIN = Path(os.environ.get("SAGESPEC_IAC_BIN", REPO / ".venv-iac" / "bin"))
 MARKER = "zqxmarker"
 # From the worst to the mildest: each field gets the first one the spec accepts for it.
 HOSTILE = [
@@ -88,8 +92,9 @@ def _substitute(node: Any, original: Any, text: str) -> Any:
     return text if node == original and type(node) is type(original) else node
 
 
-def _write(folder: Path, data: dict) -> Path:
-    """The spec as JSON (which is YAML) beside a small dataset with the columns it names."""
+def _write(folder: Path, data: dict, rows: int = 60) -> Path:
+    """The spec as JSON (which is YAML) beside a small dataset with the columns it names (each class's
+    reviews share a word, so that a model can learn something from them)."""
     folder.mkdir(parents=True, exist_ok=True)
     ds = data["dataset"]
     facets = [*ds.get("facet_columns", []), *(f["column"] for f in data.get("bias", {}).get("facets", []))]
@@ -97,9 +102,11 @@ def _write(folder: Path, data: dict) -> Path:
     with (folder / "reviews.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(columns)
-        for index in range(60):
-            raw = list(ds["label_mapping"])[index % len(ds["label_mapping"])]
-            row = {ds["text_column"]: f"review number {index} is fine", ds["label_column"]: raw}
+        raws = list(ds["label_mapping"])
+        for index in range(rows):
+            raw = raws[index % len(raws)]
+            text = f"review {index} says word{index % len(raws)} and more"
+            row = {ds["text_column"]: text, ds["label_column"]: raw}
             writer.writerow([row.get(c, "Dresses" if index % 2 else "Knits") for c in columns])
     data = _replaced(data, ("dataset", "source"), "value", "reviews.csv")
     path = folder / "spec.yaml"
@@ -392,3 +399,58 @@ def test_any_text_in_the_free_text_fields_keeps_every_file_well_formed(tmp_path_
         expected = shape_of(path)
         if expected is not None:
             assert shape_of(files[rel])[0] == expected[0], rel
+
+
+# ------------------------------------------------------------------------- every field hostile at once
+
+
+@pytest.fixture(scope="module")
+def all_hostile(tmp_path_factory) -> Path:
+    """The project of the example with every free-text field set to the most hostile string it takes."""
+    data = _example("strings")
+    fields = sorted(_fields("strings"), key=lambda field: field[1] == "key")  # values, then keys
+    probe = tmp_path_factory.mktemp("probe")
+    for path, kind in fields:
+        for hostile in HOSTILE:
+            candidate = _replaced(data, path, kind, hostile)
+            try:
+                load_spec(_write(probe, candidate))
+            except SagespecError:
+                continue
+            data = candidate
+            break
+    folder = tmp_path_factory.mktemp("all-hostile")
+    generate(load_spec(_write(folder, data, rows=900)), folder / "project")
+    return folder / "project"
+
+
+def _run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=project, capture_output=True, text=True, timeout=1800, env=env
+    )
+
+
+def test_every_field_hostile_at_once_is_ruff_clean(all_hostile):
+    assert "$(id)" in (all_hostile / "spec.yaml").read_text(encoding="utf-8")
+    for command in (("ruff", "check", "--no-cache", "."), ("ruff", "format", "--check", "--no-cache", ".")):
+        result = _run(all_hostile, *command)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_field_hostile_at_once_passes_cfn_lint(all_hostile):
+    cfn_lint = IAC_BIN / "cfn-lint"
+    if not cfn_lint.exists():
+        pytest.skip(f"{cfn_lint} is missing: create .venv-iac with cfn-lint (scripts/test.sh does)")
+    templates = [
+        str(p) for p in (all_hostile / "deploy/endpoint.yaml", all_hostile / "studio/project-template.yaml")
+    ]
+    result = subprocess.run([str(cfn_lint), *templates], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_field_hostile_at_once_passes_the_projects_own_tests(all_hostile):
+    result = _run(all_hostile, "pytest", "-q", "-p", "no:cacheprovider")
+    tail = (result.stdout + result.stderr)[-4000:]
+    assert result.returncode == 0, tail
+    assert " passed" in result.stdout and " failed" not in result.stdout, tail

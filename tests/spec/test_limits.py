@@ -460,3 +460,24 @@ def test_keyword_slug_is_located_in_the_spec(example_text):
         load_spec_text(text)
     (issue,) = [i for i in raised.value.issues if i.path == "project.slug"]
     assert "Python keyword" in issue.message and issue.line is not None
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path"),
+    [
+        ("  name: Women's Clothing Reviews - BlazingText", "  name: Costs ${AWS::Region}", "project.name"),
+        ("deployment:\n", "ci: {codebuild: {image: 'img:${Tag}'}}\ndeployment:\n", "ci.codebuild.image"),
+        (
+            "    wait_seconds: 600\n",
+            "    wait_seconds: 600\n    rollback_alarms: ['errors-${Stage}']\n",
+            "deployment.traffic_shifting.rollback_alarms.0",
+        ),
+    ],
+)
+def test_text_written_into_cloudformation_holds_no_reference(example_text, old, new, path):
+    text = example_text()
+    assert old in text
+    with pytest.raises(SpecError) as refused:
+        load_spec_text(text.replace(old, new))
+    [issue] = refused.value.issues
+    assert issue.path == path and "'${'" in issue.message and "CloudFormation" in issue.message
