@@ -28,6 +28,11 @@ def uses_cognito_workforce(spec: Spec) -> bool:
 # Template paths (relative, as in template/) that only some specs get.
 FEATURE_RULES: dict[str, Rule] = {
     "pipelines/__pkg__/train.py": lambda s: s.model.type == "bert",
+    "pipelines/__pkg__/model_bert.py": lambda s: s.model.type == "bert",
+    "pipelines/__pkg__/model_blazingtext.py": lambda s: s.model.type == "blazingtext",
+    # preprocess.py's optional parts: the TFRecord writer (BERT) and the Feature Store ingestion.
+    "pipelines/__pkg__/tfrecord_format.py": lambda s: s.model.type == "bert",
+    "pipelines/__pkg__/feature_store.py": lambda s: s.feature_store_enabled,
     "pipelines/__pkg__/tuning.py.j2": lambda s: s.tuning_enabled,
     "dot_github": lambda s: s.ci.github_actions.enabled,
     "codebuild-buildspec.yml.j2": lambda s: s.ci.codebuild.enabled,

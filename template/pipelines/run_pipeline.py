@@ -47,6 +47,11 @@ def import_pipeline_module(module_name: str | None) -> ModuleType:
     return importlib.import_module(module_name or default_module_name())
 
 
+def import_settings(module: ModuleType) -> ModuleType:
+    """The settings.py beside the pipeline module: the defaults rendered from the spec."""
+    return importlib.import_module(".settings", module.__package__)
+
+
 @contextmanager
 def offline_aws(region: str) -> Iterator[None]:
     """Dummy credentials and moto's in-memory AWS, for building the definition without an account.
@@ -95,7 +100,7 @@ def print_definition(module_name: str | None, kwargs: dict[str, Any]) -> None:
     with offline_aws(kwargs.get("region", "us-east-1")):
         module = import_pipeline_module(module_name)
         validate_sdk_config_once()
-        region = kwargs.get("region", module.DEFAULT_REGION)
+        region = kwargs.get("region", import_settings(module).DEFAULT_REGION)
         session = module.get_pipeline_session(region, kwargs.get("default_bucket"), OFFLINE_SAGEMAKER_CONFIG)
         pipeline = module.get_pipeline(**{"role": OFFLINE_ROLE_ARN, **kwargs, "sagemaker_session": session})
         definition = json.loads(pipeline.definition())
@@ -110,11 +115,12 @@ def upsert(
     tags: dict[str, str],
 ) -> None:
     module = import_pipeline_module(module_name)
+    settings = import_settings(module)
     pipeline = module.get_pipeline(**{"role": role_arn, **kwargs})
-    all_tags = {**module.TAGS, **tags}
+    all_tags = {**settings.TAGS, **tags}
     response = pipeline.upsert(
         role_arn=role_arn,
-        description=description or module.PROJECT_NAME,
+        description=description or settings.PROJECT_NAME,
         tags=[{"Key": key, "Value": value} for key, value in all_tags.items()],
     )
     print(f"Created or updated {response['PipelineArn']}")
@@ -124,10 +130,10 @@ def start(module_name: str | None, kwargs: dict[str, Any], parameters: dict[str,
     """Start an execution of the pipeline as it was last upserted (nothing is rebuilt or uploaded)."""
     import boto3
 
-    module = import_pipeline_module(module_name)
-    client = boto3.client("sagemaker", region_name=kwargs.get("region", module.DEFAULT_REGION))
+    settings = import_settings(import_pipeline_module(module_name))
+    client = boto3.client("sagemaker", region_name=kwargs.get("region", settings.DEFAULT_REGION))
     response = client.start_pipeline_execution(
-        PipelineName=kwargs.get("pipeline_name", module.DEFAULT_PIPELINE_NAME),
+        PipelineName=kwargs.get("pipeline_name", settings.DEFAULT_PIPELINE_NAME),
         PipelineParameters=[{"Name": name, "Value": str(value)} for name, value in parameters.items()],
     )
     arn = response["PipelineExecutionArn"]

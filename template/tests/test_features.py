@@ -42,13 +42,13 @@ pytestmark = pytest.mark.skipif(not DATA_FILES, reason="no data/*.csv")
 
 
 def pipeline_arguments() -> list[str]:
-    """PREPROCESS_ARGUMENTS of pipeline.py, read from its source (the SageMaker SDK need not import)."""
-    for node in ast.walk(ast.parse((SCRIPTS / "pipeline.py").read_text(encoding="utf-8"))):
+    """PREPROCESS_ARGUMENTS of settings.py (the pipeline's), read from its source."""
+    for node in ast.walk(ast.parse((SCRIPTS / "settings.py").read_text(encoding="utf-8"))):
         if isinstance(node, ast.AnnAssign | ast.Assign):
             target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0]
             if isinstance(target, ast.Name) and target.id == "PREPROCESS_ARGUMENTS" and node.value:
                 return list(ast.literal_eval(node.value))
-    raise AssertionError("pipeline.py has no PREPROCESS_ARGUMENTS")
+    raise AssertionError("settings.py has no PREPROCESS_ARGUMENTS")
 
 
 def with_options(arguments: list[str], **options: str) -> list[str]:
@@ -63,8 +63,9 @@ def with_options(arguments: list[str], **options: str) -> list[str]:
     return arguments
 
 
-def load_preprocess() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("feature_store_preprocess", SCRIPTS / "preprocess.py")
+def load_script(name: str) -> ModuleType:
+    """A module of the pipeline's folder, imported as the processing job imports it (a top-level module)."""
+    spec = importlib.util.spec_from_file_location(f"feature_store_test_{name}", SCRIPTS / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
@@ -222,7 +223,7 @@ def test_feature_group_requests_match_the_service_model(
     import boto3
     from botocore.stub import Stubber
 
-    preprocess = load_preprocess()
+    preprocess, feature_store = load_script("preprocess"), load_script("feature_store")
     arguments = preprocess_arguments(tokenizer_dir, tmp_path, feature_store_role_arn=ROLE_ARN)
     args = preprocess.parse_args([*arguments, "--online-store"])
     definitions = [{"FeatureName": name, "FeatureType": "String"} for name in settings.FEATURES]
@@ -231,7 +232,7 @@ def test_feature_group_requests_match_the_service_model(
         "RecordIdentifierFeatureName": settings.RECORD_IDENTIFIER,
         "EventTimeFeatureName": settings.EVENT_TIME,
         "FeatureDefinitions": definitions,
-        "Description": preprocess.FEATURE_GROUP_DESCRIPTION,
+        "Description": feature_store.FEATURE_GROUP_DESCRIPTION,
         "OnlineStoreConfig": {"EnableOnlineStore": True},
     }
     if settings.OFFLINE_STORE_S3_URI:
@@ -270,8 +271,8 @@ def test_feature_group_requests_match_the_service_model(
             runtime_stub.add_response(
                 "put_record", {}, {"FeatureGroupName": settings.FEATURE_GROUP_NAME, "Record": record}
             )
-        preprocess.create_feature_group(sagemaker, args, sleep=lambda seconds: None)
-        preprocess.put_records(runtime, settings.FEATURE_GROUP_NAME, records, threads=1)
+        feature_store.create_feature_group(sagemaker, args, sleep=lambda seconds: None)
+        feature_store.put_records(runtime, settings.FEATURE_GROUP_NAME, records, threads=1)
         sagemaker_stub.assert_no_pending_responses()
         runtime_stub.assert_no_pending_responses()
 
@@ -287,7 +288,7 @@ def test_feature_group_and_split_query_against_moto(
     import boto3
     from moto import mock_aws
 
-    preprocess = load_preprocess()
+    preprocess, feature_store = load_script("preprocess"), load_script("feature_store")
     args = preprocess.parse_args(
         preprocess_arguments(tokenizer_dir, tmp_path, feature_store_role_arn=ROLE_ARN)
     )
@@ -295,8 +296,8 @@ def test_feature_group_and_split_query_against_moto(
     with mock_aws():
         session = boto3.Session(region_name=settings.DEFAULT_REGION)
         sagemaker = session.client("sagemaker")
-        preprocess.create_feature_group(sagemaker, args)
-        preprocess.create_feature_group(sagemaker, args)  # the second run finds it
+        feature_store.create_feature_group(sagemaker, args)
+        feature_store.create_feature_group(sagemaker, args)  # the second run finds it
         group = sagemaker.describe_feature_group(FeatureGroupName=settings.FEATURE_GROUP_NAME)
         assert group["OfflineStoreConfig"]["S3StorageConfig"]["S3Uri"] == settings.OFFLINE_STORE_S3_URI
         assert [d["FeatureName"] for d in group["FeatureDefinitions"]] == settings.FEATURES
@@ -318,7 +319,7 @@ def test_a_feature_group_with_other_features_is_refused(
     import boto3
     from moto import mock_aws
 
-    preprocess = load_preprocess()
+    preprocess, feature_store = load_script("preprocess"), load_script("feature_store")
     args = preprocess.parse_args(
         preprocess_arguments(tokenizer_dir, tmp_path, feature_store_role_arn=ROLE_ARN)
     )
@@ -332,5 +333,5 @@ def test_a_feature_group_with_other_features_is_refused(
             OfflineStoreConfig={"S3StorageConfig": {"S3Uri": "s3://other-bucket/store"}},
             RoleArn=ROLE_ARN,
         )
-        with pytest.raises(preprocess.FeatureStoreError, match="exists with other features"):
-            preprocess.create_feature_group(sagemaker, args)
+        with pytest.raises(feature_store.FeatureStoreError, match="exists with other features"):
+            feature_store.create_feature_group(sagemaker, args)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import unquote
 
 import pandas as pd
 import pytest
@@ -57,11 +58,11 @@ pytestmark = [
 
 def dataset_options() -> dict[str, str]:
     """The data set options the generated pipeline passes to preprocess.py (its PREPROCESS_ARGUMENTS),
-    read from pipeline.py's source so that the SageMaker SDK need not be importable here."""
-    pipeline = SCRIPTS / "pipeline.py"
-    if not pipeline.is_file():
+    read from the source of settings.py beside the scripts."""
+    settings = SCRIPTS / "settings.py"
+    if not settings.is_file():
         return dict(REVIEWS_DATASET)
-    for node in ast.walk(ast.parse(pipeline.read_text(encoding="utf-8"))):
+    for node in ast.walk(ast.parse(settings.read_text(encoding="utf-8"))):
         target = node.target if isinstance(node, ast.AnnAssign) else None
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
             target = node.targets[0]
@@ -179,7 +180,8 @@ def test_preprocess_blazingtext_layout_and_format(blazingtext_splits: Path) -> N
     for split in ("train", "validation", "test"):
         split_dir = blazingtext_splits / split
         lines = (split_dir / f"{split}.txt").read_text(encoding="utf-8").splitlines()
-        labels = [line.split(" ", 1)[0].removeprefix("__label__") for line in lines]
+        # White space and '%' in a class are percent-encoded in BlazingText's format.
+        labels = [unquote(line.split(" ", 1)[0].removeprefix("__label__")) for line in lines]
         if split == "test":
             assert read_classes(split_dir) == classes
             table = pd.read_csv(split_dir / f"{split}.csv", dtype=str, keep_default_na=False)

@@ -82,11 +82,11 @@ def test_the_sagemaker_pipeline_carries_the_same_arguments(blazingtext_run):
     """pipeline.py is rendered from the same plan: its argument lists and hyperparameters are what ran."""
     project, run = blazingtext_run.project, blazingtext_run.run_dir
     spec = load_spec(project / "spec.yaml").spec
-    pipeline = project / "pipelines" / spec.project.package / "pipeline.py"
-    constants = _module_constants(pipeline, {"PREPROCESS_ARGUMENTS", "EVALUATE_ARGUMENTS", "HYPERPARAMETERS"})
+    settings = project / "pipelines" / spec.project.package / "settings.py"
+    constants = _module_constants(settings, {"PREPROCESS_ARGUMENTS", "EVALUATE_ARGUMENTS", "HYPERPARAMETERS"})
     assert constants["PREPROCESS_ARGUMENTS"] == _record(run, "PreprocessData")["arguments"]
     assert constants["EVALUATE_ARGUMENTS"] == _record(run, "EvaluateModel")["arguments"]
     assert constants["HYPERPARAMETERS"] == _record(run, "TrainModel")["hyperparameters"]
-    source = pipeline.read_text()
+    source = "".join(path.read_text() for path in settings.parent.glob("*.py"))
     for name in build_plan(spec).names:
-        assert f'"{name}"' in source, f"step {name} is not in pipeline.py"
+        assert f'"{name}"' in source, f"step {name} is not in the pipeline's modules"

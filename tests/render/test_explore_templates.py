@@ -157,5 +157,5 @@ def test_feature_store_files_follow_the_spec(example_text, rendered):
     assert 'FEATURE_GROUP_NAME = "reviews-bert-features"' in settings
     assert 'EVENT_TIME = "written_at"' in settings
     assert 'OFFLINE_STORE_S3_URI: str | None = "s3://store-bucket/features"' in settings
-    pipeline = files["pipelines/reviews_bert/pipeline.py"]
+    pipeline = files["pipelines/reviews_bert/settings.py"]
     assert '"--feature-group-name",\n    "reviews-bert-features",' in pipeline

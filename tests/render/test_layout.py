@@ -31,3 +31,44 @@ def test_bert_only_files(example_text):
 def test_github_actions_can_be_switched_off(example_text):
     spec = load_spec_text(example_text() + "ci:\n  github_actions: {enabled: false}\n").spec
     assert not [f for f in template_files(template_root(), spec) if f.target.parts[0] == ".github"]
+
+
+def _sources(text: str) -> set[str]:
+    return {f.source.as_posix() for f in template_files(template_root(), load_spec_text(text).spec)}
+
+
+def test_model_specific_pipeline_modules_exist_only_for_their_model(example_text):
+    bt, bert = _sources(example_text()), _sources(example_text("womens-clothing-bert.yaml"))
+    tuned = _sources(example_text("womens-clothing-blazingtext-tuning.yaml"))
+    package = "pipelines/__pkg__/"
+    assert {package + "model_blazingtext.py"} <= bt and package + "model_bert.py" not in bt
+    assert {package + "model_bert.py", package + "tfrecord_format.py"} <= bert
+    assert package + "model_blazingtext.py" not in bert
+    assert package + "tfrecord_format.py" not in bt
+    assert package + "tuning.py.j2" in tuned and package + "tuning.py.j2" not in bt
+    # Always there: the settings rendered from the spec and the bias check step.
+    for sources in (bt, bert, tuned):
+        assert {package + "settings.py.j2", package + "bias_check.py"} <= sources
+
+
+def test_feature_store_ingestion_ships_only_with_a_feature_store(example_text):
+    bert = example_text("womens-clothing-bert.yaml")
+    assert "pipelines/__pkg__/feature_store.py" not in _sources(bert)
+    with_store = bert + "feature_store:\n  offline_store_s3_uri: s3://store-bucket/features\n"
+    assert "pipelines/__pkg__/feature_store.py" in _sources(with_store)
+
+
+def test_step_scripts_carry_no_code_of_optional_features():
+    """preprocess.py holds what every project runs; the TFRecord writer and the Feature Store ingestion are
+    modules of their own, which it imports only where they are used."""
+    preprocess = (template_root() / "pipelines/__pkg__/preprocess.py").read_text()
+    for name in (
+        "create_feature_group",
+        "put_records",
+        "write_offline_store",
+        "write_tfrecord",
+        "TFRecordWriter",
+    ):
+        assert f"def {name}" not in preprocess and f"tf.io.{name}" not in preprocess, name
+    top_level_imports = [line for line in preprocess.splitlines() if line.startswith(("import ", "from "))]
+    assert not [line for line in top_level_imports if "feature_store" in line or "tfrecord_format" in line]

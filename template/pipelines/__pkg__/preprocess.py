@@ -11,11 +11,7 @@ Runs as a SageMaker Processing job (and unchanged on a laptop through the local 
            output-dir/bias/bias.csv                             (label + facet columns, for Clarify)
 
 With --feature-group-name (tfrecord only), every example's features also go to a SageMaker Feature Store
-feature group, created if missing: the record identifier, input_ids and attention_mask (padded to
---max-seq-length), label, split and event time. Feature Store has no list type outside in-memory online
-stores, so input_ids and attention_mask are JSON arrays in String features ("[101,2023,102,0]").
-With --offline-store-dir as well (what a local run passes), nothing reaches AWS: the records are written
-as Parquet under that folder, laid out like the offline store in S3.
+feature group (feature_store.py; with --offline-store-dir, a local stand-in for the offline store).
 
 Steps: drop rows without text or without a label, map raw label values to class labels, optionally
 downsample every class to the size of the rarest one, optionally sample --max-rows rows, then a stratified
@@ -34,12 +30,8 @@ import json
 import math
 import re
 import sys
-import time
-import uuid
 from collections.abc import Callable, Collection, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import quote
@@ -48,7 +40,6 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 DATA_SUFFIXES = (".csv", ".parquet")
-TOKENIZE_BATCH_SIZE = 2048  # texts per call to the (Rust, multi-threaded) fast tokenizer
 
 _INTEGRAL_FLOAT = re.compile(r"-?\d+\.0+")
 
@@ -56,18 +47,6 @@ _INTEGRAL_FLOAT = re.compile(r"-?\d+\.0+")
 _TOKEN = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
 LABEL_PREFIX = "__label__"  # BlazingText/fastText: a token that starts with it names a class
 _LABEL_UNSAFE = re.compile(r"[\s%]")  # what a class label cannot hold in that format as it is
-
-# Feature Store: the features written beside the record identifier and the event time (all String).
-TOKEN_FEATURES = ("input_ids", "attention_mask")
-FEATURES = (*TOKEN_FEATURES, "label", "split")
-FEATURE_GROUP_DESCRIPTION = "BERT features of the examples, written by the pipeline's preprocessing step."
-PUT_RECORD_THREADS = 8
-PUT_RECORD_BATCH = 1000  # records between progress lines
-FEATURE_GROUP_WAIT_SECONDS = 600
-# A local offline store stands in for an AWS account that a local run does not have.
-LOCAL_ACCOUNT_ID = "000000000000"
-# Where SageMaker puts the processing job's own request (its RoleArn included) inside the container.
-PROCESSING_JOB_CONFIG = Path("/opt/ml/config/processingjobconfig.json")
 
 
 class InputError(Exception):
@@ -412,48 +391,6 @@ def write_blazingtext(path: Path, texts: Iterable[str], labels: Iterable[str]) -
             out.write(f"{blazingtext_label(label)} {blazingtext_tokens(text)}\n")
 
 
-def load_tokenizer(name_or_path: str) -> Any:
-    from transformers import AutoTokenizer
-
-    looks_local = name_or_path.startswith(("/", "./", "../", "~"))
-    if looks_local and not Path(name_or_path).expanduser().is_dir():
-        raise InputError(f"tokenizer folder {name_or_path} does not exist")
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path, use_fast=True)
-    except (OSError, ValueError) as err:
-        raise InputError(f"cannot load tokenizer {name_or_path!r}: {str(err).splitlines()[0]}") from None
-    if not tokenizer.is_fast:
-        raise InputError(f"tokenizer {name_or_path!r} has no fast (Rust) implementation")
-    return tokenizer
-
-
-def write_tfrecord(
-    path: Path, texts: Sequence[str], label_ids: Sequence[int], tokenizer: Any, max_seq_length: int
-) -> None:
-    """One tf.train.Example per text: unpadded ``input_ids`` (special tokens included) and ``label``.
-
-    Padding is left to the training input pipeline, which pads each batch only to its longest example.
-    """
-    import tensorflow as tf
-
-    def int64_list(values: Sequence[int]) -> tf.train.Feature:
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
-
-    with tf.io.TFRecordWriter(str(path)) as writer:
-        for start in range(0, len(texts), TOKENIZE_BATCH_SIZE):
-            batch = [clean_text(t) for t in texts[start : start + TOKENIZE_BATCH_SIZE]]
-            encoded = tokenizer(batch, truncation=True, max_length=max_seq_length)["input_ids"]
-            for input_ids, label_id in zip(
-                encoded, label_ids[start : start + TOKENIZE_BATCH_SIZE], strict=True
-            ):
-                example = tf.train.Example(
-                    features=tf.train.Features(
-                        feature={"input_ids": int64_list(input_ids), "label": int64_list([label_id])}
-                    )
-                )
-                writer.write(example.SerializeToString())
-
-
 def write_split(
     directory: Path,
     name: str,
@@ -474,10 +411,13 @@ def write_split(
     if args.output_format == "blazingtext":
         write_blazingtext(directory / f"{name}.txt", part["text"], part["label"])
     else:
+        import tfrecord_format  # BERT projects only: see the end of this file
+
         index = {label: i for i, label in enumerate(classes)}
         label_ids = [index[label] for label in part["label"]]
-        write_tfrecord(
-            directory / f"{name}.tfrecord", part["text"].tolist(), label_ids, tokenizer, args.max_seq_length
+        texts = [clean_text(text) for text in part["text"]]
+        tfrecord_format.write_tfrecord(
+            directory / f"{name}.tfrecord", texts, label_ids, tokenizer, args.max_seq_length
         )
 
 
@@ -491,174 +431,6 @@ def print_counts(parts: dict[str, pd.DataFrame], classes: list[str]) -> None:
         counts = part["label"].value_counts()
         per_class = " ".join(f"{label}={int(counts.get(label, 0))}" for label in classes)
         print(f"{name}: {len(part)} examples ({per_class})")
-
-
-# ------------------------------------------------------------------------------------- feature store
-
-
-def feature_definitions(record_identifier: str, event_time_feature: str) -> list[dict[str, str]]:
-    names = [record_identifier, *FEATURES, event_time_feature]
-    return [{"FeatureName": name, "FeatureType": "String"} for name in names]
-
-
-def json_list(values: Sequence[int]) -> str:
-    return json.dumps(list(values), separators=(",", ":"))
-
-
-def feature_records(
-    parts: dict[str, pd.DataFrame],
-    tokenizer: Any,
-    max_seq_length: int,
-    record_identifier: str,
-    event_time_feature: str,
-    event_time: str,
-) -> pd.DataFrame:
-    """One record per example, every value a string: the token features are padded to max_seq_length,
-    so attention_mask tells the tokens from the padding."""
-    frames = []
-    for name, part in parts.items():
-        texts = [clean_text(t) for t in part["text"]]
-        input_ids: list[str] = []
-        attention_mask: list[str] = []
-        for start in range(0, len(texts), TOKENIZE_BATCH_SIZE):
-            encoded = tokenizer(
-                texts[start : start + TOKENIZE_BATCH_SIZE],
-                truncation=True,
-                max_length=max_seq_length,
-                padding="max_length",
-            )
-            input_ids += [json_list(ids) for ids in encoded["input_ids"]]
-            attention_mask += [json_list(mask) for mask in encoded["attention_mask"]]
-        record = {
-            record_identifier: part["record_id"].tolist(),
-            "input_ids": input_ids,
-            "attention_mask": attention_mask,
-            "label": part["label"].tolist(),
-            "split": name,
-            event_time_feature: event_time,
-        }
-        frames.append(pd.DataFrame(record, columns=list(record)))
-    return pd.concat(frames, ignore_index=True)
-
-
-def write_offline_store(
-    records: pd.DataFrame, root: Path, feature_group_name: str, region: str, event_time: datetime
-) -> Path:
-    """The records as one Parquet file, where the offline store would put them in S3:
-    <root>/<account>/sagemaker/<region>/offline-store/<group>/data/year=/month=/day=/hour=/ (partitioned
-    by event time), with the columns the offline store adds: write_time, api_invocation_time, is_deleted."""
-    folder = root.joinpath(
-        LOCAL_ACCOUNT_ID, "sagemaker", region, "offline-store", feature_group_name, "data",
-        f"year={event_time:%Y}", f"month={event_time:%m}", f"day={event_time:%d}", f"hour={event_time:%H}",
-    )  # fmt: skip
-    folder.mkdir(parents=True, exist_ok=True)
-    written = pd.Timestamp(datetime.now(UTC)).floor("ms")
-    table = records.assign(write_time=written, api_invocation_time=written, is_deleted=False)
-    path = folder / f"{written:%Y%m%dT%H%M%SZ}_{uuid.uuid4().hex[:16]}.parquet"
-    table.to_parquet(path, index=False)
-    return path
-
-
-def processing_job_role() -> str:
-    """The role of the processing job this runs in (SageMaker writes the job's request into the container)."""
-    try:
-        return str(json.loads(PROCESSING_JOB_CONFIG.read_text(encoding="utf-8"))["RoleArn"])
-    except (OSError, KeyError, ValueError):
-        raise InputError(
-            f"no --feature-store-role-arn, and no RoleArn in {PROCESSING_JOB_CONFIG} (not a processing job?)"
-        ) from None
-
-
-def create_feature_group(
-    sagemaker: Any, args: argparse.Namespace, sleep: Callable[[float], None] = time.sleep
-) -> None:
-    """Create the feature group unless it exists; then wait until it can take records."""
-    request: dict[str, Any] = {
-        "FeatureGroupName": args.feature_group_name,
-        "RecordIdentifierFeatureName": args.record_identifier,
-        "EventTimeFeatureName": args.event_time_feature,
-        "FeatureDefinitions": feature_definitions(args.record_identifier, args.event_time_feature),
-        "Description": FEATURE_GROUP_DESCRIPTION,
-    }
-    if args.online_store:
-        request["OnlineStoreConfig"] = {"EnableOnlineStore": True}
-    if args.offline_store_s3_uri:
-        request["OfflineStoreConfig"] = {"S3StorageConfig": {"S3Uri": args.offline_store_s3_uri}}
-        request["RoleArn"] = args.feature_store_role_arn or processing_job_role()
-    try:
-        sagemaker.create_feature_group(**request)
-        print(f"creating feature group {args.feature_group_name}")
-    except sagemaker.exceptions.ResourceInUse:
-        print(f"feature group {args.feature_group_name} exists")
-    deadline = time.monotonic() + FEATURE_GROUP_WAIT_SECONDS
-    while True:
-        group = sagemaker.describe_feature_group(FeatureGroupName=args.feature_group_name)
-        status = group["FeatureGroupStatus"]
-        if status == "Created":
-            break
-        if status != "Creating" or time.monotonic() > deadline:
-            reason = group.get("FailureReason", "")
-            raise FeatureStoreError(f"feature group {args.feature_group_name} is {status} {reason}".strip())
-        sleep(5)
-    names = {d["FeatureName"] for d in group["FeatureDefinitions"]}
-    missing = [d["FeatureName"] for d in request["FeatureDefinitions"] if d["FeatureName"] not in names]
-    if missing or group["RecordIdentifierFeatureName"] != args.record_identifier:
-        raise FeatureStoreError(
-            f"feature group {args.feature_group_name} exists with other features (missing: "
-            f"{', '.join(missing) or 'none'}; record identifier {group['RecordIdentifierFeatureName']!r}): "
-            "give a new --feature-group-name or delete the group"
-        )
-
-
-def put_records(
-    runtime: Any, feature_group_name: str, records: pd.DataFrame, threads: int = PUT_RECORD_THREADS
-) -> None:
-    """PutRecord for every record, several at a time (Feature Store takes one record per call)."""
-
-    def put(row: dict[str, str]) -> None:
-        record = [{"FeatureName": name, "ValueAsString": value} for name, value in row.items()]
-        runtime.put_record(FeatureGroupName=feature_group_name, Record=record)
-
-    rows = records.to_dict(orient="records")
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        for start in range(0, len(rows), PUT_RECORD_BATCH):
-            list(pool.map(put, rows[start : start + PUT_RECORD_BATCH]))
-            done = min(start + PUT_RECORD_BATCH, len(rows))
-            print(f"ingested {done}/{len(rows)} records into {feature_group_name}")
-
-
-def ingest(records: pd.DataFrame, args: argparse.Namespace) -> None:
-    import boto3
-    from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    # Standard retries back off on throttling, which thousands of PutRecord calls can meet.
-    config = Config(region_name=args.feature_store_region, retries={"mode": "standard", "max_attempts": 10})
-    try:
-        create_feature_group(boto3.client("sagemaker", config=config), args)
-        runtime = boto3.client("sagemaker-featurestore-runtime", config=config)
-        put_records(runtime, args.feature_group_name, records)
-    except (BotoCoreError, ClientError) as err:
-        raise FeatureStoreError(f"feature group {args.feature_group_name}: {err}") from None
-
-
-def store_features(parts: dict[str, pd.DataFrame], tokenizer: Any, args: argparse.Namespace) -> None:
-    event_time = datetime.now(UTC).replace(microsecond=0)
-    records = feature_records(
-        parts,
-        tokenizer,
-        args.max_seq_length,
-        args.record_identifier,
-        args.event_time_feature,
-        event_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
-    )
-    if args.offline_store_dir:
-        path = write_offline_store(
-            records, args.offline_store_dir, args.feature_group_name, args.feature_store_region, event_time
-        )
-        print(f"wrote {len(records)} feature records to the local offline store: {path}")
-    else:
-        ingest(records, args)
 
 
 # ---------------------------------------------------------------------------------------------- main
@@ -686,6 +458,31 @@ def run(args: argparse.Namespace) -> None:
     print(f"wrote {args.output_format} splits and bias/bias.csv to {args.output_dir}")
     if args.feature_group_name:
         store_features(parts, tokenizer, args)
+
+
+# The TFRecord writer and the Feature Store ingestion are modules beside this script that a project has only
+# when its spec uses them (a BERT model; a feature store); they are imported where they are used.
+
+
+def load_tokenizer(name_or_path: str) -> Any:
+    import tfrecord_format
+
+    try:
+        return tfrecord_format.load_tokenizer(name_or_path)
+    except ValueError as err:
+        raise InputError(str(err)) from None
+
+
+def store_features(parts: dict[str, pd.DataFrame], tokenizer: Any, args: argparse.Namespace) -> None:
+    import feature_store
+
+    cleaned = {name: part.assign(text=part["text"].map(clean_text)) for name, part in parts.items()}
+    try:
+        feature_store.store_features(cleaned, tokenizer, args)
+    except feature_store.NoRoleError as err:
+        raise InputError(str(err)) from None
+    except feature_store.FeatureStoreError as err:
+        raise FeatureStoreError(str(err)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> None:

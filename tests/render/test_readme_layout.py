@@ -1,0 +1,83 @@
+"""The generated README's Layout section matches the generated tree, for every example spec and a spec
+with every optional feature on: each path it names exists, and every top-level entry of the tree and
+every file of the pipeline package is named."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import PurePosixPath
+
+import pytest
+
+from sagespec.render import render_project
+from sagespec.spec import load_spec, load_spec_text
+
+from ..conftest import DATA, EXAMPLE_SPECS, SPECS
+
+FEATURE_STORE = "feature_store:\n  offline_store_s3_uri: s3://store-bucket/features\n"
+# Files a reader of the layout needs no line for.
+UNNAMED = {"__init__.py"}
+
+
+def layout_paths(readme: str) -> set[str]:
+    """The paths the README's Layout section names: folders end in '/', nesting is two spaces a level,
+    a line may name several entries (two spaces apart) before its '#' comment."""
+    section = readme.split("## Layout\n", 1)[1]
+    block = section.split("```\n", 2)[1]
+    paths: set[str] = set()
+    parents: list[str] = []
+    for line in block.splitlines():
+        entries = line.split("#", 1)[0].rstrip()
+        if not entries.strip():
+            continue
+        depth = (len(entries) - len(entries.lstrip(" "))) // 2
+        parents = parents[:depth]
+        names = re.split(r" {2,}", entries.strip())
+        for name in names:
+            path = "/".join([*parents, name])
+            paths.add(path)
+            # ".github/workflows/" names .github/ as well.
+            paths.update(str(parent) + "/" for parent in PurePosixPath(path).parents if str(parent) != ".")
+        if len(names) == 1 and names[0].endswith("/"):
+            parents.append(names[0].rstrip("/"))
+    return paths
+
+
+@cache
+def rendered(case: str) -> dict[str, bytes]:
+    """The generated files of an example spec, or of the BERT example with a feature store."""
+    if case != "bert-feature-store":
+        return render_project(load_spec(SPECS / f"{case}.yaml")).files
+    bert = (SPECS / "womens-clothing-bert.yaml").read_text().replace("../data/", f"{DATA.as_posix()}/")
+    return render_project(load_spec_text(bert + FEATURE_STORE)).files
+
+
+@pytest.fixture(params=[*(path.stem for path in EXAMPLE_SPECS), "bert-feature-store"])
+def project(request) -> dict[str, bytes]:
+    return rendered(request.param)
+
+
+def test_layout_parser_reads_nesting_and_shared_lines():
+    readme = "## Layout\n\n```\na/\n  b/\n    c.py   # x\n  d.py\ne  f   # y\ng/h/   # z\n```\n"
+    assert layout_paths(readme) == {"a/", "a/b/", "a/b/c.py", "a/d.py", "e", "f", "g/", "g/h/"}
+
+
+def test_every_named_path_exists(project):
+    files = [PurePosixPath(rel) for rel in project]
+    for named in layout_paths(project["README.md"].decode()):
+        if named.endswith("/"):
+            folder = PurePosixPath(named.rstrip("/"))
+            assert any(folder in path.parents for path in files), f"README names {named}, not generated"
+        else:
+            assert named in project, f"README names {named}, not generated"
+
+
+def test_every_top_level_entry_and_pipeline_module_is_named(project):
+    named = layout_paths(project["README.md"].decode())
+    for rel in project:
+        parts = PurePosixPath(rel).parts
+        top = parts[0] + ("/" if len(parts) > 1 else "")
+        assert top in named, f"{top} is generated but the README's layout does not name it"
+        if len(parts) == 3 and parts[0] == "pipelines" and parts[2] not in UNNAMED:
+            assert rel in named, f"{rel} is generated but the README's layout does not name it"
