@@ -49,7 +49,8 @@ def _spec_copy(loaded: LoadedSpec) -> bytes:
     data = parse_yaml(loaded.text, loaded.path)
     line, col = data["dataset"].lc.value("source")
     text = _replace_scalar(loaded.text, line, col, target)
-    # The schema modeline points at this repo's schema; the generated repo carries its own copy.
+    # The schema modeline points at this repo's schema. The generated repo does not carry a copy: its
+    # `make install` writes the installed sagespec's schema there (git ignores it).
     lines = text.splitlines(keepends=True)
     if lines and lines[0].startswith("# yaml-language-server:"):
         lines[0] = "# yaml-language-server: $schema=.sagespec/spec.schema.json\n"
@@ -106,8 +107,6 @@ def render_project(
 ) -> RenderedProject:
     """Every file of the project. ``origin``: where it installs sagespec from; by default where this
     sagespec came from (``sagespec check`` passes the one the project recorded)."""
-    from ..spec.schema import spec_json_schema  # local: only rendering needs the schema text
-
     root = root or template_root()
     env = make_environment(root)
     origin = origin or detect_origin()
@@ -129,7 +128,6 @@ def render_project(
     python = {rel: files[rel] for rel in rendered if rel.endswith(".py")}
     files.update(format_python(python, files[PYPROJECT]))
     files[SPEC_PATH] = _spec_copy(loaded)
-    files[".sagespec/spec.schema.json"] = (json.dumps(spec_json_schema(), indent=2) + "\n").encode()
     files[ORIGIN_PATH] = origin.to_json()
     data = _dataset_bytes(loaded)
     data_path = local_data_path(loaded.spec)

@@ -72,3 +72,22 @@ def test_step_scripts_carry_no_code_of_optional_features():
         assert f"def {name}" not in preprocess and f"tf.io.{name}" not in preprocess, name
     top_level_imports = [line for line in preprocess.splitlines() if line.startswith(("import ", "from "))]
     assert not [line for line in top_level_imports if "feature_store" in line or "tfrecord_format" in line]
+
+
+def test_sagespec_folder_keeps_only_what_regeneration_needs():
+    """.sagespec/ holds the manifest, the base for three-way merges and the origin; the spec's JSON Schema
+    (1,600 lines) is written by `make install` from the installed sagespec and ignored by git."""
+    from sagespec.render import render_project
+    from sagespec.spec import load_spec
+
+    from ..conftest import SPECS
+
+    files = render_project(load_spec(SPECS / "womens-clothing-blazingtext.yaml")).files
+    assert sorted(rel for rel in files if rel.startswith(".sagespec/")) == [
+        ".sagespec/base.json",
+        ".sagespec/manifest.json",
+        ".sagespec/origin.json",
+    ]
+    assert files["spec.yaml"].startswith(b"# yaml-language-server: $schema=.sagespec/spec.schema.json\n")
+    assert b"-m sagespec schema > .sagespec/spec.schema.json" in files["Makefile"]
+    assert b"\n.sagespec/spec.schema.json\n" in files[".gitignore"]
