@@ -81,3 +81,18 @@ def test_every_top_level_entry_and_pipeline_module_is_named(project):
         assert top in named, f"{top} is generated but the README's layout does not name it"
         if len(parts) == 3 and parts[0] == "pipelines" and parts[2] not in UNNAMED:
             assert rel in named, f"{rel} is generated but the README's layout does not name it"
+
+
+def test_sagespecs_readme_names_only_modules_the_templates_generate():
+    """sagespec's own README sketches the generated tree: every file name it gives there is a template."""
+    readme = (SPECS.parent / "README.md").read_text()
+    tree = readme.split("## The generated project\n", 1)[1].split("```\n", 2)[1]
+    templates = {
+        path.name.removesuffix(".j2").replace("dot_", ".")
+        for path in (SPECS.parent / "template").rglob("*")
+        if path.is_file()
+    }
+    named = set(re.findall(r"[\w.-]+\.(?:py|txt|yml|yaml|toml|json|md)\b|Makefile", tree))
+    assert named, "no file names found in README's generated tree"
+    generated_elsewhere = {"spec.yaml", "manifest.json", "base.json", "origin.json"}
+    assert named - generated_elsewhere <= templates, named - generated_elsewhere - templates
