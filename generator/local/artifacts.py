@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import gzip
 import hashlib
 import os
@@ -18,6 +19,27 @@ def file_digest(path: Path) -> str:
         for chunk in iter(lambda: fh.read(_CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def script_digest(script: Path) -> dict[str, str]:
+    """``{file name: sha256}`` of a step script and of the modules beside it that it imports, directly or
+    through one another (preprocess.py's tfrecord_format.py): what a step's result depends on."""
+    found: dict[str, str] = {}
+    pending = [script]
+    while pending:
+        path = pending.pop()
+        if path.name in found:
+            continue
+        found[path.name] = file_digest(path)
+        for node in ast.walk(ast.parse(path.read_bytes(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names = [node.module]
+            for name in names:
+                sibling = script.parent / f"{name.split('.')[0]}.py"
+                if sibling.is_file():
+                    pending.append(sibling)
+    return dict(sorted(found.items()))
 
 
 def tree_files(root: Path) -> list[Path]:

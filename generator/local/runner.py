@@ -29,7 +29,7 @@ from ..plan import (
 from ..spec.catalog import ALGORITHMS
 from ..spec.models import BertModel, Spec
 from . import cache
-from .artifacts import copy_into, file_digest, tree_digest
+from .artifacts import copy_into, file_digest, script_digest, tree_digest
 from .condition import evaluate_condition
 from .contract import (
     TrainingLayout,
@@ -260,7 +260,7 @@ class Runner:
             {
                 "step": step.name,
                 "kind": step.kind,
-                "script": file_digest(script),
+                "script": script_digest(script),
                 "arguments": args,
                 "inputs": {name: self._digest(path) for name, path in sources.items()},
                 "pretrained": self._digest(self.pretrained) if tokenizes else None,

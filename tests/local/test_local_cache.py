@@ -78,3 +78,18 @@ def test_a_failed_step_is_never_reused_and_earlier_outputs_stay(blazingtext_run,
         "cached_from"
     ]
     assert Path(cached_from).parent.name == blazingtext_run.run_dir.name
+
+
+def test_a_step_script_is_keyed_with_the_modules_beside_it_that_it_imports(tmp_path):
+    from sagespec.local.artifacts import script_digest
+
+    (tmp_path / "preprocess.py").write_text("import json\n\ndef f():\n    import tfrecord_format\n")
+    (tmp_path / "tfrecord_format.py").write_text("from feature_store import x\n")
+    (tmp_path / "feature_store.py").write_text("x = 1\n")
+    (tmp_path / "pipeline.py").write_text("# not imported by the script\n")
+    before = script_digest(tmp_path / "preprocess.py")
+    assert sorted(before) == ["feature_store.py", "preprocess.py", "tfrecord_format.py"]
+    (tmp_path / "pipeline.py").write_text("# edited\n")
+    assert script_digest(tmp_path / "preprocess.py") == before
+    (tmp_path / "feature_store.py").write_text("x = 2\n")
+    assert script_digest(tmp_path / "preprocess.py") != before
