@@ -71,7 +71,6 @@ def build_context(
         "project_description": spec.project.description,
         "slug": slug,
         "pkg": spec.project.package,
-        "camel_name": camel_words(slug),
         "region": spec.project.region,
         "tags": dict(spec.project.tags),
         "pipeline_name": f"{camel_words(slug)}Pipeline",
@@ -79,9 +78,7 @@ def build_context(
         "model_package_group": spec.model_package_group,
         "endpoint_name": spec.endpoint_name,
         # data
-        "dataset_file": dataset_file_name(spec),
         "local_data_path": local_data_path(spec),
-        "dataset_source": spec.dataset.source,
         "default_data_key": default_data_key(spec),
         "data_upload_command": data_upload_command(spec),
         "text_column": spec.dataset.text_column,
@@ -130,7 +127,6 @@ def build_context(
         "evaluation_metric": spec.evaluation.metric,
         "evaluation_threshold": spec.evaluation.threshold,
         "evaluation_json_path": plan.condition.json_path,
-        "fail_message": plan.fail_message,
         "approval_status": spec.registry.approval_status,
         "inference_instance_types": list(spec.registry.inference_instance_types),
         # ci

@@ -207,18 +207,14 @@ def deployment_context(spec: Spec) -> dict[str, Any]:
         "deploy_variants": variants,
         "deploy_variant_names": names,
         "deploy_autoscaling": list(scaling.values()),
-        "deploy_serverless": any(v["serverless"] for v in variants),
         "deploy_description": (
             f"SageMaker endpoint of {spec.project.slug}, variant{'s' if len(names) > 1 else ''} "
             + ", ".join(names)
         ),
-        "deploy_traffic_shifting": dep.traffic_shifting.type,
         "deploy_shifting_summary": shifting_summary(spec),
         # Example weights for the docs: all traffic to the last variant (the challenger, say).
         "deploy_example_weights": [(name, 1 if i == len(names) - 1 else 0) for i, name in enumerate(names)],
-        "deploy_traffic_routing": traffic_routing(spec),
         "deploy_config": deployment_config(spec),
-        "deploy_rollback_alarms": list(dep.traffic_shifting.rollback_alarms),
         "deploy_data_capture": {
             "enabled": capture.enabled,
             "sampling_percentage": capture.sampling_percentage,
@@ -231,5 +227,4 @@ def deployment_context(spec: Spec) -> dict[str, Any]:
         },
         "deploy_stages": stages,
         "deploy_scalable_dimension": SCALABLE_DIMENSION,
-        "deploy_scaling_metric": SCALING_METRIC,
     }

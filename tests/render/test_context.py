@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from sagespec.render.context import build_context, local_data_path
-from sagespec.spec import load_spec_text
+from sagespec.render.origin import detect_origin
+from sagespec.spec import load_spec, load_spec_text
+from sagespec.spec.dataset_check import facet_values
 
 
 def test_names_derive_from_the_slug(example_text):
@@ -32,3 +37,14 @@ def test_local_data_path_stays_in_data(example_text, source, expected):
     )
     text = text.replace(f"source: {source.replace(chr(92), chr(92) * 2)}", f"source: '{source}'")
     assert local_data_path(load_spec_text(text).spec) == expected
+
+
+def test_every_context_key_is_read_by_a_template():
+    root = Path(__file__).resolve().parents[2]
+    templates = "\n".join(p.read_text() for p in (root / "template").rglob("*.j2"))
+    keys: set[str] = set()
+    for spec in sorted((root / "specs").glob("*.yaml")):
+        loaded = load_spec(spec)
+        keys |= set(build_context(loaded.spec, facet_values(loaded), detect_origin()))
+    unread = sorted(key for key in keys if not re.search(rf"\b{re.escape(key)}\b", templates))
+    assert unread == []
