@@ -30,8 +30,8 @@ pytestmark = [
 
 # Measured here (2 cores): the old requirements took ~5 minutes with a new venv's pip 23, backtracking
 # over botocore; with the pins and pip brought up to date first, resolution takes ~20 s and the whole
-# install about 2 minutes. Over this budget pip is backtracking again.
-INSTALL_BUDGET_S = 180
+# install 85-150 s. The test checks the cause, not the clock: pip says when it starts backtracking.
+BACKTRACKING = "pip is looking at multiple versions of"
 
 
 def _make(project: Path, env: dict[str, str], *args: str, timeout: int = 900):
@@ -57,10 +57,9 @@ def test_fresh_venv_make_install_local_lint_test(tmp_path):
     }
 
     started = time.monotonic()
-    _make(project, env, "install")
-    install_s = time.monotonic() - started
-    print(f"fresh make install: {install_s:.0f} s")
-    assert install_s < INSTALL_BUDGET_S, f"make install took {install_s:.0f} s: pip is backtracking"
+    install = _make(project, env, "install")
+    print(f"fresh make install: {time.monotonic() - started:.0f} s")
+    assert BACKTRACKING not in install.stdout + install.stderr, "pip backtracks: a pin is missing"
     installed = subprocess.run(
         [str(venv / "bin" / "python"), "-m", "pip", "show", "sagespec", "smclarify"],
         capture_output=True,
