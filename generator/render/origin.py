@@ -76,10 +76,11 @@ def origin_from_direct_url(direct_url: dict[str, Any] | None, version: str = __v
 def detect_origin() -> Origin:
     """The origin of the installed sagespec (the index form when it is not installed, e.g. a checkout
     on sys.path)."""
-    try:
-        text = metadata.distribution(DISTRIBUTION).read_text("direct_url.json")
-    except metadata.PackageNotFoundError:
-        text = None
+    # Every sagespec distribution on sys.path, in order. A build in a checkout leaves sagespec.egg-info
+    # there, without an install record; Python started in that folder finds it first. The first one
+    # that records where it was installed from is the one pip installed.
+    records = (dist.read_text("direct_url.json") for dist in metadata.distributions(name=DISTRIBUTION))
+    text = next((record for record in records if record), None)
     try:
         direct_url = json.loads(text) if text else None
     except ValueError:

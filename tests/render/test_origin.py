@@ -100,7 +100,9 @@ class _Distribution:
     ],
 )
 def test_detect_origin_reads_the_installed_distribution(monkeypatch, text, requirement):
-    monkeypatch.setattr(origin_module.metadata, "distribution", lambda name: _Distribution(text))
+    # First on sys.path: the egg-info a build leaves in a checkout (no install record) when there is one.
+    found = [_Distribution(None), _Distribution(text)]
+    monkeypatch.setattr(origin_module.metadata, "distributions", lambda name: iter(found))
     origin_module.detect_origin.cache_clear()
     try:
         assert detect_origin().requirement == requirement
@@ -309,3 +311,14 @@ def test_the_readme_shows_serving_labeling_and_how_to_call_the_local_endpoint(pr
     # The route, port and payload of `sagespec local serve` (generator/serve) and inference.py's input_fn.
     assert "curl -s 127.0.0.1:8080/invocations -H 'Content-Type: application/json'" in readme
     assert '{"instances": [' in readme
+
+
+def test_detect_origin_in_a_checkout_with_a_build_leftover(tmp_path):
+    # Python started in the checkout finds ./sagespec.egg-info (a build's leftover) before site-packages.
+    (tmp_path / "sagespec.egg-info").mkdir()
+    (tmp_path / "sagespec.egg-info" / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: sagespec\n")
+    code = "from sagespec.render.origin import detect_origin; print(detect_origin().requirement)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    installed = origin_module.detect_origin().requirement
+    assert result.stdout.strip() == installed != f"sagespec[local]=={__version__}"
