@@ -12,6 +12,7 @@ then does not turn SIGINT into KeyboardInterrupt, and neither do we: an ignored 
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import socketserver
@@ -21,6 +22,14 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# A Content-Length value: ASCII digits only (int() would also take "٣", "+3" and "3_0").
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,10}")
+
+
+def content_length(value: str) -> int | None:
+    """The length a Content-Length header value declares, or None when it is not a well-formed one."""
+    value = value.strip()
+    return int(value) if _CONTENT_LENGTH.fullmatch(value) else None
 
 
 @contextmanager

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LabelingError
-from ..foreground import LingeringClose
+from ..foreground import LingeringClose, content_length
 from ..local.deps import missing_dependency
 from .tasks import ReviewQueue, Task
 
@@ -40,7 +40,6 @@ CSP = (
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 MAX_BODY = 1 << 20
-_LENGTH = re.compile(r"[0-9]{1,10}")
 _TASK = re.compile(r"^/task/([a-z0-9-]{1,63})(/submit)?$")
 
 
@@ -178,8 +177,7 @@ class _Handler(LingeringClose):
         if self.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
             self._json(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, {"error": "send application/json"})
             return
-        declared = (self.headers.get("Content-Length") or "").strip()
-        length = int(declared) if _LENGTH.fullmatch(declared) else 0  # ASCII digits only
+        length = content_length(self.headers.get("Content-Length") or "") or 0
         if not 0 < length <= MAX_BODY:
             self._json(HTTPStatus.BAD_REQUEST, {"error": f"a JSON body of 1 to {MAX_BODY} bytes"})
             return

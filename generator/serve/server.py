@@ -20,14 +20,13 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
-import re
 import sys
 import threading
 from collections.abc import Callable
 from http.server import ThreadingHTTPServer
 from typing import Any
 
-from ..foreground import LingeringClose
+from ..foreground import LingeringClose, content_length
 from .endpoint import Endpoint, Response, check_json_body
 
 TARGET_VARIANT_HEADER = "X-Amzn-SageMaker-Target-Variant"
@@ -36,7 +35,6 @@ INVOKED_VARIANT_HEADER = "X-Amzn-Invoked-Production-Variant"
 # a larger body is refused with 413 before it is read.
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 REQUEST_TIMEOUT_S = 60
-_LENGTH = re.compile(r"[0-9]{1,10}")  # ASCII digits only: int() would also take "٣", "+3" and "3_0"
 
 
 class EndpointServer(ThreadingHTTPServer):
@@ -139,10 +137,10 @@ class RequestHandler(LingeringClose):
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower() or not lengths:
             self._refuse(411, "Content-Length is required")
             return None
-        if len(set(lengths)) > 1 or not _LENGTH.fullmatch(lengths[0]):
+        length = content_length(lengths[0])
+        if len(set(lengths)) > 1 or length is None:
             self._refuse(400, f"malformed Content-Length: {lengths[0][:40]!r}")
             return None
-        length = int(lengths[0])
         if length > MAX_PAYLOAD_BYTES:
             self._refuse(413, f"the payload exceeds {MAX_PAYLOAD_BYTES} bytes")
             return None
