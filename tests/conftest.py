@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,14 @@ REPO = Path(__file__).resolve().parents[1]
 SPECS = REPO / "specs"
 DATA = REPO / "data"
 EXAMPLE_SPECS = sorted(SPECS.glob("*.yaml"))
+
+
+def run_in_project(project: Path, *args: str, timeout: int = 1200) -> subprocess.CompletedProcess[str]:
+    """``python -m <args>`` in a generated project (its ruff, its pytest), with this interpreter."""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=project, capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 @pytest.fixture

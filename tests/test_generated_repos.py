@@ -4,16 +4,12 @@ data, and whatever else the spec switches on). What a team gets must pass its ow
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from sagespec.render import render_project
 from sagespec.spec import load_spec
 
-from .conftest import EXAMPLE_SPECS
+from .conftest import EXAMPLE_SPECS, run_in_project
 
 pytestmark = pytest.mark.slow
 
@@ -26,22 +22,15 @@ def project(request, tmp_path_factory):
     return out
 
 
-def run(project, *args, timeout=1200):
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", *args], cwd=project, capture_output=True, text=True, timeout=timeout, env=env
-    )
-
-
 def test_generated_code_is_ruff_clean(project):
-    result = run(project, "ruff", "check", ".", "--no-cache")
+    result = run_in_project(project, "ruff", "check", ".", "--no-cache")
     assert result.returncode == 0, result.stdout + result.stderr
-    result = run(project, "ruff", "format", "--check", ".", "--no-cache")
+    result = run_in_project(project, "ruff", "format", "--check", ".", "--no-cache")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_generated_repo_passes_its_own_tests(project):
-    result = run(project, "pytest", "-q", "-p", "no:cacheprovider")
+    result = run_in_project(project, "pytest", "-q", "-p", "no:cacheprovider")
     tail = (result.stdout + result.stderr)[-4000:]
     assert result.returncode == 0, tail
     assert " passed" in result.stdout and " failed" not in result.stdout, tail

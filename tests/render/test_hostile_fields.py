@@ -18,7 +18,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import tomllib
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -33,6 +32,8 @@ from ruamel.yaml import YAML
 from sagespec.errors import SagespecError
 from sagespec.render import generate
 from sagespec.spec import load_spec
+
+from ..conftest import run_in_project
 
 pytestmark = pytest.mark.slow
 
@@ -424,17 +425,10 @@ def all_hostile(tmp_path_factory) -> Path:
     return folder / "project"
 
 
-def _run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", *args], cwd=project, capture_output=True, text=True, timeout=1800, env=env
-    )
-
-
 def test_every_field_hostile_at_once_is_ruff_clean(all_hostile):
     assert "$(id)" in (all_hostile / "spec.yaml").read_text(encoding="utf-8")
     for command in (("ruff", "check", "--no-cache", "."), ("ruff", "format", "--check", "--no-cache", ".")):
-        result = _run(all_hostile, *command)
+        result = run_in_project(all_hostile, *command, timeout=1800)
         assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -450,7 +444,7 @@ def test_every_field_hostile_at_once_passes_cfn_lint(all_hostile):
 
 
 def test_every_field_hostile_at_once_passes_the_projects_own_tests(all_hostile):
-    result = _run(all_hostile, "pytest", "-q", "-p", "no:cacheprovider")
+    result = run_in_project(all_hostile, "pytest", "-q", "-p", "no:cacheprovider", timeout=1800)
     tail = (result.stdout + result.stderr)[-4000:]
     assert result.returncode == 0, tail
     assert " passed" in result.stdout and " failed" not in result.stdout, tail
