@@ -20,7 +20,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 
 from ..errors import Issue, SpecError, SpecSyntaxError
 from .checks import run_checks
-from .fields import REGION_PATTERN, S3_URI_PATTERN, SAGEMAKER_NAME_PATTERN, SLUG_PATTERN
+from .fields import REGION_PATTERN, SAGEMAKER_NAME_PATTERN, SLUG_PATTERN
 from .findings import BrokenSection, Finding
 from .models import Dataset, Spec
 from .reading import MAX_DEPTH, parse_yaml, read_spec_file
@@ -100,7 +100,6 @@ PATTERN_HINTS = {
     SLUG_PATTERN: "must be 2-32 characters: lower-case letters, digits and '-', starting with a letter",
     SAGEMAKER_NAME_PATTERN: "must be 1-63 letters, digits or '-', starting and ending with a letter or digit",
     REGION_PATTERN: "must be an AWS region such as 'us-east-1'",
-    S3_URI_PATTERN: "must be an s3:// URI such as 's3://my-bucket/prefix'",
 }
 
 
