@@ -3,8 +3,11 @@ imported: in `sagespec local`'s own process, or in a step script's process."""
 
 from __future__ import annotations
 
+import re
 import sys
 import textwrap
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -124,3 +127,13 @@ def test_the_step_process_output_is_read_for_the_module(tmp_path, without_in_sub
 def test_only_a_final_module_not_found_line_is_a_missing_dependency(output, module):
     found = deps.from_step_output(output, "Step")
     assert (found.module if found else None) == module
+
+
+def test_the_named_packages_are_the_local_extra():
+    # One fact in two places: what the `local` extra installs and what a missing module is told to install.
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    extra = {
+        re.split(r"[<>=!\[; ]", req, maxsplit=1)[0]
+        for req in pyproject["project"]["optional-dependencies"]["local"]
+    }
+    assert set(deps.LOCAL_PACKAGES.values()) == extra
