@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 from ..arguments import fraction, positive_int
 
 if TYPE_CHECKING:
-    from .runner import RunOptions
+    from .runs import RunOptions
 
 
 def _run_options(args: argparse.Namespace, **extra: Any) -> RunOptions:
     """The options `local run` and `local tune` share, from their parsed arguments."""
-    from .runner import RunOptions
+    from .runs import RunOptions
 
     return RunOptions(
         project_dir=Path(args.project_dir),

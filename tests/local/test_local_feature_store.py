@@ -9,6 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
+from sagespec.local import steps
 from sagespec.local.contract import local_path
 from sagespec.local.runner import Runner, RunOptions
 from sagespec.local.runs import StepResult
@@ -57,13 +58,13 @@ def preprocessed(tmp_path_factory, helpers, sample_csv, tiny_tokenizer):
     step = runner.plan.step("PreprocessData")
     folder = project / ".sagespec-runs" / "20240101-000000" / step.name
     record = StepResult(step.name, step.kind, folder=folder)
-    runner._processing(step, record)
+    steps.processing(runner, step, record)
     return project, runner, record
 
 
 def test_the_runner_swaps_ingestion_for_a_local_offline_store(preprocessed):
     project, runner, record = preprocessed
-    arguments = runner._processing_arguments(runner.plan.step("PreprocessData"))
+    arguments = steps.processing_arguments(runner, runner.plan.step("PreprocessData"))
     assert arguments[-2:] == ["--offline-store-dir", LOCAL_OFFLINE_STORE_DIR]
     assert "--feature-group-name" in runner.plan.step("PreprocessData").arguments  # SageMaker ingests
     store = local_path(LOCAL_OFFLINE_STORE_DIR, record.folder)

@@ -90,3 +90,22 @@ def test_the_sagemaker_pipeline_carries_the_same_arguments(blazingtext_run):
     source = "".join(path.read_text() for path in settings.parent.glob("*.py"))
     for name in build_plan(spec).names:
         assert f'"{name}"' in source, f"step {name} is not in the pipeline's modules"
+
+
+def test_every_step_kind_the_plan_can_hold_has_a_local_handler():
+    from typing import get_args
+
+    from sagespec.local.steps import HANDLERS
+    from sagespec.plan import StepKind
+
+    assert set(HANDLERS) == set(get_args(StepKind))
+
+
+def test_the_local_run_modules_stay_small():
+    # One job per module (docs/architecture.md): the walk, the shared session and the step handlers.
+    import sagespec.local
+
+    package = Path(sagespec.local.__file__).parent
+    sizes = {path.name: len(path.read_text().splitlines()) for path in package.glob("*.py")}
+    assert sizes["runner.py"] < 450
+    assert max(sizes.values()) <= 500, sizes

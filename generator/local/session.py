@@ -1,0 +1,131 @@
+"""What the steps of one local run share: the project, its spec and plan, the data and pretrained model
+the run reads, the outputs earlier steps produced, the cache lookup and where progress is printed.
+
+:class:`sagespec.local.runner.Runner` is a session that walks the plan; the handlers of
+:mod:`sagespec.local.steps` take the session and one step.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import DataError, LocalRunError, SagespecError
+from ..plan import Step, build_plan
+from ..spec.catalog import ALGORITHMS
+from ..spec.models import BertModel, Spec
+from . import cache
+from .artifacts import tree_digest
+from .runs import SPEC_FILE, RunOptions, RunResult, StepResult, runs_root
+
+
+class RunSession:
+    """One run of a generated project's pipeline: its inputs, and what its steps have produced so far."""
+
+    result: RunResult  # set when the run starts (its folder is made then)
+
+    def __init__(self, options: RunOptions):
+        self.options = options
+        self.project_dir = Path(options.project_dir).resolve()
+        spec_path = self.project_dir / SPEC_FILE
+        if not spec_path.is_file():
+            raise SagespecError(f"no {SPEC_FILE} in {self.project_dir} (is it a generated sagespec project?)")
+        from ..spec import load_spec
+
+        self.loaded = load_spec(spec_path)
+        self.spec: Spec = self.loaded.spec
+        self.plan = build_plan(self.spec)
+        self.package_dir = self.project_dir / "pipelines" / self.spec.project.package
+        if not self.package_dir.is_dir():
+            raise SagespecError(f"{self.package_dir} is missing: the project's step scripts live there")
+        self.dataset = self._dataset_path()
+        self.pretrained: Path | None = None
+        if isinstance(self.spec.model, BertModel):
+            from .models import resolve_pretrained_model
+
+            name = self.spec.model.pretrained_model
+            self.pretrained = resolve_pretrained_model(name, self.project_dir, options.model)
+        self.outputs: dict[str, dict[str, Path]] = {}  # step name -> output name -> its local folder
+        self._digests: dict[Path, dict[str, str]] = {}
+
+    # ------------------------------------------------------------------------------------------ output
+    def say(self, text: str = "") -> None:
+        stream = self.options.out or sys.stdout
+        print(text, file=stream, flush=True)
+
+    def echo(self) -> Callable[[str], None] | None:
+        """Where a step's own log lines are echoed (indented under its heading); None when quiet."""
+        if self.options.quiet:
+            return None
+        return lambda line: self.say(f"      | {line}")
+
+    # ------------------------------------------------------------------------------------------ inputs
+    def _dataset_path(self) -> Path:
+        if self.options.data is not None:
+            path = Path(self.options.data).expanduser().resolve()
+            origin = "--data"
+        else:
+            source = self.spec.dataset.source
+            if source.startswith("s3://"):
+                raise DataError(
+                    f"dataset.source is {source}; the local run reads local files only: pass --data PATH"
+                )
+            path = Path(source).expanduser()
+            path = (path if path.is_absolute() else self.project_dir / path).resolve()
+            origin = "dataset.source"
+        if not path.exists():
+            raise DataError(f"{origin}: the data file {path} does not exist")
+        if path.is_dir() and not any(p.is_file() for p in path.rglob("*")):
+            raise DataError(f"{origin}: the folder {path} holds no files")
+        return path
+
+    def source(self, source: str) -> Path:
+        """The local folder a step input's source (``param:InputDataUrl``, ``step:<Step>/<output>``) names."""
+        kind, _, rest = source.partition(":")
+        if kind == "param":
+            if rest == "InputDataUrl":
+                return self.dataset
+            raise LocalRunError(f"pipeline parameter {rest} has no local value")
+        if kind == "step":
+            step, _, name = rest.partition("/")
+            try:
+                return self.outputs[step][name]
+            except KeyError:
+                raise LocalRunError(f"{source}: step {step} has not produced '{name}'") from None
+        raise LocalRunError(f"unknown step input source {source!r}")
+
+    def digest(self, path: Path) -> dict[str, str]:
+        """The digest of a file or folder, computed once per run."""
+        path = path.resolve()
+        if path not in self._digests:
+            self._digests[path] = tree_digest(path)
+        return self._digests[path]
+
+    def script(self, step: Step) -> Path:
+        """The project's script that ``step`` runs."""
+        assert step.script
+        path = self.package_dir / step.script
+        if not path.is_file():
+            raise LocalRunError(
+                f"{step.name}: the step script {path.relative_to(self.project_dir)} is missing"
+            )
+        return path
+
+    def metric_names(self) -> list[str]:
+        return list(ALGORITHMS[self.spec.model.type].metrics)
+
+    # ------------------------------------------------------------------------------------------ caching
+    def cached(self, step: Step, record: StepResult, key: str) -> bool:
+        """Reuse an earlier run's folder for ``step`` when one has the same key (and caching is on)."""
+        if not self.options.use_cache:
+            return False
+        source = cache.find_cached(runs_root(self.project_dir), step.name, key, exclude=self.result.run_dir)
+        if source is None:
+            return False
+        cache.reuse(source, record.folder)  # type: ignore[arg-type]
+        record.status = "cached"
+        record.cached_from = source
+        previous = cache.read_record(source) or {}
+        record.details = dict(previous.get("details", {}))
+        return True
