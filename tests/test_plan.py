@@ -117,7 +117,7 @@ def test_one_and_one_point_zero_are_one_choice_of_a_float_hyperparameter(example
 )  # fmt: skip
 def test_the_tuning_job_count_is_computed_once(example_text, strategy, ranges, jobs):
     from sagespec.local.tuning import SearchSettings
-    from sagespec.render.context_tuning import tuning_context
+    from sagespec.render.context_tuning import tuning_group
 
     text = example_text().replace("    learning_rate: 0.1\n", "").replace("    vector_dim: 50\n", "") + (
         f"tuning:\n  strategy: {strategy}\n  objective: {{metric: 'validation:accuracy'}}\n"
@@ -126,8 +126,9 @@ def test_the_tuning_job_count_is_computed_once(example_text, strategy, ranges, j
     spec = load_spec_text(text).spec
     assert tuning_job_count(spec) == jobs
     assert SearchSettings.from_spec(spec).trials == jobs
-    context = tuning_context(spec)["tuning"]
-    assert (context["grid_size"] if strategy == "Grid" else context["max_jobs"]) == jobs
+    group = tuning_group(spec, build_plan(spec))
+    assert group is not None
+    assert (group.grid_size if strategy == "Grid" else group.max_jobs) == jobs
 
 
 def test_step_names_are_the_plans_constants(example_text):

@@ -10,6 +10,7 @@ model selection and stages come from the deployment model (:mod:`sagespec.deploy
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from ..deployment import EndpointVariant, build_deployment, stage_endpoint_name
@@ -180,7 +181,26 @@ def _stage_parameters(spec: Spec, stage: str, variants: list[dict[str, Any]]) ->
     return params
 
 
-def deployment_context(spec: Spec) -> dict[str, Any]:
+@dataclass(frozen=True)
+class DeployGroup:
+    """``deploy.*``: the endpoint stack (deploy/), from the deployment model and ``spec.deployment``."""
+
+    enabled: bool
+    endpoint_name: str  # the stages append -staging and -prod
+    variants: list[dict[str, Any]]
+    variant_names: list[str]
+    autoscaling: list[dict[str, Any]]
+    description: str
+    shifting_summary: str
+    # Example weights for the docs: all traffic to the last variant (the challenger, say).
+    example_weights: list[tuple[str, int]]
+    config: dict[str, Any] | None  # the endpoint's DeploymentConfig (None: serverless)
+    data_capture: dict[str, Any]
+    stages: dict[str, dict[str, Any]]
+    scalable_dimension: str = SCALABLE_DIMENSION
+
+
+def deploy_group(spec: Spec) -> DeployGroup:
     dep = spec.deployment
     model = build_deployment(spec)
     names = [v.name for v in model.variants]
@@ -202,20 +222,20 @@ def deployment_context(spec: Spec) -> dict[str, Any]:
         }
         for stage in model.stages
     }
-    return {
-        "deployment_enabled": dep.enabled,
-        "deploy_variants": variants,
-        "deploy_variant_names": names,
-        "deploy_autoscaling": list(scaling.values()),
-        "deploy_description": (
+    return DeployGroup(
+        enabled=dep.enabled,
+        endpoint_name=spec.endpoint_name,
+        variants=variants,
+        variant_names=names,
+        autoscaling=list(scaling.values()),
+        description=(
             f"SageMaker endpoint of {spec.project.slug}, variant{'s' if len(names) > 1 else ''} "
             + ", ".join(names)
         ),
-        "deploy_shifting_summary": shifting_summary(spec),
-        # Example weights for the docs: all traffic to the last variant (the challenger, say).
-        "deploy_example_weights": [(name, 1 if i == len(names) - 1 else 0) for i, name in enumerate(names)],
-        "deploy_config": deployment_config(spec),
-        "deploy_data_capture": {
+        shifting_summary=shifting_summary(spec),
+        example_weights=[(name, 1 if i == len(names) - 1 else 0) for i, name in enumerate(names)],
+        config=deployment_config(spec),
+        data_capture={
             "enabled": capture.enabled,
             "sampling_percentage": capture.sampling_percentage,
             "destination": capture.destination,
@@ -225,6 +245,5 @@ def deployment_context(spec: Spec) -> dict[str, Any]:
                 f"{spec.project.slug}/data-capture" if capture.enabled and not capture.destination else None
             ),
         },
-        "deploy_stages": stages,
-        "deploy_scalable_dimension": SCALABLE_DIMENSION,
-    }
+        stages=stages,
+    )

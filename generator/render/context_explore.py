@@ -8,9 +8,9 @@ both forms the same way.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
-from ..plan import LOCAL_OFFLINE_STORE_DIR
+from ..plan import LOCAL_OFFLINE_STORE_DIR, PREPROCESS_STEP
 from ..spec.models import Spec
 
 # The table (Glue) or view (DuckDB) the queries read.
@@ -57,38 +57,67 @@ def glue_database(spec: Spec) -> str:
     return f"{spec.project.package}_explore"
 
 
-def explore_context(spec: Spec) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ExploreGroup:
+    """``explore.*``: the exploration queries (explore/), spec strings already made SQL."""
+
+    table: str
+    glue_database: str
+    text_sql: str
+    label_sql: str
+    label_mapping: dict[str, str]
+    # (raw value, class label) as SQL string literals: the CASE that maps raw labels to classes.
+    label_cases: list[tuple[str, str]]
+    # (name as a string literal, name as an identifier) per facet column.
+    facets: list[tuple[str, str]]
+    negative_labels: list[str]
+    negative_labels_sql: str
+    length_bucket: int = LENGTH_BUCKET
+    min_facet_rows: int = MIN_FACET_ROWS
+    top_facet_values: int = TOP_FACET_VALUES
+
+
+@dataclass(frozen=True)
+class FeaturesGroup:
+    """``features.*``: the Feature Store helper (features/); every value but ``enabled`` and
+    ``local_store`` is None (False for ``online_store``) when the spec has no feature store."""
+
+    enabled: bool
+    group_name: str | None
+    record_identifier: str | None
+    event_time: str | None
+    offline_store_s3_uri: str | None
+    online_store: bool
+    # Where a local run's PreprocessData step folder holds its offline store (the runner maps
+    # /opt/ml/<path> to <run>/<step>/<path>).
+    local_store: str
+
+
+def explore_group(spec: Spec) -> ExploreGroup:
     ds = spec.dataset
     negatives = negative_labels(spec)
     mapping = {str(raw): str(label) for raw, label in ds.label_mapping.items()}
-    return {
-        "explore_table": EXPLORE_TABLE,
-        "explore_glue_database": glue_database(spec),
-        "explore_text_sql": sql_identifier(ds.text_column),
-        "explore_label_sql": sql_identifier(ds.label_column),
-        "explore_label_mapping": mapping,
-        # (raw value, class label) as SQL string literals: the CASE that maps raw labels to classes.
-        "explore_label_cases": [(sql_string(raw), sql_string(label)) for raw, label in mapping.items()],
-        # (name as a string literal, name as an identifier) per facet column.
-        "explore_facets": [(sql_string(c), sql_identifier(c)) for c in ds.facet_columns],
-        "explore_negative_labels": negatives,
-        "explore_negative_labels_sql": ", ".join(sql_string(v) for v in negatives),
-        "explore_length_bucket": LENGTH_BUCKET,
-        "explore_min_facet_rows": MIN_FACET_ROWS,
-        "explore_top_facet_values": TOP_FACET_VALUES,
-    }
+    return ExploreGroup(
+        table=EXPLORE_TABLE,
+        glue_database=glue_database(spec),
+        text_sql=sql_identifier(ds.text_column),
+        label_sql=sql_identifier(ds.label_column),
+        label_mapping=mapping,
+        label_cases=[(sql_string(raw), sql_string(label)) for raw, label in mapping.items()],
+        facets=[(sql_string(c), sql_identifier(c)) for c in ds.facet_columns],
+        negative_labels=negatives,
+        negative_labels_sql=", ".join(sql_string(v) for v in negatives),
+    )
 
 
-def feature_store_context(spec: Spec) -> dict[str, Any]:
+def features_group(spec: Spec) -> FeaturesGroup:
     fs = spec.feature_store if spec.feature_store_enabled else None
-    return {
-        "feature_store_enabled": fs is not None,
-        "feature_group_name": spec.feature_group_name if fs else None,
-        "feature_record_identifier": fs.record_identifier if fs else None,
-        "feature_event_time": fs.event_time if fs else None,
-        "feature_offline_store_s3_uri": fs.offline_store_s3_uri if fs else None,
-        "feature_online_store": fs.online if fs else False,
-        # Where a local run's PreprocessData step folder holds its offline store (the runner maps
-        # /opt/ml/<path> to <run>/<step>/<path>).
-        "feature_local_store": "PreprocessData/" + LOCAL_OFFLINE_STORE_DIR.removeprefix("/opt/ml/"),
-    }
+    return FeaturesGroup(
+        enabled=fs is not None,
+        group_name=spec.feature_group_name if fs else None,
+        record_identifier=fs.record_identifier if fs else None,
+        event_time=fs.event_time if fs else None,
+        offline_store_s3_uri=fs.offline_store_s3_uri if fs else None,
+        online_store=fs.online if fs else False,
+        local_store=f"{PREPROCESS_STEP}/" + LOCAL_OFFLINE_STORE_DIR.removeprefix("/opt/ml/"),
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from ..spec.labeling import TEXT_CLASSIFICATION_LAMBDAS
@@ -46,7 +47,41 @@ def raw_label_for_class(spec: Spec) -> dict[str, str]:
     return back
 
 
-def labeling_context(spec: Spec) -> dict[str, Any]:
+@dataclass(frozen=True)
+class LabelingGroup:
+    """``labeling.*``: Amazon A2I review and Ground Truth jobs (labeling/), from ``spec.labeling``."""
+
+    enabled: bool
+    # AWS resource names: lower-case letters, digits and hyphens (A2I's pattern); the slug is one.
+    flow_definition_name: str
+    task_ui_name: str
+    job_prefix: str
+    workforce_name: str
+    work_team_name: str
+    answer_name: str
+    task_template_file: str
+    threshold: float
+    labels: dict[str, str]
+    raw_labels: dict[str, str]
+    extra_columns: list[str]
+    task_title: str
+    task_description: str
+    workers_per_item: int
+    task_time_limit: int
+    task_availability: int
+    work_team_arn: str | None
+    uses_cognito: bool
+    cognito_user_pool_id: str | None
+    cognito_client_id: str | None
+    output_s3_prefix: str | None
+    ground_truth: bool
+    input_manifest: str | None
+    lambdas: dict[str, list[str]]
+    # The worker task template's baked-in parts, escaped for HTML and Liquid.
+    html: dict[str, Any]
+
+
+def labeling_group(spec: Spec) -> LabelingGroup:
     lab = spec.labeling
     slug = spec.project.slug
     names = list(lab.labels)
@@ -56,37 +91,33 @@ def labeling_context(spec: Spec) -> dict[str, Any]:
             [*spec.dataset.facet_columns, *([spec.bias.group_column] if spec.bias.group_column else [])]
         )
     )
-    return {
-        "labeling_enabled": lab.enabled,
-        # AWS resource names: lower-case letters, digits and hyphens (A2I's pattern); the slug is one.
-        "labeling_flow_definition_name": f"{slug}-review",
-        "labeling_task_ui_name": f"{slug}-review-ui",
-        "labeling_job_prefix": f"{slug}-labels",
-        "labeling_answer_name": ANSWER_NAME,
-        "labeling_task_template_file": TASK_TEMPLATE_FILE,
-        "labeling_threshold": lab.confidence_threshold,
-        "labeling_labels": {name: str(value) for name, value in lab.labels.items()},
-        "labeling_raw_labels": raw_label_for_class(spec),
-        "labeling_extra_columns": extra_columns,
-        "labeling_task_title": lab.task_title,
-        "labeling_task_description": lab.task_description,
-        "labeling_workers_per_item": lab.workers_per_item,
-        "labeling_task_time_limit": lab.task_time_limit_seconds,
-        "labeling_task_availability": lab.task_availability_seconds,
-        "labeling_work_team_arn": workforce.work_team_arn,
-        "labeling_uses_cognito": uses_cognito_workforce(spec),
-        "labeling_cognito_user_pool_id": workforce.cognito_user_pool_id,
-        "labeling_cognito_client_id": workforce.cognito_client_id,
-        "labeling_workforce_name": f"{slug}-workforce",
-        "labeling_work_team_name": f"{slug}-reviewers",
-        "labeling_output_s3_prefix": lab.output_s3_prefix,
-        "labeling_ground_truth": lab.ground_truth.enabled,
-        "labeling_input_manifest": lab.ground_truth.input_manifest,
-        "labeling_lambdas": {
-            region: list(arns) for region, arns in sorted(TEXT_CLASSIFICATION_LAMBDAS.items())
-        },
-        # The worker task template's baked-in parts, escaped for HTML and Liquid.
-        "labeling_html": {
+    return LabelingGroup(
+        enabled=lab.enabled,
+        flow_definition_name=f"{slug}-review",
+        task_ui_name=f"{slug}-review-ui",
+        job_prefix=f"{slug}-labels",
+        workforce_name=f"{slug}-workforce",
+        work_team_name=f"{slug}-reviewers",
+        answer_name=ANSWER_NAME,
+        task_template_file=TASK_TEMPLATE_FILE,
+        threshold=lab.confidence_threshold,
+        labels={name: str(value) for name, value in lab.labels.items()},
+        raw_labels=raw_label_for_class(spec),
+        extra_columns=extra_columns,
+        task_title=lab.task_title,
+        task_description=lab.task_description,
+        workers_per_item=lab.workers_per_item,
+        task_time_limit=lab.task_time_limit_seconds,
+        task_availability=lab.task_availability_seconds,
+        work_team_arn=workforce.work_team_arn,
+        uses_cognito=uses_cognito_workforce(spec),
+        cognito_user_pool_id=workforce.cognito_user_pool_id,
+        cognito_client_id=workforce.cognito_client_id,
+        output_s3_prefix=lab.output_s3_prefix,
+        ground_truth=lab.ground_truth.enabled,
+        input_manifest=lab.ground_truth.input_manifest,
+        lambdas={region: list(arns) for region, arns in sorted(TEXT_CLASSIFICATION_LAMBDAS.items())},
+        html={
             "header": liquid_safe_html(lab.task_description),
             "title": liquid_safe_html(lab.task_title),
             "categories": liquid_safe_html(json.dumps(names, ensure_ascii=False)),
@@ -94,4 +125,4 @@ def labeling_context(spec: Spec) -> dict[str, Any]:
             "full": instruction_paragraphs(lab.instructions.full),
             "label_names": [liquid_safe_html(n) for n in names],
         },
-    }
+    )

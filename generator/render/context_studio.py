@@ -8,10 +8,11 @@ the spec decides is computed here: where the code comes from, the names the IAM 
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from ..deployment import build_deployment
-from ..spec.models import Spec, camel_words
+from ..spec.models import Spec
+from .context_project import pipeline_name
 from .data_paths import default_data_key
 
 # CloudFormation limits a template's description to 1,024 bytes.
@@ -41,40 +42,62 @@ def _capture_objects(spec: Spec) -> str:
     return "${ArtifactBucket.Arn}/" + f"{spec.project.slug}/data-capture/*"
 
 
-def studio_context(spec: Spec) -> dict[str, Any]:
+@dataclass(frozen=True)
+class StudioGroup:
+    """``studio.*``: the Studio project template (studio/project-template.yaml), from ``spec.studio``."""
+
+    enabled: bool
+    description: str
+    codecommit: bool
+    connection_arn: str | None
+    repository_id: str | None
+    branch: str
+    build_compute_type: str
+    # IAM resource names, as SageMaker writes them in ARNs.
+    pipeline_arn_name: str
+    model_package_group_arn_name: str
+    job_prefixes: list[str]
+    tuning: bool
+    # Warm start reads the parent tuning jobs (names as the spec gives them; '${!' is a literal '${').
+    tuning_parent_jobs: list[str]
+    endpoint_arn_names: list[str]
+    autoscaling: bool
+    rollback_alarms: bool
+    # A checkpoint bucket of the spec's own, beside the artifact bucket (BERT on spot instances).
+    checkpoint_bucket: str | None
+    data_capture: bool
+    # Where the endpoints write captured requests (deploy/build_config.py adds /<stage>).
+    data_capture_objects: str | None
+    # Where the pipeline reads the dataset by default, as a Fn::Sub string ('${!' is a literal '${').
+    input_data_sub: str
+
+
+def studio_group(spec: Spec) -> StudioGroup:
     studio = spec.studio
     dep = spec.deployment
     capture = dep.data_capture
-    pipeline_name = f"{camel_words(spec.project.slug)}Pipeline"  # as build_context names it
-    return {
-        "studio_enabled": studio.enabled,
-        "studio": {
-            "description": _description(spec),
-            "codecommit": studio.repository == "codecommit",
-            "connection_arn": studio.connection_arn,
-            "repository_id": studio.repository_id,
-            "branch": "main",
-            "build_compute_type": "BUILD_GENERAL1_MEDIUM",  # the build installs the ML stack and runs tests
-            # IAM resource names, as SageMaker writes them in ARNs.
-            "pipeline_arn_name": pipeline_name.lower(),
-            "model_package_group_arn_name": spec.model_package_group.lower(),
-            "job_prefixes": [PIPELINE_JOB_PREFIX, f"{spec.project.slug}-"],
-            "tuning": spec.tuning_enabled,
-            # Warm start reads the parent tuning jobs (names as the spec gives them; '${!' is a literal '${').
-            "tuning_parent_jobs": (
-                [name.lower().replace("${", "${!") for name in spec.tuning.warm_start.parent_jobs]
-                if spec.tuning_enabled and spec.tuning and spec.tuning.warm_start
-                else []
-            ),
-            "endpoint_arn_names": [s.endpoint_name.lower() for s in build_deployment(spec).stages],
-            "autoscaling": bool(dep.autoscaling),
-            "rollback_alarms": bool(dep.traffic_shifting.rollback_alarms),
-            # A checkpoint bucket of the spec's own, beside the artifact bucket (BERT on spot instances).
-            "checkpoint_bucket": _bucket_of(getattr(spec.model, "checkpoint_s3_uri", None)),
-            "data_capture": capture.enabled,
-            # Where the endpoints write captured requests (deploy/build_config.py adds /<stage>).
-            "data_capture_objects": _capture_objects(spec) if capture.enabled else None,
-            # Where the pipeline reads the dataset by default, as a Fn::Sub string ('${!' is a literal '${').
-            "input_data_sub": "s3://${ArtifactBucket}/" + default_data_key(spec).replace("${", "${!"),
-        },
-    }
+    return StudioGroup(
+        enabled=studio.enabled,
+        description=_description(spec),
+        codecommit=studio.repository == "codecommit",
+        connection_arn=studio.connection_arn,
+        repository_id=studio.repository_id,
+        branch="main",
+        build_compute_type="BUILD_GENERAL1_MEDIUM",  # the build installs the ML stack and runs tests
+        pipeline_arn_name=pipeline_name(spec).lower(),
+        model_package_group_arn_name=spec.model_package_group.lower(),
+        job_prefixes=[PIPELINE_JOB_PREFIX, f"{spec.project.slug}-"],
+        tuning=spec.tuning_enabled,
+        tuning_parent_jobs=(
+            [name.lower().replace("${", "${!") for name in spec.tuning.warm_start.parent_jobs]
+            if spec.tuning_enabled and spec.tuning and spec.tuning.warm_start
+            else []
+        ),
+        endpoint_arn_names=[s.endpoint_name.lower() for s in build_deployment(spec).stages],
+        autoscaling=bool(dep.autoscaling),
+        rollback_alarms=bool(dep.traffic_shifting.rollback_alarms),
+        checkpoint_bucket=_bucket_of(getattr(spec.model, "checkpoint_s3_uri", None)),
+        data_capture=capture.enabled,
+        data_capture_objects=_capture_objects(spec) if capture.enabled else None,
+        input_data_sub="s3://${ArtifactBucket}/" + default_data_key(spec).replace("${", "${!"),
+    )

@@ -4,14 +4,13 @@ searches, how, and for which objective. Values are plain data (dicts, lists, str
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from ..plan import HYPERBAND_MIN_RESOURCE, TUNE_STEP, hyperband_max_resource
+from ..plan import HYPERBAND_MIN_RESOURCE, Plan, hyperband_max_resource
 from ..spec.catalog import hyperparameter_text
 from ..spec.checks_tuning import grid_size
 from ..spec.models import CategoricalRange, ContinuousRange, IntegerRange, Range, Spec
-
-TUNING_STEP_NAME = TUNE_STEP
 
 
 def range_dict(rng: Range) -> dict[str, Any]:
@@ -37,28 +36,44 @@ def strategy_config(spec: Spec) -> dict[str, dict[str, int]] | None:
     }
 
 
-def tuning_context(spec: Spec) -> dict[str, Any]:
+@dataclass(frozen=True)
+class TuningGroup:
+    """``tuning.*``: the tuning job around the training step, from ``spec.tuning``."""
+
+    step_name: str
+    strategy: str
+    objective_metric: str
+    objective_type: str
+    # Grid search trains every combination: SageMaker counts them itself, so no job limit is sent.
+    max_jobs: int | None
+    grid_size: int | None
+    max_parallel_jobs: int
+    early_stopping: str
+    ranges: dict[str, dict[str, Any]]
+    strategy_config: dict[str, dict[str, int]] | None
+    warm_start: dict[str, Any] | None
+
+
+def tuning_group(spec: Spec, plan: Plan) -> TuningGroup | None:
+    """None when the spec does not tune (templates test ``{% if tuning %}``)."""
     tuning = spec.tuning if spec.tuning_enabled else None
     if tuning is None:
-        return {"tuning": None}
-    # Grid search trains every combination: SageMaker counts them itself, so no job limit is sent.
-    max_jobs = None if tuning.strategy == "Grid" else tuning.max_jobs
-    return {
-        "tuning": {
-            "step_name": TUNING_STEP_NAME,
-            "strategy": tuning.strategy,
-            "objective_metric": tuning.objective.metric,
-            "objective_type": tuning.objective.direction,
-            "max_jobs": max_jobs,
-            "grid_size": grid_size(tuning.ranges) if tuning.strategy == "Grid" else None,
-            "max_parallel_jobs": tuning.max_parallel_jobs,
-            "early_stopping": tuning.early_stopping,
-            "ranges": {name: range_dict(rng) for name, rng in tuning.ranges.items()},
-            "strategy_config": strategy_config(spec),
-            "warm_start": (
-                {"parent_jobs": list(tuning.warm_start.parent_jobs), "type": tuning.warm_start.type}
-                if tuning.warm_start is not None
-                else None
-            ),
-        }
-    }
+        return None
+    grid = tuning.strategy == "Grid"
+    return TuningGroup(
+        step_name=next(s.name for s in plan.steps if s.kind == "tuning"),
+        strategy=tuning.strategy,
+        objective_metric=tuning.objective.metric,
+        objective_type=tuning.objective.direction,
+        max_jobs=None if grid else tuning.max_jobs,
+        grid_size=grid_size(tuning.ranges) if grid else None,
+        max_parallel_jobs=tuning.max_parallel_jobs,
+        early_stopping=tuning.early_stopping,
+        ranges={name: range_dict(rng) for name, rng in tuning.ranges.items()},
+        strategy_config=strategy_config(spec),
+        warm_start=(
+            {"parent_jobs": list(tuning.warm_start.parent_jobs), "type": tuning.warm_start.type}
+            if tuning.warm_start is not None
+            else None
+        ),
+    )

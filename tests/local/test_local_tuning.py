@@ -15,7 +15,7 @@ import pytest
 from sagespec.local.training import TrainingJob
 from sagespec.local.tuning import Dimension, SearchSettings, epoch_value, run_search
 from sagespec.plan import build_plan
-from sagespec.render.context_tuning import tuning_context
+from sagespec.render.context_tuning import tuning_group
 from sagespec.spec import load_spec
 from sagespec.spec.models import CategoricalRange, ContinuousRange, IntegerRange, Objective, Tuning
 
@@ -225,14 +225,15 @@ def test_scaling_maps_onto_optuna():
 
 def test_local_search_reads_the_ranges_the_pipeline_renders(tuned):
     spec = load_spec(tuned[0] / "spec.yaml").spec
-    rendered = tuning_context(spec)["tuning"]
+    rendered = tuning_group(spec, build_plan(spec))
+    assert rendered is not None
     settings = SearchSettings.from_spec(spec)
-    assert [d.name for d in settings.dimensions] == list(rendered["ranges"])
+    assert [d.name for d in settings.dimensions] == list(rendered.ranges)
     for dimension in settings.dimensions:
-        rng = rendered["ranges"][dimension.name]
+        rng = rendered.ranges[dimension.name]
         assert (dimension.low, dimension.high) == (rng["min"], rng["max"])
-    assert (settings.trials, settings.parallel) == (rendered["max_jobs"], rendered["max_parallel_jobs"])
-    assert settings.sampler_name() == "TPESampler" and settings.metric == rendered["objective_metric"]
+    assert (settings.trials, settings.parallel) == (rendered.max_jobs, rendered.max_parallel_jobs)
+    assert settings.sampler_name() == "TPESampler" and settings.metric == rendered.objective_metric
 
 
 def test_epoch_lines_of_both_trainers():

@@ -18,7 +18,7 @@ from ruamel.yaml.constructor import SafeConstructor
 from ruamel.yaml.nodes import MappingNode, ScalarNode
 
 from sagespec.render import generate
-from sagespec.render.context_studio import studio_context
+from sagespec.render.context_studio import studio_group
 from sagespec.spec import load_spec, load_spec_text
 
 REPO = Path(__file__).resolve().parents[2]
@@ -341,11 +341,11 @@ def test_context_names_what_iam_scopes_to():
     text = (REPO / "specs" / "womens-clothing-bert.yaml").read_text()
     capture = "  data_capture: {enabled: true, destination: 's3://capture/x/'}\n"
     spec = load_spec_text(text.replace("\ndeployment:\n", "\ndeployment:\n" + capture)).spec
-    studio = studio_context(spec)["studio"]
-    assert studio["pipeline_arn_name"] == "reviewsbertpipeline"  # SageMaker lower-cases ARNs
-    assert studio["endpoint_arn_names"] == ["reviews-bert-staging", "reviews-bert-prod"]
-    assert studio["data_capture_objects"] == "arn:${AWS::Partition}:s3:::capture/x/*"
+    studio = studio_group(spec)
+    assert studio.pipeline_arn_name == "reviewsbertpipeline"  # SageMaker lower-cases ARNs
+    assert studio.endpoint_arn_names == ["reviews-bert-staging", "reviews-bert-prod"]
+    assert studio.data_capture_objects == "arn:${AWS::Partition}:s3:::capture/x/*"
     assert (
-        studio["input_data_sub"]
+        studio.input_data_sub
         == "s3://${ArtifactBucket}/reviews-bert/data/womens_clothing_ecommerce_reviews.csv"
     )
