@@ -5,7 +5,8 @@ training artifact). It is served through the project's inference handler
 (``pipelines/<package>/inference.py``: model_fn, input_fn, predict_fn, output_fn) when the project has
 one, and its answer is read by ``labeling/review_predictions.py``'s parser, the code that reads the real
 endpoint's answer. Without a handler a BlazingText model.bin is scored with fastText directly, on the
-tokens preprocess.py gives it.
+tokens the project's training lines hold (``blazingtext_format.py``, the BlazingText writer beside
+preprocess.py).
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def fasttext_predictor(model_dir: Path, tokens: Callable[[str], str]) -> Predict
         for text in texts:
             # fastText 0.9.2's high-level predict() repeats the top probability for k > 1: use f.predict.
             scored = {
-                # preprocess.py percent-encodes white space and '%' in BlazingText's class labels
+                # blazingtext_format.py percent-encodes white space and '%' in BlazingText's class labels
                 unquote(label.removeprefix(LABEL_PREFIX)): float(p)
                 for p, label in model.f.predict(tokens(text) + "\n", -1, 0.0, "strict")
             }
@@ -131,6 +132,17 @@ def fasttext_predictor(model_dir: Path, tokens: Callable[[str], str]) -> Predict
         return out
 
     return predict
+
+
+def blazingtext_tokenizer(project: LabelingProject, package_dir: Path) -> Callable[[str], str]:
+    """Text -> the tokens BlazingText was trained on, from the project's own training-format writer."""
+    writer = package_dir / "blazingtext_format.py"
+    if not writer.is_file():
+        raise LabelingError(
+            f"{writer.relative_to(project.root)} is missing: it writes (and tokenizes) BlazingText's "
+            "training lines; `sagespec update` adds it to a project generated before it existed"
+        )
+    return import_file(writer, "_sagespec_blazingtext_format").blazingtext_tokens
 
 
 def read_test_split(path: Path) -> list[tuple[str, str]]:
@@ -158,8 +170,7 @@ def score_run(project: LabelingProject, run_dir: Path) -> tuple[list[ScoredText]
             predict = handler_predictor(handler, model_dir, project.review_predictions.parse_predictions)
             served = f"pipelines/{project.spec.project.package}/inference.py"
         elif project.spec.model.type == "blazingtext":
-            preprocess = import_file(package_dir / "preprocess.py", "_sagespec_preprocess")
-            predict = fasttext_predictor(model_dir, preprocess.blazingtext_tokens)
+            predict = fasttext_predictor(model_dir, blazingtext_tokenizer(project, package_dir))
             served = "fastText (model.bin), no inference handler in the project"
         else:
             raise LabelingError(

@@ -30,6 +30,12 @@ ROOT = Path(__file__).resolve().parents[1]
 _PREPROCESS_SCRIPTS = sorted(ROOT.glob("pipelines/*/preprocess.py"))
 SCRIPTS = _PREPROCESS_SCRIPTS[0].parent if _PREPROCESS_SCRIPTS else ROOT / "pipelines"
 DATA_FILES = sorted((ROOT / "data").glob("*.csv"))
+# The training format of the project's model: preprocess.py writes it with the module of that name, which
+# a project has only when its model reads that format.
+HAS_BLAZINGTEXT_FORMAT = (SCRIPTS / "blazingtext_format.py").is_file()
+OUTPUT_FORMAT = "blazingtext" if HAS_BLAZINGTEXT_FORMAT else "tfrecord"
+# A bad input ends preprocess.py before it loads the tokenizer: the tests of bad inputs never need one.
+UNLOADED_TOKENIZER = "tokenizer-not-loaded"
 MAX_ROWS = 600
 MAX_SEQ_LENGTH = 32
 # The metric definitions of the training job parse these out of train.py's log.
@@ -85,8 +91,10 @@ def preprocess_arguments(output_dir: Path, **overrides: str) -> list[str]:
         "--balance": "none",
         "--seed": "7",
         "--max-rows": str(MAX_ROWS),
-        "--output-format": "blazingtext",
+        "--output-format": OUTPUT_FORMAT,
     }
+    if OUTPUT_FORMAT == "tfrecord":
+        options["--tokenizer"] = UNLOADED_TOKENIZER
     options |= {f"--{name.replace('_', '-')}": value for name, value in overrides.items()}
     return [part for option, value in options.items() for part in (option, value)]
 
@@ -166,6 +174,8 @@ def assert_evaluation_report(output_dir: Path, classes: list[str], test_count: i
 
 @pytest.fixture(scope="module")
 def blazingtext_splits(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not HAS_BLAZINGTEXT_FORMAT:
+        pytest.skip("this project's model reads no BlazingText lines: no blazingtext_format.py")
     output_dir = tmp_path_factory.mktemp("blazingtext") / "output"
     result = run_script("preprocess.py", preprocess_arguments(output_dir))
     assert "train:" in result.stdout and "test:" in result.stdout  # counts per split
@@ -209,15 +219,6 @@ def test_preprocess_blazingtext_layout_and_format(blazingtext_splits: Path) -> N
     assert len(bias) == MAX_ROWS and set(bias["label"]) <= set(classes)
 
 
-def test_blazingtext_tokens_split_punctuation(monkeypatch: pytest.MonkeyPatch) -> None:
-    spec = importlib.util.spec_from_file_location("step_preprocess", SCRIPTS / "preprocess.py")
-    assert spec is not None and spec.loader is not None
-    preprocess = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, preprocess)  # dataclasses look their module up there
-    spec.loader.exec_module(preprocess)
-    assert preprocess.blazingtext_tokens("It wasn&#39;t  SO bad,\nreally!") == "it wasn't so bad , really !"
-
-
 def load_script(name: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     """A step script imported as a module (it runs as a script in its container)."""
     spec = importlib.util.spec_from_file_location(f"step_{name}", SCRIPTS / f"{name}.py")
@@ -228,18 +229,30 @@ def load_script(name: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     return module
 
 
+def load_blazingtext_format(monkeypatch: pytest.MonkeyPatch) -> Any:
+    if not HAS_BLAZINGTEXT_FORMAT:
+        pytest.skip("this project's model reads no BlazingText lines: no blazingtext_format.py")
+    return load_script("blazingtext_format", monkeypatch)
+
+
+def test_blazingtext_tokens_split_punctuation(monkeypatch: pytest.MonkeyPatch) -> None:
+    blazingtext_format = load_blazingtext_format(monkeypatch)
+    tokens = blazingtext_format.blazingtext_tokens("It wasn&#39;t  SO bad,\nreally!")
+    assert tokens == "it wasn't so bad , really !"
+
+
 def test_blazingtext_labels_with_spaces_and_markers_in_texts_round_trip(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # fastText splits a line at white space and takes any token starting with __label__ as a class:
     # a class "very negative" or a review that says "__label__5" must not change what is learnt.
     fasttext = pytest.importorskip("fasttext")
-    preprocess = load_script("preprocess", monkeypatch)
+    blazingtext_format = load_blazingtext_format(monkeypatch)
     classes = ["very negative", "100% positive", "so-so"]
     texts = [f"word{i % 3} review __label__5 __LABEL__{i % 3} text" for i in range(90)]
     labels = [classes[i % 3] for i in range(90)]
     train = tmp_path / "train.txt"
-    preprocess.write_blazingtext(train, texts, labels)
+    blazingtext_format.write_blazingtext(train, texts, labels)
     for line in train.read_text(encoding="utf-8").splitlines():
         first, *rest = line.split()
         assert first.startswith("__label__") and not any(t.startswith("__label__") for t in rest), line
@@ -252,7 +265,7 @@ def test_blazingtext_labels_with_spaces_and_markers_in_texts_round_trip(
     model_dir.mkdir()
     test_dir.mkdir()
     model.save_model(str(model_dir / "model.bin"))
-    preprocess.write_blazingtext(test_dir / "test.txt", texts[:9], labels[:9])
+    blazingtext_format.write_blazingtext(test_dir / "test.txt", texts[:9], labels[:9])
     truth, predicted = evaluate.predict_blazingtext(model_dir, test_dir)
     assert truth == labels[:9] and predicted == labels[:9]
     served = inference.model_fn(str(model_dir))
@@ -333,13 +346,19 @@ def sample_input(tmp_path: Path, rows: int = 300) -> tuple[pd.DataFrame, Path]:
     return frame, input_dir
 
 
-def test_preprocess_drops_rows_without_a_label_and_counts_them(tmp_path: Path) -> None:
+def test_preprocess_drops_rows_without_a_label_and_counts_them(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    # The job runs to its end, so a TFRecord project's needs a tokenizer it can load.
+    tokenizer = {} if HAS_BLAZINGTEXT_FORMAT else {"tokenizer": str(request.getfixturevalue("tiny_bert"))}
     frame, input_dir = sample_input(tmp_path)
     label_column = dataset_options()["--label-column"]
     frame.loc[frame.index[:7], label_column] = None
     frame.loc[frame.index[7:10], label_column] = "  "
     frame.to_csv(input_dir / "data.csv")
-    arguments = preprocess_arguments(tmp_path / "out", input_dir=str(input_dir), input_file="data.csv")
+    arguments = preprocess_arguments(
+        tmp_path / "out", input_dir=str(input_dir), input_file="data.csv", **tokenizer
+    )
     result = run_script("preprocess.py", arguments)
     assert f"dropped 10 rows with no label in {label_column!r}" in result.stdout
 

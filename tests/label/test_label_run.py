@@ -50,7 +50,8 @@ def test_the_latest_runs_test_split_is_scored_by_the_registered_model(run_projec
 
 
 def test_without_the_handler_fasttext_scores_the_same(run_project, tmp_path, capsys):
-    """The fallback reads model.bin directly on preprocess.py's tokens: the handler must agree with it."""
+    """The fallback reads model.bin directly on the tokens of the project's BlazingText writer
+    (blazingtext_format.py): the handler must agree with it."""
     with_handler = {t.name: t.input_content["prediction"] for t in prepare_queue(run_project).tasks}
     copy = Path(shutil.copytree(run_project, tmp_path / "project"))
     (copy / "pipelines" / "reviews_blazingtext" / "inference.py").unlink()
@@ -63,6 +64,17 @@ def test_without_the_handler_fasttext_scores_the_same(run_project, tmp_path, cap
         assert task.input_content["prediction"]["confidence"] == pytest.approx(
             expected["confidence"], abs=1e-5
         )
+
+
+def test_without_the_handler_or_the_blazingtext_writer_the_error_names_the_missing_file(
+    run_project, tmp_path
+):
+    copy = Path(shutil.copytree(run_project, tmp_path / "project"))
+    package = copy / "pipelines" / "reviews_blazingtext"
+    (package / "inference.py").unlink()
+    (package / "blazingtext_format.py").unlink()
+    with pytest.raises(LabelingError, match=r"reviews_blazingtext/blazingtext_format\.py is missing"):
+        prepare_queue(copy)
 
 
 def test_answers_become_rows_in_the_datasets_format(run_project, serve, tmp_path):

@@ -45,6 +45,7 @@ def test_model_specific_pipeline_modules_exist_only_for_their_model(example_text
     assert {package + "model_bert.py", package + "tfrecord_format.py"} <= bert
     assert package + "model_blazingtext.py" not in bert
     assert package + "tfrecord_format.py" not in bt
+    assert package + "blazingtext_format.py" in bt and package + "blazingtext_format.py" not in bert
     assert package + "tuning.py.j2" in tuned and package + "tuning.py.j2" not in bt
     # Always there: the settings rendered from the spec and the bias check step.
     for sources in (bt, bert, tuned):
@@ -59,8 +60,9 @@ def test_feature_store_ingestion_ships_only_with_a_feature_store(example_text):
 
 
 def test_step_scripts_carry_no_code_of_optional_features():
-    """preprocess.py holds what every project runs; the TFRecord writer and the Feature Store ingestion are
-    modules of their own, which it imports only where they are used."""
+    """preprocess.py holds what every project runs; the training-format writers (BlazingText's lines,
+    BERT's TFRecords) and the Feature Store ingestion are modules of their own, which it imports only where
+    they are used."""
     preprocess = (template_root() / "pipelines/__pkg__/preprocess.py").read_text()
     for name in (
         "create_feature_group",
@@ -68,10 +70,15 @@ def test_step_scripts_carry_no_code_of_optional_features():
         "write_offline_store",
         "write_tfrecord",
         "TFRecordWriter",
+        "write_blazingtext",
+        "blazingtext_tokens",
+        "blazingtext_label",
     ):
         assert f"def {name}" not in preprocess and f"tf.io.{name}" not in preprocess, name
     top_level_imports = [line for line in preprocess.splitlines() if line.startswith(("import ", "from "))]
-    assert not [line for line in top_level_imports if "feature_store" in line or "tfrecord_format" in line]
+    optional = ("feature_store", "tfrecord_format", "blazingtext_format")
+    assert not [line for line in top_level_imports if any(name in line for name in optional)]
+    assert "__label__" not in preprocess
 
 
 def test_sagespec_folder_keeps_only_what_regeneration_needs():

@@ -10,7 +10,9 @@ Runs as a SageMaker Processing job (and unchanged on a laptop through the local 
            (for blazingtext only test/ gets the .csv and labels.json: the algorithm reads whole channels)
            output-dir/bias/bias.csv                             (label + facet columns, for Clarify)
 
-With --feature-group-name (tfrecord only), every example's features also go to a SageMaker Feature Store
+Each training format is written by a module beside this script that a project has only when its model
+reads that format: blazingtext_format.py (BlazingText) and tfrecord_format.py (BERT). With
+--feature-group-name (tfrecord only), every example's features also go to a SageMaker Feature Store
 feature group (feature_store.py; with --offline-store-dir, a local stand-in for the offline store).
 
 Steps: drop rows without text or without a label, map raw label values to class labels, optionally
@@ -30,11 +32,10 @@ import json
 import math
 import re
 import sys
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
-from urllib.parse import quote
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
@@ -42,11 +43,6 @@ from sklearn.model_selection import train_test_split
 DATA_SUFFIXES = (".csv", ".parquet")
 
 _INTEGRAL_FLOAT = re.compile(r"-?\d+\.0+")
-
-# A word (keeping inner apostrophes: "don't", "it's") or a single punctuation character.
-_TOKEN = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
-LABEL_PREFIX = "__label__"  # BlazingText/fastText: a token that starts with it names a class
-_LABEL_UNSAFE = re.compile(r"[\s%]")  # what a class label cannot hold in that format as it is
 
 
 class InputError(Exception):
@@ -369,28 +365,6 @@ def clean_text(text: str) -> str:
     return " ".join(html.unescape(text).split())
 
 
-def blazingtext_tokens(text: str) -> str:
-    """Lower-cased tokens with punctuation split off, the way BlazingText/fastText expects its input.
-
-    A token that starts with the label marker would be read as one more class ("__label__5" in a review):
-    it loses the marker's leading underscores.
-    """
-    tokens = _TOKEN.findall(clean_text(text).lower())
-    return " ".join(t.removeprefix("__") if t.startswith(LABEL_PREFIX) else t for t in tokens)
-
-
-def blazingtext_label(label: str) -> str:
-    """The class as one token: fastText splits lines at white space, so white space (and '%', which keeps
-    the encoding reversible) is percent-encoded. Readers decode it with ``urllib.parse.unquote``."""
-    return LABEL_PREFIX + _LABEL_UNSAFE.sub(lambda match: quote(match.group(), safe=""), label)
-
-
-def write_blazingtext(path: Path, texts: Iterable[str], labels: Iterable[str]) -> None:
-    with path.open("w", encoding="utf-8") as out:
-        for text, label in zip(texts, labels, strict=True):
-            out.write(f"{blazingtext_label(label)} {blazingtext_tokens(text)}\n")
-
-
 def write_split(
     directory: Path,
     name: str,
@@ -409,7 +383,9 @@ def write_split(
         )
         part[["text", "label"]].to_csv(directory / f"{name}.csv", index=False)
     if args.output_format == "blazingtext":
-        write_blazingtext(directory / f"{name}.txt", part["text"], part["label"])
+        import blazingtext_format  # BlazingText projects only
+
+        blazingtext_format.write_blazingtext(directory / f"{name}.txt", part["text"], part["label"])
     else:
         import tfrecord_format  # BERT projects only: see the end of this file
 
