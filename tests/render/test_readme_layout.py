@@ -96,3 +96,14 @@ def test_sagespecs_readme_names_only_modules_the_templates_generate():
     assert named, "no file names found in README's generated tree"
     generated_elsewhere = {"spec.yaml", "manifest.json", "base.json", "origin.json"}
     assert named - generated_elsewhere <= templates, named - generated_elsewhere - templates
+
+
+def test_sagespecs_readme_names_every_module_of_the_pipeline_package():
+    """...and the other way round: every file the template can put in the pipeline package, those that
+    only some specs get included, is named in that sketch."""
+    readme = (SPECS.parent / "README.md").read_text()
+    tree = readme.split("## The generated project\n", 1)[1].split("```\n", 2)[1]
+    package = SPECS.parent / "template" / "pipelines" / "__pkg__"
+    modules = {path.name.removesuffix(".j2") for path in package.iterdir() if path.is_file()} - UNNAMED
+    named = set(re.findall(r"[\w.-]+\.(?:py|txt)\b", tree))
+    assert modules <= named, sorted(modules - named)
