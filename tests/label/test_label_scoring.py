@@ -9,7 +9,7 @@ from sagespec.label.scoring import fasttext_predictor
 
 def test_classes_with_spaces_come_back_decoded(tmp_path):
     fasttext = pytest.importorskip("fasttext")
-    # preprocess.py writes "very bad" as __label__very%20bad (fastText splits at white space).
+    # blazingtext_format.py writes "very bad" as __label__very%20bad (fastText splits at white space).
     lines = [f"__label__{'very%20bad' if i % 2 else '100%25%20good'} word{i % 2} text" for i in range(60)]
     (tmp_path / "train.txt").write_text("\n".join(lines) + "\n")
     model = fasttext.train_supervised(

@@ -127,7 +127,7 @@ def predict_blazingtext(model_dir: Path, test_dir: Path) -> tuple[list[str], lis
 
 
 def class_of(label: str) -> str:
-    """``__label__<class>`` -> the class (preprocess.py percent-encodes white space and '%' in it)."""
+    """``__label__<class>`` -> the class (blazingtext_format.py percent-encodes white space and '%' in it)."""
     return unquote(label.removeprefix(LABEL_PREFIX))
 
 

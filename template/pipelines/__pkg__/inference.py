@@ -118,7 +118,7 @@ def blazingtext_tokens(text: str) -> str:
 
 
 def class_of(label: str) -> str:
-    """``__label__<class>`` -> the class (preprocess.py percent-encodes white space and '%' in it)."""
+    """``__label__<class>`` -> the class (blazingtext_format.py percent-encodes white space and '%' in it)."""
     return unquote(label.removeprefix(LABEL_PREFIX))
 
 
