@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .spec.catalog import ALGORITHMS, hyperparameter_text
+from .spec.catalog import algorithm_for, hyperparameter_text
 from .spec.checks_tuning import grid_size
 from .spec.models import BertModel, CategoricalRange, IntegerRange, Spec
 
@@ -155,7 +155,7 @@ def evaluate_arguments(spec: Spec) -> list[str]:
 def training_hyperparameters(spec: Spec) -> dict[str, str]:
     """Every hyperparameter the training job receives, as strings, defaults filled in."""
     model = spec.model
-    algorithm = ALGORITHMS[model.type]
+    algorithm = algorithm_for(model)
     values = algorithm.defaults() | dict(model.hyperparameters)
     if spec.tuning_enabled:
         # Tuned hyperparameters are the tuner's to set; the rest stay static.
@@ -168,14 +168,18 @@ def training_hyperparameters(spec: Spec) -> dict[str, str]:
         hps |= {
             "pretrained_model": model.pretrained_model,
             "mixed_precision": model.mixed_precision,
-            "xla": hyperparameter_text(model.xla),
         }
+        # Each framework's way to compile the training step.
+        if model.framework == "pytorch":
+            hps["compile"] = hyperparameter_text(model.compile)
+        else:
+            hps["xla"] = hyperparameter_text(model.xla)
     return hps
 
 
 def metric_definitions(spec: Spec) -> list[dict[str, str]]:
     """Regex metric definitions for script mode; built-in algorithms define their own."""
-    algorithm = ALGORITHMS[spec.model.type]
+    algorithm = algorithm_for(spec.model)
     return [{"Name": m.name, "Regex": m.regex} for m in algorithm.metrics.values() if m.regex]
 
 

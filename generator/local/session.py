@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import DataError, LocalRunError, SagespecError
 from ..plan import Step, build_plan
-from ..spec.catalog import ALGORITHMS
+from ..spec.catalog import algorithm_for
 from ..spec.models import BertModel, Spec
 from . import cache
 from .artifacts import tree_digest
@@ -113,7 +113,7 @@ class RunSession:
         return path
 
     def metric_names(self) -> list[str]:
-        return list(ALGORITHMS[self.spec.model.type].metrics)
+        return list(algorithm_for(self.spec.model).metrics)
 
     # ------------------------------------------------------------------------------------------ caching
     def cached(self, step: Step, record: StepResult, key: str) -> bool:

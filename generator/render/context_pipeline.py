@@ -47,6 +47,7 @@ class TrainingGroup:
     step_name: str
     model_type: str
     is_bert: bool
+    framework: str | None  # BERT only: "tensorflow" or "pytorch"
     instance_type: str
     instance_count: int
     volume_size_gb: int
@@ -110,6 +111,7 @@ def training_group(spec: Spec, plan: Plan) -> TrainingGroup:
         step_name=step.name,
         model_type=model.type,
         is_bert=bert is not None,
+        framework=bert.framework if bert else None,
         instance_type=model.instance_type,
         instance_count=model.instance_count,
         volume_size_gb=model.volume_size_gb,

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ..spec.models import Spec
+from ..spec.models import BertModel, Spec
 from .context_explore import negative_labels
 
 Rule = Callable[[Spec], bool]
@@ -25,15 +25,27 @@ def uses_cognito_workforce(spec: Spec) -> bool:
     return bool(wf.cognito_user_pool_id and wf.cognito_client_id and not wf.work_team_arn)
 
 
+def uses_bert(spec: Spec, framework: str) -> bool:
+    return isinstance(spec.model, BertModel) and spec.model.framework == framework
+
+
+# Template files generated under another name: the template holds one variant per framework.
+TARGET_NAMES = {
+    "pipelines/__pkg__/train_tensorflow.py": "train.py",
+    "pipelines/__pkg__/train_pytorch.py": "train.py",
+}
+
 # Template paths (relative, as in template/) that only some specs get.
 FEATURE_RULES: dict[str, Rule] = {
-    "pipelines/__pkg__/train.py": lambda s: s.model.type == "bert",
+    # One BERT training script per framework; either is generated as train.py (TARGET_NAMES).
+    "pipelines/__pkg__/train_tensorflow.py": lambda s: uses_bert(s, "tensorflow"),
+    "pipelines/__pkg__/train_pytorch.py": lambda s: uses_bert(s, "pytorch"),
     "pipelines/__pkg__/model_bert.py": lambda s: s.model.type == "bert",
     "pipelines/__pkg__/model_blazingtext.py": lambda s: s.model.type == "blazingtext",
     # preprocess.py's optional parts: the training-format writers (BlazingText's lines, BERT's TFRecords)
     # and the Feature Store ingestion.
     "pipelines/__pkg__/blazingtext_format.py": lambda s: s.model.type == "blazingtext",
-    "pipelines/__pkg__/tfrecord_format.py": lambda s: s.model.type == "bert",
+    "pipelines/__pkg__/tfrecord_format.py": lambda s: uses_bert(s, "tensorflow"),
     "pipelines/__pkg__/feature_store.py": lambda s: s.feature_store_enabled,
     "pipelines/__pkg__/tuning.py.j2": lambda s: s.tuning_enabled,
     "dot_github": lambda s: s.ci.github_actions.enabled,
@@ -75,6 +87,8 @@ def _enabled(rel: PurePosixPath, spec: Spec) -> bool:
 
 
 def target_path(rel: PurePosixPath, package: str) -> PurePosixPath:
+    if rel.as_posix() in TARGET_NAMES:
+        rel = rel.with_name(TARGET_NAMES[rel.as_posix()])
     parts = []
     for part in rel.parts:
         part = part.replace("__pkg__", package)

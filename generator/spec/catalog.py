@@ -144,37 +144,67 @@ BLAZINGTEXT = Algorithm(
 # the same pattern, so both read the same numbers).
 METRIC_VALUE_PATTERN = r"([0-9.eE+-]+|nan|inf)"
 
-# The hyperparameters of the generated TensorFlow BERT training script (pipelines/<pkg>/train.py). The
-# script prints one line per epoch; the regexes below are the metric definitions that parse it.
+# The hyperparameters of the generated BERT training scripts (pipelines/<pkg>/train.py, TensorFlow or
+# PyTorch). Each prints one line per epoch; the regexes below are the metric definitions that parse it.
+_BERT_HYPERPARAMETERS = (
+    Hyperparameter("epochs", "int", 3, minimum=1, maximum=100),
+    Hyperparameter("learning_rate", "float", 3e-5, minimum=0, exclusive_minimum=True, maximum=1),
+    Hyperparameter("batch_size", "int", 32, minimum=1, maximum=4096, help="per device"),
+    Hyperparameter("max_seq_length", "int", 128, minimum=8, maximum=512),
+    Hyperparameter("warmup_ratio", "float", 0.1, minimum=0, maximum=0.5),
+    Hyperparameter("weight_decay", "float", 0.01, minimum=0, maximum=1),
+    Hyperparameter(
+        "early_stopping_patience", "int", 0, minimum=0, maximum=100, help="0 turns early stopping off"
+    ),
+    Hyperparameter("freeze_encoder", "bool", False, help="train only the classification head"),
+    # TensorFlow and NumPy take 32-bit seeds.
+    Hyperparameter("seed", "int", 42, minimum=0, maximum=INT32_MAX),
+)
+_BERT_METRICS = {
+    name: Metric(name, direction, regex=rf"{re.escape(name)}={METRIC_VALUE_PATTERN}", per_epoch=True)
+    for name, direction in (
+        ("train:loss", "Minimize"),
+        ("train:accuracy", "Maximize"),
+        ("validation:loss", "Minimize"),
+        ("validation:accuracy", "Maximize"),
+    )
+}
 BERT = Algorithm(
     type="bert",
     display_name="Hugging Face BERT family, fine-tuned with TensorFlow",
+    hyperparameters=_hps(*_BERT_HYPERPARAMETERS),
+    metrics=_BERT_METRICS,
+)
+BERT_PYTORCH = Algorithm(
+    type="bert",
+    display_name="Hugging Face BERT family, fine-tuned with PyTorch (model.framework: pytorch)",
     hyperparameters=_hps(
-        Hyperparameter("epochs", "int", 3, minimum=1, maximum=100),
-        Hyperparameter("learning_rate", "float", 3e-5, minimum=0, exclusive_minimum=True, maximum=1),
-        Hyperparameter("batch_size", "int", 32, minimum=1, maximum=4096, help="per device"),
-        Hyperparameter("max_seq_length", "int", 128, minimum=8, maximum=512),
-        Hyperparameter("warmup_ratio", "float", 0.1, minimum=0, maximum=0.5),
-        Hyperparameter("weight_decay", "float", 0.01, minimum=0, maximum=1),
+        *_BERT_HYPERPARAMETERS,
         Hyperparameter(
-            "early_stopping_patience", "int", 0, minimum=0, maximum=100, help="0 turns early stopping off"
+            "gradient_accumulation_steps",
+            "int",
+            1,
+            minimum=1,
+            maximum=1024,
+            help="batches per optimizer step",
         ),
-        Hyperparameter("freeze_encoder", "bool", False, help="train only the classification head"),
-        # TensorFlow and NumPy take 32-bit seeds.
-        Hyperparameter("seed", "int", 42, minimum=0, maximum=INT32_MAX),
+        Hyperparameter(
+            "dropout", "float", 0.1, minimum=0, maximum=0.9, help="before the classification layer"
+        ),
     ),
-    metrics={
-        name: Metric(name, direction, regex=rf"{re.escape(name)}={METRIC_VALUE_PATTERN}", per_epoch=True)
-        for name, direction in (
-            ("train:loss", "Minimize"),
-            ("train:accuracy", "Maximize"),
-            ("validation:loss", "Minimize"),
-            ("validation:accuracy", "Maximize"),
-        )
-    },
+    metrics=_BERT_METRICS,
 )
 
-ALGORITHMS: dict[str, Algorithm] = {a.type: a for a in (BLAZINGTEXT, BERT)}
+# Every catalog entry, by type (and framework where a type has several).
+ALGORITHMS: dict[str, Algorithm] = {"blazingtext": BLAZINGTEXT, "bert": BERT, "bert/pytorch": BERT_PYTORCH}
+
+
+def algorithm_for(model: Any) -> Algorithm:
+    """The catalog entry of a spec's model: its type, and for BERT its framework."""
+    if model.type == "bert" and model.framework == "pytorch":
+        return BERT_PYTORCH
+    return ALGORITHMS[model.type]
+
 
 # SageMaker instance families with NVIDIA GPUs (training). Anything else is CPU (or Trainium/Inferentia,
 # which the TensorFlow image does not support for this script).

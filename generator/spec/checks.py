@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable, Iterator
 
 from .aws_values import CONTAINER_ARGUMENT_MAX, UI_TEMPLATE_MAX, check_s3_uri, control_character
-from .catalog import ALGORITHMS, is_gpu_instance
+from .catalog import algorithm_for, is_gpu_instance
 from .checks_tuning import check_tuning
 from .findings import Finding, SectionUnavailable, error, warning
 from .labeling import TEXT_CLASSIFICATION_LAMBDAS
@@ -114,7 +114,7 @@ def check_bias(spec: Spec) -> Iterator[Finding]:
 
 def check_model(spec: Spec) -> Iterator[Finding]:
     model = spec.model
-    algorithm = ALGORITHMS[model.type]
+    algorithm = algorithm_for(model)
     for name, value in model.hyperparameters.items():
         path = f"model.hyperparameters.{name}"
         if name in algorithm.reserved:
@@ -152,6 +152,10 @@ def check_model(spec: Spec) -> Iterator[Finding]:
                 "model.debugger.profiler",
                 "has no effect yet: SageMaker Python SDK 3.27's ModelTrainer takes no profiler config",
             )
+        if model.framework == "pytorch" and model.xla:
+            yield error("model.xla", "is TensorFlow's; with framework pytorch use model.compile")
+        if model.framework == "tensorflow" and model.compile:
+            yield error("model.compile", "is PyTorch's; with framework tensorflow use model.xla")
         if model.mixed_precision in ("float16", "bfloat16") and not is_gpu_instance(model.instance_type):
             yield warning("model.mixed_precision", "has no effect on a CPU instance")
 

@@ -7,7 +7,7 @@ import math
 import re
 from collections.abc import Iterator, Mapping
 
-from .catalog import ALGORITHMS, hyperparameter_text
+from .catalog import algorithm_for, hyperparameter_text
 from .findings import Finding, error, warning
 from .models import CategoricalRange, ContinuousRange, IntegerRange, Range, Spec
 
@@ -27,7 +27,7 @@ def check_tuning(spec: Spec) -> Iterator[Finding]:
     tuning = spec.tuning
     if tuning is None or not tuning.enabled:
         return
-    algorithm = ALGORITHMS[spec.model.type]
+    algorithm = algorithm_for(spec.model)
     if tuning.objective.metric not in algorithm.metrics:
         yield error(
             "tuning.objective.metric",

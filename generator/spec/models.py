@@ -178,9 +178,15 @@ class BlazingTextModel(_ModelBase):
 
 
 class BertModel(_ModelBase):
-    """A Hugging Face BERT-family model fine-tuned with TensorFlow on the SageMaker TF training image."""
+    """A Hugging Face BERT-family model fine-tuned with TensorFlow (default) or PyTorch on SageMaker's
+    training image for that framework."""
 
     type: Literal["bert"]
+    framework: Literal["tensorflow", "pytorch"] = Field(
+        "tensorflow",
+        description="The training script's framework. Everything else in this section means the same in "
+        "both; 'xla' is TensorFlow's, 'compile' PyTorch's.",
+    )
     pretrained_model: ContainerArgument = Field(
         description="A Hugging Face model id (SageMaker downloads it) or a local folder with config, "
         "weights and tokenizer (the local runner never reaches a model hub)."
@@ -189,7 +195,8 @@ class BertModel(_ModelBase):
     mixed_precision: Literal["auto", "off", "float16", "bfloat16"] = Field(
         "auto", description="'auto': bfloat16 on Ampere/Hopper GPUs, float16 on older ones, off on CPU."
     )
-    xla: bool = False
+    xla: bool = Field(False, description="TensorFlow only: compile the training step with XLA.")
+    compile: bool = Field(False, description="PyTorch only: torch.compile the model (pays off on GPUs).")
     spot: Spot = Field(default_factory=Spot)
     checkpoint_s3_uri: S3Uri | None = None
     debugger: Debugger = Field(default_factory=Debugger)

@@ -24,8 +24,9 @@ def test_bert_only_files(example_text):
     bert = load_spec_text(example_text("womens-clothing-bert.yaml")).spec
     bt_files = {f.source.as_posix() for f in template_files(template_root(), bt)}
     bert_files = {f.source.as_posix() for f in template_files(template_root(), bert)}
-    assert "pipelines/__pkg__/train.py" in bert_files
-    assert "pipelines/__pkg__/train.py" not in bt_files
+    assert "pipelines/__pkg__/train_tensorflow.py" in bert_files
+    assert "pipelines/__pkg__/train_pytorch.py" not in bert_files  # the example trains with TensorFlow
+    assert "pipelines/__pkg__/train_tensorflow.py" not in bt_files
 
 
 def test_github_actions_can_be_switched_off(example_text):
@@ -98,3 +99,14 @@ def test_sagespec_folder_keeps_only_what_regeneration_needs():
     assert files["spec.yaml"].startswith(b"# yaml-language-server: $schema=.sagespec/spec.schema.json\n")
     assert b"-m sagespec schema > .sagespec/spec.schema.json" in files["Makefile"]
     assert b"\n.sagespec/spec.schema.json\n" in files[".gitignore"]
+
+
+def test_a_pytorch_bert_project_trains_with_the_pytorch_script_as_train_py(example_text):
+    text = example_text("womens-clothing-bert.yaml").replace("type: bert", "type: bert\n  framework: pytorch")
+    files = {
+        f.source.as_posix(): f.target.as_posix()
+        for f in template_files(template_root(), load_spec_text(text).spec)
+    }
+    assert files["pipelines/__pkg__/train_pytorch.py"] == "pipelines/reviews_bert/train.py"
+    assert "pipelines/__pkg__/train_tensorflow.py" not in files
+    assert "pipelines/__pkg__/tfrecord_format.py" not in files  # TensorFlow's input format

@@ -11,6 +11,7 @@ from pathlib import PurePosixPath
 import pytest
 
 from sagespec.render import render_project
+from sagespec.render.layout import target_path
 from sagespec.spec import load_spec, load_spec_text
 
 from ..conftest import DATA, EXAMPLE_SPECS, SPECS
@@ -87,9 +88,10 @@ def test_sagespecs_readme_names_only_modules_the_templates_generate():
     """sagespec's own README sketches the generated tree: every file name it gives there is a template."""
     readme = (SPECS.parent / "README.md").read_text()
     tree = readme.split("## The generated project\n", 1)[1].split("```\n", 2)[1]
+    root = SPECS.parent / "template"
     templates = {
-        path.name.removesuffix(".j2").replace("dot_", ".")
-        for path in (SPECS.parent / "template").rglob("*")
+        target_path(PurePosixPath(path.relative_to(root).as_posix()), "pkg").name
+        for path in root.rglob("*")
         if path.is_file()
     }
     named = set(re.findall(r"[\w.-]+\.(?:py|txt|yml|yaml|toml|json|md)\b|Makefile", tree))
@@ -104,6 +106,10 @@ def test_sagespecs_readme_names_every_module_of_the_pipeline_package():
     readme = (SPECS.parent / "README.md").read_text()
     tree = readme.split("## The generated project\n", 1)[1].split("```\n", 2)[1]
     package = SPECS.parent / "template" / "pipelines" / "__pkg__"
-    modules = {path.name.removesuffix(".j2") for path in package.iterdir() if path.is_file()} - UNNAMED
+    modules = {
+        target_path(PurePosixPath("pipelines/__pkg__", path.name), "pkg").name
+        for path in package.iterdir()
+        if path.is_file()
+    } - UNNAMED
     named = set(re.findall(r"[\w.-]+\.(?:py|txt)\b", tree))
     assert modules <= named, sorted(modules - named)

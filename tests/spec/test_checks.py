@@ -91,6 +91,32 @@ def test_spot_wait_must_cover_runtime(example_text):
     assert "max_runtime_seconds" in messages(text)["model.spot.max_wait_seconds"]
 
 
+@pytest.mark.parametrize(
+    ("framework", "field", "other"),
+    [("pytorch", "xla", "model.compile"), ("tensorflow", "compile", "model.xla")],
+)
+def test_each_framework_refuses_the_others_compiler(example_text, framework, field, other):
+    text = example_text("womens-clothing-bert.yaml").replace(
+        "  type: bert\n", f"  type: bert\n  framework: {framework}\n  {field}: true\n"
+    )
+    assert other in messages(text)[f"model.{field}"]
+
+
+def test_pytorch_bert_takes_its_own_hyperparameters(example_text):
+    text = example_text("womens-clothing-bert.yaml").replace(
+        "  type: bert\n", "  type: bert\n  framework: pytorch\n"
+    )
+    assert messages(text) == {}
+    accumulate = text.replace(
+        "  hyperparameters:\n", "  hyperparameters:\n    gradient_accumulation_steps: 4\n"
+    )
+    assert messages(accumulate) == {}
+    tensorflow = accumulate.replace("  framework: pytorch\n", "")
+    assert (
+        "unknown hyperparameter" in messages(tensorflow)["model.hyperparameters.gradient_accumulation_steps"]
+    )
+
+
 DEPLOYMENT = """
 deployment:
   variants:
