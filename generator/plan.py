@@ -115,7 +115,8 @@ def preprocess_arguments(spec: Spec) -> list[str]:
     if isinstance(spec.model, BertModel):
         hps = training_hyperparameters(spec)
         args += [
-            "--output-format", "tfrecord",
+            # Each framework's training script reads its own input format.
+            "--output-format", "token-arrays" if spec.model.framework == "pytorch" else "tfrecord",
             "--tokenizer", spec.model.pretrained_model,
             "--max-seq-length", hps["max_seq_length"],
         ]  # fmt: skip
