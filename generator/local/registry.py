@@ -34,8 +34,10 @@ BIAS_FILE = "bias-report.json"
 INFERENCE_IMAGES = {
     "blazingtext": {"Image": "blazingtext:1 (SageMaker built-in algorithm)", "Framework": "BLAZINGTEXT"},
     "bert": {"Image": "tensorflow-inference (SageMaker TensorFlow Serving)", "Framework": "TENSORFLOW"},
+    "bert/pytorch": {"Image": "pytorch-inference (SageMaker PyTorch inference)", "Framework": "PYTORCH"},
 }
-CONTENT_TYPES = {"blazingtext": ["application/json", "application/jsonlines"], "bert": ["application/json"]}
+# Keyed by spec.catalog.model_kind; any other kind takes JSON.
+CONTENT_TYPES = {"blazingtext": ["application/json", "application/jsonlines"]}
 
 
 @dataclass(frozen=True)

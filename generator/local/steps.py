@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import LocalRunError
 from ..plan import EVALUATE_STEP, EVALUATION_REPORT, LOCAL_OFFLINE_STORE_DIR, PREPROCESS_STEP, Step
+from ..spec.catalog import model_kind
 from . import cache
 from .artifacts import copy_into, file_digest, script_digest
 from .condition import evaluate_condition
@@ -274,7 +275,7 @@ def register(session: RunSession, step: Step, record: StepResult) -> None:
         model_artifact=artifact,
         evaluation_report=evaluation,
         approval_status=spec.registry.approval_status,
-        model_type=spec.model.type,
+        model_type=model_kind(spec.model),
         region=spec.project.region,
         inference_instance_types=list(spec.registry.inference_instance_types),
         run_id=result.run_id,

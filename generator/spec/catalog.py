@@ -199,11 +199,16 @@ BERT_PYTORCH = Algorithm(
 ALGORITHMS: dict[str, Algorithm] = {"blazingtext": BLAZINGTEXT, "bert": BERT, "bert/pytorch": BERT_PYTORCH}
 
 
-def algorithm_for(model: Any) -> Algorithm:
-    """The catalog entry of a spec's model: its type, and for BERT its framework."""
+def model_kind(model: Any) -> str:
+    """A spec's model as a key of ALGORITHMS: its type, and for BERT its framework."""
     if model.type == "bert" and model.framework == "pytorch":
-        return BERT_PYTORCH
-    return ALGORITHMS[model.type]
+        return "bert/pytorch"
+    return str(model.type)
+
+
+def algorithm_for(model: Any) -> Algorithm:
+    """The catalog entry of a spec's model."""
+    return ALGORITHMS[model_kind(model)]
 
 
 # SageMaker instance families with NVIDIA GPUs (training). Anything else is CPU (or Trainium/Inferentia,
