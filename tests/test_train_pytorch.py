@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -93,7 +94,7 @@ def _channel(folder: Path, model: Path, copies: int = 4) -> Path:
 
 
 def _run(
-    tmp: Path, model: Path, *args: str, channels: tuple[Path, Path] | None = None
+    tmp: Path, model: Path, *args: str, channels: tuple[Path, Path] | None = None, script: Path = SCRIPT
 ) -> subprocess.CompletedProcess:
     train, validation = channels or (_channel(tmp / "train", model), _channel(tmp / "validation", model, 1))
     env = os.environ | {
@@ -105,7 +106,7 @@ def _run(
         "CUDA_VISIBLE_DEVICES": "",
         "USE_TF": "0",  # a PyTorch project has no TensorFlow; this test environment does
     }
-    command = [sys.executable, str(SCRIPT), "--pretrained_model", str(model), "--batch_size", "4",
+    command = [sys.executable, str(script), "--pretrained_model", str(model), "--batch_size", "4",
                "--checkpoint_dir", str(tmp / "checkpoints"), *args]  # fmt: skip
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
 
@@ -212,6 +213,16 @@ def test_a_run_prints_the_metric_lines_and_exports_what_serving_loads(tmp_path, 
     assert labels["classes"] == CLASSES and labels["pooling"] == "cls" and labels["max_seq_length"] == 128
     history = json.loads((tmp_path / "output" / "history.json").read_text())
     assert len(history["val_accuracy"]) == 2
+
+
+def test_a_project_without_an_endpoint_exports_no_serving_code(tmp_path, tiny_model):
+    alone = tmp_path / "pkg" / "train.py"  # no inference.py beside it: the spec has no deployment
+    alone.parent.mkdir()
+    shutil.copy2(SCRIPT, alone)
+    done = _run(tmp_path, tiny_model, "--epochs", "1", script=alone)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "model" / "classifier.safetensors").is_file()
+    assert not (tmp_path / "model" / "code").exists()
 
 
 def test_a_restarted_spot_job_resumes_after_its_last_epoch(tmp_path, tiny_model):

@@ -694,11 +694,15 @@ def export(
         "pooling": model.pooling,
     }
     (model_dir / "labels.json").write_text(json.dumps(labels, indent=2) + "\n", encoding="utf-8")
-    code = model_dir / "code"
-    shutil.rmtree(code, ignore_errors=True)
-    code.mkdir()
-    shutil.copy2(Path(__file__).with_name("inference.py"), code / "inference.py")
-    print(f"exported encoder, classifier head, tokenizer, labels.json and code/ to {model_dir}")
+    exported = "encoder, classifier head, tokenizer, labels.json"
+    handler = Path(__file__).with_name("inference.py")
+    if handler.is_file():  # a project without an endpoint has no handler to ship
+        code = model_dir / "code"
+        shutil.rmtree(code, ignore_errors=True)
+        code.mkdir()
+        shutil.copy2(handler, code / "inference.py")
+        exported += " and code/"
+    print(f"exported {exported} to {model_dir}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -557,8 +557,11 @@ def export(
     tf_keras.mixed_precision.set_global_policy("float32")
     serving_model = TFAutoModelForSequenceClassification.from_pretrained(str(model_dir))
     save_serving_signature(serving_model, model_dir / "saved_model" / "1")
-    package_serving_code(model_dir)
-    print(f"exported model, tokenizer, labels.json, saved_model/1 and code/ to {model_dir}")
+    exported = "model, tokenizer, labels.json, saved_model/1"
+    if Path(__file__).with_name("inference.py").is_file():  # a project without an endpoint has no handler
+        package_serving_code(model_dir)
+        exported += " and code/"
+    print(f"exported {exported} to {model_dir}")
 
 
 # ---------------------------------------------------------------------------------------------- main
