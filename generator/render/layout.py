@@ -42,10 +42,11 @@ FEATURE_RULES: dict[str, Rule] = {
     "pipelines/__pkg__/train_pytorch.py": lambda s: uses_bert(s, "pytorch"),
     "pipelines/__pkg__/model_bert.py": lambda s: s.model.type == "bert",
     "pipelines/__pkg__/model_blazingtext.py": lambda s: s.model.type == "blazingtext",
-    # preprocess.py's optional parts: the training-format writers (BlazingText's lines, BERT's TFRecords)
-    # and the Feature Store ingestion.
+    # preprocess.py's optional parts: the training-format writers (BlazingText's lines; BERT's TFRecords or
+    # token arrays) and the Feature Store ingestion.
     "pipelines/__pkg__/blazingtext_format.py": lambda s: s.model.type == "blazingtext",
     "pipelines/__pkg__/tfrecord_format.py": lambda s: uses_bert(s, "tensorflow"),
+    "pipelines/__pkg__/token_arrays_format.py": lambda s: uses_bert(s, "pytorch"),
     "pipelines/__pkg__/feature_store.py": lambda s: s.feature_store_enabled,
     "pipelines/__pkg__/tuning.py.j2": lambda s: s.tuning_enabled,
     "dot_github": lambda s: s.ci.github_actions.enabled,

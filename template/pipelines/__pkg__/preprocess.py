@@ -5,15 +5,17 @@ Runs as a SageMaker Processing job (and unchanged on a laptop through the local 
     input-dir/<one .csv or .parquet file>
         -> output-dir/{train,validation,test}/<split>.txt       (--output-format blazingtext)
            output-dir/{train,validation,test}/<split>.tfrecord  (--output-format tfrecord)
+           output-dir/{train,validation,test}/<split>.npz       (--output-format token-arrays)
            output-dir/{train,validation,test}/<split>.csv       (text,label: raw text for evaluation/labeling)
            output-dir/{train,validation,test}/labels.json       ({"classes": [...]}, the class index order)
            (for blazingtext only test/ gets the .csv and labels.json: the algorithm reads whole channels)
            output-dir/bias/bias.csv                             (label + facet columns, for Clarify)
 
 Each training format is written by a module beside this script that a project has only when its model
-reads that format: blazingtext_format.py (BlazingText) and tfrecord_format.py (BERT). With
---feature-group-name (tfrecord only), every example's features also go to a SageMaker Feature Store
-feature group (feature_store.py; with --offline-store-dir, a local stand-in for the offline store).
+reads that format: blazingtext_format.py (BlazingText), tfrecord_format.py (BERT with TensorFlow) and
+token_arrays_format.py (BERT with PyTorch). With --feature-group-name (BERT formats only), every example's
+features also go to a SageMaker Feature Store feature group (feature_store.py; with --offline-store-dir, a
+local stand-in for the offline store).
 
 Steps: drop rows without text or without a label, map raw label values to class labels, optionally
 downsample every class to the size of the rarest one, optionally sample --max-rows rows, then a stratified
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import importlib
 import json
 import math
 import re
@@ -41,6 +44,9 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 DATA_SUFFIXES = (".csv", ".parquet")
+# The BERT training formats, each written by its own module beside this script, and tokenized alike.
+TOKEN_FORMATS = {"tfrecord": "tfrecord_format", "token-arrays": "token_arrays_format"}
+OUTPUT_FORMATS = ("blazingtext", *TOKEN_FORMATS)
 
 _INTEGRAL_FLOAT = re.compile(r"-?\d+\.0+")
 
@@ -124,10 +130,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--max-rows", type=_positive_int, default=None, help="stratified sample, for quick runs"
     )
-    parser.add_argument("--output-format", choices=("blazingtext", "tfrecord"), default="blazingtext")
-    parser.add_argument("--tokenizer", help="tfrecord only: Hugging Face model id or local folder")
-    parser.add_argument("--max-seq-length", type=_positive_int, default=128, help="tfrecord only")
-    store = parser.add_argument_group("feature store (tfrecord only)")
+    parser.add_argument("--output-format", choices=OUTPUT_FORMATS, default="blazingtext")
+    parser.add_argument("--tokenizer", help="BERT formats only: Hugging Face model id or local folder")
+    parser.add_argument("--max-seq-length", type=_positive_int, default=128, help="BERT formats only")
+    store = parser.add_argument_group("feature store (BERT formats only)")
     store.add_argument("--feature-group-name", help="store the features in this feature group too")
     store.add_argument("--feature-store-region", help="the feature group's AWS region")
     store.add_argument("--record-identifier", default="review_id", help="feature (and column) name")
@@ -140,11 +146,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
 
-    if args.output_format == "tfrecord" and not args.tokenizer:
-        parser.error("--tokenizer is required with --output-format tfrecord")
+    if args.output_format in TOKEN_FORMATS and not args.tokenizer:
+        parser.error(f"--tokenizer is required with --output-format {args.output_format}")
     if args.feature_group_name:
-        if args.output_format != "tfrecord":
-            parser.error("--feature-group-name stores BERT features: it needs --output-format tfrecord")
+        if args.output_format not in TOKEN_FORMATS:
+            parser.error(
+                "--feature-group-name stores BERT features: it needs --output-format "
+                + " or ".join(TOKEN_FORMATS)
+            )
         if not args.feature_store_region:
             parser.error("--feature-store-region is required with --feature-group-name")
         if not (args.online_store or args.offline_store_s3_uri or args.offline_store_dir):
@@ -386,14 +395,21 @@ def write_split(
         import blazingtext_format  # BlazingText projects only
 
         blazingtext_format.write_blazingtext(directory / f"{name}.txt", part["text"], part["label"])
-    else:
-        import tfrecord_format  # BERT projects only: see the end of this file
+        return
+    index = {label: i for i, label in enumerate(classes)}
+    label_ids = [index[label] for label in part["label"]]
+    texts = [clean_text(text) for text in part["text"]]
+    if args.output_format == "tfrecord":
+        import tfrecord_format  # BERT projects with TensorFlow only: see the end of this file
 
-        index = {label: i for i, label in enumerate(classes)}
-        label_ids = [index[label] for label in part["label"]]
-        texts = [clean_text(text) for text in part["text"]]
         tfrecord_format.write_tfrecord(
             directory / f"{name}.tfrecord", texts, label_ids, tokenizer, args.max_seq_length
+        )
+    else:
+        import token_arrays_format  # BERT projects with PyTorch only: see the end of this file
+
+        token_arrays_format.write_token_arrays(
+            directory / f"{name}.npz", texts, label_ids, tokenizer, args.max_seq_length
         )
 
 
@@ -424,7 +440,9 @@ def run(args: argparse.Namespace) -> None:
 
     dataset = build_dataset(frame, args)
     # Load the tokenizer before writing anything, so a bad --tokenizer fails fast.
-    tokenizer = load_tokenizer(args.tokenizer) if args.output_format == "tfrecord" else None
+    tokenizer = (
+        load_tokenizer(args.output_format, args.tokenizer) if args.output_format in TOKEN_FORMATS else None
+    )
     ratios = {"train": args.train_ratio, "validation": args.validation_ratio, "test": args.test_ratio}
     parts = split(dataset.frame, ratios, args.seed)
     for name, part in parts.items():
@@ -436,15 +454,15 @@ def run(args: argparse.Namespace) -> None:
         store_features(parts, tokenizer, args)
 
 
-# The TFRecord writer and the Feature Store ingestion are modules beside this script that a project has only
-# when its spec uses them (a BERT model; a feature store); they are imported where they are used.
+# The BERT format writers and the Feature Store ingestion are modules beside this script that a project has
+# only when its spec uses them (a BERT model in one framework; a feature store); they are imported where they
+# are used.
 
 
-def load_tokenizer(name_or_path: str) -> Any:
-    import tfrecord_format
-
+def load_tokenizer(output_format: str, name_or_path: str) -> Any:
+    writer = importlib.import_module(TOKEN_FORMATS[output_format])
     try:
-        return tfrecord_format.load_tokenizer(name_or_path)
+        return writer.load_tokenizer(name_or_path)
     except ValueError as err:
         raise InputError(str(err)) from None
 
