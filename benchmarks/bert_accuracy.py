@@ -175,7 +175,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--seeds", type=int, default=1, help="splits 42, 43, ...")
     parser.add_argument("--model", type=Path, default=None, help="a local BERT-family model folder")
-    parser.add_argument("--plain-epochs", type=int, default=2)
+    parser.add_argument("--plain-epochs", type=int, default=2, help="0 skips the plain loop")
     parser.add_argument("--recipe", action="append", default=[], metavar="'NAME=VALUE ...'",
                         help="the generated script's hyperparameters, one row per --recipe (default: its "
                              "defaults), e.g. --recipe 'epochs=4 learning_rate=1e-4'")  # fmt: skip
@@ -192,10 +192,11 @@ def main() -> None:
 
     runs: dict[str, Callable[[Split, int, Path], Outcome]] = {
         "TF-IDF + LR": lambda data, seed, work: tfidf_logistic_regression(data),
-        "plain PyTorch loop": lambda data, seed, work: plain_loop(
-            data, model_dir, options.plain_epochs, seed
-        ),
     }
+    if options.plain_epochs:
+        runs["plain PyTorch loop"] = lambda data, seed, work: plain_loop(
+            data, model_dir, options.plain_epochs, seed
+        )
     for recipe in recipes:
         name = "generated train.py " + " ".join(f"{k}={v}" for k, v in recipe.items())
         runs[name.strip()] = lambda data, seed, work, recipe=recipe: generated_script(

@@ -144,7 +144,16 @@ def run_generated_script(
         model_dir=work / "model", train_dir=train, validation_dir=validation,
         output_data_dir=work / "output", job_name=None, rank=0, local_rank=0, world_size=1,
     )  # fmt: skip
-    summary = script.train(args, env)
+    if options.profile:  # where the GPU time goes, kernel by kernel (the timings below are then inflated)
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as profiler:
+            summary = script.train(args, env)
+        print(
+            profiler.key_averages().table(sort_by="cuda_time_total", row_limit=25, max_name_column_width=70)
+        )
+    else:
+        summary = script.train(args, env)
     steady = summary.epochs[1:] or summary.epochs
     seconds = sum(e.train_seconds for e in steady) / len(steady)
     name = f"generated train.py ({summary.precision}{', compiled' if options.compile else ''})"
@@ -214,6 +223,7 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="a 2-layer model instead of BERT-base")
     parser.add_argument("--no-compile", dest="compile", action="store_false")
     parser.add_argument("--no-hf", dest="hf", action="store_false", help="skip the Trainer run")
+    parser.add_argument("--profile", action="store_true", help="print the top GPU kernels (slows the run)")
     parser.add_argument("--peak-tflops", type=float, default=None, help="the GPU's peak dense bf16 TFLOP/s")
     options = parser.parse_args()
     import transformers

@@ -264,3 +264,10 @@ def test_a_hyperparameter_out_of_range_is_refused_before_training(tmp_path, tiny
     done = _run(tmp_path, tiny_model, "--warmup_ratio", "1.5")
     assert done.returncode == 2 and "--warmup_ratio must be in [0, 1)" in done.stderr
     assert done.stderr.count("\n") == 1
+
+
+def test_the_scripts_defaults_are_the_catalogs():
+    """The pipeline passes every catalog hyperparameter; run by hand, the script must mean the same."""
+    args = vars(train_pytorch.parse_args([]))
+    for name, hyperparameter in BERT_PYTORCH.hyperparameters.items():
+        assert args[name] == hyperparameter.default, name

@@ -105,7 +105,7 @@ def _at_least(minimum: int) -> Callable[[str], int]:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = OneLineErrorParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--epochs", type=_at_least(1), default=3)
-    parser.add_argument("--learning_rate", type=float, default=5e-5)
+    parser.add_argument("--learning_rate", type=float, default=3e-5)
     parser.add_argument("--batch_size", type=_at_least(1), default=32, help="per process (GPU)")
     parser.add_argument("--gradient_accumulation_steps", type=_at_least(1), default=1)
     parser.add_argument("--max_seq_length", type=_at_least(8), default=128)
