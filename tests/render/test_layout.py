@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
+import pytest
+
+from sagespec.render import generate
 from sagespec.render.layout import target_path, template_files
 from sagespec.render.project import template_root
 from sagespec.spec import load_spec_text
+
+from ..conftest import SPECS
 
 
 def test_target_path_conventions():
@@ -110,3 +115,17 @@ def test_a_pytorch_bert_project_trains_with_the_pytorch_script_as_train_py(examp
     assert files["pipelines/__pkg__/train_pytorch.py"] == "pipelines/reviews_bert/train.py"
     assert "pipelines/__pkg__/train_tensorflow.py" not in files
     assert "pipelines/__pkg__/tfrecord_format.py" not in files  # TensorFlow's input format
+
+
+@pytest.mark.parametrize("extra", ["", "framework: pytorch", "tuning"])
+def test_the_generated_pipeline_module_stays_under_400_lines(example_text, tmp_path, extra):
+    """pipeline.py holds the steps; constants live in settings.py, model- and tuning-specific pieces in
+    modules of their own (AWS's seed pipeline.py, 294 lines, is the size to beat)."""
+    name = "womens-clothing-blazingtext-tuning.yaml" if extra == "tuning" else "womens-clothing-bert.yaml"
+    text = example_text(name)
+    if extra.startswith("framework"):
+        text = text.replace("  type: bert\n", f"  type: bert\n  {extra}\n")
+    loaded = load_spec_text(text, SPECS / name)  # data paths are relative to the spec
+    generate(loaded, tmp_path / "project")
+    pipeline = tmp_path / "project" / "pipelines" / loaded.spec.project.package / "pipeline.py"
+    assert len(pipeline.read_text().splitlines()) <= 400
