@@ -10,6 +10,7 @@ sample), so nothing is downloaded.
 from __future__ import annotations
 
 import ast
+import html
 import importlib.util
 import json
 import os
@@ -33,7 +34,11 @@ DATA_FILES = sorted((ROOT / "data").glob("*.csv"))
 # The training format of the project's model: preprocess.py writes it with the module of that name, which
 # a project has only when its model reads that format.
 HAS_BLAZINGTEXT_FORMAT = (SCRIPTS / "blazingtext_format.py").is_file()
-OUTPUT_FORMAT = "blazingtext" if HAS_BLAZINGTEXT_FORMAT else "tfrecord"
+# BERT trained with PyTorch reads token arrays; with TensorFlow, TFRecords.
+TRAINS_WITH_PYTORCH = (SCRIPTS / "token_arrays_format.py").is_file()
+OUTPUT_FORMAT = (
+    "blazingtext" if HAS_BLAZINGTEXT_FORMAT else "token-arrays" if TRAINS_WITH_PYTORCH else "tfrecord"
+)
 # A bad input ends preprocess.py before it loads the tokenizer: the tests of bad inputs never need one.
 UNLOADED_TOKENIZER = "tokenizer-not-loaded"
 MAX_ROWS = 600
@@ -93,7 +98,7 @@ def preprocess_arguments(output_dir: Path, **overrides: str) -> list[str]:
         "--max-rows": str(MAX_ROWS),
         "--output-format": OUTPUT_FORMAT,
     }
-    if OUTPUT_FORMAT == "tfrecord":
+    if OUTPUT_FORMAT != "blazingtext":
         options["--tokenizer"] = UNLOADED_TOKENIZER
     options |= {f"--{name.replace('_', '-')}": value for name, value in overrides.items()}
     return [part for option, value in options.items() for part in (option, value)]
@@ -349,7 +354,7 @@ def sample_input(tmp_path: Path, rows: int = 300) -> tuple[pd.DataFrame, Path]:
 def test_preprocess_drops_rows_without_a_label_and_counts_them(
     tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    # The job runs to its end, so a TFRecord project's needs a tokenizer it can load.
+    # The job runs to its end, so a BERT project's needs a tokenizer it can load.
     tokenizer = {} if HAS_BLAZINGTEXT_FORMAT else {"tokenizer": str(request.getfixturevalue("tiny_bert"))}
     frame, input_dir = sample_input(tmp_path)
     label_column = dataset_options()["--label-column"]
@@ -393,9 +398,13 @@ def test_preprocess_data_with_nothing_to_learn_exits_2(tmp_path: Path, content: 
 
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2-layer BERT (hidden size 32) and a fast WordPiece tokenizer trained on the sample texts."""
-    pytest.importorskip("tensorflow")
-    pytest.importorskip("tf_keras")
+    """A 2-layer BERT (hidden size 32) and a fast WordPiece tokenizer trained on the sample texts, with the
+    weights of the framework this project trains with."""
+    if TRAINS_WITH_PYTORCH:
+        pytest.importorskip("torch")
+    else:
+        pytest.importorskip("tensorflow")
+        pytest.importorskip("tf_keras")
     transformers = pytest.importorskip("transformers")
     tokenizers = pytest.importorskip("tokenizers")
 
@@ -430,12 +439,17 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
         intermediate_size=64,
         max_position_embeddings=64,
     )
-    model = transformers.TFBertForSequenceClassification(config)
-    model(model.dummy_inputs)  # create the weights
-
     folder = tmp_path_factory.mktemp("tiny-bert")
     tokenizer.save_pretrained(folder)
-    model.save_pretrained(folder)
+    if TRAINS_WITH_PYTORCH:
+        transformers.BertModel(config).save_pretrained(folder)
+        # Pooled as sentence-transformers checkpoints say (all-MiniLM-L6-v2's mean of the tokens).
+        (folder / "1_Pooling").mkdir()
+        (folder / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_mean_tokens": True}))
+    else:
+        model = transformers.TFBertForSequenceClassification(config)
+        model(model.dummy_inputs)  # create the weights
+        model.save_pretrained(folder)
     return folder
 
 
@@ -668,3 +682,112 @@ def test_the_confusion_matrix_draws_class_labels_literally(tmp_path: Path) -> No
     path = tmp_path / "confusion.png"
     evaluate.plot_confusion_matrix([[3, 1], [0, 2]], ["cost $5 # $", "$x_1$"], path)
     assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+# -------------------------------------------------------------------------------------- PyTorch / BERT
+
+
+@pytest.fixture(scope="module")
+def token_array_splits(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not TRAINS_WITH_PYTORCH:
+        pytest.skip("this project's model reads no token arrays: no token_arrays_format.py")
+    output_dir = tmp_path_factory.mktemp("token-arrays") / "output"
+    arguments = preprocess_arguments(
+        output_dir, output_format="token-arrays", tokenizer=str(tiny_bert), max_seq_length=str(MAX_SEQ_LENGTH)
+    )
+    run_script("preprocess.py", arguments)
+    return output_dir
+
+
+def test_preprocess_token_arrays(token_array_splits: Path, tiny_bert: Path) -> None:
+    import numpy as np
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    classes = read_classes(token_array_splits / "train")
+    lengths = []
+    for split in ("train", "validation", "test"):
+        assert read_classes(token_array_splits / split) == classes
+        table = pd.read_csv(token_array_splits / split / f"{split}.csv", dtype=str, keep_default_na=False)
+        with np.load(token_array_splits / split / f"{split}.npz") as arrays:
+            input_ids, offsets, labels = arrays["input_ids"], arrays["offsets"], arrays["labels"]
+        assert (input_ids.dtype, offsets.dtype, labels.dtype) == (np.int32, np.int64, np.int64)
+        assert len(labels) == len(table) > 0 and len(offsets) == len(labels) + 1
+        assert offsets[0] == 0 and offsets[-1] == len(input_ids) and (np.diff(offsets) > 0).all()
+        assert [classes[i] for i in labels] == table["label"].tolist()
+        texts = [input_ids[start:end].tolist() for start, end in zip(offsets[:-1], offsets[1:], strict=True)]
+        # The ids the tokenizer gives the cleaned texts, truncated at the same place.
+        cleaned = [" ".join(html.unescape(text).split()) for text in table["text"]]
+        assert texts == tokenizer(cleaned, truncation=True, max_length=MAX_SEQ_LENGTH)["input_ids"]
+        for ids in texts:
+            assert ids[0] == tokenizer.cls_token_id and ids[-1] == tokenizer.sep_token_id
+            assert tokenizer.pad_token_id not in ids  # unpadded
+        lengths += map(len, texts)
+    assert max(lengths) == MAX_SEQ_LENGTH and min(lengths) < MAX_SEQ_LENGTH  # truncated, not padded
+
+
+@pytest.fixture(scope="module")
+def pytorch_export(
+    token_array_splits: Path, tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """One epoch of train.py (PyTorch) on the token arrays preprocess.py wrote; its export (SM_MODEL_DIR)."""
+    work = tmp_path_factory.mktemp("pytorch-training")
+    hyperparameters = {
+        "epochs": 1,
+        "learning_rate": 0.001,
+        "batch_size": 32,
+        "max_seq_length": MAX_SEQ_LENGTH,
+        "pretrained_model": str(tiny_bert),
+        "checkpoint_dir": str(work / "checkpoints"),
+    }
+    arguments = [part for name, value in hyperparameters.items() for part in (f"--{name}", str(value))]
+    # USE_TF=0: a PyTorch project has no TensorFlow; a test environment may, and transformers would load it.
+    result = run_script(
+        "train.py", arguments, env=train_environment(token_array_splits, work) | {"USE_TF": "0"}
+    )
+    (line,) = epoch_lines(result.stdout)
+    for name, pattern in METRIC_PATTERNS.items():
+        assert pattern.search(line), f"{name} missing from {line!r}"
+    return work / "model"
+
+
+def test_pytorch_export_is_evaluated_and_served_alike(
+    pytorch_export: Path, token_array_splits: Path, tmp_path: Path
+) -> None:
+    """evaluate.py scores train.py's export on test.npz; inference.py serves the same export from text and
+    predicts the same classes for the test split's texts."""
+    classes = read_classes(token_array_splits / "train")
+    labels = json.loads((pytorch_export / "labels.json").read_text(encoding="utf-8"))
+    assert labels["classes"] == classes and labels["pooling"] == "mean"
+    for name in ("config.json", "model.safetensors", "classifier.safetensors", "tokenizer.json"):
+        assert (pytorch_export / name).is_file(), f"{name} missing from the export"
+
+    make_model_tarball(pytorch_export, tmp_path / "artifact" / "model.tar.gz")
+    output_dir = tmp_path / "evaluation"
+    arguments = ["--model-dir", str(tmp_path / "artifact"), "--test-dir", str(token_array_splits / "test")]
+    run_script("evaluate.py", [*arguments, "--output-dir", str(output_dir), "--model-type", "bert"])
+    test = pd.read_csv(token_array_splits / "test" / "test.csv", dtype=str, keep_default_na=False)
+    report = assert_evaluation_report(output_dir, classes, len(test))
+
+    if not (SCRIPTS / "inference.py").is_file():
+        return  # no endpoint, no handler to compare with
+    code = pytorch_export / "code" / "inference.py"
+    assert code.read_bytes() == (SCRIPTS / "inference.py").read_bytes()
+    spec = importlib.util.spec_from_file_location("served_inference", code)
+    assert spec is not None and spec.loader is not None
+    handler = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(handler)
+    model = handler.model_fn(str(pytorch_export))
+    texts = test["text"].tolist()
+    body, content_type = handler.output_fn(
+        handler.predict_fn(handler.input_fn(json.dumps({"instances": texts}), "application/json"), model)
+    )
+    served = json.loads(body)["predictions"]
+    csv_lines = "".join('"' + text.replace('"', '""') + '"\n' for text in texts[:5])
+    from_csv = handler.predict_fn(handler.input_fn(csv_lines.encode(), "text/csv"), model)
+    assert from_csv == served[:5]
+    # The confusion matrix evaluate.py drew is the one of the endpoint's answers.
+    matrix = [[0] * len(classes) for _ in classes]
+    for truth, prediction in zip(test["label"], served, strict=True):
+        matrix[classes.index(truth)][classes.index(prediction["label"])] += 1
+    assert matrix == report["confusion_matrix"]["matrix"]

@@ -1,7 +1,9 @@
 """Score the trained model on the held-out test split (SageMaker Processing).
 
-    model-dir/model.tar.gz   the training job's artifact (BlazingText: model.bin; BERT: train.py's export)
-    test-dir/                preprocess.py's test split: labels.json and test.txt or test.tfrecord
+    model-dir/model.tar.gz   the training job's artifact (BlazingText: model.bin; BERT: train.py's export,
+                             TensorFlow's SavedModel or PyTorch's encoder and classifier.safetensors)
+    test-dir/                preprocess.py's test split: labels.json and test.txt, test.tfrecord (BERT with
+                             TensorFlow) or test.npz (BERT with PyTorch)
         -> output-dir/evaluation.json
                {"metrics": {"accuracy": {"value": x}, "macro_f1": {"value": x}, "weighted_f1": {"value": x}},
                 "per_class": {"<label>": {"precision", "recall", "f1", "support"}},
@@ -28,6 +30,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precisio
 
 LABEL_PREFIX = "__label__"  # fastText / BlazingText label marker
 BATCH_SIZE = 64
+PYTORCH_HEAD_FILE = "classifier.safetensors"  # the classification head of a PyTorch BERT export
 
 
 class EvaluationError(Exception):
@@ -132,13 +135,22 @@ def class_of(label: str) -> str:
 
 
 def predict_bert(model_dir: Path, test_dir: Path, classes: list[str]) -> tuple[list[str], list[str]]:
-    """True and predicted class labels for test.tfrecord, through the exported SavedModel's signature."""
-    import tensorflow as tf
-
+    """True and predicted class labels of the test split, by the export of either framework."""
     if read_classes(model_dir / "labels.json") != classes:
         raise EvaluationError(
             "the model's labels.json and the test split's labels.json list different classes"
         )
+    if (model_dir / PYTORCH_HEAD_FILE).is_file():
+        return predict_pytorch_bert(model_dir, test_dir, classes)
+    return predict_tensorflow_bert(model_dir, test_dir, classes)
+
+
+def predict_tensorflow_bert(
+    model_dir: Path, test_dir: Path, classes: list[str]
+) -> tuple[list[str], list[str]]:
+    """True and predicted class labels for test.tfrecord, through the exported SavedModel's signature."""
+    import tensorflow as tf
+
     config_path = required_file(model_dir, "config.json", "train.py's export")
     pad_token_id = json.loads(config_path.read_text(encoding="utf-8")).get("pad_token_id") or 0
     saved_model = model_dir / "saved_model" / "1"
@@ -172,6 +184,61 @@ def predict_bert(model_dir: Path, test_dir: Path, classes: list[str]) -> tuple[l
         truth += [classes[i] for i in labels.numpy()]
         predicted += [classes[i] for i in tf.argmax(logits, axis=-1).numpy()]
     return truth, predicted
+
+
+def read_token_arrays(test_dir: Path, num_classes: int, max_length: int) -> tuple[list[Any], list[int]]:
+    """test.npz's texts as token id arrays (cut to max_length as train.py cuts them: the closing [SEP]
+    kept) and their class indexes."""
+    import numpy as np
+
+    path = required_file(test_dir, "test.npz", "preprocess.py's token-arrays output")
+    try:
+        with np.load(path) as arrays:
+            input_ids, offsets, labels = arrays["input_ids"], arrays["offsets"], arrays["labels"]
+    except (OSError, ValueError, KeyError) as err:
+        raise EvaluationError(f"{path} is not preprocess.py's token arrays: {err}") from None
+    if len(offsets) != len(labels) + 1 or any(not 0 <= label < num_classes for label in labels.tolist()):
+        raise EvaluationError(f"{path} has offsets or class indexes that do not fit its {len(labels)} texts")
+    texts = [input_ids[start:end] for start, end in zip(offsets[:-1], offsets[1:], strict=True)]
+    texts = [np.concatenate([t[: max_length - 1], t[-1:]]) if len(t) > max_length else t for t in texts]
+    return texts, labels.tolist()
+
+
+def predict_pytorch_bert(model_dir: Path, test_dir: Path, classes: list[str]) -> tuple[list[str], list[str]]:
+    """True and predicted class labels for test.npz, by the exported encoder, pooling and linear head: the
+    forward pass of train.py's TextClassifier (and of inference.py, which serves the same export)."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModel
+
+    settings = json.loads((model_dir / "labels.json").read_text(encoding="utf-8"))
+    encoder = AutoModel.from_pretrained(str(model_dir), add_pooling_layer=False, local_files_only=True).eval()
+    weights = load_file(str(required_file(model_dir, PYTORCH_HEAD_FILE, "train.py's export")))
+    head = torch.nn.Linear(weights["weight"].shape[1], weights["weight"].shape[0])
+    head.load_state_dict(weights)
+    mean_pooling = settings.get("pooling") == "mean"
+    pad_token_id = int(settings.get("pad_token_id") or 0)
+    max_length = int(settings.get("max_seq_length") or encoder.config.max_position_embeddings)
+    texts, labels = read_token_arrays(test_dir, len(classes), max_length)
+
+    predicted: list[str] = []
+    with torch.inference_mode():
+        for start in range(0, len(texts), BATCH_SIZE):
+            batch = texts[start : start + BATCH_SIZE]
+            # Padded to the batch's longest text; the attention mask keeps the padding out.
+            ids = torch.full((len(batch), max(map(len, batch))), pad_token_id, dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for row, text in enumerate(batch):
+                ids[row, : len(text)] = torch.as_tensor(text, dtype=torch.long)
+                mask[row, : len(text)] = 1
+            hidden = encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+            if mean_pooling:
+                weight = mask.unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * weight).sum(1) / weight.sum(1).clamp(min=1)
+            else:  # the [CLS] token
+                pooled = hidden[:, 0]
+            predicted += [classes[i] for i in head(pooled).argmax(-1).tolist()]
+    return [classes[i] for i in labels], predicted
 
 
 # ---------------------------------------------------------------------------------------------- report

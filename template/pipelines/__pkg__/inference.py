@@ -14,12 +14,21 @@ Model artifacts (model.tar.gz, unpacked into ``model_dir``):
     BlazingText   model.bin, fastText-compatible. On SageMaker the BlazingText image serves model.bin
                   itself and ignores this file: it takes the same {"instances": [...]} JSON, expects
                   the texts already tokenized, and answers [{"label": [...], "prob": [...]}, ...].
-    BERT          train.py's export: tokenizer.json, labels.json, saved_model/1/ and code/, which holds
+    BERT (TF)     train.py's export: tokenizer.json, labels.json, saved_model/1/ and code/, which holds
                   a copy of this file and, in code/lib/, the `tokenizers` package.
+    BERT (torch)  train.py's export: tokenizer.json, labels.json (classes, max_seq_length, pad_token_id,
+                  pooling), the encoder (config.json, model.safetensors), the linear head
+                  (classifier.safetensors, which tells this export from TensorFlow's) and code/, which
+                  holds a copy of this file.
 
-BERT on SageMaker: the TensorFlow Serving image serves saved_model/1/, which takes token ids, not text.
-Because code/inference.py is in the artifact, the image runs its Python front end, which puts code/ and
-code/lib/ on sys.path and calls input_handler (text -> token ids, as a TF Serving REST request) and
+BERT with PyTorch on SageMaker: the PyTorch inference image imports code/inference.py and calls the four
+functions below, which run the model on the instance's GPU if it has one, else on the CPU. They read only
+the artifact (torch, transformers, safetensors and tokenizers come from the image), so the endpoint runs
+with network isolation.
+
+BERT with TensorFlow on SageMaker: the TensorFlow Serving image serves saved_model/1/, which takes token
+ids, not text. Because code/inference.py is in the artifact, the image runs its Python front end, which puts
+code/ and code/lib/ on sys.path and calls input_handler (text -> token ids, as a TF Serving REST request) and
 output_handler (TF Serving's answer -> labels and probabilities) around each TF Serving call. The
 handlers need nothing beyond the standard library and `tokenizers`, so the endpoint runs with network
 isolation: the image never pip-installs anything.
@@ -38,6 +47,7 @@ import html
 import io
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +59,7 @@ LABEL_PREFIX = "__label__"  # fastText / BlazingText label marker
 BATCH_SIZE = 32  # texts per forward pass of the BERT model (in-process serving)
 MAX_INSTANCES = 1000  # texts per request
 TOKENIZER_FILE = "tokenizer.json"  # the fast tokenizer, readable by `tokenizers` alone
+PYTORCH_HEAD_FILE = "classifier.safetensors"  # the classification head of a PyTorch export
 SIGNATURE = "serving_default"  # train.py's SavedModel signature
 DEFAULT_MAX_POSITIONS = 512  # BERT's position limit when config.json does not say
 
@@ -92,13 +103,17 @@ class TextEncoder:
         return input_ids, attention_mask
 
 
+# A BERT model's forward pass: padded token ids and attention mask (one row per text) -> class probabilities.
+Probabilities = Callable[[list[list[int]], list[list[int]]], list[list[float]]]
+
+
 @dataclass
 class Model:
-    """A loaded artifact: ``kind`` is "blazingtext" or "bert"."""
+    """A loaded artifact: ``kind`` is "blazingtext" or "bert" (either framework: see ``predictor``)."""
 
     kind: str
     classes: list[str]
-    predictor: Any
+    predictor: Any  # fastText's model, or Probabilities
     encoder: TextEncoder | None = None
 
 
@@ -126,7 +141,7 @@ def class_of(label: str) -> str:
 
 
 def model_fn(model_dir: str) -> Model:
-    """Load the unpacked artifact: model.bin (BlazingText) or train.py's export (BERT)."""
+    """Load the unpacked artifact: model.bin (BlazingText) or train.py's export (BERT, either framework)."""
     directory = Path(model_dir)
     if (directory / "model.bin").is_file():
         import fasttext
@@ -136,7 +151,11 @@ def model_fn(model_dir: str) -> Model:
         classes = [class_of(label) for label in predictor.get_labels()]
         return Model("blazingtext", classes, predictor)
     if (directory / "labels.json").is_file() and (directory / TOKENIZER_FILE).is_file():
-        return Model("bert", _classes(directory), _bert_probabilities(directory), TextEncoder.load(directory))
+        if (directory / PYTORCH_HEAD_FILE).is_file():
+            probabilities = _pytorch_probabilities(directory)
+        else:
+            probabilities = _tensorflow_probabilities(directory)
+        return Model("bert", _classes(directory), probabilities, TextEncoder.load(directory))
     raise ValueError(
         f"{directory} holds neither model.bin (BlazingText) nor labels.json and {TOKENIZER_FILE} (BERT)"
     )
@@ -249,8 +268,8 @@ def _predict_fasttext(model: Model, text: str) -> dict[str, Any]:
     return _prediction(model.classes, [scored.get(c, 0.0) for c in model.classes])
 
 
-def _bert_probabilities(directory: Path) -> Any:
-    """A graph function (input_ids, attention_mask) -> class probabilities.
+def _tensorflow_probabilities(directory: Path) -> Probabilities:
+    """TensorFlow's export through a graph function.
 
     train.py's SavedModel (saved_model/1, what TensorFlow Serving serves) when the export has one, else
     the Hugging Face model traced once for any batch and length.
@@ -259,33 +278,66 @@ def _bert_probabilities(directory: Path) -> Any:
 
     saved_model = directory / "saved_model" / "1"
     if (saved_model / "saved_model.pb").is_file():
-        serve = tf.saved_model.load(str(saved_model)).signatures[SIGNATURE]
-        return lambda input_ids, attention_mask: serve(input_ids=input_ids, attention_mask=attention_mask)[
-            "probabilities"
-        ]
-    from transformers import TFAutoModelForSequenceClassification
+        signature = tf.saved_model.load(str(saved_model)).signatures[SIGNATURE]
 
-    model = TFAutoModelForSequenceClassification.from_pretrained(str(directory))
+        def graph(input_ids: tf.Tensor, attention_mask: tf.Tensor) -> tf.Tensor:
+            return signature(input_ids=input_ids, attention_mask=attention_mask)["probabilities"]
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)] * 2)
-    def probabilities(input_ids: tf.Tensor, attention_mask: tf.Tensor) -> tf.Tensor:
-        logits = model(input_ids=input_ids, attention_mask=attention_mask, training=False).logits
-        return tf.nn.softmax(logits, axis=-1)
+    else:
+        from transformers import TFAutoModelForSequenceClassification
+
+        model = TFAutoModelForSequenceClassification.from_pretrained(str(directory))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)] * 2)
+        def graph(input_ids: tf.Tensor, attention_mask: tf.Tensor) -> tf.Tensor:
+            logits = model(input_ids=input_ids, attention_mask=attention_mask, training=False).logits
+            return tf.nn.softmax(logits, axis=-1)
+
+    def probabilities(input_ids: list[list[int]], attention_mask: list[list[int]]) -> list[list[float]]:
+        rows = graph(tf.constant(input_ids, tf.int32), tf.constant(attention_mask, tf.int32))
+        return rows.numpy().tolist()
+
+    return probabilities
+
+
+def _pytorch_probabilities(directory: Path) -> Probabilities:
+    """PyTorch's export: the encoder, the pooling labels.json names and the linear head, as train.py's
+    TextClassifier computes them (without dropout, which is off at inference)."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModel
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    # No pooler layer: train.py trained none (the head pools itself). local_files_only: never the hub.
+    encoder = AutoModel.from_pretrained(str(directory), add_pooling_layer=False, local_files_only=True)
+    weights = load_file(str(directory / PYTORCH_HEAD_FILE))
+    num_classes, hidden_size = weights["weight"].shape
+    head = torch.nn.Linear(hidden_size, num_classes)
+    head.load_state_dict(weights)
+    encoder, head = encoder.to(device).eval(), head.to(device).eval()
+    mean_pooling = _read_json(directory / "labels.json").get("pooling") == "mean"
+
+    @torch.inference_mode()
+    def probabilities(input_ids: list[list[int]], attention_mask: list[list[int]]) -> list[list[float]]:
+        ids = torch.tensor(input_ids, dtype=torch.long, device=device)
+        mask = torch.tensor(attention_mask, dtype=torch.long, device=device)
+        hidden = encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        if mean_pooling:  # the mean of the text's tokens, padding left out
+            weight = mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * weight).sum(1) / weight.sum(1).clamp(min=1)
+        else:  # the [CLS] token
+            pooled = hidden[:, 0]
+        return torch.softmax(head(pooled).float(), dim=-1).cpu().tolist()
 
     return probabilities
 
 
 def _predict_bert(model: Model, texts: list[str]) -> list[dict[str, Any]]:
-    import tensorflow as tf
-
     encoder = model.encoder
     if encoder is None:
         raise ValueError("a BERT model needs its text encoder")
     predictions = []
     for start in range(0, len(texts), BATCH_SIZE):
         input_ids, attention_mask = encoder.encode(texts[start : start + BATCH_SIZE])
-        probabilities = model.predictor(
-            tf.constant(input_ids, tf.int32), tf.constant(attention_mask, tf.int32)
-        )
-        predictions += [_prediction(model.classes, row) for row in probabilities.numpy().tolist()]
+        predictions += [_prediction(model.classes, row) for row in model.predictor(input_ids, attention_mask)]
     return predictions
