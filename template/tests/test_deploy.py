@@ -16,6 +16,8 @@ import copy
 import importlib
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -563,10 +565,107 @@ def test_the_handler_serves_a_bert_artifact(tmp_path: Path) -> None:
         assert prediction["label"] == max(prediction["probabilities"], key=prediction["probabilities"].get)
         assert sum(prediction["probabilities"].values()) == pytest.approx(1, abs=1e-4)
 
-    if (_package_dir() / "train.py").is_file():
+    if (_package_dir() / "tfrecord_format.py").is_file():  # train.py is TensorFlow's
         # With train.py's SavedModel in the export, the handler serves that, with the same answers.
         _pipeline_module("train").save_serving_signature(model, export / "saved_model" / "1")
         served = handler.predict_fn(texts, handler.model_fn(str(export)))
         for ours, theirs in zip(served, predictions, strict=True):
             for label, probability in ours["probabilities"].items():
                 assert probability == pytest.approx(theirs["probabilities"][label], abs=1e-4)
+
+
+def _pytorch_export(folder: Path, pooling: str) -> Path:
+    """What train.py (PyTorch) exports, from a 1-layer BERT: the encoder, the head, tokenizer, labels.json."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from safetensors.torch import save_file
+
+    words = ["love", "this", "dress", "awful", "fit"]
+    (folder / "vocab.txt").write_text(
+        "\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n"
+    )
+    tokenizer = transformers.BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+    config = transformers.BertConfig(
+        vocab_size=len(words) + 5,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+    )
+    torch.manual_seed(0)
+    export = folder / "model"
+    transformers.BertModel(config, add_pooling_layer=False).save_pretrained(str(export))
+    tokenizer.save_pretrained(str(export))
+    head = torch.nn.Linear(config.hidden_size, 3)
+    save_file(
+        {name: value.contiguous() for name, value in head.state_dict().items()},
+        str(export / "classifier.safetensors"),
+    )
+    labels = {"classes": [-1, 0, 1], "max_seq_length": 6, "pad_token_id": 0, "pooling": pooling}
+    (export / "labels.json").write_text(json.dumps(labels))
+    return export
+
+
+def _pytorch_reference(export: Path, texts: list[str], clean: Any) -> list[list[float]]:
+    """Class probabilities by train.py's TextClassifier forward pass, each text on its own (no padding)."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModel, AutoTokenizer
+
+    labels = json.loads((export / "labels.json").read_text())
+    tokenizer = AutoTokenizer.from_pretrained(str(export))
+    encoder = AutoModel.from_pretrained(str(export), add_pooling_layer=False).eval()
+    head = torch.nn.Linear(16, 3)
+    head.load_state_dict(load_file(str(export / "classifier.safetensors")))
+    rows = []
+    with torch.no_grad():
+        for text in texts:
+            ids = tokenizer(
+                clean(text), truncation=True, max_length=labels["max_seq_length"], return_tensors="pt"
+            )
+            hidden = encoder(**ids).last_hidden_state[0]
+            pooled = hidden.mean(0) if labels["pooling"] == "mean" else hidden[0]
+            rows.append(torch.softmax(head(pooled), -1).tolist())
+    return rows
+
+
+@pytest.mark.parametrize("pooling", ["mean", "cls"])
+def test_the_handler_serves_a_pytorch_bert_artifact(tmp_path: Path, pooling: str) -> None:
+    export = _pytorch_export(tmp_path, pooling)
+    handler = _pipeline_module("inference")
+    model = handler.model_fn(str(export))
+    assert model.kind == "bert" and model.classes == ["-1", "0", "1"]
+
+    # More texts than one forward pass takes, of different lengths, some cut at max_seq_length.
+    texts = ["Love this dress", "awful fit, awful", "love this dress, love   this dress", "fit"]
+    texts = [f"{text} {'dress ' * (i % 7)}" for i, text in enumerate(texts * 20)]
+    assert len(texts) > handler.BATCH_SIZE
+    body, content_type = handler.output_fn(
+        handler.predict_fn(handler.input_fn(json.dumps({"instances": texts}), "application/json"), model),
+        "application/json",
+    )
+    assert content_type == "application/json"
+    predictions = json.loads(body)["predictions"]
+    csv_body = "".join('"' + text.replace('"', '""') + '"\n' for text in texts)
+    assert handler.predict_fn(handler.input_fn(csv_body, "text/csv"), model) == predictions
+
+    # The answer for a text does not depend on the batch it came in (padding is masked out).
+    reference = _pytorch_reference(export, texts, handler.clean_text)
+    for prediction, expected in zip(predictions, reference, strict=True):
+        assert list(prediction["probabilities"]) == ["-1", "0", "1"]
+        assert list(prediction["probabilities"].values()) == pytest.approx(expected, abs=1e-5)
+        assert prediction["label"] == max(prediction["probabilities"], key=prediction["probabilities"].get)
+
+
+def test_the_handler_imports_no_framework_until_a_model_needs_it() -> None:
+    """SageMaker's images and `make serve` import inference.py for every model kind: loading the handler
+    must not import PyTorch or TensorFlow (neither is installed where the other serves)."""
+    script = (
+        "import importlib.util, sys\n"
+        "spec = importlib.util.spec_from_file_location('inference', sys.argv[1])\n"
+        "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+        "print(sorted({'torch', 'tensorflow', 'transformers'} & sys.modules.keys()))\n"
+    )
+    command = [sys.executable, "-c", script, str(_package_dir() / "inference.py")]
+    result = subprocess.run(command, capture_output=True, text=True, check=True, timeout=60)
+    assert result.stdout.strip() == "[]"
