@@ -4,8 +4,8 @@ AWS side is checked against botocore's service model (CreateFeatureGroup, Descri
 with Stubber) and run against moto where moto implements it (CreateFeatureGroup, DescribeFeatureGroup,
 Athena; moto has no sagemaker-featurestore-runtime).
 
-Needs tensorflow, transformers and tokenizers (preprocess.py writes TFRecords too); the tokenizer is a tiny
-WordPiece one trained here on the sample, so nothing is downloaded.
+Needs transformers and tokenizers (and tensorflow where preprocess.py writes TFRecords too); the tokenizer
+is a tiny WordPiece one trained here on the sample, so nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -23,15 +23,17 @@ from types import ModuleType
 import pandas as pd
 import pytest
 
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = next(ROOT.glob("pipelines/*/preprocess.py")).parent
+
 pytest.importorskip("duckdb")
-pytest.importorskip("tensorflow")
+if (SCRIPTS / "tfrecord_format.py").is_file():  # a PyTorch project's token arrays need no TensorFlow
+    pytest.importorskip("tensorflow")
 pytest.importorskip("transformers")
 pytest.importorskip("tokenizers")
 
 from features import query, settings  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = next(ROOT.glob("pipelines/*/preprocess.py")).parent
 DATA_FILES = sorted((ROOT / "data").glob("*.csv"))
 MAX_ROWS = 400
 MAX_SEQ_LENGTH = 96  # some reviews are shorter (padded), some longer (truncated)
