@@ -47,14 +47,18 @@ def layout_paths(readme: str) -> set[str]:
 
 @cache
 def rendered(case: str) -> dict[str, bytes]:
-    """The generated files of an example spec, or of the BERT example with a feature store."""
-    if case != "bert-feature-store":
+    """The generated files of an example spec, or of the BERT example with a feature store or PyTorch."""
+    if case not in ("bert-feature-store", "bert-pytorch"):
         return render_project(load_spec(SPECS / f"{case}.yaml")).files
     bert = (SPECS / "womens-clothing-bert.yaml").read_text().replace("../data/", f"{DATA.as_posix()}/")
+    if case == "bert-pytorch":
+        return render_project(
+            load_spec_text(bert.replace("  type: bert\n", "  type: bert\n  framework: pytorch\n"))
+        ).files
     return render_project(load_spec_text(bert + FEATURE_STORE)).files
 
 
-@pytest.fixture(params=[*(path.stem for path in EXAMPLE_SPECS), "bert-feature-store"])
+@pytest.fixture(params=[*(path.stem for path in EXAMPLE_SPECS), "bert-feature-store", "bert-pytorch"])
 def project(request) -> dict[str, bytes]:
     return rendered(request.param)
 
