@@ -1,5 +1,5 @@
-"""`sagespec local run` and `sagespec local tune`. :func:`register_local` adds them to the `local` group,
-which sagespec.cli composes with the groups' other commands (serve, label)."""
+"""`sagespec local run`, `tune`, `runs` and `compare`. :func:`register_local` adds them to the `local`
+group, which sagespec.cli composes with the groups' other commands (serve, label)."""
 
 from __future__ import annotations
 
@@ -48,8 +48,46 @@ def cmd_local_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_local_runs(args: argparse.Namespace) -> int:
+    from .report_runs import format_runs, list_runs
+
+    print(format_runs(list_runs(Path(args.project_dir))))
+    return 0
+
+
+def cmd_local_compare(args: argparse.Namespace) -> int:
+    from .report_runs import compare
+
+    print(compare(Path(args.project_dir), args.run_a, args.run_b))
+    return 0
+
+
+def _register_history(commands: argparse._SubParsersAction) -> None:
+    runs = commands.add_parser(
+        "runs",
+        help="list the project's local runs: id, time, status, metric, registered version",
+        description="List DIR's local runs (DIR/.sagespec-runs/), oldest first. Each run's page is "
+        "DIR/.sagespec-runs/<run-id>/report.html.",
+    )
+    runs.add_argument(
+        "project_dir", nargs="?", default=".", metavar="DIR", help="the generated project (default: .)"
+    )
+    runs.set_defaults(func=cmd_local_runs)
+    compare = commands.add_parser(
+        "compare",
+        help="show what changed between two local runs: parameters, data, metrics, step code",
+        description="Compare two runs of DIR (ids as `sagespec local runs` lists them): their outcome, "
+        "parameters and hyperparameters, the data's and spec's hashes, the evaluation metrics and the "
+        "code hash of each step.",
+    )
+    compare.add_argument("project_dir", metavar="DIR", help="the generated project")
+    compare.add_argument("run_a", metavar="RUN_A", help="the earlier run's id")
+    compare.add_argument("run_b", metavar="RUN_B", help="the later run's id")
+    compare.set_defaults(func=cmd_local_compare)
+
+
 def register_local(local_subparsers: argparse._SubParsersAction) -> None:
-    """Add `run` and `tune` to the `sagespec local` command group."""
+    """Add `run`, `tune`, `runs` and `compare` to the `sagespec local` command group."""
     commands = local_subparsers
     run = commands.add_parser(
         "run",
@@ -111,3 +149,4 @@ def register_local(local_subparsers: argparse._SubParsersAction) -> None:
     )
     tune.add_argument("-q", "--quiet", action="store_true", help="hide the steps' own output (still logged)")
     tune.set_defaults(func=cmd_local_tune)
+    _register_history(commands)

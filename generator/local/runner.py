@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 from ..errors import SagespecError
 from ..plan import Step
@@ -88,24 +90,42 @@ class Runner(RunSession):
             raise
         finally:
             self._write_run_record(result, started)
+            report = self._write_report(result, started)
             from .summary import format_summary
 
             self.say("")
-            self.say(format_summary(result))
+            self.say(format_summary(result, report))
         return result
 
     def _run_step(self, step: Step, record: StepResult) -> str | None:
         return HANDLERS[step.kind](self, step, record)
 
-    def _write_run_record(self, result: RunResult, started: str) -> None:
-        options = {
+    def _run_options(self) -> dict[str, Any]:
+        return {
             "data": str(self.dataset),
             "max_rows": self.options.max_rows,
             "use_cache": self.options.use_cache,
             "model": str(self.pretrained) if self.pretrained else None,
             "threshold": self.options.threshold,
         }
-        write_run_record(result, started, options)
+
+    def _write_run_record(self, result: RunResult, started: str) -> None:
+        write_run_record(result, started, self._run_options())
+
+    def _write_report(self, result: RunResult, started: str) -> Path | None:
+        """``<run>/report.json`` and ``report.html``. A report that cannot be written must not hide why a
+        run failed: then it is one line of the output; after a run that succeeded, it is an error."""
+        from . import report, report_html
+
+        try:
+            found = report.collect(result, started, self.dataset, self._run_options(), self.metric_names())
+            report.save(found, result.run_dir)
+            return report_html.write(found, result.run_dir)
+        except Exception as exc:
+            if result.status == "succeeded":
+                raise
+            self.say(f"report: not written ({type(exc).__name__}: {exc})")
+            return None
 
 
 def run_pipeline(options: RunOptions) -> RunResult:

@@ -83,7 +83,8 @@ def _tuning_lines(result: Any) -> list[str]:
     ]
 
 
-def format_summary(result: Any) -> str:
+def format_summary(result: Any, report: Path | None = None) -> str:
+    """The run's summary; its last line is the path of the run's report page, when it was written."""
     root = result.project_dir
     lines = [f"run {result.run_id}: {result.status.upper()}  ({_rel(result.run_dir, root)})"]
     ran = {s.name for s in result.steps}
@@ -122,4 +123,6 @@ def format_summary(result: Any) -> str:
     if result.error:
         first = result.error.splitlines()[0]
         lines.append(f"stopped: {first}")
+    if report is not None:
+        lines.append(f"report: {report}")
     return "\n".join(lines)
