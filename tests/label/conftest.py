@@ -68,6 +68,18 @@ def make_project(workdir: Path, spec: dict[str, Any]) -> Path:
     return project
 
 
+@pytest.fixture
+def labeling_spec() -> dict[str, Any]:
+    """The spec of the labeling projects (example_spec()), for a test to change and generate itself."""
+    return example_spec()
+
+
+@pytest.fixture
+def generate_project():
+    """make_project: the sample and a spec written to a folder, and the project generated from them."""
+    return make_project
+
+
 @pytest.fixture(scope="session")
 def _pristine_project(tmp_path_factory) -> Path:
     return make_project(tmp_path_factory.mktemp("label-project"), example_spec())

@@ -22,9 +22,9 @@ Model artifacts (model.tar.gz, unpacked into ``model_dir``):
                   holds a copy of this file.
 
 BERT with PyTorch on SageMaker: the PyTorch inference image imports code/inference.py and calls the four
-functions below, which run the model on the instance's GPU if it has one, else on the CPU. They read only
-the artifact (torch, transformers, safetensors and tokenizers come from the image), so the endpoint runs
-with network isolation.
+functions below, which run the model on the instance's GPU if it has one, else on the CPU. They need
+torch, transformers, safetensors and tokenizers, and read nothing but the artifact (never the model hub),
+so the endpoint runs with network isolation wherever those packages are installed.
 
 BERT with TensorFlow on SageMaker: the TensorFlow Serving image serves saved_model/1/, which takes token
 ids, not text. Because code/inference.py is in the artifact, the image runs its Python front end, which puts
