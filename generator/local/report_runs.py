@@ -6,12 +6,17 @@ neither runs anything.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import SagespecError
 from . import report
-from .runs import REGISTRY_DIR, SPEC_FILE, read_run_record, runs_root
+from .runs import SPEC_FILE, read_run_record, runs_root
+
+# A run folder's name: the time it started (runs.new_run_dir), "-2", "-3"... when that was taken. The
+# other folders under .sagespec-runs (registry/, labeling/) are no runs.
+RUN_ID = re.compile(r"\d{8}-\d{6}(-\d+)?")
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,7 @@ def run_dirs(project_dir: Path) -> list[Path]:
     root = runs_root(_project(project_dir))
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and p.name != REGISTRY_DIR)
+    return sorted(p for p in root.iterdir() if p.is_dir() and RUN_ID.fullmatch(p.name))
 
 
 def list_runs(project_dir: Path) -> list[RunLine]:
@@ -76,7 +81,7 @@ def format_runs(lines: list[RunLine]) -> str:
 def _load(project_dir: Path, run_id: str) -> report.RunReport:
     root = runs_root(_project(project_dir))
     run_dir = root / run_id
-    if Path(run_id).name != run_id or run_id in ("", ".", "..", REGISTRY_DIR) or not run_dir.is_dir():
+    if not RUN_ID.fullmatch(run_id) or not run_dir.is_dir():
         raise SagespecError(
             f"{run_id}: no such run in {root} (`sagespec local runs {project_dir}` lists them)"
         )

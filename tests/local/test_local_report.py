@@ -131,8 +131,11 @@ def test_compare_needs_finished_runs(two_runs, helpers):
     result = helpers.run_cli(["local", "compare", str(project), unfinished.name, first.name])
     assert result.code == 2 and "no report.json" in result.err
     assert json.loads((first / "report.json").read_text())["run_id"] == first.name
-    assert helpers.run_cli(["local", "runs", str(project)]).out.count("unfinished") == 1
-    Path(unfinished).rmdir()
+    (project / ".sagespec-runs" / "labeling").mkdir()  # other folders there are no runs
+    listed = helpers.run_cli(["local", "runs", str(project)]).out
+    assert listed.count("unfinished") == 1 and "labeling" not in listed and "registry" not in listed
+    unfinished.rmdir()
+    (project / ".sagespec-runs" / "labeling").rmdir()
 
 
 def _training_run(folder: Path) -> SimpleNamespace:
