@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from .report import BiasRow, MetricRow, RunReport, StepRow
 
 NODE_W, NODE_H, GAP_X, GAP_Y, MARGIN = 150, 58, 36, 18, 10
-BAR_W, ROW_H, LABEL_W = 260, 18, 190  # bias and metric bars: bar area, row height, label column
+BAR_W, ROW_H, LABEL_W = 260, 18, 240  # bias and metric bars: bar area, row height, label column
 CURVE_W, CURVE_H = 420, 150
 
 
