@@ -13,6 +13,16 @@ from ..spec.models import BertModel, Spec
 # The instance the preprocessing job runs on (the spec does not choose it).
 PROCESSING_INSTANCE_TYPE = "ml.m5.xlarge"
 
+# A PyTorch BERT project's images (see template/pipelines/__pkg__/model_bert_pytorch.py for why these):
+# SageMaker's PyTorch training image, the newest sagemaker 3.27 lists (CPU and GPU builds), for the
+# preprocessing, training and evaluation jobs; Hugging Face's PyTorch inference image with the newest
+# transformers 4 it lists, for serving.
+PYTORCH_VERSION = "2.10.0"
+PYTORCH_PY_VERSION = "py313"
+HUGGINGFACE_INFERENCE_TRANSFORMERS_VERSION = "4.51.3"
+HUGGINGFACE_INFERENCE_PYTORCH_VERSION = "pytorch2.6.0"
+HUGGINGFACE_INFERENCE_PY_VERSION = "py312"
+
 
 @dataclass(frozen=True)
 class PreprocessGroup:
@@ -58,6 +68,12 @@ class TrainingGroup:
     spot_enabled: bool
     spot_max_wait_seconds: int | None
     checkpoint_s3_uri: str | None
+    # The images of a PyTorch BERT project (the constants above).
+    pytorch_version: str = PYTORCH_VERSION
+    pytorch_py_version: str = PYTORCH_PY_VERSION
+    huggingface_inference_transformers_version: str = HUGGINGFACE_INFERENCE_TRANSFORMERS_VERSION
+    huggingface_inference_pytorch_version: str = HUGGINGFACE_INFERENCE_PYTORCH_VERSION
+    huggingface_inference_py_version: str = HUGGINGFACE_INFERENCE_PY_VERSION
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,8 @@ def uses_bert(spec: Spec, framework: str) -> bool:
 TARGET_NAMES = {
     "pipelines/__pkg__/train_tensorflow.py": "train.py",
     "pipelines/__pkg__/train_pytorch.py": "train.py",
+    "pipelines/__pkg__/model_bert_tensorflow.py": "model_bert.py",
+    "pipelines/__pkg__/model_bert_pytorch.py": "model_bert.py",
 }
 
 # Template paths (relative, as in template/) that only some specs get.
@@ -40,7 +42,9 @@ FEATURE_RULES: dict[str, Rule] = {
     # One BERT training script per framework; either is generated as train.py (TARGET_NAMES).
     "pipelines/__pkg__/train_tensorflow.py": lambda s: uses_bert(s, "tensorflow"),
     "pipelines/__pkg__/train_pytorch.py": lambda s: uses_bert(s, "pytorch"),
-    "pipelines/__pkg__/model_bert.py": lambda s: s.model.type == "bert",
+    # ... and its training job and images (model_bert.py).
+    "pipelines/__pkg__/model_bert_tensorflow.py": lambda s: uses_bert(s, "tensorflow"),
+    "pipelines/__pkg__/model_bert_pytorch.py": lambda s: uses_bert(s, "pytorch"),
     "pipelines/__pkg__/model_blazingtext.py": lambda s: s.model.type == "blazingtext",
     # preprocess.py's optional parts: the training-format writers (BlazingText's lines; BERT's TFRecords or
     # token arrays) and the Feature Store ingestion.

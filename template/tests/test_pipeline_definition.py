@@ -322,8 +322,13 @@ def test_training_step(built: Built) -> None:
         }
         assert set(channels) == {"train", "validation"}
     else:
-        assert re.search(r"/tensorflow-training:[0-9.]+-(gpu|cpu)-py3[0-9]+$", image)
-        assert f":{settings.TENSORFLOW_VERSION}-" in image
+        if _is_pytorch(settings):
+            assert re.search(r"/pytorch-training:[0-9.]+-(gpu|cpu)-py3[0-9]+$", image)
+            assert f":{settings.PYTORCH_VERSION}-" in image
+            _assert_launched_by_torchrun(built, channels)
+        else:
+            assert re.search(r"/tensorflow-training:[0-9.]+-(gpu|cpu)-py3[0-9]+$", image)
+            assert f":{settings.TENSORFLOW_VERSION}-" in image
         assert arguments["AlgorithmSpecification"]["MetricDefinitions"] == settings.METRIC_DEFINITIONS
         assert arguments.get("EnableManagedSpotTraining", False) is settings.SPOT_ENABLED
         if settings.SPOT_ENABLED:
@@ -346,6 +351,47 @@ def test_training_step(built: Built) -> None:
             code = channels["code"]["DataSource"]["S3DataSource"]["S3Uri"]
             names = {key.rsplit("/", 1)[-1] for key in built.keys_under(code)}
             assert {"train.py", "requirements.txt"} <= names
+
+
+def _is_pytorch(settings: ModuleType) -> bool:
+    """A BERT project that trains with PyTorch (its settings name the PyTorch image's version)."""
+    return hasattr(settings, "PYTORCH_VERSION")
+
+
+def _assert_launched_by_torchrun(built: Built, channels: dict[str, dict[str, Any]]) -> None:
+    """The SDK's driver channel (sm_drivers) starts train.py with torchrun: one process per GPU on every
+    instance, RANK, WORLD_SIZE and LOCAL_RANK set. It is there for the tuning job's training jobs too."""
+    drivers = channels["sm_drivers"]["DataSource"]["S3DataSource"]["S3Uri"]
+    assert isinstance(drivers, str), drivers
+    distributed = json.loads(built.read_s3(f"{drivers}/distributed.json"))
+    # No process count: torchrun starts one process per GPU of whatever instance a run picks.
+    assert distributed == {"process_count_per_node": None, "smp": None}
+    train_script = built.read_s3(f"{drivers}/sm_train.sh").decode()
+    assert "distributed_drivers/torchrun_driver.py" in train_script
+    assert "requirements.txt" in train_script
+    names = {key.removeprefix(drivers.removeprefix(f"s3://{BUCKET}/")) for key in built.keys_under(drivers)}
+    assert "/distributed_drivers/torchrun_driver.py" in names
+    assert json.loads(built.read_s3(f"{drivers}/sourcecode.json"))["entry_script"] == "train.py"
+
+
+def test_images(built: Built) -> None:
+    """A PyTorch BERT project: the PyTorch training image for its jobs (CPU build on CPU instances, so
+    evaluate.py runs the PyTorch train.py trained with), Hugging Face's PyTorch inference image, whose
+    transformers code/inference.py needs, for serving."""
+    settings = built.settings
+    if not _is_pytorch(settings):
+        pytest.skip("the project does not train with PyTorch")
+    for name in ("PreprocessData", "EvaluateModel"):
+        image = built.step(name)["Arguments"]["AppSpecification"]["ImageUri"]
+        assert re.search(rf"/pytorch-training:{re.escape(settings.PYTORCH_VERSION)}-cpu-py3[0-9]+$", image)
+    (container,) = built.step("RegisterModel")["Arguments"]["InferenceSpecification"]["Containers"]
+    torch_version = settings.HUGGINGFACE_INFERENCE_PYTORCH_VERSION.removeprefix("pytorch")
+    transformers_version = settings.HUGGINGFACE_INFERENCE_TRANSFORMERS_VERSION
+    assert re.search(
+        rf"/huggingface-pytorch-inference:{re.escape(torch_version)}-transformers{re.escape(transformers_version)}"
+        rf"-(cpu|gpu)-{settings.HUGGINGFACE_INFERENCE_PY_VERSION}(-|$)",
+        container["Image"],
+    )
 
 
 def test_evaluation_step(built: Built) -> None:
@@ -405,8 +451,9 @@ def test_register_step(built: Built) -> None:
     spec = arguments["InferenceSpecification"]
     (container,) = spec["Containers"]
     assert container["ModelDataUrl"] == _model_uri(built)
-    # inference.py's TensorFlow Serving handlers read JSON and CSV; the BlazingText image JSON only.
-    is_bert = container["Image"].split("/")[-1].startswith("tensorflow-inference")
+    # inference.py's handlers (TensorFlow Serving's or PyTorch's) read JSON and CSV; the BlazingText image
+    # JSON only.
+    is_bert = settings.MODEL_TYPE == "bert"
     assert (
         spec["SupportedContentTypes"] == ["application/json", "text/csv"] if is_bert else ["application/json"]
     )

@@ -47,8 +47,17 @@ def test_model_specific_pipeline_modules_exist_only_for_their_model(example_text
     bt, bert = _sources(example_text()), _sources(example_text("womens-clothing-bert.yaml"))
     tuned = _sources(example_text("womens-clothing-blazingtext-tuning.yaml"))
     package = "pipelines/__pkg__/"
-    assert {package + "model_blazingtext.py"} <= bt and package + "model_bert.py" not in bt
-    assert {package + "model_bert.py", package + "tfrecord_format.py"} <= bert
+    assert {package + "model_blazingtext.py"} <= bt and package + "model_bert_tensorflow.py" not in bt
+    assert {package + "model_bert_tensorflow.py", package + "tfrecord_format.py"} <= bert
+    assert package + "model_bert_pytorch.py" not in bert
+    # framework: pytorch swaps in the PyTorch variant of each (generated as model_bert.py and train.py).
+    pytorch = _sources(
+        example_text("womens-clothing-bert.yaml").replace(
+            "  type: bert\n", "  type: bert\n  framework: pytorch\n"
+        )
+    )
+    assert {package + "model_bert_pytorch.py", package + "train_pytorch.py"} <= pytorch
+    assert not {package + "model_bert_tensorflow.py", package + "train_tensorflow.py"} & pytorch
     assert package + "model_blazingtext.py" not in bert
     assert package + "tfrecord_format.py" not in bt
     assert package + "blazingtext_format.py" in bt and package + "blazingtext_format.py" not in bert
