@@ -170,10 +170,21 @@ def _confusion(result: RunResult) -> dict[str, Any] | None:
     return None
 
 
+def _training_folder(result: RunResult) -> Path | None:
+    """The training job's folder: the training step's, or the tuning step's best trial's."""
+    for step in result.steps:
+        if step.kind == "training" and step.folder:
+            return step.folder
+        if step.kind == "tuning" and step.folder and result.tuning:
+            best = step.folder / "trials" / str(result.tuning.get("best", {}).get("trial", ""))
+            return best if best.is_dir() and best != step.folder / "trials" else None
+    return None
+
+
 def _curves(result: RunResult, metric_names: list[str]) -> dict[str, list[float]]:
     """Per-epoch values: history.json where the training script writes one (BERT), else every value of
     each metric the training log printed (the BlazingText stand-in prints one per candidate epoch)."""
-    folder = next((s.folder for s in result.steps if s.kind == "training" and s.folder), None)
+    folder = _training_folder(result)
     if folder is None:
         return {}
     history = TrainingLayout(folder).output_data_dir / HISTORY_FILE

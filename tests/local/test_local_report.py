@@ -139,7 +139,7 @@ def test_compare_needs_finished_runs(two_runs, helpers):
 
 
 def _training_run(folder: Path) -> SimpleNamespace:
-    return SimpleNamespace(steps=[SimpleNamespace(kind="training", folder=folder)])
+    return SimpleNamespace(steps=[SimpleNamespace(kind="training", folder=folder)], tuning=None)
 
 
 def test_curves_come_from_history_json(tmp_path):
@@ -156,3 +156,14 @@ def test_curves_come_from_the_training_log(tmp_path):
     (tmp_path / "logs" / "output.log").write_text(log)
     found = report._curves(_training_run(tmp_path), ["validation:accuracy", "train:accuracy"])
     assert found == {"validation:accuracy": [0.5, 0.55]}  # one value is no curve
+
+
+def test_curves_of_a_tuned_model_are_its_best_trials(tmp_path):
+    trial = tmp_path / "trials" / "trial-002"
+    (trial / "logs").mkdir(parents=True)
+    (trial / "logs" / "output.log").write_text("validation:accuracy=0.5\nvalidation:accuracy=0.6\n")
+    tuned = SimpleNamespace(
+        steps=[SimpleNamespace(kind="tuning", folder=tmp_path)], tuning={"best": {"trial": "trial-002"}}
+    )
+    assert report._curves(tuned, ["validation:accuracy"]) == {"validation:accuracy": [0.5, 0.6]}
+    assert report._curves(SimpleNamespace(steps=tuned.steps, tuning=None), ["validation:accuracy"]) == {}
