@@ -167,3 +167,18 @@ def test_curves_of_a_tuned_model_are_its_best_trials(tmp_path):
     )
     assert report._curves(tuned, ["validation:accuracy"]) == {"validation:accuracy": [0.5, 0.6]}
     assert report._curves(SimpleNamespace(steps=tuned.steps, tuning=None), ["validation:accuracy"]) == {}
+
+
+def test_a_report_that_cannot_be_written_does_not_hide_why_a_run_failed(
+    two_runs, helpers, tmp_path, monkeypatch
+):
+    project = helpers.copy_project(two_runs[0], tmp_path / "proj")
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(report, "collect", broken)
+    failed = helpers.run_cli(["local", "run", str(project), "--threshold", "0.99"])
+    assert failed.code == 1 and "FailPipeline" in failed.err  # the run's own error, not the report's
+    assert "report: not written (OSError: disk full)" in failed.out
+    assert not (helpers.latest_run(project) / "report.html").exists()
