@@ -22,8 +22,10 @@ import pytest
 
 from sagespec.render import render_project
 from sagespec.spec import load_spec
+from sagespec.spec.loader import LoadedSpec
 
-from .conftest import EXAMPLE_SPECS
+from .conftest import EXAMPLE_SPECS, SPECS
+from .pipeline_variants import PYTORCH_BERT, load_pytorch_bert
 
 pytestmark = pytest.mark.slow
 
@@ -43,8 +45,8 @@ def normalise(definition: Any) -> Any:
     return definition
 
 
-def build_definition(spec_path: Path, out: Path) -> dict[str, Any]:
-    render_project(load_spec(spec_path)).write(out)
+def build_definition(loaded: LoadedSpec, out: Path) -> dict[str, Any]:
+    render_project(loaded).write(out)
     result = subprocess.run(
         [sys.executable, "-m", "pipelines.run_pipeline", "definition"],
         cwd=out,
@@ -73,12 +75,14 @@ def test_normalise_replaces_only_timestamps():
     }
 
 
-@pytest.mark.parametrize("spec_path", EXAMPLE_SPECS, ids=lambda p: p.stem)
-def test_pipeline_definition_matches_snapshot(spec_path: Path, tmp_path: Path):
-    definition = normalise(build_definition(spec_path, tmp_path / "project"))
-    snapshot = SNAPSHOTS / f"{spec_path.stem}.pipeline.json"
+@pytest.mark.parametrize("name", [*(path.stem for path in EXAMPLE_SPECS), PYTORCH_BERT])
+def test_pipeline_definition_matches_snapshot(name: str, tmp_path: Path):
+    """Each example spec's definition, and that of the BERT example trained with PyTorch."""
+    loaded = load_pytorch_bert() if name == PYTORCH_BERT else load_spec(SPECS / f"{name}.yaml")
+    definition = normalise(build_definition(loaded, tmp_path / "project"))
+    snapshot = SNAPSHOTS / f"{name}.pipeline.json"
     if os.environ.get("SAGESPEC_UPDATE_SNAPSHOTS"):
         snapshot.write_text(json.dumps(definition, indent=2, sort_keys=True) + "\n")
     assert definition == json.loads(snapshot.read_text()), (
-        f"the pipeline definition of {spec_path.name} differs from tests/snapshots/{snapshot.name}"
+        f"the pipeline definition of {name} differs from tests/snapshots/{snapshot.name}"
     )

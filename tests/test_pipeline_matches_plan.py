@@ -17,6 +17,7 @@ from sagespec.render import render_project
 from sagespec.spec import load_spec
 
 from .conftest import EXAMPLE_SPECS
+from .pipeline_variants import PYTORCH_BERT, load_pytorch_bert
 
 pytest.importorskip("sagemaker")
 pytest.importorskip("moto")
@@ -43,7 +44,21 @@ BUILD = textwrap.dedent(
                     bucket, key = item["S3Input"]["S3Uri"][5:].split("/", 1)
                     body = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
                     scripts[step["Name"]] = re.findall(r"[\\w-]+\\.py", body)
-    print(json.dumps({"definition": definition, "scripts": scripts}))
+        # What the SDK's driver channel tells a training job's container: its distributed launcher.
+        launchers = {}
+        for step in definition["Steps"]:
+            job = step.get("Arguments", {})
+            job = job.get("TrainingJobDefinition", job)
+            for channel in job.get("InputDataConfig", []):
+                if channel["ChannelName"] == "sm_drivers":
+                    uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
+                    bucket, prefix = uri[5:].split("/", 1)
+                    read = lambda name: s3.get_object(Bucket=bucket, Key=f"{prefix}/{name}")["Body"].read()
+                    launchers[step["Name"]] = {
+                        "distributed": json.loads(read("distributed.json")),
+                        "sm_train": read("sm_train.sh").decode(),
+                    }
+    print(json.dumps({"definition": definition, "scripts": scripts, "launchers": launchers}))
     """
 )
 
@@ -59,10 +74,11 @@ def ordered_steps(definition):
     return names
 
 
-@pytest.fixture(scope="module", params=EXAMPLE_SPECS, ids=lambda p: p.stem)
+@pytest.fixture(scope="module", params=[*EXAMPLE_SPECS, PYTORCH_BERT], ids=lambda p: getattr(p, "stem", p))
 def loaded(request):
-    """Each example spec (the BlazingText tuning example among them)."""
-    return load_spec(request.param)
+    """Each example spec (the BlazingText tuning example among them), and the BERT example trained with
+    PyTorch on two instances."""
+    return load_pytorch_bert() if request.param == PYTORCH_BERT else load_spec(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -74,16 +90,16 @@ def built(loaded, tmp_path_factory):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     payload = json.loads(result.stdout.strip().splitlines()[-1])
-    return build_plan(loaded.spec), payload["definition"], payload["scripts"]
+    return build_plan(loaded.spec), payload["definition"], payload["scripts"], payload["launchers"]
 
 
 def test_same_steps_in_the_same_order(built):
-    plan, definition, _ = built
+    plan, definition, *_ = built
     assert [name for name, _ in ordered_steps(definition)] == plan.names
 
 
 def test_processing_steps_run_the_same_scripts_with_the_same_arguments(built):
-    plan, definition, scripts = built
+    plan, definition, scripts, _ = built
     steps = dict(ordered_steps(definition))
     for step in plan.steps:
         if step.kind != "processing":
@@ -94,7 +110,7 @@ def test_processing_steps_run_the_same_scripts_with_the_same_arguments(built):
 
 
 def test_training_gets_the_plans_hyperparameters(built):
-    plan, definition, _ = built
+    plan, definition, *_ = built
     (train,) = [s for s in plan.steps if s.kind in ("training", "tuning")]
     step = dict(ordered_steps(definition))[train.name]
     if train.kind == "tuning":
@@ -114,7 +130,7 @@ def test_training_gets_the_plans_hyperparameters(built):
 def test_tuning_searches_the_specs_ranges(built, loaded):
     """The tuning job searches exactly the spec's ranges (the local search reads the same ones), and
     none of them is also a static hyperparameter."""
-    plan, definition, _ = built
+    plan, definition, *_ = built
     (train,) = [s for s in plan.steps if s.kind in ("training", "tuning")]
     if train.kind != "tuning":
         pytest.skip("the spec does not tune hyperparameters")
@@ -133,7 +149,7 @@ def test_tuning_searches_the_specs_ranges(built, loaded):
 
 
 def test_condition_reads_the_same_metric_against_the_same_threshold(built):
-    plan, definition, _ = built
+    plan, definition, *_ = built
     (condition,) = [s for s in definition["Steps"] if s["Type"] == "Condition"]
     (check,) = condition["Arguments"]["Conditions"]
     assert check["Type"] == "GreaterThanOrEqualTo"
@@ -146,7 +162,7 @@ def test_condition_reads_the_same_metric_against_the_same_threshold(built):
 
 
 def test_preprocess_reads_the_input_data_parameter(built):
-    plan, definition, _ = built
+    plan, definition, *_ = built
     step = dict(ordered_steps(definition))["PreprocessData"]
     inputs = {i["InputName"]: i for i in step["Arguments"]["ProcessingInputs"]}
     data = [i for i in inputs.values() if i["S3Input"]["S3Uri"] == {"Get": "Parameters.InputDataUrl"}]
@@ -160,3 +176,67 @@ def test_preprocess_reads_the_input_data_parameter(built):
     assert re.match(
         r"^s3://", next(p for p in definition["Parameters"] if p["Name"] == "InputDataUrl")["DefaultValue"]
     )
+
+
+def _sdk_image(monkeypatch, framework: str, region: str, **kwargs) -> str:
+    """The image URI from the SDK's own tables (sagemaker.core.image_uris), never a literal."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", region)
+    from sagemaker.core import image_uris
+
+    return image_uris.retrieve(framework, region, **kwargs)
+
+
+def test_pytorch_bert_runs_on_pytorch_images_and_trains_under_torchrun(built, loaded, monkeypatch):
+    """A PyTorch BERT project: its jobs run on SageMaker's PyTorch training image (the GPU build for the
+    training instance, the CPU build for the processing jobs), the model package names Hugging Face's
+    PyTorch inference image, and the training job starts train.py with torchrun on every instance.
+    The other projects' training jobs have no distributed launcher."""
+    from sagespec.render import context_pipeline as versions
+
+    plan, definition, _, launchers = built
+    spec = loaded.spec
+    (train,) = [s for s in plan.steps if s.kind in ("training", "tuning")]
+    if getattr(spec.model, "framework", None) != "pytorch":
+        assert all(launcher["distributed"] == {} for launcher in launchers.values()), launchers
+        return
+    steps = dict(ordered_steps(definition))
+    region = spec.project.region
+    pytorch = {"version": versions.PYTORCH_VERSION, "py_version": versions.PYTORCH_PY_VERSION}
+    job = steps[train.name]["Arguments"]
+    job = job.get("TrainingJobDefinition", job)
+    assert job["AlgorithmSpecification"]["TrainingImage"] == _sdk_image(
+        monkeypatch,
+        "pytorch",
+        region,
+        instance_type=spec.model.instance_type,
+        image_scope="training",
+        **pytorch,
+    )
+    for name, instance_type in (
+        ("PreprocessData", versions.PROCESSING_INSTANCE_TYPE),
+        ("EvaluateModel", spec.evaluation.instance_type),
+    ):
+        image = steps[name]["Arguments"]["AppSpecification"]["ImageUri"]
+        expected = _sdk_image(
+            monkeypatch, "pytorch", region, instance_type=instance_type, image_scope="training", **pytorch
+        )
+        assert image == expected and "-cpu-" in image, name
+    (container,) = steps["RegisterModel"]["Arguments"]["InferenceSpecification"]["Containers"]
+    assert container["Image"] == _sdk_image(
+        monkeypatch,
+        "huggingface",
+        region,
+        version=versions.HUGGINGFACE_INFERENCE_TRANSFORMERS_VERSION,
+        base_framework_version=versions.HUGGINGFACE_INFERENCE_PYTORCH_VERSION,
+        py_version=versions.HUGGINGFACE_INFERENCE_PY_VERSION,
+        instance_type=spec.registry.inference_instance_types[0],
+        image_scope="inference",
+    )
+    # torchrun on every instance of the job: the instance count reaches the request, and the driver
+    # channel holds Torchrun's config (no process count: one process per GPU) and starts its driver.
+    count = next(p for p in definition["Parameters"] if p["Name"] == "TrainingInstanceCount")
+    assert spec.model.instance_count > 1 and count["DefaultValue"] == spec.model.instance_count
+    assert job["ResourceConfig"]["InstanceCount"] == {"Get": "Parameters.TrainingInstanceCount"}
+    launcher = launchers[train.name]
+    assert launcher["distributed"] == {"process_count_per_node": None, "smp": None}
+    assert "distributed_drivers/torchrun_driver.py" in launcher["sm_train"]
