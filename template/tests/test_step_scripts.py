@@ -15,6 +15,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -765,7 +766,8 @@ def test_pytorch_export_is_evaluated_and_served_alike(
     make_model_tarball(pytorch_export, tmp_path / "artifact" / "model.tar.gz")
     output_dir = tmp_path / "evaluation"
     arguments = ["--model-dir", str(tmp_path / "artifact"), "--test-dir", str(token_array_splits / "test")]
-    run_script("evaluate.py", [*arguments, "--output-dir", str(output_dir), "--model-type", "bert"])
+    arguments += ["--output-dir", str(output_dir), "--model-type", "bert"]
+    run_script("evaluate.py", arguments, env=step_environment(USE_TF="0"))
     test = pd.read_csv(token_array_splits / "test" / "test.csv", dtype=str, keep_default_na=False)
     report = assert_evaluation_report(output_dir, classes, len(test))
 
@@ -791,3 +793,16 @@ def test_pytorch_export_is_evaluated_and_served_alike(
     for truth, prediction in zip(test["label"], served, strict=True):
         matrix[classes.index(truth)][classes.index(prediction["label"])] += 1
     assert matrix == report["confusion_matrix"]["matrix"]
+
+
+def test_evaluate_a_pytorch_export_without_its_encoder_exits_2(
+    pytorch_export: Path, token_array_splits: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "model"
+    shutil.copytree(pytorch_export, broken)
+    (broken / "model.safetensors").unlink()
+    arguments = ["--model-dir", str(broken), "--test-dir", str(token_array_splits / "test")]
+    arguments += ["--output-dir", str(tmp_path / "out"), "--model-type", "bert"]
+    result = run_script("evaluate.py", arguments, expect=2, env=step_environment(USE_TF="0"))
+    assert_one_line_error(result, "cannot load the encoder of train.py's export")
+    assert not (tmp_path / "out").exists()

@@ -212,8 +212,14 @@ def predict_pytorch_bert(model_dir: Path, test_dir: Path, classes: list[str]) ->
     from transformers import AutoModel
 
     settings = json.loads((model_dir / "labels.json").read_text(encoding="utf-8"))
-    encoder = AutoModel.from_pretrained(str(model_dir), add_pooling_layer=False, local_files_only=True).eval()
-    weights = load_file(str(required_file(model_dir, PYTORCH_HEAD_FILE, "train.py's export")))
+    try:
+        encoder = AutoModel.from_pretrained(str(model_dir), add_pooling_layer=False, local_files_only=True)
+    except (OSError, ValueError) as err:
+        raise EvaluationError(
+            f"cannot load the encoder of train.py's export: {str(err).splitlines()[0]}"
+        ) from None
+    encoder.eval()
+    weights = load_file(str(model_dir / PYTORCH_HEAD_FILE))
     head = torch.nn.Linear(weights["weight"].shape[1], weights["weight"].shape[0])
     head.load_state_dict(weights)
     mean_pooling = settings.get("pooling") == "mean"
