@@ -1,12 +1,13 @@
-"""The generated project's own pipeline-definition tests pass on a PyTorch BERT project, trained on two
-instances, with and without hyperparameter tuning (the tuning job's training jobs start train.py with
-torchrun too)."""
+"""A PyTorch BERT project on SageMaker: its own pipeline-definition tests pass, trained on two instances,
+with and without hyperparameter tuning (the tuning job's training jobs start train.py with torchrun too),
+and its jobs install the transformers that `make local` runs."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from sagespec.render import render_project
 from sagespec.spec import load_spec_text
@@ -14,8 +15,6 @@ from sagespec.spec import load_spec_text
 from .conftest import SPECS, run_in_project
 from .pipeline_variants import PYTORCH_BERT, pytorch_bert_text
 from .test_bert_tuning_pipeline import TUNING
-
-pytestmark = pytest.mark.slow
 
 
 def _tuned(text: str) -> str:
@@ -25,6 +24,7 @@ def _tuned(text: str) -> str:
     return text + TUNING
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tuned", [False, True], ids=["train", "tune"])
 def test_the_pipeline_definition_tests_pass(tuned: bool, tmp_path: Path):
     text = _tuned(pytorch_bert_text()) if tuned else pytorch_bert_text()
@@ -39,3 +39,23 @@ def test_the_pipeline_definition_tests_pass(tuned: bool, tmp_path: Path):
     # The PyTorch checks ran rather than skipped; the tuning test runs only where the spec tunes.
     assert "does not train with PyTorch" not in result.stdout, tail
     assert ("does not tune hyperparameters" in result.stdout) is not tuned, tail
+
+
+def _pins(text: str) -> dict[str, str]:
+    """name -> version specifier of each requirement line (comments and pip options left out)."""
+    lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
+    requirements = [Requirement(line) for line in lines if line and not line.startswith("-")]
+    return {requirement.name: str(requirement.specifier) for requirement in requirements}
+
+
+def test_the_jobs_install_the_transformers_make_local_runs(tmp_path: Path):
+    """The PyTorch image has no transformers: the step requirements pin the one requirements-dev.txt pins
+    (what `make local` and the project's tests run), and nothing TensorFlow."""
+    project = tmp_path / "project"
+    render_project(load_spec_text(pytorch_bert_text(), SPECS / f"{PYTORCH_BERT}.yaml")).write(project)
+    (package,) = (project / "pipelines").glob("*/model_bert.py")
+    jobs = _pins((package.parent / "requirements.txt").read_text())
+    local = _pins((project / "requirements-dev.txt").read_text())
+    assert jobs["transformers"] == local["transformers"] and jobs["transformers"].startswith("==")
+    assert not {"tensorflow", "tf-keras"} & set(jobs)
+    assert "Torchrun" in package.read_text()
