@@ -375,23 +375,35 @@ def _assert_launched_by_torchrun(built: Built, channels: dict[str, dict[str, Any
 
 
 def test_images(built: Built) -> None:
-    """A PyTorch BERT project: the PyTorch training image for its jobs (CPU build on CPU instances, so
-    evaluate.py runs the PyTorch train.py trained with), Hugging Face's PyTorch inference image, whose
-    transformers code/inference.py needs, for serving."""
+    """The processing jobs run on the image of the model's framework (its CPU build: they run on CPU
+    instances), so that evaluate.py runs the model with what trained it; the model package names the
+    image that serves the model. For PyTorch that is Hugging Face's PyTorch inference image, whose
+    transformers code/inference.py needs."""
     settings = built.settings
-    if not _is_pytorch(settings):
-        pytest.skip("the project does not train with PyTorch")
-    for name in ("PreprocessData", "EvaluateModel"):
-        image = built.step(name)["Arguments"]["AppSpecification"]["ImageUri"]
-        assert re.search(rf"/pytorch-training:{re.escape(settings.PYTORCH_VERSION)}-cpu-py3[0-9]+$", image)
+    processing = [
+        built.step(name)["Arguments"]["AppSpecification"]["ImageUri"]
+        for name in ("PreprocessData", "EvaluateModel")
+    ]
     (container,) = built.step("RegisterModel")["Arguments"]["InferenceSpecification"]["Containers"]
-    torch_version = settings.HUGGINGFACE_INFERENCE_PYTORCH_VERSION.removeprefix("pytorch")
-    transformers_version = settings.HUGGINGFACE_INFERENCE_TRANSFORMERS_VERSION
-    assert re.search(
-        rf"/huggingface-pytorch-inference:{re.escape(torch_version)}-transformers{re.escape(transformers_version)}"
-        rf"-(cpu|gpu)-{settings.HUGGINGFACE_INFERENCE_PY_VERSION}(-|$)",
-        container["Image"],
-    )
+    if _is_pytorch(settings):
+        processing_image = rf"/pytorch-training:{re.escape(settings.PYTORCH_VERSION)}-cpu-py3[0-9]+$"
+        torch_version = re.escape(settings.HUGGINGFACE_INFERENCE_PYTORCH_VERSION.removeprefix("pytorch"))
+        transformers_version = re.escape(settings.HUGGINGFACE_INFERENCE_TRANSFORMERS_VERSION)
+        serving_image = (
+            rf"/huggingface-pytorch-inference:{torch_version}-transformers{transformers_version}"
+            rf"-(cpu|gpu)-{settings.HUGGINGFACE_INFERENCE_PY_VERSION}(-|$)"
+        )
+    elif settings.MODEL_TYPE == "bert":
+        processing_image = rf"/tensorflow-training:{re.escape(settings.TENSORFLOW_VERSION)}-cpu-py3[0-9]+$"
+        serving_image = r"/tensorflow-inference:[0-9.]+-(cpu|gpu)-py3[0-9]+$"
+    else:
+        processing_image = (
+            rf"/sagemaker-scikit-learn:{re.escape(settings.SKLEARN_FRAMEWORK_VERSION)}-cpu-py3$"
+        )
+        serving_image = r"/blazingtext:1$"
+    for image in processing:
+        assert re.search(processing_image, image), image
+    assert re.search(serving_image, container["Image"]), container["Image"]
 
 
 def test_evaluation_step(built: Built) -> None:
