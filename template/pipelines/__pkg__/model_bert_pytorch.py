@@ -121,7 +121,8 @@ def build_trainer(
         ),
         # Always torchrun, even on one GPU: TrainingInstanceType and TrainingInstanceCount are pipeline
         # parameters, so the launcher must fit whatever a run chooses. torchrun starts one process per
-        # GPU (one on a CPU instance) on every instance and sets RANK, WORLD_SIZE and LOCAL_RANK.
+        # GPU (one on a CPU instance) on every instance and sets RANK, WORLD_SIZE and LOCAL_RANK. The
+        # tuner ships the same driver to a tuning job's training jobs (since sagemaker-python-sdk#5634).
         distributed=Torchrun(),
         compute=Compute(
             instance_type=instance_type,
