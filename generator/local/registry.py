@@ -34,7 +34,10 @@ BIAS_FILE = "bias-report.json"
 INFERENCE_IMAGES = {
     "blazingtext": {"Image": "blazingtext:1 (SageMaker built-in algorithm)", "Framework": "BLAZINGTEXT"},
     "bert": {"Image": "tensorflow-inference (SageMaker TensorFlow Serving)", "Framework": "TENSORFLOW"},
-    "bert/pytorch": {"Image": "pytorch-inference (SageMaker PyTorch inference)", "Framework": "PYTORCH"},
+    "bert/pytorch": {
+        "Image": "huggingface-pytorch-inference (Hugging Face PyTorch inference)",
+        "Framework": "PYTORCH",
+    },
 }
 # Keyed by spec.catalog.model_kind; any other kind takes JSON.
 CONTENT_TYPES = {"blazingtext": ["application/json", "application/jsonlines"]}

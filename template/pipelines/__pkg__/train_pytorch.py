@@ -33,7 +33,7 @@ Export (rank 0 only) to SM_MODEL_DIR, which SageMaker packs into model.tar.gz:
     tokenizer files                  the tokenizer (save_pretrained), tokenizer.json among them
     labels.json                      {"classes": [...], "max_seq_length": n, "pad_token_id": i,
                                      "pooling": "mean" | "cls"}
-    code/inference.py                the handler SageMaker's PyTorch inference image runs (model_fn,
+    code/inference.py                the handler the Hugging Face PyTorch inference image runs (model_fn,
                                      input_fn, predict_fn, output_fn); it needs no network
 """
 
