@@ -102,8 +102,9 @@ def handler_predictor(handler: ModuleType, model_dir: Path, parse: Callable[[str
     def predict(texts: Sequence[str]) -> list[dict[str, Any]]:
         body = json.dumps({"instances": list(texts)})
         predictions = handler.predict_fn(handler.input_fn(body, "application/json"), model)
-        answer, _ = handler.output_fn(predictions, "application/json")
-        return parse(answer)
+        answer = handler.output_fn(predictions, "application/json")
+        # The body; a handler generated before output_fn answered the body alone gives (body, content type).
+        return parse(answer[0] if isinstance(answer, tuple) else answer)
 
     return predict
 

@@ -306,7 +306,7 @@ class Endpoint:
                 check_json_body(body)
             texts = self.handler.input_fn(body, content_type)
             predictions = self.handler.predict_fn(texts, variant.model)
-            answer, answer_type = self.handler.output_fn(predictions, accept)
+            answer, answer_type = _body_and_type(self.handler.output_fn(predictions, accept))
             response = Response(
                 200, answer.encode("utf-8") if isinstance(answer, str) else answer, answer_type
             )
@@ -338,6 +338,14 @@ class Endpoint:
                 for v in self.variants.values()
             ]
         }
+
+
+def _body_and_type(answer: Any) -> tuple[str | bytes, str]:
+    """output_fn's answer: the JSON body, or (body, content type) from a project generated earlier."""
+    if isinstance(answer, tuple):
+        body, content_type = answer
+        return body, content_type
+    return answer, "application/json"
 
 
 def _media_type(content_type: str) -> str:

@@ -781,7 +781,7 @@ def test_pytorch_export_is_evaluated_and_served_alike(
     spec.loader.exec_module(handler)
     model = handler.model_fn(str(pytorch_export))
     texts = test["text"].tolist()
-    body, content_type = handler.output_fn(
+    body = handler.output_fn(
         handler.predict_fn(handler.input_fn(json.dumps({"instances": texts}), "application/json"), model)
     )
     served = json.loads(body)["predictions"]

@@ -524,3 +524,21 @@ def test_a_missing_model_library_is_one_line(project, monkeypatch):
     )
     assert "'fasttext' (package fasttext-wheel)" in err.getvalue() and len(err.getvalue().splitlines()) == 1
     assert not (project / STATE_FILE).exists()
+
+
+def test_a_handler_answering_body_and_content_type_is_still_served(project, tmp_path):
+    """Projects generated before output_fn answered the body alone return (body, content type)."""
+    earlier = Path(shutil.copytree(project, tmp_path / "earlier"))
+    handler = earlier / "pipelines" / "tiny_endpoint" / "inference.py"
+    with handler.open("a") as f:
+        f.write(
+            "\n\ndef output_fn(predictions, accept=JSON):\n"
+            '    return json.dumps({"predictions": predictions}), "application/json; charset=utf-8"\n'
+        )
+    endpoint = load_endpoint(earlier, load_spec(earlier / "spec.yaml").spec, seed=1, out=io.StringIO())
+    try:
+        response = endpoint.invoke(b'{"instances": ["great dress"]}', "application/json", "application/json")
+    finally:
+        endpoint.close()
+    assert response.status == 200 and response.content_type == "application/json; charset=utf-8"
+    assert json.loads(response.body)["predictions"][0]["label"] in {"pos", "neg"}

@@ -195,12 +195,16 @@ def predict_fn(texts: list[str], model: Model) -> list[dict[str, Any]]:
     return _predict_bert(model, texts)
 
 
-def output_fn(predictions: list[dict[str, Any]], accept: str = JSON) -> tuple[str, str]:
-    """The response body and its content type."""
+def output_fn(predictions: list[dict[str, Any]], accept: str = JSON) -> str:
+    """The response body, always JSON.
+
+    The body alone, not (body, content type): the Hugging Face inference toolkit (the PyTorch BERT
+    endpoint's image) sends whatever output_fn returns as the body, and sets the content type itself.
+    """
     mime = accept.split(";", 1)[0].strip().lower()
     if mime not in (JSON, "*/*", ""):
         raise UnsupportedContentType(f"cannot answer in {accept!r}; only {JSON}")
-    return json.dumps({"predictions": predictions}), JSON
+    return json.dumps({"predictions": predictions})
 
 
 # ---------------------------------------------------------------------------------------------- TF Serving
@@ -235,7 +239,8 @@ def output_handler(response: Any, context: Any) -> tuple[str, str]:
     # The signature has two outputs (logits, probabilities), so "outputs" maps each name to its rows.
     rows = json.loads(response.content)["outputs"]["probabilities"]
     classes = _served_artifact()[0]
-    return output_fn([_prediction(classes, row) for row in rows], context.accept_header)
+    # TF Serving's front end takes the body and its content type.
+    return output_fn([_prediction(classes, row) for row in rows], context.accept_header), JSON
 
 
 # ---------------------------------------------------------------------------------------------- models
