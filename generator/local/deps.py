@@ -33,6 +33,12 @@ LOCAL_PACKAGES = {
     "optuna": "optuna",
 }
 
+# Frameworks a generated project pins in its requirements-dev.txt: the fix is the project's own install,
+# never a bare `pip install` (an unpinned torch is a multi-GB CUDA build; TensorFlow needs its tf-keras).
+PINNED_BY_PROJECT = frozenset(
+    {"torch", "tensorflow", "tf_keras", "transformers", "tokenizers", "safetensors"}
+)
+
 # Modules that are not dependencies: sagespec itself, and the project's own code. A missing one of
 # these is a bug or a broken project, and keeps its traceback.
 _OWN_MODULES = ("sagespec", "pipelines", "labeling")
@@ -51,6 +57,9 @@ class MissingDependency(SagespecError):
         if package is not None:
             how = f"{LOCAL_EXTRA} (or `make install` in the project)"
             what = f"module {self.module!r} (package {package})"
+        elif self.module in PINNED_BY_PROJECT:
+            how = "`make install` in the project (its requirements-dev.txt pins the version)"
+            what = f"module {self.module!r}"
         else:
             how = f"`make install` in the project (or: pip install {self.module})"
             what = f"module {self.module!r}"

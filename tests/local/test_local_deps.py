@@ -137,3 +137,12 @@ def test_the_named_packages_are_the_local_extra():
         for req in pyproject["project"]["optional-dependencies"]["local"]
     }
     assert set(deps.LOCAL_PACKAGES.values()) == extra
+
+
+@pytest.mark.parametrize("module", ["torch", "tensorflow", "transformers"])
+def test_a_missing_framework_points_at_the_projects_pinned_install(module):
+    """`pip install torch` unpinned pulls a multi-GB CUDA build: the hint is the project's own install."""
+    from sagespec.local.deps import MissingDependency
+
+    message = MissingDependency(module, "TrainModel").render()
+    assert "make install" in message and f"pip install {module}" not in message
