@@ -178,7 +178,10 @@ def input_fn(body: bytes | str, content_type: str = JSON) -> list[str]:
             raise ValueError("instances/inputs must be a string or a list of strings")
     elif mime == CSV:
         # Each row is one text; an unquoted comma splits nothing, it is part of the text.
-        texts = [",".join(row) for row in csv.reader(io.StringIO(text)) if row]
+        try:
+            texts = [",".join(row) for row in csv.reader(io.StringIO(text)) if row]
+        except csv.Error as err:  # e.g. a field over the csv module's size limit: the request's fault
+            raise ValueError(f"the body is not readable CSV: {err}") from None
     else:
         raise UnsupportedContentType(f"content type {content_type!r} is not supported; use {JSON} or {CSV}")
     if not texts:
