@@ -547,13 +547,17 @@ class Trainer:
 
 
 def build_trainer(
-    args: argparse.Namespace, env: Environment, device: torch.device, num_classes: int, steps_per_epoch: int
+    args: argparse.Namespace,
+    env: Environment,
+    device: torch.device,
+    num_classes: int,
+    steps_per_epoch: int,
+    pad_token_id: int,
 ) -> Trainer:
     precision = choose_precision(args.mixed_precision, device)
     classifier = load_pretrained(args, num_classes).to(device)
     if args.freeze_encoder:
         classifier.encoder.requires_grad_(False)
-    tokenizer_pad = classifier.encoder.config.pad_token_id
     optimizer = make_optimizer(classifier, args, device)
     total_steps = steps_per_epoch * args.epochs
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -574,7 +578,7 @@ def build_trainer(
         optimizer=optimizer,
         schedule=schedule,
         scaler=torch.amp.GradScaler(device.type, enabled=precision.scale_loss),
-        pad_token_id=tokenizer_pad or 0,
+        pad_token_id=pad_token_id,
     )
 
 
@@ -605,8 +609,7 @@ def train(args: argparse.Namespace, env: Environment) -> TrainingSummary:
     validation_data = TokenizedTexts.read(env.validation_dir, len(classes), args.max_seq_length)
     batches_per_epoch = len(train_data) // args.batch_size // env.world_size
     steps_per_epoch = max(1, math.ceil(batches_per_epoch / args.gradient_accumulation_steps))
-    trainer = build_trainer(args, env, device, len(classes), steps_per_epoch)
-    trainer.pad_token_id = tokenizer.pad_token_id or 0
+    trainer = build_trainer(args, env, device, len(classes), steps_per_epoch, tokenizer.pad_token_id or 0)
     print(
         f"device={device} processes={env.world_size} precision={trainer.precision.name} "
         f"global_batch_size={args.batch_size * env.world_size * args.gradient_accumulation_steps} "
