@@ -20,12 +20,15 @@ StepKind = Literal["processing", "bias-check", "training", "tuning", "condition"
 PROCESSING_ROOT = "/opt/ml/processing"
 INPUT_DATA_DIR = f"{PROCESSING_ROOT}/input/data"
 PREPROCESS_OUTPUT_DIR = f"{PROCESSING_ROOT}/output"
+# PrepareData's outputs (cleaned rows as Parquet parts; per-class key histograms), PreprocessData's inputs.
+PREPARED_OUTPUTS = ("rows", "counts")
 # Where a local run's PreprocessData writes the feature group's records instead of ingesting them
 # (`--offline-store-dir`); the local runner maps it into the step's folder like every container path.
 LOCAL_OFFLINE_STORE_DIR = f"{PREPROCESS_OUTPUT_DIR}/feature-store"
 SPLITS = ("train", "validation", "test")
 
 # The steps' names: the pipeline definition's step names, the local run's step folders.
+PREPARE_STEP = "PrepareData"
 PREPROCESS_STEP = "PreprocessData"
 BIAS_STEP = "CheckDataBias"
 TRAIN_STEP = "TrainModel"
@@ -37,11 +40,17 @@ FAIL_STEP = "FailPipeline"
 EVALUATION_REPORT = "evaluation.json"
 
 
+Distribution = Literal["FullyReplicated", "ShardedByS3Key"]
+
+
 @dataclass(frozen=True)
 class StepInput:
     name: str
     source: str  # "param:<Name>" or "step:<StepName>/<output name>" ("model" = the trained artifact)
     destination: str  # container path (processing) or channel name (training)
+    # ShardedByS3Key: each instance of the job gets its own share of the files (SageMaker's
+    # S3DataDistributionType); FullyReplicated: every instance gets them all.
+    distribution: Distribution = "FullyReplicated"
 
 
 @dataclass(frozen=True)
@@ -94,24 +103,38 @@ def _class_strings(spec: Spec) -> list[str]:
     return [str(c) for c in spec.dataset.classes]
 
 
-def preprocess_arguments(spec: Spec) -> list[str]:
+def prepare_arguments(spec: Spec) -> list[str]:
+    """prepare.py: read the raw files, keep the labelled rows, key them for the split (one pass, sharded)."""
     ds = spec.dataset
-    facets = list(ds.facet_columns)
     args = [
         "--input-dir", INPUT_DATA_DIR,
         "--output-dir", PREPROCESS_OUTPUT_DIR,
         "--text-column", ds.text_column,
         "--label-column", ds.label_column,
         "--label-mapping", json.dumps({str(k): str(v) for k, v in ds.label_mapping.items()}),
-        "--facet-columns", json.dumps(facets),
-        "--train-ratio", f"{ds.split.train:g}",
-        "--validation-ratio", f"{ds.split.validation:g}",
-        "--test-ratio", f"{ds.split.test:g}",
-        "--balance", ds.balance,
+        "--facet-columns", json.dumps(list(ds.facet_columns)),
         "--seed", str(ds.seed),
     ]  # fmt: skip
     if spec.bias.enabled and spec.bias.group_column:
         args += ["--group-column", spec.bias.group_column]
+    fs = spec.feature_store
+    if fs is not None and fs.enabled and isinstance(spec.model, BertModel):
+        args += ["--record-identifier", fs.record_identifier]
+    return args
+
+
+def preprocess_arguments(spec: Spec) -> list[str]:
+    """preprocess.py: balance, split and write the training format, from PrepareData's rows and counts."""
+    ds = spec.dataset
+    args = [
+        "--input-dir", f"{PROCESSING_ROOT}/input/rows",
+        "--counts-dir", f"{PROCESSING_ROOT}/input/counts",
+        "--output-dir", PREPROCESS_OUTPUT_DIR,
+        "--train-ratio", f"{ds.split.train:g}",
+        "--validation-ratio", f"{ds.split.validation:g}",
+        "--test-ratio", f"{ds.split.test:g}",
+        "--balance", ds.balance,
+    ]  # fmt: skip
     if isinstance(spec.model, BertModel):
         hps = training_hyperparameters(spec)
         args += [
@@ -186,15 +209,31 @@ def metric_definitions(spec: Spec) -> list[dict[str, str]]:
 
 def build_plan(spec: Spec) -> Plan:
     train_name = TUNE_STEP if spec.tuning_enabled else TRAIN_STEP
+    # Both data steps shard their inputs by S3 key, so N processing instances each do 1/N of the work:
+    # PrepareData reads its share of the raw files, PreprocessData its share of PrepareData's row parts,
+    # with every part's class counts (small, replicated) to balance and split the whole data set alike.
     steps: list[Step] = [
+        Step(
+            name=PREPARE_STEP,
+            kind="processing",
+            script="prepare.py",
+            arguments=tuple(prepare_arguments(spec)),
+            inputs=(StepInput("input-data", "param:InputDataUrl", INPUT_DATA_DIR, "ShardedByS3Key"),),
+            outputs=tuple(StepOutput(name, f"{PREPROCESS_OUTPUT_DIR}/{name}") for name in PREPARED_OUTPUTS),
+        ),
         Step(
             name=PREPROCESS_STEP,
             kind="processing",
             script="preprocess.py",
             arguments=tuple(preprocess_arguments(spec)),
-            inputs=(StepInput("input-data", "param:InputDataUrl", INPUT_DATA_DIR),),
+            inputs=(
+                StepInput(
+                    "rows", f"step:{PREPARE_STEP}/rows", f"{PROCESSING_ROOT}/input/rows", "ShardedByS3Key"
+                ),
+                StepInput("counts", f"step:{PREPARE_STEP}/counts", f"{PROCESSING_ROOT}/input/counts"),
+            ),
             outputs=tuple(StepOutput(name, f"{PREPROCESS_OUTPUT_DIR}/{name}") for name in (*SPLITS, "bias")),
-        )
+        ),
     ]
     if spec.bias.enabled:
         steps.append(
