@@ -1,23 +1,29 @@
 """The CheckDataBias step, locally: pre-training bias metrics with smclarify (open-source Clarify).
 
-On SageMaker this step is a ClarifyCheckStep running the managed Clarify container on the
-preprocessed ``bias/bias.csv`` (a ``label`` column of class labels, then the facet columns). Here the same
-metrics come from ``smclarify.bias.report.bias_report``. A value breaches its threshold when
-``|value| > threshold``; breaches stop the run when ``bias.fail_on_violation`` is set.
+On SageMaker this step is a ClarifyCheckStep running the managed Clarify container on PreprocessData's
+``bias`` output: headerless ``bias-<part>.csv`` files whose columns are ``Spec.bias_columns`` (a ``label``
+column of class labels, the facet columns, then the group column). Here the same metrics come from
+``smclarify.bias.report.bias_report`` over all the parts, read in name order. A value breaches its
+threshold when ``|value| > threshold``; breaches stop the run when ``bias.fail_on_violation`` is set.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DataError, LocalRunError
 from ..spec.models import Bias
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 LABEL_COLUMN = "label"
 REPORT_FILE = "report.json"
@@ -86,14 +92,50 @@ class BiasViolation(LocalRunError):
         super().__init__("\n".join(lines))
 
 
-def _bias_csv(bias_dir: Path) -> Path:
-    preferred = bias_dir / "bias.csv"
-    if preferred.is_file():
-        return preferred
-    found = sorted(bias_dir.rglob("*.csv")) if bias_dir.is_dir() else []
-    if len(found) == 1:
-        return found[0]
-    raise DataError(f"CheckDataBias: no bias.csv in {bias_dir} (PreprocessData's 'bias' output)")
+def bias_parts(bias_dir: Path) -> list[Path]:
+    """Every CSV part of the bias output, sorted by name (a project generated before issue 21 wrote one
+    ``bias.csv``, which is one part too)."""
+    parts = sorted(bias_dir.glob("*.csv")) if bias_dir.is_dir() else []
+    if not parts:
+        raise DataError(f"CheckDataBias: no .csv files in {bias_dir} (PreprocessData's 'bias' output)")
+    return parts
+
+
+def _starts_with_header(path: Path, columns: Sequence[str]) -> bool:
+    """Whether the file's first row is the column names (the headered bias.csv of earlier projects)."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        first = next(csv.reader(handle), None)
+    return first == list(columns)
+
+
+def read_bias_table(bias_dir: Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """All bias parts as one table of strings ("" -> missing). ``columns``: the names of the headerless
+    parts' columns (Spec.bias_columns); a part whose first row is those names has a header and skips it.
+    Without ``columns`` every part must carry its own header row."""
+    import pandas as pd  # local: heavy
+
+    frames = []
+    for path in bias_parts(bias_dir):
+        if path.stat().st_size == 0:  # a part without rows: nothing to read, not even a header
+            continue
+        headered = columns is None or _starts_with_header(path, columns)
+        try:
+            frame = pd.read_csv(
+                path, header=0 if headered else None, dtype=str, keep_default_na=False, na_values=[""]
+            )
+        except (ValueError, UnicodeDecodeError) as err:  # pandas' ParserError is a ValueError
+            raise DataError(f"CheckDataBias: cannot read {path}: {str(err).strip()}") from None
+        if columns is not None:
+            if len(frame.columns) != len(columns):
+                raise DataError(
+                    f"CheckDataBias: {path} has {len(frame.columns)} columns, not the {len(columns)} "
+                    f"of {list(columns)}"
+                )
+            frame.columns = list(columns)
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=list(columns or [LABEL_COLUMN]), dtype=str)
+    return pd.concat(frames, ignore_index=True)
 
 
 def _as_float(value: Any) -> float | None:
@@ -112,19 +154,23 @@ def _json_number(value: float | None) -> float | str | None:
     return "Infinity" if value > 0 else "-Infinity"
 
 
-def compute_bias(bias_dir: Path, bias: Bias, out_dir: Path) -> BiasResult:
-    """Compute every configured metric for every facet; write report.json and the chart into ``out_dir``."""
-    import pandas as pd  # local: heavy
+def compute_bias(
+    bias_dir: Path, bias: Bias, out_dir: Path, columns: Sequence[str] | None = None
+) -> BiasResult:
+    """Compute every configured metric for every facet; write report.json and the chart into ``out_dir``.
+
+    ``columns``: the bias parts' column names (Spec.bias_columns); see read_bias_table.
+    """
     from smclarify.bias.report import FacetColumn, LabelColumn, StageType, bias_report
 
-    path = _bias_csv(bias_dir)
-    df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    df = read_bias_table(bias_dir, columns)
+    source = f"the bias output {bias_dir}"
     if LABEL_COLUMN not in df.columns:
         raise DataError(
-            f"CheckDataBias: {path.name} has no '{LABEL_COLUMN}' column (columns: {list(df.columns)})"
+            f"CheckDataBias: {source} has no '{LABEL_COLUMN}' column (columns: {list(df.columns)})"
         )
     if df.empty:
-        raise DataError(f"CheckDataBias: {path.name} has no rows")
+        raise DataError(f"CheckDataBias: {source} has no rows")
     metrics = list(bias.metrics)
     if not metrics:
         raise LocalRunError("CheckDataBias: bias.metrics is empty; nothing to check")
@@ -136,7 +182,7 @@ def compute_bias(bias_dir: Path, bias: Bias, out_dir: Path) -> BiasResult:
     group = None
     if bias.group_column:
         if bias.group_column not in df.columns:
-            raise DataError(f"CheckDataBias: {path.name} has no group column '{bias.group_column}'")
+            raise DataError(f"CheckDataBias: {source} has no group column '{bias.group_column}'")
         group = bias.group_column
     elif "CDDL" in metrics:
         raise LocalRunError("CheckDataBias: CDDL needs bias.group_column")
@@ -146,7 +192,7 @@ def compute_bias(bias_dir: Path, bias: Bias, out_dir: Path) -> BiasResult:
     facets_report: dict[str, list[dict[str, Any]]] = {}
     for facet in bias.facets:
         if facet.column not in df.columns:
-            raise DataError(f"CheckDataBias: {path.name} has no facet column '{facet.column}'")
+            raise DataError(f"CheckDataBias: {source} has no facet column '{facet.column}'")
         keep = df[facet.column].notna() & df[LABEL_COLUMN].notna()
         dropped[facet.column] = int((~keep).sum())
         # Both as categories: class labels and facet values are categories, and smclarify would otherwise
@@ -201,7 +247,7 @@ def compute_bias(bias_dir: Path, bias: Bias, out_dir: Path) -> BiasResult:
     out_dir.mkdir(parents=True, exist_ok=True)
     document = {
         "version": "1.0",
-        "source": str(path),
+        "source": str(bias_dir),
         "rows": len(df),
         "rows_without_facet_value": dropped,
         "pre_training_bias_metrics": {

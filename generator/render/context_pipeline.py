@@ -1,16 +1,17 @@
-"""The pipeline's groups of the template context, one per step: ``preprocess``, ``bias``, ``training``,
-``evaluation`` and ``registry``. Step names, arguments, hyperparameters and the condition are read from
-the plan (:func:`sagespec.plan.build_plan`), which the local runner walks too; the rest is the spec's."""
+"""The pipeline's groups of the template context, one per step: ``prepare``, ``preprocess``, ``bias``,
+``training``, ``evaluation`` and ``registry``. Step names, arguments, inputs (and how the instances of
+a job share them), hyperparameters and the condition are read from the plan
+(:func:`sagespec.plan.build_plan`), which the local runner walks too; the rest is the spec's."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from ..plan import EVALUATE_STEP, PREPROCESS_STEP, Plan, metric_definitions
+from ..plan import EVALUATE_STEP, PREPARE_STEP, PREPROCESS_STEP, Plan, Step, StepInput, metric_definitions
 from ..spec.models import BertModel, Spec
 
-# The instance the preprocessing job runs on (the spec does not choose it).
+# The instance the data steps (PrepareData, PreprocessData) run on (the spec does not choose it).
 PROCESSING_INSTANCE_TYPE = "ml.m5.xlarge"
 
 # A PyTorch BERT project's images (see template/pipelines/__pkg__/model_bert_pytorch.py for why these):
@@ -25,10 +26,33 @@ HUGGINGFACE_INFERENCE_PY_VERSION = "py312"
 
 
 @dataclass(frozen=True)
-class PreprocessGroup:
-    """``preprocess.*``: the PreprocessData step."""
+class DataInput:
+    """One S3 input of a data step, as the plan gives it."""
 
+    name: str
+    # The output of the step before that the input reads; None: the InputDataUrl parameter.
+    output: str | None
+    local_path: str
+    # SageMaker's S3DataDistributionType: "ShardedByS3Key" (each instance gets its share of the files)
+    # or "FullyReplicated" (every instance gets them all).
+    distribution: str
+
+
+@dataclass(frozen=True)
+class DataStepGroup:
+    """``prepare.*``: a data step of the plan (PrepareData), its script, arguments, inputs and outputs."""
+
+    step_name: str
+    script: str
     arguments: list[str]
+    inputs: list[DataInput]
+    outputs: dict[str, str]  # output name -> the container path the script writes it to
+
+
+@dataclass(frozen=True)
+class PreprocessGroup(DataStepGroup):
+    """``preprocess.*``: the PreprocessData step, and the instance type of both data steps."""
+
     instance_type: str
 
 
@@ -46,7 +70,7 @@ class BiasGroup:
     # Each unlisted facet's values in the data (the generator reads them from the dataset).
     facet_values: dict[str, list[str]]
     group_column: str | None
-    # The header of preprocess.py's bias/bias.csv: label, facet columns, then the group column.
+    # The columns of preprocess.py's headerless bias/bias-<part>.csv files (Spec.bias_columns).
     headers: list[str]
 
 
@@ -96,15 +120,37 @@ class RegistryGroup:
     inference_instance_types: list[str]
 
 
+def _data_input(step: Step, item: StepInput) -> DataInput:
+    kind, _, source = item.source.partition(":")
+    # pipeline.py hands a data step either the InputDataUrl parameter or the step before's outputs.
+    if kind == "param" and source != "InputDataUrl":
+        raise ValueError(f"{step.name} reads a parameter pipeline.py does not have: {item.source}")
+    output = None if kind == "param" else source.rsplit("/", 1)[1]
+    return DataInput(item.name, output, item.destination, item.distribution)
+
+
+def _data_step(plan: Plan, name: str) -> dict[str, Any]:
+    """The fields of a data step's group, read from the plan."""
+    step = plan.step(name)
+    return {
+        "step_name": step.name,
+        "script": step.script or "",
+        "arguments": list(step.arguments),
+        "inputs": [_data_input(step, item) for item in step.inputs],
+        "outputs": {output.name: output.source for output in step.outputs},
+    }
+
+
+def prepare_group(plan: Plan) -> DataStepGroup:
+    return DataStepGroup(**_data_step(plan, PREPARE_STEP))
+
+
 def preprocess_group(plan: Plan) -> PreprocessGroup:
-    step = plan.step(PREPROCESS_STEP)
-    return PreprocessGroup(arguments=list(step.arguments), instance_type=PROCESSING_INSTANCE_TYPE)
+    return PreprocessGroup(**_data_step(plan, PREPROCESS_STEP), instance_type=PROCESSING_INSTANCE_TYPE)
 
 
 def bias_group(spec: Spec, facet_values: dict[str, list[str]] | None) -> BiasGroup:
     bias = spec.bias
-    facet_columns = list(spec.dataset.facet_columns)
-    group = bias.group_column
     return BiasGroup(
         enabled=bias.enabled,
         instance_type=bias.instance_type,
@@ -114,8 +160,8 @@ def bias_group(spec: Spec, facet_values: dict[str, list[str]] | None) -> BiasGro
         positive_labels=[str(v) for v in bias.positive_labels],
         facets=[{"column": f.column, "values": [str(v) for v in f.values]} for f in bias.facets],
         facet_values=dict(facet_values or {}),
-        group_column=group,
-        headers=["label", *facet_columns] + ([group] if group and group not in facet_columns else []),
+        group_column=bias.group_column,
+        headers=spec.bias_columns,
     )
 
 

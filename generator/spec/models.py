@@ -339,6 +339,15 @@ class Spec(StrictModel):
         configured = self.feature_store.feature_group_name if self.feature_store else None
         return configured or f"{self.project.slug}-features"
 
+    @property
+    def bias_columns(self) -> list[str]:
+        """The columns of PreprocessData's bias CSV parts, in order: label, the facet columns, then the
+        group column (unless it is a facet already). The parts have no header row: Clarify is given these
+        names as its ``headers`` and the local CheckDataBias step reads them back with them."""
+        facets = list(self.dataset.facet_columns)
+        group = self.bias.group_column
+        return ["label", *facets] + ([group] if group and group not in facets else [])
+
 
 def camel_words(text: str) -> str:
     """'reviews-bert' -> 'ReviewsBert' (for names that must be CamelCase)."""

@@ -7,8 +7,12 @@ import math
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from sagespec.local.bias import BiasViolation, compute_bias, load_result
+from sagespec.errors import DataError
+from sagespec.local.bias import BiasViolation, compute_bias, load_result, read_bias_table
+from sagespec.spec import load_spec_text
 from sagespec.spec.models import Bias
 
 
@@ -117,3 +121,83 @@ def _write_quoted(tmp_path, rows: list[tuple[str, str]]):
         writer.writerow(["label", "group"])
         writer.writerows(rows)
     return folder
+
+
+# ---------------------------------------------------------------------------------------------- parts
+# PreprocessData writes the bias output as headerless parts, bias/bias-<part>.csv, one per row part.
+
+ROWS = [("1", "a")] * 3 + [("-1", "a")] * 3 + [("1", "d")] * 2 + [("0", None)]
+
+
+def _write_parts(tmp_path, parts: list[list[tuple[str, str | None]]], names: list[str] | None = None):
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for name, rows in zip(names or [f"bias-{i:05d}.csv" for i in range(len(parts))], parts, strict=True):
+        (folder / name).write_text("".join(f"{label},{'' if g is None else g}\n" for label, g in rows))
+    return folder
+
+
+def test_headerless_parts_give_the_metrics_of_one_headered_file(tmp_path):
+    whole = compute_bias(_write(tmp_path, ROWS), _bias(), tmp_path / "one")
+    parts = _write_parts(tmp_path, [ROWS[:2], ROWS[2:7], ROWS[7:]])
+    found = compute_bias(parts, _bias(), tmp_path / "out", columns=["label", "group"])
+    assert {(v.value, v.metric): v.result for v in found.values} == {
+        (v.value, v.metric): v.result for v in whole.values
+    }
+    assert found.rows == len(ROWS) and found.dropped_rows == {"group": 1}
+
+
+@settings(max_examples=25, deadline=None)
+@given(cuts=st.lists(st.integers(0, len(ROWS)), max_size=5).map(sorted))
+def test_the_parts_are_read_in_name_order_whatever_the_cut(tmp_path_factory, cuts):
+    bounds = [0, *cuts, len(ROWS)]
+    parts = [ROWS[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    # Names that sort differently as text and as numbers: the order is the names' (as S3 lists them).
+    names = [f"bias-{chr(ord('a') + i)}{10 - i}.csv" for i in range(len(parts))]
+    folder = _write_parts(tmp_path_factory.mktemp("bias"), parts, names)
+    table = read_bias_table(folder, ["label", "group"])
+    read = [(label, g if isinstance(g, str) else None) for label, g in table.itertuples(index=False)]
+    assert read == ROWS  # an empty facet value is missing (NaN), as in one file
+
+
+def test_an_old_headered_bias_csv_is_still_read_with_the_columns_given(tmp_path):
+    table = read_bias_table(_write(tmp_path, ROWS), ["label", "group"])
+    assert len(table) == len(ROWS) and list(table.columns) == ["label", "group"]
+    assert table.iloc[0].tolist() == ["1", "a"]
+
+
+def test_the_columns_are_named_by_the_spec_not_read_from_the_first_row(tmp_path):
+    # A headerless part whose first row happens to hold a value called "label" is still data.
+    folder = _write_parts(tmp_path, [[("group", "label"), ("1", "a")]])
+    table = read_bias_table(folder, ["label", "group"])
+    assert table.values.tolist() == [["group", "label"], ["1", "a"]]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no .csv files in"),
+        ("1,a,extra\n", "has 3 columns, not the 2 of ['label', 'group']"),
+        ("", "has no rows"),
+    ],
+)
+def test_a_bad_bias_output_is_a_data_error_naming_the_folder(tmp_path, content, message):
+    folder = tmp_path / "bias"
+    folder.mkdir()
+    if content is not None:
+        (folder / "bias-00000.csv").write_text(content)
+    with pytest.raises(DataError, match=re.escape(message)) as caught:
+        compute_bias(folder, _bias(), tmp_path / "out", columns=["label", "group"])
+    assert str(folder) in str(caught.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_bias_columns_are_label_facets_then_the_group(example_text):
+    spec = load_spec_text(example_text()).spec
+    facets = list(spec.dataset.facet_columns)
+    assert facets and spec.bias_columns[: len(facets) + 1] == ["label", *facets]
+    with_group = spec.model_copy(update={"bias": spec.bias.model_copy(update={"group_column": "Age"})})
+    assert with_group.bias_columns == ["label", *facets, "Age"]
+    # A group column that is a facet already is not listed twice.
+    as_facet = spec.model_copy(update={"bias": spec.bias.model_copy(update={"group_column": facets[0]})})
+    assert as_facet.bias_columns == ["label", *facets]
