@@ -50,14 +50,18 @@ class ModelSource:
     description: str
 
 
-def find_test_split(run_dir: Path) -> Path | None:
-    """The run's test.csv (text,label), as PreprocessData wrote it."""
+# PreprocessData writes the test split as parts, test-<part>.csv; projects generated before it wrote test.csv.
+TEST_SPLIT_PATTERN = "test*.csv"
+
+
+def find_test_split(run_dir: Path) -> list[Path]:
+    """The CSV parts (text,label) of the run's test split, in name order, as PreprocessData wrote them;
+    none when the step has not finished."""
     record = cache.read_record(run_dir / PREPROCESS_STEP) or {}
     if record.get("status") not in cache.REUSABLE:
-        return None
+        return []
     folder = record.get("outputs", {}).get("test")
-    path = Path(folder) / "test.csv" if folder else None
-    return path if path is not None and path.is_file() else None
+    return sorted(p for p in Path(folder).glob(TEST_SPLIT_PATTERN) if p.is_file()) if folder else []
 
 
 def latest_run(project_dir: Path, run_id: str | None = None) -> Path:
@@ -65,7 +69,7 @@ def latest_run(project_dir: Path, run_id: str | None = None) -> Path:
     root = runs_root(project_dir)
     if run_id is not None:
         run_dir = root / run_id
-        if find_test_split(run_dir) is None:
+        if not find_test_split(run_dir):
             raise LabelingError(f"run {run_id} has no test split in {root} (did PreprocessData finish?)")
         return run_dir
     runs = sorted(
@@ -74,7 +78,7 @@ def latest_run(project_dir: Path, run_id: str | None = None) -> Path:
         reverse=True,
     )
     for run_dir in runs:
-        if find_test_split(run_dir) is not None:
+        if find_test_split(run_dir):
             return run_dir
     raise LabelingError(f"no local run with a test split in {root}: run `sagespec local run` first")
 
@@ -146,16 +150,18 @@ def blazingtext_tokenizer(project: LabelingProject, package_dir: Path) -> Callab
     return import_file(writer, "_sagespec_blazingtext_format").blazingtext_tokens
 
 
-def read_test_split(path: Path) -> list[tuple[str, str]]:
-    with path.open(newline="", encoding="utf-8") as f:
-        return [(row["text"], row["label"]) for row in csv.DictReader(f) if row.get("text", "").strip()]
+def read_test_split(parts: Sequence[Path]) -> list[tuple[str, str]]:
+    """(text, label) of every row of the parts, in the order given; each part has its own header."""
+    rows = []
+    for path in parts:
+        with path.open(newline="", encoding="utf-8") as f:
+            rows += [(row["text"], row["label"]) for row in csv.DictReader(f) if row.get("text", "").strip()]
+    return rows
 
 
 def score_run(project: LabelingProject, run_dir: Path) -> tuple[list[ScoredText], ModelSource, str]:
     """Every text of the run's test split with its prediction; the model used; how it was served."""
-    split = find_test_split(run_dir)
-    assert split is not None
-    rows = read_test_split(split)
+    rows = read_test_split(find_test_split(run_dir))
     source = model_source(project, run_dir)
     package_dir = project.root / "pipelines" / project.spec.project.package
     handler_file = package_dir / "inference.py"

@@ -36,11 +36,11 @@ def test_the_latest_runs_test_split_is_scored_by_the_registered_model(run_projec
     out = capsys.readouterr().out
     assert "with the model registered by run" in out
     assert "pipelines/reviews_blazingtext/inference.py" in out  # the project's own handler served it
-    (split,) = (run_project / ".sagespec-runs" / queue.about["run_id"]).glob(
-        "PreprocessData/**/test/test.csv"
-    )
-    with split.open(newline="", encoding="utf-8") as f:
-        test_texts = {row["text"] for row in csv.DictReader(f)}
+    parts = (run_project / ".sagespec-runs" / queue.about["run_id"]).glob("PreprocessData/**/test/test*.csv")
+    test_texts = set()
+    for part in parts:  # PreprocessData writes the split as test-<part>.csv files
+        with part.open(newline="", encoding="utf-8") as f:
+            test_texts |= {row["text"] for row in csv.DictReader(f)}
     assert queue.about["scored"] == len(test_texts) and queue.tasks
     confidences = [t.input_content["prediction"]["confidence"] for t in queue.tasks]
     assert confidences == sorted(confidences) and max(confidences) < 0.6  # least confident first
