@@ -43,14 +43,14 @@ ROLE_ARN = "arn:aws:iam::123456789012:role/service-role/feature-store"
 pytestmark = pytest.mark.skipif(not DATA_FILES, reason="no data/*.csv")
 
 
-def pipeline_arguments() -> list[str]:
-    """PREPROCESS_ARGUMENTS of settings.py (the pipeline's), read from its source."""
+def pipeline_arguments(name: str) -> list[str]:
+    """A step's arguments in settings.py (the pipeline's: PREPARE_ARGUMENTS, PREPROCESS_ARGUMENTS)."""
     for node in ast.walk(ast.parse((SCRIPTS / "settings.py").read_text(encoding="utf-8"))):
         if isinstance(node, ast.AnnAssign | ast.Assign):
             target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0]
-            if isinstance(target, ast.Name) and target.id == "PREPROCESS_ARGUMENTS" and node.value:
+            if isinstance(target, ast.Name) and target.id == name and node.value:
                 return list(ast.literal_eval(node.value))
-    raise AssertionError("settings.py has no PREPROCESS_ARGUMENTS")
+    raise AssertionError(f"settings.py has no {name}")
 
 
 def with_options(arguments: list[str], **options: str) -> list[str]:
@@ -80,7 +80,7 @@ def tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    arguments = pipeline_arguments()
+    arguments = pipeline_arguments("PREPARE_ARGUMENTS")
     text_column = arguments[arguments.index("--text-column") + 1]
     texts = pd.read_csv(DATA_FILES[0], usecols=[text_column], nrows=2000)[text_column].dropna().tolist()
     wordpiece = Tokenizer(models.WordPiece(unk_token="[UNK]"))
@@ -105,26 +105,20 @@ def tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def preprocess_arguments(tokenizer_dir: Path, output_dir: Path, **options: str) -> list[str]:
+    """The pipeline's arguments of preprocess.py, with local folders."""
     return with_options(
-        pipeline_arguments(),
-        input_dir=str(DATA_FILES[0].parent),
-        input_file=DATA_FILES[0].name,
+        pipeline_arguments("PREPROCESS_ARGUMENTS"),
         output_dir=str(output_dir),
         tokenizer=str(tokenizer_dir),
         max_seq_length=str(MAX_SEQ_LENGTH),
-        max_rows=str(MAX_ROWS),
         **options,
     )
 
 
-@pytest.fixture(scope="module")
-def local_store(tokenizer_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(preprocess.py's output folder, the local offline store it wrote)."""
-    work = tmp_path_factory.mktemp("features")
-    arguments = preprocess_arguments(tokenizer_dir, work / "output", offline_store_dir=str(work / "store"))
+def run_step(script: str, arguments: list[str]) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1", HF_HUB_OFFLINE="1")
     result = subprocess.run(
-        [sys.executable, str(SCRIPTS / "preprocess.py"), *arguments],
+        [sys.executable, str(SCRIPTS / script), *arguments],
         capture_output=True,
         text=True,
         env=env,
@@ -132,12 +126,36 @@ def local_store(tokenizer_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
         check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert f"wrote {MAX_ROWS} feature records" in result.stdout
+    return result
+
+
+@pytest.fixture(scope="module")
+def local_store(tokenizer_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(preprocess.py's output folder, the local offline store it wrote), after prepare.py, as the
+    pipeline's PrepareData and PreprocessData steps run them."""
+    work = tmp_path_factory.mktemp("features")
+    prepare = with_options(
+        pipeline_arguments("PREPARE_ARGUMENTS"),
+        input_dir=str(DATA_FILES[0].parent),
+        input_file=DATA_FILES[0].name,
+        output_dir=str(work / "prepared"),
+    )
+    run_step("prepare.py", prepare)
+    preprocess = preprocess_arguments(
+        tokenizer_dir,
+        work / "output",
+        input_dir=str(work / "prepared" / "rows"),
+        counts_dir=str(work / "prepared" / "counts"),
+        max_rows=str(MAX_ROWS),
+        offline_store_dir=str(work / "store"),
+    )
+    result = run_step("preprocess.py", preprocess)
+    assert "feature records to the local offline store" in result.stdout
     return work / "output", work / "store"
 
 
 def test_the_local_store_is_laid_out_like_the_offline_store(local_store: tuple[Path, Path]) -> None:
-    _, store = local_store
+    output, store = local_store
     files = [Path(f) for f in query.local_store_files(store)]
     assert len(files) == 1
     parts = files[0].relative_to(store).parts
@@ -151,7 +169,8 @@ def test_the_local_store_is_laid_out_like_the_offline_store(local_store: tuple[P
     assert [part.split("=")[0] for part in parts[6:10]] == ["year", "month", "day", "hour"]
     records = pd.read_parquet(files[0])
     assert list(records.columns) == [*settings.FEATURES, *OFFLINE_STORE_COLUMNS]
-    assert len(records) == MAX_ROWS and records[settings.RECORD_IDENTIFIER].is_unique
+    split_rows = sum(len(pd.read_csv(path)) for path in output.glob("*/*-*.csv"))
+    assert len(records) == split_rows > 0 and records[settings.RECORD_IDENTIFIER].is_unique
     masks = query.token_arrays(records)["attention_mask"]
     assert (masks.sum(axis=1) < MAX_SEQ_LENGTH).any() and (masks.sum(axis=1) == MAX_SEQ_LENGTH).any()
     event_time = records[settings.EVENT_TIME].iloc[0]
@@ -167,7 +186,8 @@ def test_each_split_reads_back_with_duckdb(
     output, store = local_store
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     records = query.query_local(split, store)
-    expected = pd.read_csv(output / split / f"{split}.csv", dtype=str, keep_default_na=False)
+    parts = sorted((output / split).glob(f"{split}-*.csv"))
+    expected = pd.concat([pd.read_csv(path, dtype=str, keep_default_na=False) for path in parts])
     assert len(records) == len(expected) > 0
     assert (records["split"] == split).all() and records[settings.RECORD_IDENTIFIER].is_unique
     assert sorted(records["label"]) == sorted(expected["label"])

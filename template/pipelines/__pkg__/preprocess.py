@@ -1,15 +1,16 @@
-"""Turn a labelled text table into train / validation / test sets for the pipeline's training step.
+"""Balance, split and write the training format: the pipeline's PreprocessData step.
 
-Runs as a SageMaker Processing job (and unchanged on a laptop through the local runner):
+Runs as a SageMaker Processing job (and unchanged on a laptop through the local runner), after prepare.py:
 
-    input-dir/<one .csv or .parquet file>
-        -> output-dir/{train,validation,test}/<split>.txt       (--output-format blazingtext)
-           output-dir/{train,validation,test}/<split>.tfrecord  (--output-format tfrecord)
-           output-dir/{train,validation,test}/<split>.npz       (--output-format token-arrays)
-           output-dir/{train,validation,test}/<split>.csv       (text,label: raw text for evaluation/labeling)
-           output-dir/{train,validation,test}/labels.json       ({"classes": [...]}, the class index order)
+    input-dir/<part>.parquet        prepare.py's row parts (with N instances, this instance's share of them)
+    counts-dir/<file>.json          prepare.py's class counts per key bucket, of every input file
+        -> output-dir/{train,validation,test}/<split>-<part>.txt       (--output-format blazingtext)
+           output-dir/{train,validation,test}/<split>-<part>.tfrecord  (--output-format tfrecord)
+           output-dir/{train,validation,test}/<split>-<part>.npz       (--output-format token-arrays)
+           output-dir/{train,validation,test}/<split>-<part>.csv       (text,label: raw text for evaluation)
+           output-dir/{train,validation,test}/labels.json              ({"classes": [...]}, class index order)
            (for blazingtext only test/ gets the .csv and labels.json: the algorithm reads whole channels)
-           output-dir/bias/bias.csv                             (label + facet columns, for Clarify)
+           output-dir/bias/bias-<part>.csv     (label, facet and group columns, no header row, for Clarify)
 
 Each training format is written by a module beside this script that a project has only when its model
 reads that format: blazingtext_format.py (BlazingText), tfrecord_format.py (BERT with TensorFlow) and
@@ -17,13 +18,15 @@ token_arrays_format.py (BERT with PyTorch). With --feature-group-name (BERT form
 features also go to a SageMaker Feature Store feature group (feature_store.py; with --offline-store-dir, a
 local stand-in for the offline store).
 
-Steps: drop rows without text or without a label, map raw label values to class labels, optionally
-downsample every class to the size of the rarest one, optionally sample --max-rows rows, then a stratified
-train/validation/test split.
+The counts of the whole data set decide everything global: optionally every class is downsampled to the
+size of the rarest one (--balance downsample) and a stratified sample of --max-rows rows is kept; then each
+class is split into train / validation / test by the ratios. Each decision is a per-class threshold on the
+row keys (a row's key is a seeded hash of its text), so every instance applies the same thresholds to its
+own parts: the splits are the same for any instance count, every kept row lands in exactly one split, and
+equal texts share a split. Sizes are exact up to one key bucket (1/65,536 of a class).
 
-A bad input (missing column, unmapped label value, a single class, a split that would be empty...) ends
-the job with exit status 2 and a one-line message on stderr, so the pipeline's failure reason says what to
-fix.
+A bad input (a single class, a split that would be empty...) ends the job with exit status 2 and a one-line
+message on stderr, so the pipeline's failure reason says what to fix.
 """
 
 from __future__ import annotations
@@ -33,64 +36,27 @@ import html
 import importlib
 import json
 import math
-import re
 import sys
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
+import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
+from prepare import KEY_BUCKET_BITS, InputError, OneLineErrorParser, key_buckets, positive_int
 
-DATA_SUFFIXES = (".csv", ".parquet")
+SPLITS = ("test", "validation", "train")  # the order their key ranges take within a class
 # The BERT training formats, each written by its own module beside this script, and tokenized alike.
 TOKEN_FORMATS = {"tfrecord": "tfrecord_format", "token-arrays": "token_arrays_format"}
 OUTPUT_FORMATS = ("blazingtext", *TOKEN_FORMATS)
-
-_INTEGRAL_FLOAT = re.compile(r"-?\d+\.0+")
-
-
-class InputError(Exception):
-    """A problem with the input data or arguments that the user has to fix (exit status 2)."""
 
 
 class FeatureStoreError(Exception):
     """Creating the feature group or ingesting into it failed (exit status 1)."""
 
 
-class OneLineErrorParser(argparse.ArgumentParser):
-    """Argument errors as one line on stderr (what the job's failure reason shows), without the usage."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """The processed examples: one row per kept example, ``text`` (raw) and ``label`` (class label)."""
-
-    frame: pd.DataFrame
-    classes: list[str]
-    extra_columns: list[str]  # facet and group columns, copied to bias/bias.csv
-
-
 # ---------------------------------------------------------------------------------------------- arguments
-
-
-def _json_arg(kind: type, what: str) -> Callable[[str], Any]:
-    """An argparse type: a JSON document of the given kind."""
-
-    def parse(value: str) -> Any:
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError as err:
-            raise argparse.ArgumentTypeError(f"not valid JSON ({err.msg}): {value!r}") from None
-        if not isinstance(parsed, kind):
-            raise argparse.ArgumentTypeError(f"expected a JSON {what}, got {value!r}")
-        return parsed
-
-    return parse
 
 
 def _ratio(value: str) -> float:
@@ -100,43 +66,27 @@ def _ratio(value: str) -> float:
     return ratio
 
 
-def _positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return number
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = OneLineErrorParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--input-dir", type=Path, default=Path("/opt/ml/processing/input/data"))
-    parser.add_argument("--input-file", help="file name inside --input-dir (default: its only .csv/.parquet)")
+    parser.add_argument("--input-dir", type=Path, default=Path("/opt/ml/processing/input/rows"))
+    parser.add_argument("--counts-dir", type=Path, default=Path("/opt/ml/processing/input/counts"))
     parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output"))
-    parser.add_argument("--text-column", required=True)
-    parser.add_argument("--label-column", required=True)
-    parser.add_argument(
-        "--label-mapping",
-        required=True,
-        type=_json_arg(dict, "object"),
-        help='JSON object, raw label value -> class label, e.g. \'{"1": "neg", "5": "pos"}\'',
-    )
-    parser.add_argument("--facet-columns", type=_json_arg(list, "list"), default=[], help="JSON list")
-    parser.add_argument("--group-column", default=None)
     parser.add_argument("--train-ratio", type=_ratio, default=0.8)
     parser.add_argument("--validation-ratio", type=_ratio, default=0.1)
     parser.add_argument("--test-ratio", type=_ratio, default=0.1)
     parser.add_argument("--balance", choices=("none", "downsample"), default="none")
-    parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
-        "--max-rows", type=_positive_int, default=None, help="stratified sample, for quick runs"
+        "--max-rows", type=positive_int, default=None, help="stratified sample, for quick runs"
     )
     parser.add_argument("--output-format", choices=OUTPUT_FORMATS, default="blazingtext")
     parser.add_argument("--tokenizer", help="BERT formats only: Hugging Face model id or local folder")
-    parser.add_argument("--max-seq-length", type=_positive_int, default=128, help="BERT formats only")
+    parser.add_argument("--max-seq-length", type=positive_int, default=128, help="BERT formats only")
     store = parser.add_argument_group("feature store (BERT formats only)")
     store.add_argument("--feature-group-name", help="store the features in this feature group too")
     store.add_argument("--feature-store-region", help="the feature group's AWS region")
-    store.add_argument("--record-identifier", default="review_id", help="feature (and column) name")
+    store.add_argument(
+        "--record-identifier", default="review_id", help="feature name of prepare.py's record_id"
+    )
     store.add_argument("--event-time-feature", default="event_time")
     store.add_argument("--online-store", action="store_true", help="a new group gets an online store")
     store.add_argument("--offline-store-s3-uri", help="a new group gets an offline store here")
@@ -165,205 +115,128 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(
             f"--train-ratio, --validation-ratio and --test-ratio must add up to 1, not {ratio_sum:g}"
         )
-    # Compare labels as strings: JSON keys always are, and the values may have been given as numbers.
-    args.label_mapping = {str(raw): str(label) for raw, label in args.label_mapping.items()}
-    if len(set(args.label_mapping.values())) < 2:
-        parser.error("--label-mapping must map to at least 2 distinct class labels")
-    args.facet_columns = [str(column) for column in args.facet_columns]
     return args
 
 
-# ---------------------------------------------------------------------------------------------- reading
+# ---------------------------------------------------------------------------------------------- counts
 
 
-def find_input_file(input_dir: Path, name: str | None) -> Path:
-    if not input_dir.is_dir():
-        raise InputError(f"input directory {input_dir} does not exist")
-    if name:
-        path = input_dir / name
-        if not path.is_file():
-            raise InputError(f"input file {path} does not exist")
-        return path
-    candidates = sorted(p for p in input_dir.iterdir() if p.is_file() and p.suffix.lower() in DATA_SUFFIXES)
-    if len(candidates) != 1:
-        found = ", ".join(p.name for p in candidates) or "none"
-        raise InputError(
-            f"expected exactly one .csv or .parquet file in {input_dir} (found: {found}); pass --input-file"
-        )
-    return candidates[0]
+@dataclass(frozen=True)
+class Counts:
+    """prepare.py's counts of every input file, summed: rows per class and key bucket."""
+
+    classes: list[str]
+    extra_columns: list[str]  # facet and group columns, copied to the bias table
+    histogram: np.ndarray  # (classes, buckets)
 
 
-def read_table(path: Path, label_column: str) -> pd.DataFrame:
-    if path.suffix.lower() == ".parquet":
-        return pd.read_parquet(path)
-    if path.suffix.lower() != ".csv":
-        raise InputError(f"{path.name}: unsupported file type (expected .csv or .parquet)")
-    try:
-        # Read the label column as text: an integer column with a gap would otherwise become float, and
-        # the raw value 1 would no longer match the mapping key "1".
-        frame = pd.read_csv(path, dtype={label_column: str})
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{path.name} is empty: it has no header row") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise InputError(f"{path.name}: cannot be read as CSV: {str(err).splitlines()[0]}") from None
-    # A first column with an empty header is an index that pandas wrote out (DataFrame.to_csv): drop it.
-    if len(frame.columns) and str(frame.columns[0]).startswith("Unnamed: 0"):
-        frame = frame.drop(columns=frame.columns[0])
-    return frame
+def read_counts(counts_dir: Path) -> Counts:
+    files = sorted(counts_dir.glob("*.json")) if counts_dir.is_dir() else []
+    if not files:
+        raise InputError(f"no prepare.py counts (*.json) in {counts_dir}")
+    histogram: np.ndarray | None = None
+    first: dict[str, Any] = {}
+    for path in files:
+        found = json.loads(path.read_text(encoding="utf-8"))
+        same = ("classes", "extra_columns", "key_bucket_bits")
+        if not first:
+            first = found
+            if found["key_bucket_bits"] != KEY_BUCKET_BITS:
+                raise InputError(f"{path.name} was written by another version of prepare.py")
+            histogram = np.zeros((len(found["classes"]), 1 << KEY_BUCKET_BITS), dtype=np.int64)
+        elif any(found[name] != first[name] for name in same):
+            raise InputError(f"{path.name} and {files[0].name} come from prepare.py runs with other settings")
+        assert histogram is not None
+        for index, label in enumerate(found["classes"]):
+            for bucket, rows in found["histogram"][label]:
+                histogram[index, bucket] += rows
+    assert histogram is not None
+    return Counts(first["classes"], first["extra_columns"], histogram)
 
 
-def check_columns(frame: pd.DataFrame, file_name: str, wanted: dict[str, str]) -> None:
-    """``wanted`` maps a column name to the argument it came from, for the error message."""
-    for column, argument in wanted.items():
-        if column not in frame.columns:
-            available = ", ".join(map(str, frame.columns))
-            raise InputError(
-                f"column {column!r} ({argument}) is not in {file_name}; its columns are: {available}"
-            )
+@dataclass(frozen=True)
+class SplitPlan:
+    """Per class, the last key bucket of each split (test lowest, then validation, then train; -1: none) and
+    the rows each split gets."""
+
+    classes: list[str]
+    last_bucket: dict[str, np.ndarray]  # split -> (classes,) last bucket, inclusive
+    rows: dict[str, np.ndarray]  # split -> (classes,) rows
 
 
-# ---------------------------------------------------------------------------------------------- shaping
+def _last_bucket(cumulative: np.ndarray, rows: int) -> int:
+    """The first bucket by which ``rows`` rows are reached (-1 for none)."""
+    return -1 if rows <= 0 else int(np.searchsorted(cumulative, rows))
 
 
-def label_strings(values: pd.Series, keys: Collection[str]) -> pd.Series:
-    """Raw label values as the strings the mapping's keys use: 1, 1.0 and "1" all become "1".
-
-    "1.0" also becomes "1" unless "1.0" itself is a key: an integer column with a gap is written to CSV
-    as floats.
-    """
-
-    def as_key(value: Any) -> Any:
-        if pd.isna(value):
-            return pd.NA
-        text = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value).strip()
-        if text not in keys and _INTEGRAL_FLOAT.fullmatch(text):
-            text = text.split(".", 1)[0]
-        return text
-
-    return values.map(as_key)
+def proportional(sizes: np.ndarray, total: int) -> np.ndarray:
+    """``total`` shared in proportion to ``sizes``, in whole numbers that add up to it (largest remainder)."""
+    exact = sizes * total / sizes.sum()
+    shares = np.floor(exact)
+    short = int(total - shares.sum())
+    shares[np.argsort(shares - exact, kind="stable")[:short]] += 1
+    return shares
 
 
-def drop_empty(frame: pd.DataFrame, column: str, what: str) -> pd.DataFrame:
-    """``frame`` without the rows whose ``column`` is empty (missing or blank); says how many it dropped."""
-    values = frame[column]
-    keep = values.notna() & (values.astype(str).str.strip() != "")
-    dropped = int((~keep).sum())
-    if dropped:
-        print(f"dropped {dropped} rows with no {what} in {column!r}")
-    return frame[keep]
-
-
-def map_labels(raw: pd.Series, mapping: dict[str, str], label_column: str) -> pd.Series:
-    raw = label_strings(raw, mapping.keys())
-    unmapped = raw[~raw.isin(list(mapping))].value_counts()
-    if not unmapped.empty:
-        listed = ", ".join(f"{value!r} ({count} rows)" for value, count in unmapped.items())
-        raise InputError(
-            f"label column {label_column!r} has values not in --label-mapping: {listed}; "
-            f"mapped values are {sorted(mapping)}"
-        )
-    return raw.map(mapping)
-
-
-def downsample(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """Keep as many examples of every class as the rarest class has."""
-    smallest = int(frame["label"].value_counts().min())
-    return frame.groupby("label", group_keys=False).sample(n=smallest, random_state=seed)
-
-
-def stratified_sample(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
-    if rows >= len(frame):
-        return frame
-    sample, _ = _stratified_split(frame, train_size=rows, seed=seed, what=f"a --max-rows {rows} sample")
-    return sample
-
-
-def _stratified_split(
-    frame: pd.DataFrame, *, train_size: float | int, seed: int, what: str
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    try:
-        first, second = train_test_split(
-            frame, train_size=train_size, random_state=seed, shuffle=True, stratify=frame["label"]
-        )
-    except ValueError as err:
-        # sklearn refuses a stratified split when a class has a single example or a part would be empty.
-        counts = ", ".join(f"{label}: {n}" for label, n in frame["label"].value_counts().items())
-        raise InputError(f"cannot make {what} from {len(frame)} examples ({counts}): {err}") from None
-    return first, second
-
-
-def split(frame: pd.DataFrame, ratios: dict[str, float], seed: int) -> dict[str, pd.DataFrame]:
-    """Stratified train/validation/test split: test first, then validation out of the rest."""
-    rest, test = _stratified_split(frame, train_size=1 - ratios["test"], seed=seed, what="the test split")
-    validation_share = ratios["validation"] / (ratios["train"] + ratios["validation"])
-    train, validation = _stratified_split(
-        rest, train_size=1 - validation_share, seed=seed, what="the validation split"
-    )
-    parts = {"train": train, "validation": validation, "test": test}
-    for name, part in parts.items():
-        if part.empty:
-            raise InputError(
-                f"the {name} split is empty ({len(frame)} examples); use more data or other ratios"
-            )
-    return parts
-
-
-def record_ids(frame: pd.DataFrame, column: str) -> pd.Series:
-    """Each row's record identifier: the column of that name when the data has one, else the row's
-    position in the file (for the reviews CSV, the index column pandas wrote out). Strings either way."""
-    if column not in frame.columns:
-        return pd.Series(range(len(frame)), index=frame.index).astype(str)
-    ids = frame[column]
-    if ids.isna().any():
-        raise InputError(f"column {column!r} (--record-identifier) is empty in {int(ids.isna().sum())} rows")
-    ids = ids.astype(str)
-    duplicated = ids[ids.duplicated()].unique()
-    if len(duplicated):
-        raise InputError(
-            f"column {column!r} (--record-identifier) must identify rows, but repeats {len(duplicated)} "
-            f"values, e.g. {duplicated[0]!r}"
-        )
-    return ids
-
-
-def build_dataset(frame: pd.DataFrame, args: argparse.Namespace) -> Dataset:
-    # Before any row is dropped: a row's position in the file is its identity.
-    frame = frame.reset_index(drop=True)
-    ids = record_ids(frame, args.record_identifier) if args.feature_group_name else None
-    frame = drop_empty(frame, args.text_column, "text")
-    if frame.empty:
-        raise InputError(f"no rows with text in column {args.text_column!r}")
-    # A row without a label is unlabelled data, not a mistake in the mapping: leave it out, like a row
-    # without text.
-    frame = drop_empty(frame, args.label_column, "label")
-    if frame.empty:
-        raise InputError(f"no rows with both text and a label in column {args.label_column!r}")
-    extra_columns = list(
-        dict.fromkeys([*args.facet_columns, *([args.group_column] if args.group_column else [])])
-    )
-    shaped = pd.DataFrame(
-        {
-            "text": frame[args.text_column].astype(str),
-            "label": map_labels(frame[args.label_column], args.label_mapping, args.label_column),
-        }
-    )
-    present = shaped["label"].value_counts()
+def plan_split(counts: Counts, ratios: dict[str, float], balance: str, max_rows: int | None) -> SplitPlan:
+    totals = counts.histogram.sum(axis=1)
+    present = {label: int(n) for label, n in zip(counts.classes, totals, strict=True) if n}
+    if not present:
+        raise InputError("no rows with both text and a label")
     if len(present) < 2:
         # Training would "succeed" on one class and register a model that always answers it.
-        counts = ", ".join(f"{label}: {n} rows" for label, n in present.items())
+        listed = ", ".join(f"{label}: {n} rows" for label, n in present.items())
         raise InputError(
-            f"the rows with text and a label hold only one class ({counts}); a classifier needs at least 2"
+            f"the rows with text and a label hold only one class ({listed}); a classifier needs at least 2"
         )
-    if ids is not None:
-        shaped["record_id"] = ids.loc[shaped.index]
-    shaped = pd.concat([shaped, frame[extra_columns]], axis=1)
-    if args.balance == "downsample":
-        shaped = downsample(shaped, args.seed)
-    if args.max_rows:
-        shaped = stratified_sample(shaped, args.max_rows, args.seed)
-    # Class index order: first appearance among the mapping's values, so it is the same for every run.
-    classes = list(dict.fromkeys(args.label_mapping.values()))
-    return Dataset(frame=shaped.reset_index(drop=True), classes=classes, extra_columns=extra_columns)
+    wanted = totals.astype(float)
+    if balance == "downsample":
+        wanted = np.where(totals > 0, min(present.values()), 0).astype(float)
+    if max_rows is not None and max_rows < wanted.sum():
+        wanted = proportional(wanted, max_rows)  # a stratified sample: every class in proportion
+    cumulative = counts.histogram.cumsum(axis=1)
+    last_kept = np.array(
+        [_last_bucket(c, int(w)) for c, w in zip(cumulative, wanted, strict=True)], dtype=np.int64
+    )
+    kept = np.array([c[b] if b >= 0 else 0 for c, b in zip(cumulative, last_kept, strict=True)])
+    last_bucket: dict[str, np.ndarray] = {}
+    rows: dict[str, np.ndarray] = {}
+    share = 0.0
+    below = np.zeros(len(counts.classes), dtype=np.int64)
+    for name in SPLITS:
+        share += ratios[name]
+        ends = (
+            last_kept
+            if name == SPLITS[-1]
+            else np.array(
+                [_last_bucket(c, round(share * k)) for c, k in zip(cumulative, kept, strict=True)],
+                dtype=np.int64,
+            )
+        )
+        last_bucket[name] = ends
+        upto = np.array([c[b] if b >= 0 else 0 for c, b in zip(cumulative, ends, strict=True)])
+        rows[name] = np.maximum(upto - below, 0)
+        below = np.maximum(below, upto)
+    total = int(kept.sum())
+    for name in SPLITS:
+        if not rows[name].sum():
+            raise InputError(f"the {name} split is empty ({total} examples); use more data or other ratios")
+    return SplitPlan(counts.classes, last_bucket, rows)
+
+
+def assign(rows: pd.DataFrame, plan: SplitPlan) -> dict[str, pd.DataFrame]:
+    """The part's rows of each split, in key order (a shuffle that is the same for every run)."""
+    rows = rows.sort_values("key", kind="stable")
+    index = {label: i for i, label in enumerate(plan.classes)}
+    class_ids = rows["label"].map(index).to_numpy()
+    buckets = key_buckets(rows["key"].to_numpy(dtype=np.uint64))
+    taken = np.zeros(len(rows), dtype=bool)
+    parts = {}
+    for name in SPLITS:
+        mine = (buckets <= plan.last_bucket[name][class_ids]) & ~taken
+        taken |= mine
+        parts[name] = rows[mine]
+    return {name: parts[name] for name in ("train", "validation", "test")}
 
 
 # ---------------------------------------------------------------------------------------------- writing
@@ -374,27 +247,36 @@ def clean_text(text: str) -> str:
     return " ".join(html.unescape(text).split())
 
 
+def write_labels(output_dir: Path, output_format: str, classes: list[str]) -> None:
+    """labels.json in each split folder that gets one: the same file from every instance."""
+    for name in ("train", "validation", "test"):
+        # The built-in BlazingText algorithm may take every file in its train/validation channels for
+        # training lines, so those folders hold the fastText files alone. The test split is read by
+        # evaluate.py, not by the algorithm, and keeps the raw text and class order beside it.
+        if output_format != "blazingtext" or name == "test":
+            directory = output_dir / name
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / "labels.json").write_text(
+                json.dumps({"classes": classes}, indent=2) + "\n", encoding="utf-8"
+            )
+
+
 def write_split(
     directory: Path,
-    name: str,
+    file_stem: str,
     part: pd.DataFrame,
     classes: list[str],
     args: argparse.Namespace,
     tokenizer: Any,
 ) -> None:
+    """One part of one split, in the training format (and as text,label CSV where evaluation reads it)."""
     directory.mkdir(parents=True, exist_ok=True)
-    # The built-in BlazingText algorithm may take every file in its train/validation channels for
-    # training lines, so those folders hold the fastText file alone. The test split is read by
-    # evaluate.py, not by the algorithm, and keeps the raw text and class order beside it.
-    if args.output_format != "blazingtext" or name == "test":
-        (directory / "labels.json").write_text(
-            json.dumps({"classes": classes}, indent=2) + "\n", encoding="utf-8"
-        )
-        part[["text", "label"]].to_csv(directory / f"{name}.csv", index=False)
+    if args.output_format != "blazingtext" or directory.name == "test":
+        part[["text", "label"]].to_csv(directory / f"{file_stem}.csv", index=False)
     if args.output_format == "blazingtext":
         import blazingtext_format  # BlazingText projects only
 
-        blazingtext_format.write_blazingtext(directory / f"{name}.txt", part["text"], part["label"])
+        blazingtext_format.write_blazingtext(directory / f"{file_stem}.txt", part["text"], part["label"])
         return
     index = {label: i for i, label in enumerate(classes)}
     label_ids = [index[label] for label in part["label"]]
@@ -403,55 +285,58 @@ def write_split(
         import tfrecord_format  # BERT projects with TensorFlow only: see the end of this file
 
         tfrecord_format.write_tfrecord(
-            directory / f"{name}.tfrecord", texts, label_ids, tokenizer, args.max_seq_length
+            directory / f"{file_stem}.tfrecord", texts, label_ids, tokenizer, args.max_seq_length
         )
     else:
         import token_arrays_format  # BERT projects with PyTorch only: see the end of this file
 
         token_arrays_format.write_token_arrays(
-            directory / f"{name}.npz", texts, label_ids, tokenizer, args.max_seq_length
+            directory / f"{file_stem}.npz", texts, label_ids, tokenizer, args.max_seq_length
         )
 
 
-def write_bias_table(directory: Path, dataset: Dataset) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    dataset.frame[["label", *dataset.extra_columns]].to_csv(directory / "bias.csv", index=False)
-
-
-def print_counts(parts: dict[str, pd.DataFrame], classes: list[str]) -> None:
-    for name, part in parts.items():
-        counts = part["label"].value_counts()
-        per_class = " ".join(f"{label}={int(counts.get(label, 0))}" for label in classes)
-        print(f"{name}: {len(part)} examples ({per_class})")
+def print_counts(plan: SplitPlan) -> None:
+    for name in ("train", "validation", "test"):
+        rows = plan.rows[name]
+        per_class = " ".join(f"{label}={int(n)}" for label, n in zip(plan.classes, rows, strict=True))
+        print(f"{name}: {int(rows.sum())} examples ({per_class})")
 
 
 # ---------------------------------------------------------------------------------------------- main
 
 
 def run(args: argparse.Namespace) -> None:
-    path = find_input_file(args.input_dir, args.input_file)
-    frame = read_table(path, args.label_column)
-    wanted = {args.text_column: "--text-column", args.label_column: "--label-column"}
-    wanted |= {column: "--facet-columns" for column in args.facet_columns}
-    if args.group_column:
-        wanted[args.group_column] = "--group-column"
-    check_columns(frame, path.name, wanted)
-    print(f"read {len(frame)} rows from {path}")
-
-    dataset = build_dataset(frame, args)
+    counts = read_counts(args.counts_dir)
+    ratios = {"train": args.train_ratio, "validation": args.validation_ratio, "test": args.test_ratio}
+    plan = plan_split(counts, ratios, args.balance, args.max_rows)
+    if not args.input_dir.is_dir():
+        raise InputError(f"input directory {args.input_dir} does not exist")
     # Load the tokenizer before writing anything, so a bad --tokenizer fails fast.
     tokenizer = (
         load_tokenizer(args.output_format, args.tokenizer) if args.output_format in TOKEN_FORMATS else None
     )
-    ratios = {"train": args.train_ratio, "validation": args.validation_ratio, "test": args.test_ratio}
-    parts = split(dataset.frame, ratios, args.seed)
-    for name, part in parts.items():
-        write_split(args.output_dir / name, name, part, dataset.classes, args, tokenizer)
-    write_bias_table(args.output_dir / "bias", dataset)
-    print_counts(parts, dataset.classes)
-    print(f"wrote {args.output_format} splits and bias/bias.csv to {args.output_dir}")
-    if args.feature_group_name:
-        store_features(parts, tokenizer, args)
+    write_labels(args.output_dir, args.output_format, counts.classes)
+    bias_dir = args.output_dir / "bias"
+    bias_dir.mkdir(parents=True, exist_ok=True)
+    part_files = sorted(args.input_dir.rglob("*.parquet"))
+    for path in part_files:
+        part = path.stem
+        parts = assign(pd.read_parquet(path), plan)
+        for name, rows in parts.items():
+            if not rows.empty:
+                write_split(args.output_dir / name, f"{name}-{part}", rows, counts.classes, args, tokenizer)
+        kept = pd.concat(parts.values())
+        # No header row: every instance writes parts of one table, and Clarify is given the column names.
+        kept[["label", *counts.extra_columns]].to_csv(
+            bias_dir / f"bias-{part}.csv", index=False, header=False
+        )
+        if args.feature_group_name:
+            store_features(parts, tokenizer, args)
+        print(f"{path.name}: " + ", ".join(f"{len(rows)} {name}" for name, rows in parts.items()))
+    print_counts(plan)
+    print(
+        f"wrote {args.output_format} splits and bias tables of {len(part_files)} parts to {args.output_dir}"
+    )
 
 
 # The BERT format writers and the Feature Store ingestion are modules beside this script that a project has
