@@ -6,6 +6,7 @@ training each use."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -27,7 +28,12 @@ TEXTS = st.lists(st.lists(st.sampled_from(PIECES), max_size=40).map("".join), mi
 
 
 def _module(name: str) -> ModuleType:
-    return import_file(PACKAGE / name, f"_template_{Path(name).stem}")
+    # A step script imports the modules beside it (preprocess.py: prepare.py), as it does in its container.
+    sys.path.insert(0, str(PACKAGE))
+    try:
+        return import_file(PACKAGE / name, f"_template_{Path(name).stem}")
+    finally:
+        sys.path.remove(str(PACKAGE))
 
 
 WRITER, HANDLER, PREPROCESS = (
@@ -89,3 +95,55 @@ def test_train_reads_the_ids_the_endpoint_sends(
 def test_no_texts_make_an_empty_split() -> None:
     arrays = WRITER.token_arrays([], [], tokenizer=None, max_seq_length=8)
     assert [len(arrays[name]) for name in ("input_ids", "offsets", "labels")] == [0, 1, 0]
+
+
+# ---------------------------------------------------------------------------------------------- parts
+# preprocess.py writes a split as one file per part of its input rows, <split>-<part>.npz; readers take the
+# files in name order as one split.
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    texts=st.lists(st.lists(st.sampled_from(PIECES), max_size=20).map("".join), max_size=12),
+    cuts=st.lists(st.integers(0, 12), max_size=4).map(sorted),
+)
+def test_the_parts_of_a_split_read_as_the_whole_split(
+    tokenizer_dir: Path, tmp_path_factory: pytest.TempPathFactory, texts, cuts
+) -> None:
+    tokenizer = WRITER.load_tokenizer(str(tokenizer_dir))
+    labels = [i % 3 for i in range(len(texts))]
+    bounds = [0, *(min(cut, len(texts)) for cut in cuts), len(texts)]
+    channel = tmp_path_factory.mktemp("channel")
+    for part, (start, end) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+        # Names that sort one way as text and another as numbers: the order is the names'.
+        name = f"train-{chr(ord('a') + part)}{9 - part}.npz"
+        WRITER.write_token_arrays(channel / name, texts[start:end], labels[start:end], tokenizer, 16)
+    whole = WRITER.token_arrays(texts, labels, tokenizer, 16)
+
+    read = WRITER.read_token_arrays(sorted(channel.glob("*.npz")))
+    assert {name: array.tolist() for name, array in read.items()} == {
+        name: array.tolist() for name, array in whole.items()
+    }
+    if texts:  # train.py refuses a channel without texts
+        trained = TRAIN.TokenizedTexts.read(channel, num_classes=3, max_seq_length=16)
+        assert trained.labels.tolist() == labels
+        assert trained.offsets.tolist() == whole["offsets"].tolist()
+        assert trained.input_ids.tolist() == whole["input_ids"].tolist()
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"input_ids": [5, 6, 7], "offsets": [0, 2], "labels": [1]}, "offsets that do not fit its 1 texts"),
+        ({"input_ids": [5, 6], "offsets": [0, 2], "labels": [1, 0]}, "offsets that do not fit its 2 texts"),
+        ({"input_ids": [5, 6], "offsets": [0, 2]}, "is not token arrays"),
+    ],
+)
+def test_a_part_that_is_not_token_arrays_is_named(tmp_path: Path, arrays, message) -> None:
+    import numpy as np
+
+    np.savez(tmp_path / "test-a.npz", input_ids=[1], offsets=[0, 1], labels=[0])
+    np.savez(tmp_path / "test-b.npz", **{name: np.asarray(values) for name, values in arrays.items()})
+    with pytest.raises(WRITER.TokenArraysError, match=message) as caught:
+        WRITER.read_token_arrays(sorted(tmp_path.glob("*.npz")))
+    assert "test-b.npz" in str(caught.value)

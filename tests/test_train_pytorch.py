@@ -159,6 +159,24 @@ def test_long_texts_are_cut_keeping_the_closing_token():
     assert batch["attention_mask"].sum(1).tolist() == [4, 3]
 
 
+def test_a_channel_of_several_parts_is_read_as_one_split_in_name_order(tmp_path):
+    # preprocess.py writes one <split>-<part>.npz per part of its rows; an empty part may sit between others.
+    texts = [[2, 5, 3], [2, 6, 7, 3], [2, 3], [2, 8, 9, 10, 3]]
+    parts = {"train-b.npz": texts[2:], "train-a.npz": texts[:2], "train-ab.npz": []}
+    for name, part in parts.items():
+        np.savez(
+            tmp_path / name,
+            input_ids=np.asarray([token for text in part for token in text], np.int32),
+            offsets=np.cumsum([0, *map(len, part)]),
+            labels=np.asarray([len(text) % 3 for text in part], np.int64),
+        )
+    read = train_pytorch.TokenizedTexts.read(tmp_path, num_classes=3, max_seq_length=8)
+    assert [
+        read.input_ids[a:b].tolist() for a, b in zip(read.offsets[:-1], read.offsets[1:], strict=True)
+    ] == texts
+    assert read.labels.tolist() == [len(text) % 3 for text in texts]
+
+
 def test_learning_rate_warms_up_then_decays_to_zero():
     factor = train_pytorch.warmup_linear_decay(warmup_steps=10, total_steps=100)
     assert factor(0) == pytest.approx(0.1)

@@ -1,7 +1,9 @@
 """The training format of a PyTorch BERT model: token ids in NumPy arrays, written by preprocess.py.
 
 Only projects whose model is BERT trained with PyTorch have this module; preprocess.py imports it when it
-is asked for --output-format token-arrays. Each split is one ``<split>.npz`` holding
+is asked for --output-format token-arrays. Each split is one or more ``<split>-<part>.npz`` files (one per
+part of the rows PreprocessData was given; a project generated before that wrote one ``<split>.npz``), each
+holding
 
     input_ids  int32, shape (total tokens,)  the token ids of every text back to back, special tokens
                                              included, unpadded, truncated to max_seq_length
@@ -9,11 +11,12 @@ is asked for --output-format token-arrays. Each split is one ``<split>.npz`` hol
     labels     int64, shape (texts,)         each text's class index (labels.json beside it)
 
 which train.py reads whole into memory: no padding is stored, and a batch is padded to its own longest
-text when it is formed.
+text when it is formed. A split's files are read in name order as one (read_token_arrays).
 """
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,10 @@ TOKENIZE_BATCH_SIZE = 2048  # texts per call to the (Rust, multi-threaded) fast 
 
 class TokenizerError(ValueError):
     """The tokenizer cannot be loaded: a problem with --tokenizer that the user has to fix."""
+
+
+class TokenArraysError(ValueError):
+    """A file is not this format's arrays, or its offsets do not fit them."""
 
 
 def load_tokenizer(name_or_path: str) -> Any:
@@ -67,3 +74,28 @@ def write_token_arrays(
 ) -> None:
     # Compressed: token ids are small integers, and the file travels through S3 to every training job.
     np.savez_compressed(path, **token_arrays(texts, label_ids, tokenizer, max_seq_length))
+
+
+def read_token_arrays(paths: Sequence[Path]) -> dict[str, np.ndarray]:
+    """The arrays of a split's files, in the order given, as one: each file's offsets are moved past the
+    tokens of the files before it, so text i of the result is text j of the file that holds it."""
+    input_ids, offsets, labels = [np.zeros(0, np.int32)], [np.zeros(1, np.int64)], [np.zeros(0, np.int64)]
+    tokens = 0
+    for path in paths:
+        try:
+            with np.load(path) as arrays:
+                ids, starts, classes = arrays["input_ids"], arrays["offsets"], arrays["labels"]
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+            raise TokenArraysError(f"{path} is not token arrays: {err}") from None
+        fits = len(starts) == len(classes) + 1 and starts[0] == 0 and starts[-1] == len(ids)
+        if not fits or (np.diff(starts) < 0).any():
+            raise TokenArraysError(f"{path} has offsets that do not fit its {len(classes)} texts")
+        input_ids.append(ids.astype(np.int32, copy=False))
+        offsets.append(starts[1:].astype(np.int64) + tokens)
+        labels.append(classes.astype(np.int64, copy=False))
+        tokens += len(ids)
+    return {
+        "input_ids": np.concatenate(input_ids),
+        "offsets": np.concatenate(offsets),
+        "labels": np.concatenate(labels),
+    }

@@ -238,15 +238,20 @@ class TokenizedTexts:
 
     @classmethod
     def read(cls, directory: Path, num_classes: int, max_seq_length: int) -> TokenizedTexts:
+        # preprocess.py writes one file per part of its input rows: read in name order, they are the split.
+        # (token_arrays_format.read_token_arrays does the same; train.py reads the format on its own so that
+        # the training job, and the local runner's cache key of it, depend on this one file.)
         files = sorted(directory.glob("*.npz"))
         if not files:
             raise TrainingError(f"no .npz files in {directory}")
         ids, offsets, labels = [], [np.zeros(1, np.int64)], []
+        tokens = 0  # in the files before this one: where its texts start
         for path in files:
             with np.load(path) as part:
                 ids.append(part["input_ids"].astype(np.int64))
-                offsets.append(part["offsets"][1:] + offsets[-1][-1])
+                offsets.append(part["offsets"][1:].astype(np.int64) + tokens)
                 labels.append(part["labels"].astype(np.int64))
+            tokens += len(ids[-1])
         texts = cls(np.concatenate(ids), np.concatenate(offsets), np.concatenate(labels))
         if len(texts) == 0:
             raise TrainingError(f"the .npz files in {directory} hold no texts")
