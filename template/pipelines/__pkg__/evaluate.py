@@ -2,8 +2,9 @@
 
     model-dir/model.tar.gz   the training job's artifact (BlazingText: model.bin; BERT: train.py's export,
                              TensorFlow's SavedModel or PyTorch's encoder and classifier.safetensors)
-    test-dir/                preprocess.py's test split: labels.json and test.txt, test.tfrecord (BERT with
-                             TensorFlow) or test.npz (BERT with PyTorch)
+    test-dir/                preprocess.py's test split: labels.json and the parts test-<part>.txt,
+                             .tfrecord (BERT with TensorFlow) or .npz (BERT with PyTorch), all read in
+                             name order (a project generated earlier wrote one test.txt, which is read too)
         -> output-dir/evaluation.json
                {"metrics": {"accuracy": {"value": x}, "macro_f1": {"value": x}, "weighted_f1": {"value": x}},
                 "per_class": {"<label>": {"precision", "recall", "f1", "support"}},
@@ -103,26 +104,39 @@ def required_file(directory: Path, name: str, what: str) -> Path:
     return path
 
 
+def split_parts(directory: Path, suffix: str, what: str) -> list[Path]:
+    """Every ``*<suffix>`` file of the split folder, sorted by name: preprocess.py writes one per part of
+    its input rows, and the order of the names is the order of the split."""
+    parts = sorted(path for path in directory.glob(f"*{suffix}") if path.is_file())
+    if not parts:
+        raise EvaluationError(f"no *{suffix} files in {directory} ({what})")
+    return parts
+
+
 # ---------------------------------------------------------------------------------------------- prediction
 
 
+def read_blazingtext_lines(test_dir: Path) -> tuple[list[str], list[str]]:
+    """The class and the tokens of every line of the test split's parts (``__label__<class> <tokens>``)."""
+    truth, texts = [], []
+    for path in split_parts(test_dir, ".txt", "preprocess.py's blazingtext output"):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            label, _, text = line.partition(" ")
+            if not label.startswith(LABEL_PREFIX):
+                raise EvaluationError(f"{path.name} line {number} does not start with {LABEL_PREFIX}<class>")
+            truth.append(class_of(label))
+            texts.append(text)
+    return truth, texts
+
+
 def predict_blazingtext(model_dir: Path, test_dir: Path) -> tuple[list[str], list[str]]:
-    """True and predicted class labels for test.txt (``__label__<class> <tokens>`` per line)."""
+    """True and predicted class labels for the test split's lines."""
+    truth, texts = read_blazingtext_lines(test_dir)  # before the model: a bad split fails fast
     import fasttext
 
     # fastText's Python wrapper prints a deprecation notice on every load_model: keep stderr for errors.
     fasttext.FastText.eprint = lambda *args, **kwargs: None
     model = fasttext.load_model(str(required_file(model_dir, "model.bin", "the BlazingText artifact")))
-    truth, texts = [], []
-    lines = required_file(test_dir, "test.txt", "preprocess.py's blazingtext output").read_text(
-        encoding="utf-8"
-    )
-    for number, line in enumerate(lines.splitlines(), start=1):
-        label, _, text = line.partition(" ")
-        if not label.startswith(LABEL_PREFIX):
-            raise EvaluationError(f"test.txt line {number} does not start with {LABEL_PREFIX}<class>")
-        truth.append(class_of(label))
-        texts.append(text)
     # A list, not one string at a time: fastText 0.9.2's single-text predict fails under numpy 2.
     predicted, _ = model.predict(texts, k=1)
     # An empty prediction (fastText gives none for an empty text) counts as wrong, not as a crash.
@@ -148,7 +162,10 @@ def predict_bert(model_dir: Path, test_dir: Path, classes: list[str]) -> tuple[l
 def predict_tensorflow_bert(
     model_dir: Path, test_dir: Path, classes: list[str]
 ) -> tuple[list[str], list[str]]:
-    """True and predicted class labels for test.tfrecord, through the exported SavedModel's signature."""
+    """True and predicted class labels for the test split's TFRecords, through the exported SavedModel's
+    signature."""
+    # Found before TensorFlow and the model load: a split without records fails fast.
+    records = [str(path) for path in split_parts(test_dir, ".tfrecord", "preprocess.py's tfrecord output")]
     import tensorflow as tf
 
     config_path = required_file(model_dir, "config.json", "train.py's export")
@@ -166,14 +183,13 @@ def predict_tensorflow_bert(
         input_ids = tf.cast(features["input_ids"], tf.int32)
         return {"input_ids": input_ids, "attention_mask": tf.ones_like(input_ids)}, features["label"]
 
-    records = required_file(test_dir, "test.tfrecord", "preprocess.py's tfrecord output")
     padding = (
         {"input_ids": tf.constant(pad_token_id, tf.int32), "attention_mask": tf.constant(0, tf.int32)},
         tf.constant(0, tf.int64),
     )
     # Dynamic padding: each batch is padded to its own longest example, not to max_seq_length.
     batches = (
-        tf.data.TFRecordDataset(str(records))
+        tf.data.TFRecordDataset(records)  # the files one after the other, in the order given
         .map(parse, num_parallel_calls=tf.data.AUTOTUNE)
         .padded_batch(BATCH_SIZE, padding_values=padding)
         .prefetch(tf.data.AUTOTUNE)
@@ -186,27 +202,33 @@ def predict_tensorflow_bert(
     return truth, predicted
 
 
-def read_token_arrays(test_dir: Path, num_classes: int, max_length: int) -> tuple[list[Any], list[int]]:
-    """test.npz's texts as token id arrays (cut to max_length as train.py cuts them: the closing [SEP]
-    kept) and their class indexes."""
+def read_test_texts(test_dir: Path, num_classes: int) -> tuple[list[Any], list[int]]:
+    """The test split's texts as token id arrays, and their class indexes."""
+    from token_arrays_format import TokenArraysError, read_token_arrays  # beside this script
+
+    parts = split_parts(test_dir, ".npz", "preprocess.py's token-arrays output")
+    try:
+        arrays = read_token_arrays(parts)
+    except TokenArraysError as err:
+        raise EvaluationError(f"{err} (preprocess.py's token-arrays output)") from None
+    input_ids, offsets, labels = arrays["input_ids"], arrays["offsets"], arrays["labels"].tolist()
+    if any(not 0 <= label < num_classes for label in labels):
+        raise EvaluationError(f"{test_dir} has class indexes outside 0..{num_classes - 1}")
+    return [input_ids[start:end] for start, end in zip(offsets[:-1], offsets[1:], strict=True)], labels
+
+
+def cut_texts(texts: list[Any], max_length: int) -> list[Any]:
+    """Texts longer than max_length cut as train.py cuts them: the closing [SEP] kept."""
     import numpy as np
 
-    path = required_file(test_dir, "test.npz", "preprocess.py's token-arrays output")
-    try:
-        with np.load(path) as arrays:
-            input_ids, offsets, labels = arrays["input_ids"], arrays["offsets"], arrays["labels"]
-    except (OSError, ValueError, KeyError) as err:
-        raise EvaluationError(f"{path} is not preprocess.py's token arrays: {err}") from None
-    if len(offsets) != len(labels) + 1 or any(not 0 <= label < num_classes for label in labels.tolist()):
-        raise EvaluationError(f"{path} has offsets or class indexes that do not fit its {len(labels)} texts")
-    texts = [input_ids[start:end] for start, end in zip(offsets[:-1], offsets[1:], strict=True)]
-    texts = [np.concatenate([t[: max_length - 1], t[-1:]]) if len(t) > max_length else t for t in texts]
-    return texts, labels.tolist()
+    return [np.concatenate([t[: max_length - 1], t[-1:]]) if len(t) > max_length else t for t in texts]
 
 
 def predict_pytorch_bert(model_dir: Path, test_dir: Path, classes: list[str]) -> tuple[list[str], list[str]]:
-    """True and predicted class labels for test.npz, by the exported encoder, pooling and linear head: the
-    forward pass of train.py's TextClassifier (and of inference.py, which serves the same export)."""
+    """True and predicted class labels for the test split's token arrays, by the exported encoder, pooling
+    and linear head: the forward pass of train.py's TextClassifier (and of inference.py, which serves the
+    same export)."""
+    texts, labels = read_test_texts(test_dir, len(classes))  # before the model: a bad split fails fast
     import torch
     from safetensors.torch import load_file
     from transformers import AutoModel
@@ -225,7 +247,7 @@ def predict_pytorch_bert(model_dir: Path, test_dir: Path, classes: list[str]) ->
     mean_pooling = settings.get("pooling") == "mean"
     pad_token_id = int(settings.get("pad_token_id") or 0)
     max_length = int(settings.get("max_seq_length") or encoder.config.max_position_embeddings)
-    texts, labels = read_token_arrays(test_dir, len(classes), max_length)
+    texts = cut_texts(texts, max_length)
 
     predicted: list[str] = []
     with torch.inference_mode():
