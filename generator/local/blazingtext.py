@@ -109,10 +109,11 @@ def settings(hyperparameters: dict[str, Any], threads: int) -> Settings:
 
 
 def channel_file(channel: Path, workdir: Path, name: str) -> Path | None:
-    """One fastText input file from a channel folder (its files concatenated if there are several).
+    """One fastText input file from a channel folder: its files concatenated in name order if there are
+    several (preprocess.py writes a split as <split>-<part>.txt, one per part of its rows).
 
-    When the channel holds .txt files beside others (preprocess.py also writes <split>.csv and
-    labels.json there), only the .txt files are read, and the others are named in the log.
+    When the channel holds .txt files beside others (a project generated earlier also wrote <split>.csv
+    and labels.json there), only the .txt files are read, and the others are named in the log.
     """
     if not channel.is_dir():
         return None

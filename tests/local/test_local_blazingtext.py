@@ -141,6 +141,19 @@ def test_channel_reads_only_text_files_when_mixed(tmp_path, capsys):
     assert "train.csv" in capsys.readouterr().out
 
 
+def test_a_channel_of_parts_is_one_file_of_their_lines_in_name_order(tmp_path):
+    # preprocess.py writes a split as train-<part>.txt, one per part of its rows (named after its input
+    # files); BlazingText reads the whole channel.
+    channel = tmp_path / "train"
+    channel.mkdir()
+    (channel / "train-reviews-b-00000.txt").write_text("__label__a third\n")
+    (channel / "train-reviews-a-00001.txt").write_text("")  # a part may hold no lines
+    (channel / "train-reviews-a-00000.txt").write_text("__label__a first\n__label__b second")  # no last \n
+    merged = blazingtext.channel_file(channel, tmp_path, "train")
+    assert merged is not None and merged.parent == tmp_path
+    assert merged.read_text() == "__label__a first\n__label__b second\n__label__a third\n"
+
+
 def test_container_run_writes_a_small_loadable_model_bin(tmp_path):
     """The stand-in as the runner starts it: SM_* environment in, model.bin + report out."""
     lines = [
