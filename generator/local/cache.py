@@ -16,7 +16,9 @@ from typing import Any
 from .artifacts import copy_tree
 
 RECORD_FILE = "step.json"
-REUSABLE = ("done", "cached")
+REUSABLE = ("done", "cached")  # a cache hit needs one of these (and the same key)
+# What `local run --steps` takes a step it does not run from: any finished copy of it, whatever its key.
+FINISHED = (*REUSABLE, "reused")
 
 
 def step_key(parts: dict[str, Any]) -> str:
@@ -38,16 +40,29 @@ def write_record(step_dir: Path, record: dict[str, Any]) -> None:
     tmp.replace(step_dir / RECORD_FILE)
 
 
+def _newest_first(runs_root: Path, exclude: Path | None) -> list[Path]:
+    if not runs_root.is_dir():
+        return []
+    runs = sorted((p for p in runs_root.iterdir() if p.is_dir()), key=lambda p: p.name, reverse=True)
+    return [p for p in runs if exclude is None or p.resolve() != exclude.resolve()]
+
+
 def find_cached(runs_root: Path, step_name: str, key: str, exclude: Path | None = None) -> Path | None:
     """The newest earlier run's folder for ``step_name`` that finished with ``key``, if any."""
-    if not runs_root.is_dir():
-        return None
-    for run_dir in sorted((p for p in runs_root.iterdir() if p.is_dir()), key=lambda p: p.name, reverse=True):
-        if exclude is not None and run_dir.resolve() == exclude.resolve():
-            continue
+    for run_dir in _newest_first(runs_root, exclude):
         step_dir = run_dir / step_name
         record = read_record(step_dir)
         if record and record.get("status") in REUSABLE and record.get("key") == key:
+            return step_dir
+    return None
+
+
+def find_finished(runs_root: Path, step_name: str, exclude: Path | None = None) -> Path | None:
+    """The newest earlier run's folder for ``step_name`` that finished, whatever its key (``--steps``)."""
+    for run_dir in _newest_first(runs_root, exclude):
+        step_dir = run_dir / step_name
+        record = read_record(step_dir)
+        if record and record.get("status") in FINISHED:
             return step_dir
     return None
 

@@ -28,10 +28,25 @@ def _run_options(args: argparse.Namespace, **extra: Any) -> RunOptions:
     )
 
 
+def step_names(text: str) -> tuple[str, ...]:
+    """``--steps A,B``: step names, comma-separated (checked against the plan when the run starts)."""
+    names = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected step names separated by commas, got {text!r}")
+    return names
+
+
 def cmd_local_run(args: argparse.Namespace) -> int:
     from .runner import run_pipeline
 
-    run_pipeline(_run_options(args, threshold=args.threshold))
+    run_pipeline(
+        _run_options(
+            args,
+            threshold=args.threshold,
+            processing_instances=args.processing_instances,
+            steps=args.steps,
+        )
+    )
     return 0
 
 
@@ -94,6 +109,14 @@ def register_local(local_subparsers: argparse._SubParsersAction) -> None:
         help="run the pipeline's steps in order under SageMaker's container contract",
         description="Run the project's pipeline steps (the same plan the SageMaker pipeline is built "
         "from) on this machine. Artifacts land in DIR/.sagespec-runs/<run-id>/<step>/.",
+        epilog="--processing-instances N runs a processing step whose input is sharded by S3 key "
+        "(PrepareData, PreprocessData) as N worker processes at once, as N SageMaker instances: worker "
+        "i gets the sorted input files i, i+N, ...; all write into the step's outputs (worker i logs "
+        "to logs/output-<i>.log). The outputs are the same for any N, so N is not part of the cache "
+        "key. --steps A,B runs only those steps (a cached one is still reused; add --no-cache to "
+        "force it): every other step before them is taken from the newest earlier run that finished "
+        "it (an error when there is none), the steps after them are not run, and the condition and "
+        "its branch follow only when the selection reaches them.",
     )
     run.add_argument(
         "project_dir", nargs="?", default=".", metavar="DIR", help="the generated project (default: .)"
@@ -113,6 +136,21 @@ def register_local(local_subparsers: argparse._SubParsersAction) -> None:
         type=fraction,
         metavar="X",
         help="override the EvaluationThreshold of the condition step",
+    )
+    run.add_argument(
+        "--processing-instances",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="worker processes for a processing step with a sharded input, as its instance count "
+        "(default: 1)",
+    )
+    run.add_argument(
+        "--steps",
+        type=step_names,
+        metavar="A,B",
+        help="run only these steps; the ones before them are reused from the newest earlier run "
+        "that finished them",
     )
     run.add_argument("-q", "--quiet", action="store_true", help="hide the steps' own output (still logged)")
     run.set_defaults(func=cmd_local_run)

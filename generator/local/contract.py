@@ -35,15 +35,33 @@ def local_path(container_path: str, step_dir: Path) -> Path:
     return step_dir.joinpath(*rest.parts)
 
 
-def rewrite_arguments(arguments: Iterable[str], step_dir: Path) -> list[str]:
-    """Every argument that is a processing-container path, pointed at the step's folder."""
+def rewrite_arguments(
+    arguments: Iterable[str], step_dir: Path, moved: Mapping[str, Path] | None = None
+) -> list[str]:
+    """Every argument that is a processing-container path, pointed at the step's folder; a path in (or
+    under) a container folder that ``moved`` maps elsewhere (a worker's own inputs) is pointed there."""
     out = []
     for arg in arguments:
-        if arg == str(PROCESSING_ROOT) or arg.startswith(f"{PROCESSING_ROOT}/"):
+        target = _moved(arg, moved or {})
+        if target is not None:
+            out.append(str(target))
+        elif arg == str(PROCESSING_ROOT) or arg.startswith(f"{PROCESSING_ROOT}/"):
             out.append(str(local_path(arg, step_dir)))
         else:
             out.append(arg)
     return out
+
+
+def _moved(arg: str, moved: Mapping[str, Path]) -> Path | None:
+    for container, folder in moved.items():
+        if arg == container:
+            return folder
+        if arg.startswith(container.rstrip("/") + "/"):
+            rest = PurePosixPath(arg).relative_to(container).parts
+            if ".." in rest:
+                raise ValueError(f"{arg} leaves {container}")
+            return folder.joinpath(*rest)
+    return None
 
 
 def replace_option(arguments: Iterable[str], option: str, value: str) -> list[str]:

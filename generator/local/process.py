@@ -6,7 +6,8 @@ import os
 import re
 import subprocess
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -88,6 +89,50 @@ def run_command(
     return Completed(returncode, "".join(out), "".join(err))
 
 
+@dataclass(frozen=True)
+class Job:
+    """One command of :func:`run_parallel`: what runs, where its log goes, where its lines are echoed."""
+
+    command: Sequence[str]
+    log_path: Path
+    echo: Callable[[str], None] | None = None
+
+
+def run_parallel(
+    jobs: Sequence[Job], *, cwd: Path, env: Mapping[str, str]
+) -> tuple[list[Completed], int | None]:
+    """Run ``jobs`` at once (each as :func:`run_command` does) and wait for all of them.
+
+    The first job to fail stops the others, as one failed instance fails a SageMaker processing job.
+    Returns every job's outcome and the index of the job that failed first (None when all succeeded).
+    """
+    stop = threading.Event()
+    lock = threading.Lock()
+    results: list[Completed | None] = [None] * len(jobs)
+    first_failure: list[int] = []
+
+    def work(index: int) -> None:
+        job = jobs[index]
+        done = run_command(job.command, cwd=cwd, env=env, log_path=job.log_path, echo=job.echo, stop=stop)
+        with lock:
+            results[index] = done
+            if done.returncode != 0 and not stop.is_set():
+                first_failure.append(index)
+                stop.set()
+
+    with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
+        futures = [pool.submit(work, index) for index in range(len(jobs))]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:  # KeyboardInterrupt, or a command that could not start: stop the rest
+            stop.set()
+            raise
+    finished = [done for done in results if done is not None]
+    assert len(finished) == len(jobs)
+    return finished, (first_failure[0] if first_failure else None)
+
+
 def _terminate(proc: subprocess.Popen[str]) -> int:
     proc.terminate()
     try:
@@ -126,9 +171,14 @@ def check(step: str, result: Completed, log_path: Path) -> None:
     raise LocalRunError(f"{step} failed ({how}). Last lines of its output:\n{tail}\nfull log: {log_path}")
 
 
-DROPPED_ROWS_LINE = re.compile(r"^dropped \d+ rows? .*$", re.MULTILINE)
+DROPPED_ROWS_LINE = re.compile(r"^dropped (\d+) rows? (.*)$", re.MULTILINE)
 
 
-def dropped_row_lines(log: Path) -> list[str]:
-    """What preprocess.py said it dropped (rows without a text or a label), for the run's summary."""
-    return DROPPED_ROWS_LINE.findall(log.read_text(encoding="utf-8", errors="replace"))
+def dropped_row_lines(logs: Iterable[Path]) -> list[str]:
+    """What the data step said it dropped (rows without a text or a label), for the run's summary: the
+    same line from several workers' logs (each about its share of the files) once, with their sum."""
+    totals: dict[str, int] = {}
+    for log in logs:
+        for count, what in DROPPED_ROWS_LINE.findall(log.read_text(encoding="utf-8", errors="replace")):
+            totals[what] = totals.get(what, 0) + int(count)
+    return [f"dropped {n} {'row' if n == 1 else 'rows'} {what}" for what, n in totals.items()]

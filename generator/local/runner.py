@@ -26,6 +26,7 @@ from .runs import (
     write_run_record,
     write_step_record,
 )
+from .selection import NOT_SELECTED
 from .session import RunSession
 from .steps import HANDLERS, describe
 
@@ -35,6 +36,7 @@ class Runner(RunSession):
     progress lines, the run record and the summary."""
 
     def run(self) -> RunResult:
+        self.selection.check_reusable(runs_root(self.project_dir), self.project_dir)
         run_id, run_dir = new_run_dir(runs_root(self.project_dir))
         result = RunResult(run_id, run_dir, self.project_dir, self.spec, self.plan)
         self.result = result
@@ -51,12 +53,12 @@ class Runner(RunSession):
             for index, step in enumerate(self.plan.steps, start=1):
                 record = StepResult(step.name, step.kind, folder=run_dir / step.name)
                 result.steps.append(record)
-                if step.kind in ("register", "fail") and step.name != branch:
-                    record.status = "skipped"
-                    record.message = "condition " + ("not met" if step.kind == "register" else "met")
+                skip = self._skip_reason(step, branch)
+                if skip is not None:
+                    record.status, record.message = "skipped", skip
                     self.say(f"[{index}/{len(names)}] {step.name}: skipped ({record.message})")
                     continue
-                self.say(f"[{index}/{len(names)}] {step.name} ({describe(step)})")
+                self.say(f"[{index}/{len(names)}] {step.name} ({self._describe(step)})")
                 began = time.perf_counter()
                 try:
                     outcome = self._run_step(step, record)
@@ -73,8 +75,8 @@ class Runner(RunSession):
                 if step.kind == "condition":
                     branch = outcome
                 how = (
-                    f"cached (from run {record.cached_from.parent.name})"
-                    if record.status == "cached"
+                    f"{record.status} (from run {record.cached_from.parent.name})"
+                    if record.cached_from is not None
                     else "done"
                 )
                 self.say(f"      {how} in {record.seconds:.1f}s")
@@ -100,6 +102,23 @@ class Runner(RunSession):
     def _run_step(self, step: Step, record: StepResult) -> str | None:
         return HANDLERS[step.kind](self, step, record)
 
+    def _skip_reason(self, step: Step, branch: str | None) -> str | None:
+        """Why ``step`` is not run: left out by --steps, or the branch the condition did not pick."""
+        if not self.selection.runs(step):
+            return NOT_SELECTED
+        if step.kind in ("register", "fail") and step.name != branch:
+            return "condition " + ("not met" if step.kind == "register" else "met")
+        return None
+
+    def _describe(self, step: Step) -> str:
+        """The progress line's account of ``step``, with its worker processes when it runs several."""
+        text = describe(step)
+        if step.kind == "processing" and step.name not in self.selection.reused:
+            workers = self.processing_workers(step)
+            if workers > 1:
+                text += f", {workers} workers"
+        return text
+
     def _run_options(self) -> dict[str, Any]:
         return {
             "data": str(self.dataset),
@@ -107,6 +126,8 @@ class Runner(RunSession):
             "use_cache": self.options.use_cache,
             "model": str(self.pretrained) if self.pretrained else None,
             "threshold": self.options.threshold,
+            "processing_instances": self.options.processing_instances,
+            "steps": list(self.options.steps) if self.options.steps is not None else None,
         }
 
     def _write_run_record(self, result: RunResult, started: str) -> None:

@@ -42,6 +42,8 @@ class RunOptions:
     tune_trials: int | None = None  # tuning: number of trials (default: the spec's tuning.max_jobs)
     tune_parallel: int | None = None  # tuning: trials at once (default: tuning.max_parallel_jobs)
     stop_after: str | None = None  # a step name: end the run once that step has finished
+    processing_instances: int = 1  # worker processes of a processing step with a sharded input
+    steps: tuple[str, ...] | None = None  # --steps: run only these; earlier steps come from earlier runs
     out: TextIO | None = None  # default: sys.stdout at call time
 
 
@@ -49,7 +51,7 @@ class RunOptions:
 class StepResult:
     name: str
     kind: str
-    status: str = "pending"  # done | cached | failed | skipped
+    status: str = "pending"  # done | cached | reused (--steps) | failed | skipped
     seconds: float = 0.0
     folder: Path | None = None
     outputs: dict[str, Path] = field(default_factory=dict)

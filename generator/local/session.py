@@ -8,6 +8,7 @@ the run reads, the outputs earlier steps produced, the cache lookup and where pr
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from ..spec.models import BertModel, Spec
 from . import cache
 from .artifacts import tree_digest
 from .runs import SPEC_FILE, RunOptions, RunResult, StepResult, runs_root
+from .selection import Selection
+from .shards import SHARDED, input_files, worker_count
 
 
 class RunSession:
@@ -46,8 +49,13 @@ class RunSession:
 
             name = self.spec.model.pretrained_model
             self.pretrained = resolve_pretrained_model(name, self.project_dir, options.model)
+        if options.processing_instances < 1:
+            count = options.processing_instances
+            raise SagespecError(f"--processing-instances must be at least 1, got {count}")
+        self.selection = Selection.of(self.plan, options.steps)
         self.outputs: dict[str, dict[str, Path]] = {}  # step name -> output name -> its local folder
         self._digests: dict[Path, dict[str, str]] = {}
+        self.echo_lock = threading.Lock()  # several worker processes echo at once
 
     # ------------------------------------------------------------------------------------------ output
     def say(self, text: str = "") -> None:
@@ -115,16 +123,32 @@ class RunSession:
     def metric_names(self) -> list[str]:
         return list(algorithm_for(self.spec.model).metrics)
 
+    def processing_workers(self, step: Step) -> int:
+        """How many worker processes a processing step runs (see :mod:`sagespec.local.shards`)."""
+        counts = [
+            len(input_files(self.source(inp.source))) for inp in step.inputs if inp.distribution == SHARDED
+        ]
+        return worker_count(counts, self.options.processing_instances)
+
     # ------------------------------------------------------------------------------------------ caching
     def cached(self, step: Step, record: StepResult, key: str) -> bool:
-        """Reuse an earlier run's folder for ``step`` when one has the same key (and caching is on)."""
-        if not self.options.use_cache:
-            return False
-        source = cache.find_cached(runs_root(self.project_dir), step.name, key, exclude=self.result.run_dir)
+        """Reuse an earlier run's folder for ``step`` when one has the same key (and caching is on), or
+        whatever its key when ``--steps`` leaves the step out (see :mod:`sagespec.local.selection`)."""
+        root = runs_root(self.project_dir)
+        if step.name in self.selection.reused:
+            source = cache.find_finished(root, step.name, exclude=self.result.run_dir)
+            if source is None:  # checked before the run began; an earlier run removed since
+                raise SagespecError(f"--steps: no earlier run has {step.name} finished; run it first")
+            status = "reused"
+        elif self.options.use_cache:
+            source = cache.find_cached(root, step.name, key, exclude=self.result.run_dir)
+            status = "cached"
+        else:
+            source = None
         if source is None:
             return False
         cache.reuse(source, record.folder)  # type: ignore[arg-type]
-        record.status = "cached"
+        record.status = status
         record.cached_from = source
         previous = cache.read_record(source) or {}
         record.details = dict(previous.get("details", {}))

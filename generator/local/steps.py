@@ -16,15 +16,23 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LocalRunError
-from ..plan import EVALUATE_STEP, EVALUATION_REPORT, LOCAL_OFFLINE_STORE_DIR, PREPROCESS_STEP, Step
+from ..plan import (
+    EVALUATE_STEP,
+    EVALUATION_REPORT,
+    LOCAL_OFFLINE_STORE_DIR,
+    PREPARE_STEP,
+    PREPROCESS_STEP,
+    Step,
+)
 from ..spec.catalog import model_kind
 from . import cache
-from .artifacts import copy_into, file_digest, script_digest
+from .artifacts import file_digest, script_digest
 from .condition import evaluate_condition
 from .contract import TrainingLayout, local_path, offline_environment, replace_option, rewrite_arguments
-from .process import check, dropped_row_lines, run_command
+from .process import Job, check, dropped_row_lines, run_parallel
 from .runs import StepResult, registry_root, write_step_record
 from .session import RunSession
+from .shards import Worker, plan_workers
 from .training import TrainingJob, run_training_job
 
 Handler = Callable[[RunSession, Step, StepResult], str | None]
@@ -74,27 +82,45 @@ def processing(session: RunSession, step: Step, record: StepResult) -> None:
     )
     record.outputs = {out.name: local_path(out.source, folder) for out in step.outputs}
     if not session.cached(step, record, key):
-        for inp in step.inputs:
-            copy_into(sources[inp.name], local_path(inp.destination, folder))
+        # The worker count is left out of the key: the outputs are the same for any count.
+        workers = plan_workers(step, sources, session.options.processing_instances, folder)
         for path in record.outputs.values():
             path.mkdir(parents=True, exist_ok=True)
-        command = [
-            sys.executable,
-            str(script.relative_to(session.project_dir)),
-            *rewrite_arguments(args, folder),
-        ]
-        log = folder / "logs" / "output.log"
+        program = [sys.executable, str(script.relative_to(session.project_dir))]
+        jobs = []
+        for worker in workers:
+            worker.place_inputs(step, sources)
+            command = [*program, *rewrite_arguments(args, folder, worker.input_folders(step))]
+            jobs.append(Job(command, worker.log, _worker_echo(session, worker, len(workers))))
         env = offline_environment()
-        record.details = {"command": command, "environment": env}
-        completed = run_command(command, cwd=session.project_dir, env=env, log_path=log, echo=session.echo())
-        check(step.name, completed, log)
+        record.details = {"command": list(jobs[0].command), "environment": env, "workers": len(workers)}
+        completed, failed = run_parallel(jobs, cwd=session.project_dir, env=env)
+        if failed is not None:
+            name = step.name if len(workers) == 1 else f"{step.name} (worker {failed} of {len(workers)})"
+            check(name, completed[failed], jobs[failed].log_path)
         record.status = "done"
-        if step.name == PREPROCESS_STEP:
-            record.details["dropped_rows"] = dropped_row_lines(log)
+        if step.name == PREPARE_STEP:
+            record.details["dropped_rows"] = dropped_row_lines(job.log_path for job in jobs)
     session.outputs[step.name] = record.outputs
     if step.name == EVALUATE_STEP:
         _read_evaluation(session, record)
     write_step_record(step, record, key, arguments=args)
+
+
+def _worker_echo(session: RunSession, worker: Worker, workers: int) -> Callable[[str], None] | None:
+    """Where a worker's lines are echoed: under the step's heading, tagged with the worker's index
+    when there are several (their lines interleave)."""
+    echo = session.echo()
+    if echo is None or workers == 1:
+        return echo
+    lock = session.echo_lock
+    tag = f"[{worker.index}] "
+
+    def tagged(line: str) -> None:
+        with lock:
+            echo(tag + line)
+
+    return tagged
 
 
 def _read_evaluation(session: RunSession, record: StepResult) -> None:

@@ -93,3 +93,26 @@ def test_a_step_script_is_keyed_with_the_modules_beside_it_that_it_imports(tmp_p
     assert script_digest(tmp_path / "preprocess.py") == before
     (tmp_path / "feature_store.py").write_text("x = 2\n")
     assert script_digest(tmp_path / "preprocess.py") != before
+
+
+def test_steps_reuse_the_newest_finished_copy_whatever_its_key(tmp_path):
+    from sagespec.local import cache
+
+    root = tmp_path / ".sagespec-runs"
+    records = [
+        ("20260101-000001", "done", "a"),
+        ("20260101-000002", "reused", None),
+        ("20260101-000003", "failed", None),
+        ("20260101-000004", "skipped", None),
+    ]
+    for run, status, key in records:
+        cache.write_record(root / run / "PrepareData", {"status": status, "key": key})
+    newest = root / "20260101-000002" / "PrepareData"
+    assert cache.find_finished(root, "PrepareData") == newest
+    assert cache.find_finished(root, "PrepareData", exclude=root / "20260101-000002") == (
+        root / "20260101-000001" / "PrepareData"
+    )
+    assert cache.find_finished(root, "TrainModel") is None
+    assert cache.find_finished(tmp_path / "none", "PrepareData") is None
+    # A reused copy (no key) is never a cache hit; the run it came from still is.
+    assert cache.find_cached(root, "PrepareData", "a") == root / "20260101-000001" / "PrepareData"

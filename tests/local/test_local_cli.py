@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +81,44 @@ def test_tune_options(parser):
     assert (args.project_dir, args.trials, args.parallel, args.max_rows) == ("proj", 6, 2, 1500)
     with pytest.raises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
         parser.parse_args(["local", "tune", "--parallel", "0"])
+
+
+def test_scale_out_and_step_selection_options(parser):
+    args = parser.parse_args(["local", "run"])
+    assert (args.processing_instances, args.steps) == (1, None)
+    args = parser.parse_args(
+        ["local", "run", "--processing-instances", "4", "--steps", " PreprocessData, TrainModel,,TrainModel"]
+    )
+    assert (args.processing_instances, args.steps) == (4, ("PreprocessData", "TrainModel"))
+
+
+@pytest.mark.parametrize(
+    "argv", [["--processing-instances", "0"], ["--processing-instances", "two"], ["--steps", " , "]]
+)
+def test_bad_scale_out_and_selection_values_are_usage_errors(parser, argv):
+    with pytest.raises(SystemExit) as exit_info, contextlib.redirect_stderr(io.StringIO()):
+        parser.parse_args(["local", "run", *argv])
+    assert exit_info.value.code == 2
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_local_passes_the_processing_instances(tmp_path):
+    from sagespec.render import render_project
+    from sagespec.spec import load_spec
+
+    spec = Path(__file__).resolve().parents[2] / "specs" / "womens-clothing-blazingtext.yaml"
+    render_project(load_spec(spec)).write(tmp_path / "proj")
+
+    def dry_run(*variables: str) -> str:
+        return subprocess.run(
+            ["make", "-n", "local", *variables],
+            cwd=tmp_path / "proj",
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    assert "--processing-instances" not in dry_run()  # one worker by default
+    assert "sagespec local run . --max-rows 50 --processing-instances 3" in dry_run(
+        "MAX_ROWS=50", "PROCESSING_INSTANCES=3"
+    ).replace("  ", " ")

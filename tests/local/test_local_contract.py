@@ -79,3 +79,24 @@ def test_training_environment(tmp_path: Path):
     assert env["SM_NUM_GPUS"] == "0"
     assert json.loads(env["SM_CHANNELS"]) == ["train", "validation"]
     assert all(isinstance(v, str) for v in env.values())
+
+
+def test_a_workers_inputs_are_rewritten_to_its_own_folders(tmp_path):
+    worker = tmp_path / "workers" / "1" / "processing" / "input" / "rows"
+    moved = {"/opt/ml/processing/input/rows": worker}
+    args = [
+        "--input-dir", "/opt/ml/processing/input/rows",
+        "--one", "/opt/ml/processing/input/rows/part.parquet",
+        "--counts-dir", "/opt/ml/processing/input/counts",
+        "--output-dir", "/opt/ml/processing/output",
+        "--x", "/opt/ml/processing/input/rowsy",
+    ]  # fmt: skip
+    assert rewrite_arguments(args, tmp_path, moved) == [
+        "--input-dir", str(worker),
+        "--one", str(worker / "part.parquet"),
+        "--counts-dir", str(tmp_path / "processing/input/counts"),
+        "--output-dir", str(tmp_path / "processing/output"),
+        "--x", str(tmp_path / "processing/input/rowsy"),
+    ]  # fmt: skip
+    with pytest.raises(ValueError):
+        rewrite_arguments(["/opt/ml/processing/input/rows/../../x"], tmp_path, moved)
