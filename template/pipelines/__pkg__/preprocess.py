@@ -326,10 +326,10 @@ def run(args: argparse.Namespace) -> None:
             if not rows.empty:
                 write_split(args.output_dir / name, f"{name}-{part}", rows, counts.classes, args, tokenizer)
         kept = pd.concat(parts.values())
-        # No header row: every instance writes parts of one table, and Clarify is given the column names.
-        kept[["label", *counts.extra_columns]].to_csv(
-            bias_dir / f"bias-{part}.csv", index=False, header=False
-        )
+        if not kept.empty:
+            # No header row: the instances write parts of one table; Clarify is given the column names.
+            bias = kept[["label", *counts.extra_columns]]
+            bias.to_csv(bias_dir / f"bias-{part}.csv", index=False, header=False)
         if args.feature_group_name:
             store_features(parts, tokenizer, args)
         print(f"{path.name}: " + ", ".join(f"{len(rows)} {name}" for name, rows in parts.items()))
