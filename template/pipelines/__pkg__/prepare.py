@@ -184,7 +184,9 @@ def label_strings(values: pd.Series, keys: Collection[str]) -> pd.Series:
             text = text.split(".", 1)[0]
         return text
 
-    return values.map(as_key)
+    # Each distinct value once: a label column holds a handful of them, over millions of rows.
+    keys = {value: as_key(value) for value in values.dropna().unique()}
+    return values.map(keys)
 
 
 def present(values: pd.Series) -> pd.Series:
