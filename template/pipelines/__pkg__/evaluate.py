@@ -204,9 +204,9 @@ def predict_tensorflow_bert(
 
 def read_test_texts(test_dir: Path, num_classes: int) -> tuple[list[Any], list[int]]:
     """The test split's texts as token id arrays, and their class indexes."""
-    from token_arrays_format import TokenArraysError, read_token_arrays  # beside this script
-
     parts = split_parts(test_dir, ".npz", "preprocess.py's token-arrays output")
+    from token_arrays_format import TokenArraysError, read_token_arrays  # beside this script (PyTorch only)
+
     try:
         arrays = read_token_arrays(parts)
     except TokenArraysError as err:
