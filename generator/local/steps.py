@@ -149,13 +149,15 @@ def bias_check(session: RunSession, step: Step, record: StepResult) -> None:
             "kind": step.kind,
             "implementation": file_digest(Path(bias_mod.__file__)),
             "bias": config,
+            "columns": spec.bias_columns,
             "inputs": session.digest(bias_input),
         }
     )
     if session.cached(step, record, key):
         found = bias_mod.load_result(folder, spec.bias)
     else:
-        found = bias_mod.compute_bias(bias_input, spec.bias, folder)
+        # PreprocessData's bias parts are headerless: their columns are the spec's, in Clarify's order.
+        found = bias_mod.compute_bias(bias_input, spec.bias, folder, columns=spec.bias_columns)
         record.status = "done"
     record.outputs = {"report": found.report}
     session.outputs[step.name] = record.outputs

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-WORK_STEPS = ["PreprocessData", "CheckDataBias", "TrainModel", "EvaluateModel"]
+WORK_STEPS = ["PrepareData", "PreprocessData", "CheckDataBias", "TrainModel", "EvaluateModel"]
 
 
 def _statuses(run: Path) -> dict[str, str]:
@@ -24,8 +24,8 @@ def test_rerun_is_cached(blazingtext_run, helpers, tmp_path):
     run = helpers.latest_run(project)
     assert run != project / ".sagespec-runs" / blazingtext_run.run_dir.name
     statuses = _statuses(run)
-    assert [statuses[name] for name in WORK_STEPS] == ["cached"] * 4
-    assert result.out.count("cached (from run ") == 4
+    assert [statuses[name] for name in WORK_STEPS] == ["cached"] * 5
+    assert result.out.count("cached (from run ") == 5
     # The reused outputs are in the new run's own folder.
     evaluation = Path("EvaluateModel/processing/evaluation/evaluation.json")
     assert (run / evaluation).read_bytes() == (blazingtext_run.run_dir / evaluation).read_bytes()
@@ -40,7 +40,7 @@ def test_no_cache_runs_every_step(blazingtext_run, helpers, tmp_path):
     result = helpers.run_cli(["local", "run", str(project), "--no-cache", "--quiet"])
     assert result.code == 0, result.text
     statuses = _statuses(helpers.latest_run(project))
-    assert [statuses[name] for name in WORK_STEPS] == ["done"] * 4
+    assert [statuses[name] for name in WORK_STEPS] == ["done"] * 5
     assert "cached" not in result.out.split("\n\n")[0]  # the progress part
     assert _registry_versions(project) == ["1", "2"]  # --no-cache registers a new version
 
@@ -52,7 +52,7 @@ def test_a_changed_script_reruns_its_step_only(blazingtext_run, helpers, tmp_pat
     result = helpers.run_cli(["local", "run", str(project), "-q"])
     assert result.code == 0, result.text
     statuses = _statuses(helpers.latest_run(project))
-    assert [statuses[name] for name in WORK_STEPS] == ["cached", "cached", "cached", "done"]
+    assert [statuses[name] for name in WORK_STEPS] == ["cached"] * 4 + ["done"]
 
 
 def test_a_failed_step_is_never_reused_and_earlier_outputs_stay(blazingtext_run, helpers, tmp_path):
