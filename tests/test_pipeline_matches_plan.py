@@ -161,18 +161,72 @@ def test_condition_reads_the_same_metric_against_the_same_threshold(built):
     assert [s["Name"] for s in condition["Arguments"]["ElseSteps"]] == [plan.condition.if_false]
 
 
-def test_preprocess_reads_the_input_data_parameter(built):
+def _expected_uri(source: str):
+    """The definition's S3Uri for a plan input's source; None for a trained model (its URI is the
+    training or tuning step's own expression, checked by the generated project's tests)."""
+    kind, _, name = source.partition(":")
+    if kind == "param":
+        return {"Get": f"Parameters.{name}"}
+    step, output = name.split("/")
+    if output == "model":
+        return None
+    return {"Get": f"Steps.{step}.ProcessingOutputConfig.Outputs['{output}'].S3Output.S3Uri"}
+
+
+def test_processing_steps_read_and_write_what_the_plan_says(built):
+    """Each processing step's inputs (source, container path, how its instances share the files) and
+    outputs are the plan's, so the local runner shards exactly what SageMaker shards."""
     plan, definition, *_ = built
-    step = dict(ordered_steps(definition))["PreprocessData"]
-    inputs = {i["InputName"]: i for i in step["Arguments"]["ProcessingInputs"]}
-    data = [i for i in inputs.values() if i["S3Input"]["S3Uri"] == {"Get": "Parameters.InputDataUrl"}]
-    assert len(data) == 1
-    assert data[0]["S3Input"]["LocalPath"] == plan.step("PreprocessData").inputs[0].destination
-    outputs = {
-        o["OutputName"]: o["S3Output"]["LocalPath"]
-        for o in step["Arguments"]["ProcessingOutputConfig"]["Outputs"]
-    }
-    assert outputs == {o.name: o.source for o in plan.step("PreprocessData").outputs}
+    steps = dict(ordered_steps(definition))
+    checked = set()
+    for step in plan.steps:
+        if step.kind != "processing":
+            continue
+        arguments = steps[step.name]["Arguments"]
+        inputs = {i["InputName"]: i["S3Input"] for i in arguments["ProcessingInputs"]}
+        for item in step.inputs:
+            s3_input = inputs[item.name]
+            assert s3_input["LocalPath"] == item.destination, (step.name, item.name)
+            assert s3_input["S3DataDistributionType"] == item.distribution, (step.name, item.name)
+            assert s3_input["S3DataType"] == "S3Prefix" and s3_input["S3InputMode"] == "File"
+            if (expected := _expected_uri(item.source)) is not None:
+                assert s3_input["S3Uri"] == expected, (step.name, item.name)
+            checked.add(item.distribution)
+        # The SDK adds the job's code and entrypoint; every other input is the plan's.
+        assert set(inputs) - {"code", "entrypoint"} == {item.name for item in step.inputs}, step.name
+        outputs = {
+            o["OutputName"]: o["S3Output"]["LocalPath"]
+            for o in arguments["ProcessingOutputConfig"]["Outputs"]
+        }
+        assert outputs == {o.name: o.source for o in step.outputs}, step.name
+        cluster = arguments["ProcessingResources"]["ClusterConfig"]
+        if any(item.distribution == "ShardedByS3Key" for item in step.inputs):
+            # A sharded step runs on as many instances as the ProcessingInstanceCount parameter says.
+            assert cluster["InstanceCount"] == {"Get": "Parameters.ProcessingInstanceCount"}, step.name
+    assert checked == {"ShardedByS3Key", "FullyReplicated"}
+
+
+def test_the_data_steps_shard_the_raw_files_and_the_rows_and_replicate_the_counts(built):
+    """What issue 21 asks of the definition, spelled out: PrepareData reads the InputDataUrl parameter
+    sharded by S3 key and writes rows and counts; PreprocessData reads the rows sharded, the counts
+    replicated, and runs after PrepareData."""
+    _, definition, *_ = built
+    steps = dict(ordered_steps(definition))
+    names = [name for name, _ in ordered_steps(definition)]
+    assert names.index("PrepareData") < names.index("PreprocessData")
+
+    def inputs(name):
+        return {i["InputName"]: i["S3Input"] for i in steps[name]["Arguments"]["ProcessingInputs"]}
+
+    raw = inputs("PrepareData")["input-data"]
+    assert raw["S3Uri"] == {"Get": "Parameters.InputDataUrl"}
+    assert raw["S3DataDistributionType"] == "ShardedByS3Key"
+    prepared = inputs("PreprocessData")
+    for name, distribution in (("rows", "ShardedByS3Key"), ("counts", "FullyReplicated")):
+        assert prepared[name]["S3Uri"] == {
+            "Get": f"Steps.PrepareData.ProcessingOutputConfig.Outputs['{name}'].S3Output.S3Uri"
+        }
+        assert prepared[name]["S3DataDistributionType"] == distribution
     assert re.match(
         r"^s3://", next(p for p in definition["Parameters"] if p["Name"] == "InputDataUrl")["DefaultValue"]
     )
@@ -213,6 +267,7 @@ def test_pytorch_bert_runs_on_pytorch_images_and_trains_under_torchrun(built, lo
         **pytorch,
     )
     for name, instance_type in (
+        ("PrepareData", versions.PROCESSING_INSTANCE_TYPE),
         ("PreprocessData", versions.PROCESSING_INSTANCE_TYPE),
         ("EvaluateModel", spec.evaluation.instance_type),
     ):

@@ -25,6 +25,7 @@ def arg(step, flag):
 def test_blazingtext_steps_in_order(example_text):
     plan = plan_of(example_text())
     assert plan.names == [
+        "PrepareData",
         "PreprocessData",
         "CheckDataBias",
         "TrainModel",
@@ -33,16 +34,44 @@ def test_blazingtext_steps_in_order(example_text):
         "RegisterModel",
         "FailPipeline",
     ]
+    prepare = plan.step("PrepareData")
+    assert json.loads(arg(prepare, "--label-mapping")) == {"1": "-1", "2": "-1", "3": "0", "4": "1", "5": "1"}
+    assert arg(prepare, "--text-column") == "Review Text"
+    assert arg(prepare, "--seed") == "42"
     pre = plan.step("PreprocessData")
-    assert json.loads(arg(pre, "--label-mapping")) == {"1": "-1", "2": "-1", "3": "0", "4": "1", "5": "1"}
-    assert arg(pre, "--text-column") == "Review Text"
     assert arg(pre, "--output-format") == "blazingtext"
+    assert arg(pre, "--balance") == "downsample"
     train = plan.step("TrainModel")
     assert train.script is None  # a built-in algorithm
     assert train.hyperparameters["mode"] == "supervised"
     assert train.hyperparameters["epochs"] == "15" and train.hyperparameters["vector_dim"] == "50"
     assert train.hyperparameters["early_stopping"] == "false"  # defaults filled in
     assert plan.condition.json_path == "metrics.accuracy.value" and plan.condition.threshold == 0.6
+
+
+@pytest.mark.parametrize("name", ["womens-clothing-blazingtext.yaml", "womens-clothing-bert.yaml"])
+def test_the_data_steps_shard_their_inputs_by_s3_key(example_text, name):
+    """PrepareData reads the raw files sharded; PreprocessData reads PrepareData's row parts sharded and
+    its class counts replicated (every instance needs all of them to balance and split alike); the
+    arguments point each script at the folders its inputs land in."""
+    plan = plan_of(example_text(name))
+    assert plan.names[:2] == ["PrepareData", "PreprocessData"]
+    prepare, pre = plan.step("PrepareData"), plan.step("PreprocessData")
+    assert [(i.name, i.source, i.destination, i.distribution) for i in prepare.inputs] == [
+        ("input-data", "param:InputDataUrl", "/opt/ml/processing/input/data", "ShardedByS3Key")
+    ]
+    assert [o.name for o in prepare.outputs] == ["rows", "counts"]
+    assert [(i.name, i.source, i.destination, i.distribution) for i in pre.inputs] == [
+        ("rows", "step:PrepareData/rows", "/opt/ml/processing/input/rows", "ShardedByS3Key"),
+        ("counts", "step:PrepareData/counts", "/opt/ml/processing/input/counts", "FullyReplicated"),
+    ]
+    assert [o.name for o in pre.outputs] == ["train", "validation", "test", "bias"]
+    assert arg(prepare, "--input-dir") == prepare.inputs[0].destination
+    assert arg(pre, "--input-dir") == pre.inputs[0].destination
+    assert arg(pre, "--counts-dir") == pre.inputs[1].destination
+    # Every other step reads its inputs whole.
+    rest = [i for step in plan.steps[2:] for i in step.inputs]
+    assert rest and all(i.distribution == "FullyReplicated" for i in rest)
 
 
 def test_bert_plan_tokenises_and_runs_the_script(example_text):

@@ -6,7 +6,7 @@ concern, so a template says where a value comes from (``{{ training.instance_typ
 ``{{ deploy.endpoint_name }}``) and a misspelled name fails the render (Jinja's StrictUndefined):
 
 - ``sagespec``, ``project``, ``data``, ``ci`` (:mod:`.context_project`);
-- ``plan`` (the :class:`~sagespec.plan.Plan` itself) and, read from it, ``preprocess``, ``bias``,
+- ``plan`` (the :class:`~sagespec.plan.Plan` itself) and, read from it, ``prepare``, ``preprocess``, ``bias``,
   ``training``, ``evaluation``, ``registry`` (:mod:`.context_pipeline`) and ``tuning``
   (:mod:`.context_tuning`; None when the spec does not tune);
 - ``deploy`` (:mod:`.context_deploy`), ``explore`` and ``features`` (:mod:`.context_explore`),
@@ -22,7 +22,14 @@ from ..spec.models import Spec
 from .context_deploy import deploy_group
 from .context_explore import explore_group, features_group
 from .context_labeling import labeling_group
-from .context_pipeline import bias_group, evaluation_group, preprocess_group, registry_group, training_group
+from .context_pipeline import (
+    bias_group,
+    evaluation_group,
+    prepare_group,
+    preprocess_group,
+    registry_group,
+    training_group,
+)
 from .context_project import ci_group, data_group, local_data_path, project_group, sagespec_group
 from .context_studio import studio_group
 from .context_tuning import tuning_group
@@ -42,6 +49,7 @@ def build_context(
         "project": project_group(spec),
         "data": data_group(spec),
         "plan": plan,
+        "prepare": prepare_group(plan),
         "preprocess": preprocess_group(plan),
         "bias": bias_group(spec, facet_values),
         "training": training_group(spec, plan),

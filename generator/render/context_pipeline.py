@@ -105,6 +105,7 @@ class EvaluationGroup:
     """``evaluation.*``: the EvaluateModel step and the condition on its report."""
 
     arguments: list[str]
+    outputs: dict[str, str]  # output name -> the container path evaluate.py writes it to
     instance_type: str
     metric: str
     threshold: float
@@ -188,8 +189,10 @@ def training_group(spec: Spec, plan: Plan) -> TrainingGroup:
 
 
 def evaluation_group(spec: Spec, plan: Plan) -> EvaluationGroup:
+    step = plan.step(EVALUATE_STEP)
     return EvaluationGroup(
-        arguments=list(plan.step(EVALUATE_STEP).arguments),
+        arguments=list(step.arguments),
+        outputs={output.name: output.source for output in step.outputs},
         instance_type=spec.evaluation.instance_type,
         metric=plan.condition.metric,
         threshold=plan.condition.threshold,

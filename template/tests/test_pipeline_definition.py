@@ -33,6 +33,7 @@ PARAMETERS = [
     ("ModelApprovalStatus", "String"),
 ]
 STEPS = [
+    ("PrepareData", "Processing"),
     ("PreprocessData", "Processing"),
     ("CheckDataBias", "ClarifyCheck"),
     ("TrainModel", "Training"),  # ("TuneModel", "Tuning") when the spec tunes hyperparameters
@@ -152,7 +153,8 @@ def test_steps_names_order_and_types(built: Built) -> None:
 
 
 @pytest.mark.parametrize(
-    "step_name", ["PreprocessData", "CheckDataBias", "TrainModel", "EvaluateModel", "RegisterModel"]
+    "step_name",
+    ["PrepareData", "PreprocessData", "CheckDataBias", "TrainModel", "EvaluateModel", "RegisterModel"],
 )
 def test_step_arguments_are_valid_api_requests(built: Built, service: ServiceModel, step_name: str) -> None:
     """Each step's Arguments are a valid request of the API it calls (TrainModel stands for the
@@ -213,21 +215,47 @@ def _assert_ships_script(built: Built, step: dict[str, Any], script: str) -> Non
     assert f'{script} "$@"' in runproc
 
 
+def _assert_on_processing_instances(step: dict[str, Any]) -> None:
+    """The step runs on the ProcessingInstanceType and ProcessingInstanceCount parameters."""
+    cluster = step["Arguments"]["ProcessingResources"]["ClusterConfig"]
+    assert cluster["InstanceType"] == {"Get": "Parameters.ProcessingInstanceType"}
+    assert cluster["InstanceCount"] == {"Get": "Parameters.ProcessingInstanceCount"}
+
+
+def test_prepare_step(built: Built) -> None:
+    """PrepareData reads the InputDataUrl prefix sharded by S3 key: with N instances, each gets its own
+    share of the raw files."""
+    step = built.step("PrepareData")
+    assert step["Arguments"]["AppSpecification"]["ContainerArguments"] == built.settings.PREPARE_ARGUMENTS
+    data = _inputs(step)["input-data"]
+    assert data["S3Uri"] == {"Get": "Parameters.InputDataUrl"}
+    assert data["LocalPath"] == "/opt/ml/processing/input/data"
+    assert data["S3DataDistributionType"] == "ShardedByS3Key"
+    outputs = _outputs(step)
+    assert list(outputs) == ["rows", "counts"]
+    assert {name: output["LocalPath"] for name, output in outputs.items()} == built.settings.PREPARE_OUTPUTS
+    _assert_on_processing_instances(step)
+    _assert_ships_script(built, step, "prepare.py")
+
+
 def test_preprocess_step(built: Built) -> None:
+    """PreprocessData reads PrepareData's row parts sharded by S3 key (each instance its share) and its
+    class counts replicated (every instance all of them, to balance and split the whole data set)."""
     step = built.step("PreprocessData")
     arguments = step["Arguments"]
     assert arguments["AppSpecification"]["ContainerArguments"] == built.settings.PREPROCESS_ARGUMENTS
-    data = _inputs(step)["data"]
-    assert data["S3Uri"] == {"Get": "Parameters.InputDataUrl"}
-    assert data["LocalPath"] == "/opt/ml/processing/input/data"
+    inputs = _inputs(step)
+    assert set(inputs) == {"rows", "counts", "code", "entrypoint"}
+    for name, distribution in (("rows", "ShardedByS3Key"), ("counts", "FullyReplicated")):
+        assert inputs[name]["S3Uri"] == _output_ref("PrepareData", name)
+        assert inputs[name]["LocalPath"] == f"/opt/ml/processing/input/{name}"
+        assert inputs[name]["S3DataDistributionType"] == distribution
     outputs = _outputs(step)
     assert list(outputs) == ["train", "validation", "test", "bias"]
     assert {name: output["LocalPath"] for name, output in outputs.items()} == {
         name: f"/opt/ml/processing/output/{name}" for name in outputs
     }
-    cluster = arguments["ProcessingResources"]["ClusterConfig"]
-    assert cluster["InstanceType"] == {"Get": "Parameters.ProcessingInstanceType"}
-    assert cluster["InstanceCount"] == {"Get": "Parameters.ProcessingInstanceCount"}
+    _assert_on_processing_instances(step)
     _assert_ships_script(built, step, "preprocess.py")
 
 
@@ -382,7 +410,7 @@ def test_images(built: Built) -> None:
     settings = built.settings
     processing = [
         built.step(name)["Arguments"]["AppSpecification"]["ImageUri"]
-        for name in ("PreprocessData", "EvaluateModel")
+        for name in ("PrepareData", "PreprocessData", "EvaluateModel")
     ]
     (container,) = built.step("RegisterModel")["Arguments"]["InferenceSpecification"]["Containers"]
     if _is_pytorch(settings):

@@ -134,6 +134,9 @@ def bias_check_step(
         name="CheckDataBias",
         clarify_check_config=DataBiasCheckConfig(
             data_config=DataConfig(
+                # The bias/ prefix: PreprocessData writes one CSV part per row part (bias-<part>.csv, from
+                # whichever instance preprocessed it), and Clarify reads every file under the prefix.
+                # The parts have no header row: `headers` names the columns.
                 s3_data_input_path=bias_data,
                 s3_output_path=report_uri,
                 # A plain string: the SDK uploads the analysis configuration while building the step.
