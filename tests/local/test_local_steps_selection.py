@@ -136,3 +136,18 @@ def test_selected_steps_run_on_the_outputs_of_the_newest_earlier_run(project, he
     third_run = _runs(project)[-1]
     assert Path(_record(third_run, PREPARE_STEP)["cached_from"]).parent == second_run
     assert _record(third_run, PREPROCESS_STEP)["status"] == "cached"
+
+
+def test_the_condition_and_registration_follow_a_selected_evaluation(blazingtext_run, helpers, tmp_path):
+    project = helpers.copy_project(blazingtext_run.project, tmp_path / "proj")
+    result = helpers.run_cli(["local", "run", str(project), "--steps", EVALUATE_STEP, "--no-cache", "-q"])
+    assert result.code == 0, result.text
+    run = _runs(project)[-1]
+    statuses = _statuses(run)
+    for name in (PREPARE_STEP, PREPROCESS_STEP, BIAS_STEP, TRAIN_STEP):
+        assert statuses[name] == "reused", name
+        assert Path(_record(run, name)["cached_from"]).parent.name == blazingtext_run.run_dir.name
+    assert statuses[EVALUATE_STEP] == "done" and statuses[CONDITION_STEP] == "done"
+    assert statuses[REGISTER_STEP] == "done" and statuses[FAIL_STEP] == "skipped"
+    # What the reused steps produced reaches the summary as a cache hit's would.
+    assert "bias (" in result.out and "training: " in result.out and "registered: " in result.out
