@@ -121,8 +121,10 @@ def register_local(local_subparsers: argparse._SubParsersAction) -> None:
     run.add_argument(
         "project_dir", nargs="?", default=".", metavar="DIR", help="the generated project (default: .)"
     )
-    run.add_argument("--data", metavar="PATH", help="dataset file to use instead of spec dataset.source")
-    run.add_argument("--max-rows", type=positive_int, metavar="N", help="preprocess only the first N rows")
+    run.add_argument(
+        "--data", metavar="PATH", help="data file or folder to use instead of spec dataset.source"
+    )
+    run.add_argument("--max-rows", type=positive_int, metavar="N", help="a stratified sample of N rows")
     run.add_argument(
         "--no-cache", action="store_true", help="run every step, even when an earlier run can be reused"
     )
@@ -177,8 +179,10 @@ def register_local(local_subparsers: argparse._SubParsersAction) -> None:
         metavar="P",
         help="trials at once, each in its own process (default: tuning.max_parallel_jobs)",
     )
-    tune.add_argument("--max-rows", type=positive_int, metavar="N", help="preprocess only the first N rows")
-    tune.add_argument("--data", metavar="PATH", help="dataset file to use instead of spec dataset.source")
+    tune.add_argument("--max-rows", type=positive_int, metavar="N", help="a stratified sample of N rows")
+    tune.add_argument(
+        "--data", metavar="PATH", help="data file or folder to use instead of spec dataset.source"
+    )
     tune.add_argument("--no-cache", action="store_true", help="run every step, even a reusable one")
     tune.add_argument(
         "--model",
