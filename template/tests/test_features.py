@@ -169,7 +169,9 @@ def test_the_local_store_is_laid_out_like_the_offline_store(local_store: tuple[P
     assert [part.split("=")[0] for part in parts[6:10]] == ["year", "month", "day", "hour"]
     records = pd.read_parquet(files[0])
     assert list(records.columns) == [*settings.FEATURES, *OFFLINE_STORE_COLUMNS]
-    split_rows = sum(len(pd.read_csv(path)) for path in output.glob("*/*-*.csv"))
+    split_rows = sum(
+        len(pd.read_csv(path)) for split in query.SPLITS for path in (output / split).glob("*.csv")
+    )
     assert len(records) == split_rows > 0 and records[settings.RECORD_IDENTIFIER].is_unique
     masks = query.token_arrays(records)["attention_mask"]
     assert (masks.sum(axis=1) < MAX_SEQ_LENGTH).any() and (masks.sum(axis=1) == MAX_SEQ_LENGTH).any()

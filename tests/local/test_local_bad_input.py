@@ -16,22 +16,23 @@ def test_missing_text_column(blazingtext_run, helpers, tmp_path):
     project = helpers.copy_project(blazingtext_run.project, tmp_path / "proj")
     helpers.edit_spec(project, dataset={"text_column": "Review Txt"})
     result = helpers.run_cli(["local", "run", str(project), "-q"])
-    _assert_clean_exit_2(result, "error: PreprocessData: ", "column 'Review Txt' (--text-column) is not in")
+    _assert_clean_exit_2(result, "error: PrepareData: ", "column 'Review Txt' (--text-column) is not in")
     run = helpers.latest_run(project)
-    assert json.loads((run / "PreprocessData" / "step.json").read_text())["status"] == "failed"
+    assert json.loads((run / "PrepareData" / "step.json").read_text())["status"] == "failed"
+    assert not (run / "PreprocessData").exists()
 
 
 def test_unmapped_label_value(blazingtext_run, helpers, tmp_path):
     project = helpers.copy_project(blazingtext_run.project, tmp_path / "proj")
     helpers.edit_spec(project, dataset={"label_mapping!": {1: -1, 2: -1, 3: 0, 4: 1}})
     result = helpers.run_cli(["local", "run", str(project), "-q"])
-    _assert_clean_exit_2(result, "error: PreprocessData: ", "values not in --label-mapping: '5'")
+    _assert_clean_exit_2(result, "error: PrepareData: ", "values not in --label-mapping: '5'")
 
 
 def test_a_split_that_would_be_empty(blazingtext_run, helpers, tmp_path):
     project = helpers.copy_project(blazingtext_run.project, tmp_path / "proj")
     result = helpers.run_cli(["local", "run", str(project), "--max-rows", "4", "-q"])
-    _assert_clean_exit_2(result, "error: PreprocessData: ")
+    _assert_clean_exit_2(result, "error: PreprocessData: ", "split is empty")
 
 
 def test_missing_data_file(blazingtext_run, helpers, tmp_path):

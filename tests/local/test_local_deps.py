@@ -50,7 +50,7 @@ def test_a_step_script_without_its_module_is_one_line(helpers, sample_csv, tmp_p
     result = helpers.run_cli(["local", "run", str(project), "--max-rows", "300"])
     assert result.code == 2, result.text
     assert result.err == (
-        "error: PreprocessData needs the Python module 'pandas' (package pandas), which is not "
+        "error: PrepareData needs the Python module 'pandas' (package pandas), which is not "
         'installed: pip install "sagespec[local]" (or `make install` in the project)\n'
     )
 

@@ -12,7 +12,7 @@ import pytest
 from sagespec.local import steps
 from sagespec.local.contract import local_path
 from sagespec.local.runner import Runner, RunOptions
-from sagespec.local.runs import StepResult
+from sagespec.local.runs import RunResult, StepResult
 from sagespec.plan import LOCAL_OFFLINE_STORE_DIR
 
 pytest.importorskip("tensorflow")
@@ -55,10 +55,12 @@ def preprocessed(tmp_path_factory, helpers, sample_csv, tiny_tokenizer):
     runner = Runner(
         RunOptions(project_dir=project, model=tiny_tokenizer, max_rows=MAX_ROWS, use_cache=False, quiet=True)
     )
-    step = runner.plan.step("PreprocessData")
-    folder = project / ".sagespec-runs" / "20240101-000000" / step.name
-    record = StepResult(step.name, step.kind, folder=folder)
-    steps.processing(runner, step, record)
+    run_dir = project / ".sagespec-runs" / "20240101-000000"
+    runner.result = RunResult(run_dir.name, run_dir, project, runner.spec, runner.plan)
+    for name in ("PrepareData", "PreprocessData"):
+        step = runner.plan.step(name)
+        record = StepResult(step.name, step.kind, folder=run_dir / step.name)
+        steps.processing(runner, step, record)
     return project, runner, record
 
 
@@ -74,7 +76,12 @@ def test_the_runner_swaps_ingestion_for_a_local_offline_store(preprocessed):
         )
     )
     assert len(files) == 1
-    assert len(pd.read_parquet(files[0])) == MAX_ROWS
+    split_rows = sum(
+        len(pd.read_csv(path))
+        for name in ("train", "validation", "test")
+        for path in record.outputs[name].glob("*.csv")
+    )
+    assert len(pd.read_parquet(files[0])) == split_rows == pytest.approx(MAX_ROWS, abs=6)
 
 
 def test_the_generated_query_helper_reads_a_split_back(preprocessed, monkeypatch):
@@ -85,12 +92,14 @@ def test_the_generated_query_helper_reads_a_split_back(preprocessed, monkeypatch
     from features import query
 
     train = query.query_local("train")  # the latest local run's store
-    expected = pd.read_csv(record.outputs["train"] / "train.csv", dtype=str, keep_default_na=False)
+    parts = sorted(record.outputs["train"].glob("train-*.csv"))
+    expected = pd.concat([pd.read_csv(path, dtype=str, keep_default_na=False) for path in parts])
     assert len(train) == len(expected) and sorted(train["label"]) == sorted(expected["label"])
     assert train["review_id"].is_unique and (train["split"] == "train").all()
     tokens = query.token_arrays(train)
     assert tokens["input_ids"].shape == (len(train), 32)
-    # The record identifier is the row's position in the data file: the sample's index column.
+    # The record identifier is <file>:<the row's position in it>: the sample's index column.
     sample = pd.read_csv(project / "data" / "reviews.csv")
-    texts = sample.iloc[train["review_id"].astype(int)]["Review Text"]
+    assert train["review_id"].str.startswith("reviews.csv:").all()
+    texts = sample.iloc[train["review_id"].str.split(":").str[-1].astype(int)]["Review Text"]
     assert sorted(texts.str.strip()) == sorted(expected["text"].str.strip())

@@ -40,6 +40,7 @@ def test_the_report_holds_each_section(blazingtext_run):
     found = report.load(blazingtext_run.run_dir)
     assert found is not None and found.status == "succeeded"
     assert [s.name for s in found.steps] == [
+        "PrepareData",
         "PreprocessData",
         "CheckDataBias",
         "TrainModel",
@@ -65,7 +66,7 @@ def test_the_report_holds_each_section(blazingtext_run):
     assert found.parameters["hyperparameter.vector_dim"] == "50"
 
     html = (blazingtext_run.run_dir / "report.html").read_text()
-    assert html.count('class="node ') == 7
+    assert html.count('class="node ') == 8
     assert "reported no per-epoch metrics" in html and 'class="threshold"' in html
     assert found.lineage.dataset_sha256[:16] in html and found.lineage.spec_sha256 in html
 
