@@ -83,7 +83,9 @@ def test_the_sagemaker_pipeline_carries_the_same_arguments(blazingtext_run):
     project, run = blazingtext_run.project, blazingtext_run.run_dir
     spec = load_spec(project / "spec.yaml").spec
     settings = project / "pipelines" / spec.project.package / "settings.py"
-    constants = _module_constants(settings, {"PREPROCESS_ARGUMENTS", "EVALUATE_ARGUMENTS", "HYPERPARAMETERS"})
+    names = {"PREPARE_ARGUMENTS", "PREPROCESS_ARGUMENTS", "EVALUATE_ARGUMENTS", "HYPERPARAMETERS"}
+    constants = _module_constants(settings, names)
+    assert constants["PREPARE_ARGUMENTS"] == _record(run, "PrepareData")["arguments"]
     assert constants["PREPROCESS_ARGUMENTS"] == _record(run, "PreprocessData")["arguments"]
     assert constants["EVALUATE_ARGUMENTS"] == _record(run, "EvaluateModel")["arguments"]
     assert constants["HYPERPARAMETERS"] == _record(run, "TrainModel")["hyperparameters"]
