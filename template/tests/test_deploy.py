@@ -60,6 +60,11 @@ def _package_dir() -> Path:
 
 
 def _pipeline_module(name: str) -> ModuleType:
+    """A module of the pipeline package. The step scripts run as top-level scripts in their containers,
+    importing the modules beside them (preprocess.py imports prepare), so their folder is on sys.path."""
+    folder = str(_package_dir())
+    if folder not in sys.path:
+        sys.path.append(folder)
     return importlib.import_module(f"pipelines.{_package_dir().name}.{name}")
 
 
