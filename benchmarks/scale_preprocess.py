@@ -10,6 +10,9 @@ for N = 1 and 2, alternately, --repeats times. Prints per worker count: the best
 step's seconds, the peak memory of the largest process, and the split sizes and class counts, which must be
 identical. Goal on this 2-core machine: 2 workers take <= 0.65x the time of 1.
 
+Then the memory check: the same steps on one worker over the input as ONE file, and over a file twice as
+large; the peak memory must not grow with the file (each step reads it in chunks).
+
     python benchmarks/scale_preprocess.py [--rows 600000] [--files 8] [--repeats 2]
 """
 
@@ -137,6 +140,19 @@ def main() -> None:
         print("splits identical at 1 and 2 workers:", "yes" if one == two else "NO")
         per_core = options.rows / best[1][0]
         print(f"rows/s per core (1 worker): {per_core:,.0f}")
+
+        print("\nmemory, one worker, the input as a single CSV file:")
+        for times in (1, 2):
+            single = work / f"single-{times}"
+            single.mkdir()
+            with (single / "reviews.csv").open("w", encoding="utf-8") as out:
+                for copy in range(times):
+                    for number, path in enumerate(sorted((work / "data").iterdir())):
+                        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+                        out.writelines(lines if copy == number == 0 else lines[1:])
+            size = (single / "reviews.csv").stat().st_size
+            seconds, peak, _ = run_steps(project, single, 1)
+            print(f"  {size / 2**20:>5.0f} MiB file: peak {peak / 1024:.0f} MiB, {seconds:.1f} s")
 
 
 if __name__ == "__main__":

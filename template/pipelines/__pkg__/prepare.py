@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 DATA_SUFFIXES = (".csv", ".parquet")
-CHUNK_ROWS = 200_000
+CHUNK_ROWS = 25_000  # bounds the memory of a step: about 0.3 GB at 25,000 reviews, whatever the file size
 # The key's top KEY_BUCKET_BITS bits are its bucket: preprocess.py picks thresholds at bucket borders, so a
 # split's size is exact up to one bucket's rows (1/65,536 of a class).
 KEY_BUCKET_BITS = 16
