@@ -101,6 +101,8 @@ def preprocess_arguments(output_dir: Path, **overrides: str) -> dict[str, str]:
         "--test-ratio": "0.1",
         "--balance": "none",
         "--seed": "7",
+        # Several row parts, so every step downstream reads a split made of parts, as at scale.
+        "--chunk-rows": "5000",
         "--max-rows": str(MAX_ROWS),
         "--output-format": OUTPUT_FORMAT,
     }
