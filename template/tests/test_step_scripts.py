@@ -393,6 +393,16 @@ def test_preprocess_unmapped_label_exits_2(tmp_path: Path) -> None:
     assert re.search(rf"{re.escape(repr(removed))} \(\d+ rows\)", message), message
 
 
+def test_preprocess_unreadable_parquet_exits_2(tmp_path: Path) -> None:
+    input_dir = tmp_path / "input"
+    input_dir.mkdir()
+    (input_dir / "reviews.parquet").write_bytes(b"PAR1 this is not parquet")
+    arguments = preprocess_arguments(tmp_path / "out", input_dir=str(input_dir), input_file="reviews.parquet")
+    result = run_preprocessing(arguments, expect=2)
+    assert_one_line_error(result, "reviews.parquet: cannot be read as Parquet")
+    assert not (tmp_path / "out-prepared").exists()
+
+
 def test_preprocess_bad_split_ratios_exit_2(tmp_path: Path) -> None:
     arguments = preprocess_arguments(tmp_path / "out", train_ratio="0.5")
     result = run_preprocessing(arguments, expect=2)

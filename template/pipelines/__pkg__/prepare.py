@@ -136,10 +136,14 @@ def input_files(input_dir: Path, name: str | None) -> list[Path]:
 def read_chunks(path: Path, label_column: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
     """The file's rows, ``chunk_rows`` at a time."""
     if path.suffix.lower() == ".parquet":
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
-            yield batch.to_pandas()
+        try:
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+                yield batch.to_pandas()
+        except (pa.ArrowException, OSError) as err:
+            raise InputError(f"{path.name}: cannot be read as Parquet: {str(err).splitlines()[0]}") from None
         return
     try:
         # Read the label column as text: an integer column with a gap would otherwise become float, and
