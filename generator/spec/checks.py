@@ -37,6 +37,10 @@ BIAS_METRIC_BOUNDS: dict[str, float] = {
 }
 
 
+# The columns of PrepareData's row parts (prepare.py) beside the facet and group columns.
+PREPARED_COLUMNS = ("text", "label", "key", "record_id")
+
+
 def check_dataset(spec: Spec) -> Iterator[Finding]:
     ds = spec.dataset
     total = ds.split.train + ds.split.validation + ds.split.test
@@ -54,6 +58,12 @@ def check_dataset(spec: Spec) -> Iterator[Finding]:
     for i, column in enumerate(ds.facet_columns):
         if column in named:
             yield error(f"dataset.facet_columns.{i}", f"{column!r} is the text or label column")
+        elif column in PREPARED_COLUMNS:
+            yield error(
+                f"dataset.facet_columns.{i}",
+                f"{column!r} is a column name the data steps use for their own: "
+                f"{', '.join(PREPARED_COLUMNS)}; rename the column in the data",
+            )
     if ds.text_column == ds.label_column:
         yield error("dataset.label_column", "must differ from text_column")
     if not ds.source.startswith("s3://") and "://" in ds.source:

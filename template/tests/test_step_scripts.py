@@ -393,6 +393,19 @@ def test_preprocess_unmapped_label_exits_2(tmp_path: Path) -> None:
     assert re.search(rf"{re.escape(repr(removed))} \(\d+ rows\)", message), message
 
 
+def test_preprocess_without_data_files_exits_2(tmp_path: Path) -> None:
+    input_dir = tmp_path / "input"
+    input_dir.mkdir()
+    (input_dir / "notes.txt").write_text("not data", encoding="utf-8")
+    arguments = preprocess_arguments(tmp_path / "out", input_dir=str(input_dir))
+    del arguments["--input-file"]
+    # PrepareData's instance had nothing to read (SageMaker gives an instance none when there are more
+    # instances than files); PreprocessData then finds no counts from any instance.
+    result = run_preprocessing(arguments, expect=2)
+    assert_one_line_error(result, "PrepareData found no .csv or .parquet file")
+    assert not (tmp_path / "out").exists()
+
+
 def test_preprocess_unreadable_parquet_exits_2(tmp_path: Path) -> None:
     input_dir = tmp_path / "input"
     input_dir.mkdir()

@@ -100,6 +100,6 @@ def test_the_generated_query_helper_reads_a_split_back(preprocessed, monkeypatch
     assert tokens["input_ids"].shape == (len(train), 32)
     # The record identifier is <file>:<the row's position in it>: the sample's index column.
     sample = pd.read_csv(project / "data" / "reviews.csv")
-    assert train["review_id"].str.startswith("reviews.csv:").all()
+    assert train["review_id"].str.startswith("reviews:").all()
     texts = sample.iloc[train["review_id"].str.split(":").str[-1].astype(int)]["Review Text"]
     assert sorted(texts.str.strip()) == sorted(expected["text"].str.strip())

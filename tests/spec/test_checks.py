@@ -60,6 +60,18 @@ def test_examples_have_no_findings(example_text):
             "text or label",
         ),
         (
+            "facet_columns: [Class Name]",
+            "facet_columns: [Class Name, label]",
+            "dataset.facet_columns.1",
+            "the data steps use for their own",
+        ),
+        (
+            "facet_columns: [Class Name]",
+            "facet_columns: [key, Class Name]",
+            "dataset.facet_columns.0",
+            "rename the column",
+        ),
+        (
             "label_mapping: {1: -1, 2: -1, 3: 0, 4: 1, 5: 1}",
             "label_mapping: {1: 1, 2: 1}",
             "dataset.label_mapping",

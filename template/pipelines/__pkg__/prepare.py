@@ -15,7 +15,8 @@ named after the input files, never after the instance, so they are the same for 
 A row's key is a seeded 64-bit hash of its text. The next step (preprocess.py) balances and splits the
 data by the keys: it sums the small count files into per-class histograms of the keys, picks per-class
 key thresholds from them and then needs no other global fact, so each of its instances can work on its own
-share of the row parts. Equal texts get equal keys, so a duplicated review never lands in two splits.
+share of the row parts. Equal texts get equal keys, so a review repeated with the same class never lands
+in two splits.
 
 A bad input (missing column, unmapped label value, unreadable file...) ends the job with exit status 2 and
 a one-line message on stderr, so the pipeline's failure reason says what to fix.
@@ -99,7 +100,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--record-identifier",
         help="keep this column as record_id (a feature store's record identifier); "
-        "without such a column, a row's id is <file>:<row number>",
+        "without such a column, a row's id is <file name without suffix>:<row number>",
     )
     parser.add_argument("--chunk-rows", type=positive_int, default=CHUNK_ROWS, help="rows read at a time")
     args = parser.parse_args(argv)
@@ -120,21 +121,20 @@ def class_order(mapping: dict[str, str]) -> list[str]:
 
 
 def input_files(input_dir: Path, name: str | None) -> list[Path]:
-    if not input_dir.is_dir():
-        raise InputError(f"input directory {input_dir} does not exist")
+    """The data files to read: --input-file, else every .csv/.parquet file under --input-dir (none when
+    SageMaker gave this instance no share: more instances than files)."""
     if name:
         path = input_dir / name
         if not path.is_file():
             raise InputError(f"input file {path} does not exist")
         return [path]
-    found = sorted(p for p in input_dir.rglob("*") if p.is_file() and p.suffix.lower() in DATA_SUFFIXES)
-    if not found:
-        raise InputError(f"no .csv or .parquet file in {input_dir}")
-    return found
+    if not input_dir.is_dir():
+        return []
+    return sorted(p for p in input_dir.rglob("*") if p.is_file() and p.suffix.lower() in DATA_SUFFIXES)
 
 
-def read_chunks(path: Path, label_column: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """The file's rows, ``chunk_rows`` at a time."""
+def read_chunks(path: Path, text_columns: Collection[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """The file's rows, ``chunk_rows`` at a time; in a CSV, ``text_columns`` are read as text."""
     if path.suffix.lower() == ".parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -146,9 +146,10 @@ def read_chunks(path: Path, label_column: str, chunk_rows: int) -> Iterator[pd.D
             raise InputError(f"{path.name}: cannot be read as Parquet: {str(err).splitlines()[0]}") from None
         return
     try:
-        # Read the label column as text: an integer column with a gap would otherwise become float, and
-        # the raw value 1 would no longer match the mapping key "1".
-        reader = pd.read_csv(path, dtype={label_column: str}, chunksize=chunk_rows)
+        # Read the columns used as text: pandas guesses each chunk's types on its own, so an integer
+        # column with a gap could be 30.0 in one chunk and 30 in the next (and the label 1 would no longer
+        # match the mapping key "1"). Columns not in the file are ignored.
+        reader = pd.read_csv(path, dtype=dict.fromkeys(text_columns, str), chunksize=chunk_rows)
         for frame in reader:
             # A first column with an empty header is an index that pandas wrote out (to_csv): drop it.
             if len(frame.columns) and str(frame.columns[0]).startswith("Unnamed: 0"):
@@ -224,7 +225,8 @@ def key_buckets(keys: np.ndarray) -> np.ndarray:
 
 def record_ids(frame: pd.DataFrame, column: str, source: str, first_row: int) -> pd.Series:
     """Each row's record identifier: the column of that name when the data has one, else
-    ``<file>:<row number>`` (for the reviews CSV, the row number is the index column pandas wrote out)."""
+    ``<source>:<row number>``, ``source`` unique among the input's files (for the reviews CSV, the row
+    number is the index column pandas wrote out)."""
     if column not in frame.columns:
         rows = pd.RangeIndex(first_row, first_row + len(frame)).astype(str)
         return pd.Series(source + ":" + rows, index=frame.index)
@@ -265,7 +267,7 @@ class FilePreparer:
         first_row = self.read
         self.read += len(frame)
         ids = (
-            record_ids(frame, args.record_identifier, self.path.name, first_row)
+            record_ids(frame, args.record_identifier, self.name, first_row)
             if args.record_identifier
             else None
         )
@@ -308,7 +310,11 @@ class FilePreparer:
 
     def run(self, rows_dir: Path, counts_dir: Path) -> int:
         kept = 0
-        for number, frame in enumerate(read_chunks(self.path, self.args.label_column, self.args.chunk_rows)):
+        as_text = [
+            *self.wanted_columns(),
+            *([self.args.record_identifier] if self.args.record_identifier else []),
+        ]
+        for number, frame in enumerate(read_chunks(self.path, as_text, self.args.chunk_rows)):
             if number == 0:
                 check_columns(frame, self.path.name, self.wanted_columns())
             rows = self.shape(frame)
@@ -351,6 +357,11 @@ def part_name(path: Path, input_dir: Path) -> str:
 
 def run(args: argparse.Namespace) -> None:
     files = input_files(args.input_dir, args.input_file)
+    if not files:
+        # Not an error here: with more instances than files, SageMaker gives some instances none.
+        # preprocess.py fails if no instance found any (it has no counts then).
+        print(f"no .csv or .parquet file in {args.input_dir}: nothing to prepare on this instance")
+        return
     names = [part_name(path, args.input_dir) for path in files]
     if len(set(names)) < len(names):
         repeated = next(name for name in names if names.count(name) > 1)

@@ -23,7 +23,7 @@ size of the rarest one (--balance downsample) and a stratified sample of --max-r
 class is split into train / validation / test by the ratios. Each decision is a per-class threshold on the
 row keys (a row's key is a seeded hash of its text), so every instance applies the same thresholds to its
 own parts: the splits are the same for any instance count, every kept row lands in exactly one split, and
-equal texts share a split. Sizes are exact up to one key bucket (1/65,536 of a class).
+equal texts of the same class share a split. Sizes are exact up to one key bucket (1/65,536 of a class).
 
 A bad input (a single class, a split that would be empty...) ends the job with exit status 2 and a one-line
 message on stderr, so the pipeline's failure reason says what to fix.
@@ -133,7 +133,9 @@ class Counts:
 def read_counts(counts_dir: Path) -> Counts:
     files = sorted(counts_dir.glob("*.json")) if counts_dir.is_dir() else []
     if not files:
-        raise InputError(f"no prepare.py counts (*.json) in {counts_dir}")
+        raise InputError(
+            f"no prepare.py counts (*.json) in {counts_dir}: PrepareData found no .csv or .parquet file"
+        )
     histogram: np.ndarray | None = None
     first: dict[str, Any] = {}
     for path in files:
@@ -323,8 +325,11 @@ def run(args: argparse.Namespace) -> None:
     counts = read_counts(args.counts_dir)
     ratios = {"train": args.train_ratio, "validation": args.validation_ratio, "test": args.test_ratio}
     plan = plan_split(counts, ratios, args.balance, args.max_rows)
-    if not args.input_dir.is_dir():
-        raise InputError(f"input directory {args.input_dir} does not exist")
+    part_files = sorted(args.input_dir.rglob("*.parquet")) if args.input_dir.is_dir() else []
+    if not part_files:
+        # With more instances than row parts, SageMaker gives some instances none: nothing to write.
+        print(f"no row parts in {args.input_dir}: nothing to write on this instance")
+        return
     # Load the tokenizer before writing anything, so a bad --tokenizer fails fast.
     tokenizer = (
         load_tokenizer(args.output_format, args.tokenizer) if args.output_format in TOKEN_FORMATS else None
@@ -332,7 +337,6 @@ def run(args: argparse.Namespace) -> None:
     write_labels(args.output_dir, args.output_format, counts.classes)
     bias_dir = args.output_dir / "bias"
     bias_dir.mkdir(parents=True, exist_ok=True)
-    part_files = sorted(args.input_dir.rglob("*.parquet"))
     for path in part_files:
         part = path.stem
         parts = assign(pd.read_parquet(path), plan)
