@@ -30,7 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-REVIEWS = ROOT.parent / "shared" / "data" / "womens_clothing_ecommerce_reviews.csv"
+REVIEWS = ROOT / "data" / "womens_clothing_ecommerce_reviews.csv"
 SPEC = ROOT / "specs" / "womens-clothing-blazingtext.yaml"
 STEPS = ("PrepareData", "PreprocessData")
 GOAL = 0.65

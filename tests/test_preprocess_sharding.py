@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from sagespec.project_modules import import_file
 
 PACKAGE = Path(__file__).resolve().parents[1] / "template" / "pipelines" / "__pkg__"
-REVIEWS = Path(__file__).resolve().parents[2] / "shared" / "data" / "womens_clothing_ecommerce_reviews.csv"
+REVIEWS = Path(__file__).resolve().parents[1] / "data" / "womens_clothing_ecommerce_reviews.csv"
 MAPPING = {"1": "-1", "2": "-1", "3": "0", "4": "1", "5": "1"}
 RATIOS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 
@@ -186,7 +186,6 @@ def test_the_splits_do_not_depend_on_files_chunks_or_instances(
         assert kept == len(labelled)
 
 
-@pytest.mark.skipif(not REVIEWS.is_file(), reason="no reviews data")
 @pytest.mark.parametrize("balance", ["none", "downsample"])
 def test_ratios_and_class_balance_hold_on_the_reviews_at_any_instance_count(
     scripts: tuple[ModuleType, ModuleType], tmp_path: Path, balance: str
