@@ -8,6 +8,7 @@ import hashlib
 import os
 import shutil
 import tarfile
+from collections.abc import Iterable
 from pathlib import Path
 
 _CHUNK = 1 << 20
@@ -51,24 +52,29 @@ def tree_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file())
 
 
+def relative_files(root: Path) -> list[str]:
+    """The relative POSIX paths of :func:`tree_files` (a file is its own name): what an input downloads."""
+    if root.is_file():
+        return [root.name]
+    return [p.relative_to(root).as_posix() for p in tree_files(root)]
+
+
 def tree_digest(root: Path) -> dict[str, str]:
     """``{relative path: sha256}`` of every file under ``root`` (a file digests as its own name)."""
     if root.is_file():
         return {root.name: file_digest(root)}
-    return {p.relative_to(root).as_posix(): file_digest(p) for p in tree_files(root)}
+    return {name: file_digest(root / name) for name in relative_files(root)}
 
 
-def copy_into(source: Path, destination: Path) -> None:
+def copy_into(source: Path, destination: Path, names: Iterable[str] | None = None) -> None:
     """Put ``source`` (a file, or a folder's contents) into the folder ``destination``, as a
-    ProcessingInput or training channel download does."""
+    ProcessingInput or training channel download does; ``names`` (from :func:`relative_files`): only
+    those files, as an instance's share of a sharded input."""
     destination.mkdir(parents=True, exist_ok=True)
-    if source.is_file():
-        shutil.copy2(source, destination / source.name)
-        return
-    for path in tree_files(source):
-        target = destination / path.relative_to(source)
+    for name in relative_files(source) if names is None else names:
+        target = destination / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, target)
+        shutil.copy2(source if source.is_file() else source / name, target)
 
 
 def _link_or_copy(source: str, destination: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,20 +50,24 @@ def _newest_first(runs_root: Path, exclude: Path | None) -> list[Path]:
 
 def find_cached(runs_root: Path, step_name: str, key: str, exclude: Path | None = None) -> Path | None:
     """The newest earlier run's folder for ``step_name`` that finished with ``key``, if any."""
-    for run_dir in _newest_first(runs_root, exclude):
-        step_dir = run_dir / step_name
-        record = read_record(step_dir)
-        if record and record.get("status") in REUSABLE and record.get("key") == key:
-            return step_dir
-    return None
+    return _newest(
+        runs_root, step_name, exclude, lambda r: r.get("status") in REUSABLE and r.get("key") == key
+    )
 
 
 def find_finished(runs_root: Path, step_name: str, exclude: Path | None = None) -> Path | None:
     """The newest earlier run's folder for ``step_name`` that finished, whatever its key (``--steps``)."""
+    return _newest(runs_root, step_name, exclude, lambda r: r.get("status") in FINISHED)
+
+
+def _newest(
+    runs_root: Path, step_name: str, exclude: Path | None, accept: Callable[[dict[str, Any]], bool]
+) -> Path | None:
+    """The newest earlier run's folder for ``step_name`` whose record ``accept`` takes."""
     for run_dir in _newest_first(runs_root, exclude):
         step_dir = run_dir / step_name
         record = read_record(step_dir)
-        if record and record.get("status") in FINISHED:
+        if record and accept(record):
             return step_dir
     return None
 

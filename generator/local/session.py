@@ -17,10 +17,10 @@ from ..plan import Step, build_plan
 from ..spec.catalog import algorithm_for
 from ..spec.models import BertModel, Spec
 from . import cache
-from .artifacts import tree_digest
+from .artifacts import relative_files, tree_digest
 from .runs import SPEC_FILE, RunOptions, RunResult, StepResult, runs_root
 from .selection import Selection
-from .shards import SHARDED, input_files, worker_count
+from .shards import SHARDED, worker_count
 
 
 class RunSession:
@@ -126,7 +126,7 @@ class RunSession:
     def processing_workers(self, step: Step) -> int:
         """How many worker processes a processing step runs (see :mod:`sagespec.local.shards`)."""
         counts = [
-            len(input_files(self.source(inp.source))) for inp in step.inputs if inp.distribution == SHARDED
+            len(relative_files(self.source(inp.source))) for inp in step.inputs if inp.distribution == SHARDED
         ]
         return worker_count(counts, self.options.processing_instances)
 

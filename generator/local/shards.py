@@ -18,13 +18,12 @@ One worker keeps the single-instance layout (inputs in ``<step>/processing/input
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..plan import Step
-from .artifacts import tree_files
+from .artifacts import copy_into, relative_files
 from .contract import local_path
 
 SHARDED = "ShardedByS3Key"
@@ -48,23 +47,6 @@ def shard(files: Sequence[str], workers: int) -> list[list[str]]:
     return [ordered[i::workers] for i in range(workers)]
 
 
-def input_files(source: Path) -> list[str]:
-    """The relative paths (POSIX, sorted) of the files an input downloads: a file is its own name."""
-    if source.is_file():
-        return [source.name]
-    return sorted(p.relative_to(source).as_posix() for p in tree_files(source))
-
-
-def place(source: Path, files: Iterable[str], destination: Path) -> None:
-    """Copy ``files`` (relative paths from :func:`input_files`) of ``source`` into ``destination``."""
-    destination.mkdir(parents=True, exist_ok=True)
-    for name in files:
-        origin = source if source.is_file() else source / name
-        target = destination / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(origin, target)
-
-
 @dataclass(frozen=True)
 class Worker:
     """One worker process of a processing step: where its inputs go and which files each one gets."""
@@ -80,12 +62,12 @@ class Worker:
 
     def place_inputs(self, step: Step, sources: Mapping[str, Path]) -> None:
         for inp in step.inputs:
-            place(sources[inp.name], self.files[inp.name], local_path(inp.destination, self.root))
+            copy_into(sources[inp.name], local_path(inp.destination, self.root), self.files[inp.name])
 
 
 def plan_workers(step: Step, sources: Mapping[str, Path], instances: int, folder: Path) -> list[Worker]:
     """The workers ``step`` runs in its folder ``folder`` with ``instances`` processing instances."""
-    listed = {inp.name: input_files(sources[inp.name]) for inp in step.inputs}
+    listed = {inp.name: relative_files(sources[inp.name]) for inp in step.inputs}
     sharded = [inp.name for inp in step.inputs if inp.distribution == SHARDED]
     count = worker_count((len(listed[name]) for name in sharded), instances)
     if count == 1:

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sagespec.local.artifacts import relative_files
 from sagespec.local.process import Job, dropped_row_lines, run_parallel
-from sagespec.local.shards import input_files, plan_workers, shard, worker_count
+from sagespec.local.shards import plan_workers, shard, worker_count
 from sagespec.plan import PREPARE_STEP, PREPROCESS_STEP, Step, StepInput
 
 DATA_STEPS = f"{PREPARE_STEP},{PREPROCESS_STEP}"
@@ -67,8 +68,8 @@ def test_replicated_inputs_go_whole_to_every_worker(tmp_path):
     assert [w.log.name for w in workers] == ["output-0.log", "output-1.log"]
     workers[0].place_inputs(step, sources)
     placed = folder / "workers" / "0" / "processing" / "input"
-    assert input_files(placed / "rows") == ["a.parquet", "sub/c.parquet"]
-    assert input_files(placed / "counts") == ["a.json", "b.json"]
+    assert relative_files(placed / "rows") == ["a.parquet", "sub/c.parquet"]
+    assert relative_files(placed / "counts") == ["a.json", "b.json"]
     # One worker keeps the single-instance layout: the step's own input folders and logs/output.log.
     (single,) = plan_workers(step, sources, 1, folder)
     assert single.root == folder and single.log == folder / "logs" / "output.log"
