@@ -166,9 +166,17 @@ class SplitPlan:
     rows: dict[str, np.ndarray]  # split -> (classes,) rows
 
 
-def _last_bucket(cumulative: np.ndarray, rows: int) -> int:
-    """The first bucket by which ``rows`` rows are reached (-1 for none)."""
-    return -1 if rows <= 0 else int(np.searchsorted(cumulative, rows))
+def _last_buckets(cumulative: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Per class, the first bucket by which its ``rows`` rows are reached (-1 for none)."""
+    return np.array(
+        [-1 if n <= 0 else int(np.searchsorted(c, n)) for c, n in zip(cumulative, rows, strict=True)],
+        dtype=np.int64,
+    )
+
+
+def _rows_through(cumulative: np.ndarray, last_buckets: np.ndarray) -> np.ndarray:
+    """Per class, its rows in the buckets up to ``last_buckets`` (inclusive; -1: none)."""
+    return np.array([c[b] if b >= 0 else 0 for c, b in zip(cumulative, last_buckets, strict=True)])
 
 
 def proportional(sizes: np.ndarray, total: int) -> np.ndarray:
@@ -197,26 +205,17 @@ def plan_split(counts: Counts, ratios: dict[str, float], balance: str, max_rows:
     if max_rows is not None and max_rows < wanted.sum():
         wanted = proportional(wanted, max_rows)  # a stratified sample: every class in proportion
     cumulative = counts.histogram.cumsum(axis=1)
-    last_kept = np.array(
-        [_last_bucket(c, int(w)) for c, w in zip(cumulative, wanted, strict=True)], dtype=np.int64
-    )
-    kept = np.array([c[b] if b >= 0 else 0 for c, b in zip(cumulative, last_kept, strict=True)])
+    last_kept = _last_buckets(cumulative, wanted.astype(np.int64))
+    kept = _rows_through(cumulative, last_kept)
     last_bucket: dict[str, np.ndarray] = {}
     rows: dict[str, np.ndarray] = {}
     share = 0.0
     below = np.zeros(len(counts.classes), dtype=np.int64)
     for name in SPLITS:
         share += ratios[name]
-        ends = (
-            last_kept
-            if name == SPLITS[-1]
-            else np.array(
-                [_last_bucket(c, round(share * k)) for c, k in zip(cumulative, kept, strict=True)],
-                dtype=np.int64,
-            )
-        )
+        ends = last_kept if name == SPLITS[-1] else _last_buckets(cumulative, np.round(share * kept))
         last_bucket[name] = ends
-        upto = np.array([c[b] if b >= 0 else 0 for c, b in zip(cumulative, ends, strict=True)])
+        upto = _rows_through(cumulative, ends)
         rows[name] = np.maximum(upto - below, 0)
         below = np.maximum(below, upto)
     total = int(kept.sum())
