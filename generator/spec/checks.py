@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 
 from .aws_values import CONTAINER_ARGUMENT_MAX, UI_TEMPLATE_MAX, check_s3_uri, control_character
 from .catalog import algorithm_for, is_gpu_instance
+from .checks_debugger import check_debugger, check_debugger_with_tuning
 from .checks_tuning import check_tuning
 from .findings import Finding, SectionUnavailable, error, warning
 from .labeling import TEXT_CLASSIFICATION_LAMBDAS
@@ -154,13 +155,6 @@ def check_model(spec: Spec) -> Iterator[Finding]:
             yield error(
                 "model.spot.max_wait_seconds",
                 f"must be >= model.max_runtime_seconds ({model.max_runtime_seconds}) for spot training",
-            )
-        if model.debugger.profiler:
-            # ModelTrainer in SageMaker Python SDK 3.27 (the pinned version) has no profiler settings
-            # (no ProfilerConfig argument or with_* method), so the pipeline cannot pass them on.
-            yield warning(
-                "model.debugger.profiler",
-                "has no effect yet: SageMaker Python SDK 3.27's ModelTrainer takes no profiler config",
             )
         if model.framework == "pytorch" and model.xla:
             yield error("model.xla", "is TensorFlow's; with framework pytorch use model.compile")
@@ -352,6 +346,8 @@ CHECKS: tuple[Callable[[Spec], Iterator[Finding]], ...] = (
     check_dataset,
     check_bias,
     check_model,
+    check_debugger,
+    check_debugger_with_tuning,
     check_tuning,
     check_feature_store,
     check_deployment,

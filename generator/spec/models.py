@@ -157,8 +157,33 @@ class Spot(StrictModel):
 
 
 class Debugger(StrictModel):
-    profiler: bool = False
-    system_monitor_interval_ms: Literal[100, 200, 500, 1000, 5000, 60000] = 500
+    """SageMaker Debugger and Profiler for the training job, and the same locally (a profiler report)."""
+
+    profiler: bool = Field(
+        False,
+        description="Sample system utilisation (CPU, memory, GPU) while training and write the profiler "
+        "report: SageMaker's ProfilerConfig and ProfilerReport rule; locally profiler-report.html.",
+    )
+    system_monitor_interval_ms: Literal[100, 200, 500, 1000, 5000, 60000] = Field(
+        500, description="How often system utilisation is sampled (the values SageMaker accepts)."
+    )
+    rules: dict[NonEmpty, dict[NonEmpty, Any]] = Field(
+        default_factory=dict,
+        description="Built-in Debugger rule name -> its parameters ({} for the defaults). The rules that "
+        "read the losses are supported: LossNotDecreasing, Overfit, Overtraining, StalledTrainingRule.",
+    )
+    stop_training_on: list[NonEmpty] = Field(
+        default_factory=list,
+        description="Rules (from rules) whose firing stops the training job (the StopTraining action).",
+    )
+    tensorboard: bool = Field(
+        False, description="Write TensorBoard logs; SageMaker uploads them (TensorBoardOutputConfig)."
+    )
+
+    @property
+    def enabled(self) -> bool:
+        """Whether anything here asks for work: the profiler, a rule or TensorBoard."""
+        return self.profiler or bool(self.rules) or self.tensorboard
 
 
 class _ModelBase(StrictModel):
@@ -175,6 +200,9 @@ class BlazingTextModel(_ModelBase):
 
     type: Literal["blazingtext"]
     instance_type: InstanceType = "ml.c5.2xlarge"
+    debugger: Debugger | None = Field(
+        None, description="Not available: BlazingText is a built-in algorithm with no script to hook."
+    )
 
 
 class BertModel(_ModelBase):

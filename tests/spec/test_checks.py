@@ -326,12 +326,12 @@ def test_studio_source_fields_are_checked(example_text, field, value):
     assert f"studio.{field}" in found
 
 
-def test_profiler_is_a_warning_until_the_sdk_supports_it(example_text):
+def test_profiler_is_no_longer_a_warning(example_text):
     text = example_text("womens-clothing-bert.yaml").replace(
         "  mixed_precision: auto\n", "  mixed_precision: auto\n  debugger: {profiler: true}\n"
     )
     loaded = load_spec_text(text)
-    assert [w.path for w in loaded.warnings] == ["model.debugger.profiler"]
+    assert loaded.warnings == []
 
 
 # --- limits that relate fields (issue 13)

@@ -1,0 +1,62 @@
+"""Checks of ``model.debugger``: rule names and parameters against the built-in rule catalog, the
+rules a model type can feed, and what the SageMaker request can carry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from .debugger_rules import parameter_problems, rule_problem
+from .findings import Finding, error, warning
+from .models import BertModel, BlazingTextModel, Spec
+
+PATH = "model.debugger"
+
+
+def check_debugger(spec: Spec) -> Iterator[Finding]:
+    model = spec.model
+    if isinstance(model, BlazingTextModel):
+        if model.debugger is not None:
+            yield error(
+                PATH,
+                "BlazingText is a SageMaker built-in algorithm: there is no training script to hook or "
+                "profile; remove model.debugger (or use model.type: bert)",
+            )
+        return
+    if not isinstance(model, BertModel):
+        return
+    debugger = model.debugger
+    usable: set[str] = set()
+    for name, parameters in debugger.rules.items():
+        problem = rule_problem(name)
+        if problem:
+            yield error(f"{PATH}.rules.{name}", problem)
+            continue
+        usable.add(name)
+        for key, message in parameter_problems(name, parameters):
+            yield error(f"{PATH}.rules.{name}.{key}", message)
+    for i, name in enumerate(debugger.stop_training_on):
+        if name not in debugger.rules:
+            listed = ", ".join(debugger.rules) or "none"
+            yield error(f"{PATH}.stop_training_on.{i}", f"{name!r} is not in model.debugger.rules ({listed})")
+        elif debugger.stop_training_on.index(name) != i:
+            yield error(f"{PATH}.stop_training_on.{i}", f"{name!r} is listed twice")
+    if usable:
+        yield warning(
+            f"{PATH}.rules",
+            "are evaluated by `sagespec local run` on the training script's loss lines; on SageMaker the "
+            "training images have no smdebug hook to write the tensors Debugger's rule containers read, "
+            "so the pipeline does not send them (the profiler and TensorBoard settings it does send)",
+        )
+
+
+def check_debugger_with_tuning(spec: Spec) -> Iterator[Finding]:
+    """Kept apart from check_debugger so that a broken tuning section does not hide the rule checks."""
+    model = spec.model
+    if not isinstance(model, BertModel) or not model.debugger.enabled:
+        return
+    if spec.tuning is not None and spec.tuning.enabled:
+        yield error(
+            PATH,
+            "a tuning job's training definition (HyperParameterTrainingJobDefinition) takes no Debugger, "
+            "Profiler or TensorBoard settings; set tuning.enabled: false to use them",
+        )
