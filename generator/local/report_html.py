@@ -17,7 +17,7 @@ REPORT_HTML = "report.html"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
-def _environment() -> Environment:
+def template_environment() -> Environment:
     return Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=True,
@@ -28,7 +28,7 @@ def _environment() -> Environment:
 
 
 def render(report: RunReport) -> str:
-    template = _environment().get_template("report.html.j2")
+    template = template_environment().get_template("report.html.j2")
     return template.render(
         r=report,
         dag=charts.dag(report),

@@ -12,6 +12,7 @@ import json
 import shutil
 import sys
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from .artifacts import file_digest, script_digest
 from .condition import evaluate_condition
 from .contract import TrainingLayout, local_path, offline_environment, replace_option, rewrite_arguments
 from .process import Job, check, dropped_row_lines, run_parallel
+from .profiling.watch import ProfilingSettings
 from .runs import StepResult, registry_root, write_step_record
 from .session import RunSession
 from .shards import Worker, plan_workers
@@ -224,11 +226,14 @@ def training(session: RunSession, step: Step, record: StepResult) -> None:
     folder = record.folder
     assert folder is not None
     job, key_parts = training_job(session, step, folder)
-    key = cache.step_key(key_parts)
+    profiling = ProfilingSettings.from_debugger(getattr(session.spec.model, "debugger", None))
+    key = cache.step_key(key_parts if profiling is None else key_parts | {"debugger": asdict(profiling)})
     record.outputs = {"model": TrainingLayout(folder).artifact}
     if not session.cached(step, record, key):
         record.details = {}
-        run_training_job(job, session.metric_names(), echo=session.echo(), details=record.details)
+        run_training_job(
+            job, session.metric_names(), echo=session.echo(), details=record.details, profiling=profiling
+        )
         record.status = "done"
     session.outputs[step.name] = record.outputs
     session.result.training_metrics = dict(record.details.get("metrics", {}))

@@ -103,6 +103,8 @@ def format_summary(result: Any, report: Path | None = None) -> str:
         lines += _tuning_lines(result)
     elif result.training_metrics:
         lines.append("training: " + ", ".join(f"{k}={v:.4f}" for k, v in result.training_metrics.items()))
+    for step in result.steps:
+        lines += [f"debugger: {line}" for line in step.details.get("debugger", {}).get("summary", [])]
     if result.evaluation is not None:
         metrics = _evaluation_metrics(result.evaluation)
         lines.append(
