@@ -2,8 +2,8 @@
 
 The template is a Service Catalog product that SageMaker Studio launches with SageMakerProjectName and
 SageMakerProjectId; names that depend on those are CloudFormation substitutions in the template. What
-the spec decides is computed here: where the code comes from, the names the IAM policies are scoped to
-(SageMaker lower-cases resource names in ARNs), and which deployment features need which permissions.
+the spec decides is computed here: where the code comes from, the project-scoped names the IAM policies
+and the approval rule use (``project_scope``), and which deployment features need which permissions.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from ..deployment import build_deployment
 from ..spec.models import Spec
-from .context_project import pipeline_name
 from .data_paths import default_data_key
+from .project_scope import arn_name_sub, endpoint_kind, name_sub, name_suffixes
 
 # CloudFormation limits a template's description to 1,024 bytes.
 MAX_DESCRIPTION_BYTES = 1024
@@ -53,11 +53,14 @@ class StudioGroup:
     repository_id: str | None
     branch: str
     build_compute_type: str
-    # IAM resource names, as SageMaker writes them in ARNs.
-    pipeline_arn_name: str
-    model_package_group_arn_name: str
+    # Kind of resource -> what follows <project name>-<project id> in its name (pipelines/project_names.py).
+    name_suffixes: dict[str, str]
+    # Kind of resource -> its name in the project, and the name as IAM matches it in ARNs (Fn::Sub strings).
+    names: dict[str, str]
+    arn_names: dict[str, str]
     job_prefixes: list[str]
     tuning: bool
+    feature_store: bool
     # Warm start reads the parent tuning jobs (names as the spec gives them; '${!' is a literal '${').
     tuning_parent_jobs: list[str]
     endpoint_arn_names: list[str]
@@ -76,6 +79,9 @@ def studio_group(spec: Spec) -> StudioGroup:
     studio = spec.studio
     dep = spec.deployment
     capture = dep.data_capture
+    deployment = build_deployment(spec)
+    suffixes = name_suffixes(deployment)
+    arn_names = {kind: arn_name_sub(suffix) for kind, suffix in suffixes.items()}
     return StudioGroup(
         enabled=studio.enabled,
         description=_description(spec),
@@ -84,16 +90,18 @@ def studio_group(spec: Spec) -> StudioGroup:
         repository_id=studio.repository_id,
         branch="main",
         build_compute_type="BUILD_GENERAL1_MEDIUM",  # the build installs the ML stack and runs tests
-        pipeline_arn_name=pipeline_name(spec).lower(),
-        model_package_group_arn_name=spec.model_package_group.lower(),
-        job_prefixes=[PIPELINE_JOB_PREFIX, f"{spec.project.slug}-"],
+        name_suffixes=suffixes,
+        names={kind: name_sub(suffix) for kind, suffix in suffixes.items()},
+        arn_names=arn_names,
+        job_prefixes=[PIPELINE_JOB_PREFIX, arn_names["base_job_prefix"] + "-"],
         tuning=spec.tuning_enabled,
+        feature_store=spec.feature_store_enabled,
         tuning_parent_jobs=(
             [name.lower().replace("${", "${!") for name in spec.tuning.warm_start.parent_jobs]
             if spec.tuning_enabled and spec.tuning and spec.tuning.warm_start
             else []
         ),
-        endpoint_arn_names=[s.endpoint_name.lower() for s in build_deployment(spec).stages],
+        endpoint_arn_names=[arn_names[endpoint_kind(s.name)] for s in deployment.stages],
         autoscaling=bool(dep.autoscaling),
         rollback_alarms=bool(dep.traffic_shifting.rollback_alarms),
         checkpoint_bucket=_bucket_of(getattr(spec.model, "checkpoint_s3_uri", None)),

@@ -8,8 +8,9 @@ variant's rule:
     version           that version; refused when it was Rejected
 
 then write, for each stage, ``<output-dir>/<stage>-config-export.json``: deploy/<stage>-config.json with
-the role, each variant's image, model artifact and package ARN, and the data capture destination added,
-in CodePipeline's template-configuration format. The template is copied beside them.
+the endpoint's name (the project's inside a SageMaker project: deploy/settings.py), the role, each
+variant's image, model artifact and package ARN, and the data capture destination added, in
+CodePipeline's template-configuration format. The template is copied beside them.
 
     python -m deploy.build_config --model-execution-role ARN --artifact-bucket BUCKET [--output-dir build]
 
@@ -29,7 +30,14 @@ from typing import Any
 
 import boto3
 
-from deploy.settings import DATA_CAPTURE_PREFIX, MODEL_PACKAGE_GROUP, REGION, STAGES, VARIANTS
+from deploy.settings import (
+    DATA_CAPTURE_PREFIX,
+    ENDPOINT_NAMES,
+    MODEL_PACKAGE_GROUP,
+    REGION,
+    STAGES,
+    VARIANTS,
+)
 
 DEPLOY_DIR = Path(__file__).resolve().parent
 TEMPLATE = "endpoint.yaml"
@@ -113,6 +121,7 @@ def stage_configuration(
     except (OSError, json.JSONDecodeError) as err:
         raise BuildConfigError(f"cannot read {path.name}: {err}") from None
     parameters = {**config.get("Parameters", {}), **model_parameters}
+    parameters["EndpointName"] = ENDPOINT_NAMES[stage]
     parameters["ExecutionRoleArn"] = args.model_execution_role
     if DATA_CAPTURE_PREFIX and not parameters.get("DataCaptureS3Uri"):
         parameters["DataCaptureS3Uri"] = f"s3://{args.artifact_bucket}/{DATA_CAPTURE_PREFIX}/{stage}"

@@ -3,6 +3,7 @@ shared by the tests that talk to a mocked AWS."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -13,6 +14,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+# The tests check the spec's names wherever they run: the project's CodeBuild environment sets these,
+# which would give the settings modules the project's names (pipelines/project_names.py).
+for variable in ("SAGEMAKER_PROJECT_NAME", "SAGEMAKER_PROJECT_ID"):
+    os.environ.pop(variable, None)
 
 # moto's default account, and where moto takes the results its Athena returns (it runs no SQL).
 MOTO_ACCOUNT_ID = "123456789012"

@@ -181,12 +181,12 @@ def test_build_projects_give_the_buildspecs_what_they_read(projects, name):
 def test_an_approved_model_starts_staging_then_approval_then_prod(projects, name):
     root = projects[name]
     template = load_cfn(root / TEMPLATE)
-    spec = load_spec(root / "spec.yaml").spec
     rule = template["Resources"]["ModelApprovedRule"]["Properties"]
+    group = {"Fn::Sub": "${SageMakerProjectName}-${SageMakerProjectId}"}  # the project's own group
     assert rule["EventPattern"] == {
         "source": ["aws.sagemaker"],
         "detail-type": ["SageMaker Model Package State Change"],
-        "detail": {"ModelPackageGroupName": [spec.model_package_group], "ModelApprovalStatus": ["Approved"]},
+        "detail": {"ModelPackageGroupName": [group], "ModelApprovalStatus": ["Approved"]},
     }
     (target,) = rule["Targets"]
     assert "${ModelDeployPipeline}" in target["Arn"]["Fn::Sub"]
@@ -342,8 +342,10 @@ def test_context_names_what_iam_scopes_to():
     capture = "  data_capture: {enabled: true, destination: 's3://capture/x/'}\n"
     spec = load_spec_text(text.replace("\ndeployment:\n", "\ndeployment:\n" + capture)).spec
     studio = studio_group(spec)
-    assert studio.pipeline_arn_name == "reviewsbertpipeline"  # SageMaker lower-cases ARNs
-    assert studio.endpoint_arn_names == ["reviews-bert-staging", "reviews-bert-prod"]
+    # SageMaker lower-cases names in ARNs: policies match the project's names by their lower-case end.
+    assert studio.arn_names["pipeline"] == "*-${SageMakerProjectId}"
+    assert studio.names["model_package_group"] == "${SageMakerProjectName}-${SageMakerProjectId}"
+    assert studio.endpoint_arn_names == ["*-${SageMakerProjectId}-staging", "*-${SageMakerProjectId}-prod"]
     assert studio.data_capture_objects == "arn:${AWS::Partition}:s3:::capture/x/*"
     assert (
         studio.input_data_sub
