@@ -31,6 +31,7 @@ from .artifacts import file_digest, script_digest
 from .condition import evaluate_condition
 from .contract import TrainingLayout, local_path, offline_environment, replace_option, rewrite_arguments
 from .process import Job, check, dropped_row_lines, run_parallel
+from .profiling.job import watched
 from .profiling.watch import ProfilingSettings
 from .runs import StepResult, registry_root, write_step_record
 from .session import RunSession
@@ -231,9 +232,10 @@ def training(session: RunSession, step: Step, record: StepResult) -> None:
     record.outputs = {"model": TrainingLayout(folder).artifact}
     if not session.cached(step, record, key):
         record.details = {}
-        run_training_job(
-            job, session.metric_names(), echo=session.echo(), details=record.details, profiling=profiling
-        )
+        with watched(profiling, session.echo(), step.name, folder, record.details) as watch:
+            run_training_job(
+                job, session.metric_names(), echo=session.echo(), details=record.details, watch=watch
+            )
         record.status = "done"
     session.outputs[step.name] = record.outputs
     session.result.training_metrics = dict(record.details.get("metrics", {}))

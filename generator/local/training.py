@@ -28,8 +28,8 @@ from .contract import (
     training_environment,
     write_training_config,
 )
-from .process import Completed, check, run_command
-from .profiling.watch import JobWatch, ProfilingSettings
+from .process import check, run_command
+from .profiling.watch import JobWatch
 
 
 def metric_values(output: str, name: str) -> list[float]:
@@ -80,15 +80,15 @@ def run_training_job(
     echo: Callable[[str], None] | None = None,
     stop: threading.Event | None = None,
     details: dict[str, Any] | None = None,
-    profiling: ProfilingSettings | None = None,
+    watch: JobWatch | None = None,
 ) -> TrainingOutcome:
     """Run one training job: channels copied in, hyperparameters and ``SM_*`` variables as SageMaker
     gives them, ``model/`` packed into ``output/model.tar.gz``. Raises LocalRunError (DataError for
     the job's bad-input exit code) when the job fails.
 
-    With ``profiling`` (``model.debugger``) the job is watched as SageMaker Debugger and Profiler
-    watch one: the profiler report goes to the job's ``profiler/`` folder, and a firing
-    ``stop_training_on`` rule stops the job and fails it, as a stopped training job fails its step.
+    With ``watch`` (``model.debugger``, see sagespec.local.profiling.job) the job's lines go through the
+    watch, which samples the system while the job runs and stops the job when a stop_training_on rule
+    fires (the job is then ``stopped``, as with ``stop``).
 
     ``details`` (command, environment, metrics) is filled in as the job goes, so that the record of
     a failed job still tells what ran; setting ``stop`` terminates the job (see run_command).
@@ -117,10 +117,10 @@ def run_training_job(
     log = job.folder / "logs" / "output.log"
     details = {} if details is None else details
     details |= {"command": command, "environment": env}
-    if profiling is None:
+    if watch is not None:
+        echo, stop = watch.echo, watch.stop
+    with watch if watch is not None else contextlib.nullcontext():
         completed = run_command(command, cwd=job.project_dir, env=env, log_path=log, echo=echo, stop=stop)
-    else:
-        completed = _run_watched(job, profiling, command, env, log, echo, stop, details)
     output = completed.stdout + completed.stderr
     metrics = parse_metrics(output, metric_names)
     details["metrics"] = metrics
@@ -131,37 +131,3 @@ def run_training_job(
         raise LocalRunError(f"{job.name}: training wrote nothing to SM_MODEL_DIR ({layout.model_dir})")
     make_model_tar(layout.model_dir, layout.artifact)
     return TrainingOutcome(layout.artifact, metrics, details, output=output)
-
-
-PROFILER_FOLDER = "profiler"
-
-
-def _run_watched(
-    job: TrainingJob,
-    settings: ProfilingSettings,
-    command: list[str],
-    env: dict[str, str],
-    log: Path,
-    echo: Callable[[str], None] | None,
-    stop: threading.Event | None,
-    details: dict[str, Any],
-) -> Completed:
-    """Run the job under a :class:`JobWatch`; write its profiler report whatever the outcome."""
-    from .profiling import report
-
-    watch = JobWatch(settings, echo, stop)
-    try:
-        with watch:
-            completed = run_command(
-                command, cwd=job.project_dir, env=env, log_path=log, echo=watch.echo, stop=watch.stop
-            )
-    finally:
-        page = report.write(watch, job.name, job.folder / PROFILER_FOLDER)
-        details["debugger"] = {"summary": watch.summary(page), "report": str(page)}
-    if watch.stopped_by is not None:
-        verdict = watch.stopped_by
-        raise LocalRunError(
-            f"{job.name}: stopped by Debugger rule {verdict.rule} (model.debugger.stop_training_on) "
-            f"{verdict.where}: {verdict.reason}. Profiler report: {page}"
-        )
-    return completed

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..plan import build_plan
 from ..spec.models import Spec
+from .context_debugger import debugger_group
 from .context_deploy import deploy_group
 from .context_explore import explore_group, features_group
 from .context_labeling import labeling_group
@@ -53,6 +54,7 @@ def build_context(
         "preprocess": preprocess_group(plan),
         "bias": bias_group(spec, facet_values),
         "training": training_group(spec, plan),
+        "debugger": debugger_group(spec),
         "tuning": tuning_group(spec, plan),
         "evaluation": evaluation_group(spec, plan),
         "registry": registry_group(spec),

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..spec.models import BertModel, Spec
+from .context_debugger import debugger_group
 from .context_explore import negative_labels
 
 Rule = Callable[[Spec], bool]
@@ -53,6 +54,8 @@ FEATURE_RULES: dict[str, Rule] = {
     "pipelines/__pkg__/token_arrays_format.py": lambda s: uses_bert(s, "pytorch"),
     "pipelines/__pkg__/feature_store.py": lambda s: s.feature_store_enabled,
     "pipelines/__pkg__/tuning.py.j2": lambda s: s.tuning_enabled,
+    # The TrainModel step's profiler and TensorBoard settings (model.debugger).
+    "pipelines/__pkg__/debugging.py.j2": lambda s: debugger_group(s) is not None,
     "dot_github": lambda s: s.ci.github_actions.enabled,
     "codebuild-buildspec.yml.j2": lambda s: s.ci.codebuild.enabled,
     "deploy": lambda s: s.deployment.enabled,

@@ -6,8 +6,9 @@ ruleConfigs.json``, what the SageMaker SDK's ``rule_configs`` reads; a test hold
 The parameters and defaults are those of AWS's "List of Debugger built-in rules".
 
 Every built-in rule reads tensors that the ``smdebug`` hook writes during training. The hook is not
-available for the images sagespec trains on: smdebug's last release (1.0.34) pins protobuf <= 3.20.3,
-which TensorFlow 2.21 cannot load, and it hooks no PyTorch 2 training loop. So the rules that read
+available for the images sagespec trains on: smdebug's last release (1.0.34) requires protobuf<=3.20.3
+while TensorFlow 2.21 requires protobuf>=6.31.1, and the SageMaker SDK deprecates framework profiling
+from TensorFlow 2.12 and PyTorch 2.0. So the rules that read
 weights, gradients, activations or inputs can never fire here and the spec refuses them; the rules
 that read only the losses run on the metric lines the training scripts print (one "step" per line: an
 epoch), which is what ``sagespec local run`` evaluates.
@@ -148,9 +149,9 @@ BUILT_IN_RULES: dict[str, BuiltInRule] = {
 SUPPORTED_RULES = tuple(name for name, rule in BUILT_IN_RULES.items() if rule.supported)
 
 TENSORS_UNAVAILABLE = (
-    "reads tensors only the smdebug hook writes, and the hook is not available on the training images "
-    "sagespec uses (smdebug 1.0.34 pins protobuf <= 3.20.3, which TensorFlow 2.21 cannot load; it hooks "
-    "no PyTorch 2 loop), so it could never fire"
+    "reads tensors only the smdebug hook writes, and the hook cannot run on the training images sagespec "
+    "uses (smdebug 1.0.34 requires protobuf<=3.20.3, TensorFlow 2.21 protobuf>=6.31; the SDK deprecates "
+    "framework profiling from TensorFlow 2.12 and PyTorch 2.0), so it could never fire"
 )
 
 

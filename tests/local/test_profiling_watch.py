@@ -14,9 +14,17 @@ from pathlib import Path
 import pytest
 
 from sagespec.errors import LocalRunError
+from sagespec.local.profiling.job import PROFILER_FOLDER, watched
 from sagespec.local.profiling.report import REPORT_HTML, SAMPLES_JSON, VERDICTS_JSON
 from sagespec.local.profiling.watch import ProfilingSettings
-from sagespec.local.training import PROFILER_FOLDER, TrainingJob, run_training_job
+from sagespec.local.training import TrainingJob, TrainingOutcome, run_training_job
+
+
+def _run(job: TrainingJob, settings: ProfilingSettings, details: dict) -> TrainingOutcome:
+    """What the TrainModel step does (sagespec.local.steps.training)."""
+    with watched(settings, None, job.name, job.folder, details) as watch:
+        return run_training_job(job, [], details=details, watch=watch)
+
 
 SCRIPT = """
 import os
@@ -61,7 +69,7 @@ def test_stop_training_on_stops_the_local_job(tmp_path):
     details: dict = {}
     started = time.monotonic()
     with pytest.raises(LocalRunError, match="stopped by Debugger rule LossNotDecreasing"):
-        run_training_job(job, [], details=details, profiling=settings)
+        _run(job, settings, details)
     assert time.monotonic() - started < 6  # 43 epochs of 0.2 s would take 8.6 s
     assert not marker.exists()  # the script never reached its end
     folder = job.folder / PROFILER_FOLDER
@@ -81,7 +89,7 @@ def test_a_quiet_run_finishes_and_reports(tmp_path):
     job, marker = _job(tmp_path, [1.0, 0.8, 0.6, 0.4], pause=0.05)
     settings = ProfilingSettings(True, 100, {"LossNotDecreasing": {"num_steps": 1}}, ["LossNotDecreasing"])
     details: dict = {}
-    outcome = run_training_job(job, [], details=details, profiling=settings)
+    outcome = _run(job, settings, details)
     assert marker.exists() and outcome.artifact.exists()
     page = (job.folder / PROFILER_FOLDER / REPORT_HTML).read_text()
     assert 'class="NoIssuesFound"' in page and 'id="loss-1"' in page and "<script" not in page
@@ -100,7 +108,7 @@ def test_the_profiler_report_renders_in_headless_chromium(tmp_path):
         pytest.skip("Chromium is not installed (apt-get install chromium, or set CHROMIUM=/path/to/it)")
     job, _ = _job(tmp_path, [1.0, 0.9, 0.95, 0.97, 0.6, 0.5], pause=0.15)
     settings = ProfilingSettings(True, 100, {"LossNotDecreasing": {"num_steps": 1}, "Overfit": {}}, [])
-    run_training_job(job, [], profiling=settings)
+    _run(job, settings, {})
     page = job.folder / PROFILER_FOLDER / REPORT_HTML
     flags = [
         "--headless",

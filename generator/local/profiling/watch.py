@@ -40,19 +40,14 @@ class ProfilingSettings:
 
 
 class JobWatch:
-    """Wraps a job's ``echo`` and ``stop``: use :attr:`echo` and :attr:`stop` for the job's process."""
+    """Watches one job: run its process with :attr:`echo` and :attr:`stop`, inside ``with watch:``."""
 
-    def __init__(
-        self,
-        settings: ProfilingSettings,
-        echo: Callable[[str], None] | None,
-        stop: threading.Event | None,
-    ) -> None:
+    def __init__(self, settings: ProfilingSettings, echo: Callable[[str], None] | None) -> None:
         self.settings = settings
         self.rules = RuleSet(settings.rules, settings.stop_training_on)
         self.sampler = SystemSampler(settings.interval_ms) if settings.profiler else None
         self.points: list[StepPoint] = []
-        self.stop = stop if stop is not None else threading.Event()
+        self.stop = threading.Event()  # set when a stop_training_on rule fires
         self.stopped_by: Verdict | None = None
         self._echo = echo
         self._lock = threading.Lock()
