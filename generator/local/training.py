@@ -119,6 +119,7 @@ def run_training_job(
     details |= {"command": command, "environment": env}
     if watch is not None:
         echo, stop = watch.echo, watch.stop
+        env |= watch.environment
     with watch if watch is not None else contextlib.nullcontext():
         completed = run_command(command, cwd=job.project_dir, env=env, log_path=log, echo=echo, stop=stop)
     output = completed.stdout + completed.stderr

@@ -34,6 +34,13 @@ def check_debugger(spec: Spec) -> Iterator[Finding]:
         usable.add(name)
         for key, message in parameter_problems(name, parameters):
             yield error(f"{PATH}.rules.{name}.{key}", message)
+    if debugger.tensorboard and model.framework == "pytorch":
+        yield error(
+            f"{PATH}.tensorboard",
+            "the PyTorch training script writes no TensorBoard logs (torch.utils.tensorboard needs the "
+            "tensorboard package, which the project does not install in the PyTorch image); "
+            "use framework: tensorflow, or leave tensorboard off",
+        )
     for i, name in enumerate(debugger.stop_training_on):
         if name not in debugger.rules:
             listed = ", ".join(debugger.rules) or "none"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from sagespec.errors import LocalRunError
-from sagespec.local.profiling.job import PROFILER_FOLDER, watched
+from sagespec.local.profiling.job import PROFILER_FOLDER, TENSORBOARD_FOLDER, watched
 from sagespec.local.profiling.report import REPORT_HTML, SAMPLES_JSON, VERDICTS_JSON
 from sagespec.local.profiling.watch import ProfilingSettings
 from sagespec.local.training import TrainingJob, TrainingOutcome, run_training_job
@@ -37,6 +37,8 @@ for epoch, loss in enumerate(losses, start=1):
           "validation:accuracy=0.5", flush=True)
 Path("{marker}").write_text("finished")
 Path(os.environ["SM_MODEL_DIR"], "model.txt").write_text("m")
+if os.environ.get("SAGESPEC_TENSORBOARD_DIR"):
+    Path(os.environ["SAGESPEC_TENSORBOARD_DIR"]).mkdir(parents=True)
 """
 
 
@@ -87,10 +89,13 @@ def test_stop_training_on_stops_the_local_job(tmp_path):
 
 def test_a_quiet_run_finishes_and_reports(tmp_path):
     job, marker = _job(tmp_path, [1.0, 0.8, 0.6, 0.4], pause=0.05)
-    settings = ProfilingSettings(True, 100, {"LossNotDecreasing": {"num_steps": 1}}, ["LossNotDecreasing"])
+    settings = ProfilingSettings(
+        True, 100, {"LossNotDecreasing": {"num_steps": 1}}, ["LossNotDecreasing"], tensorboard=True
+    )
     details: dict = {}
     outcome = _run(job, settings, details)
     assert marker.exists() and outcome.artifact.exists()
+    assert (job.folder / TENSORBOARD_FOLDER).is_dir()  # train.py was told where TensorBoard logs go
     page = (job.folder / PROFILER_FOLDER / REPORT_HTML).read_text()
     assert 'class="NoIssuesFound"' in page and 'id="loss-1"' in page and "<script" not in page
     assert details["debugger"]["summary"][0] == "no issues: LossNotDecreasing"

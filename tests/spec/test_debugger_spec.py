@@ -44,11 +44,16 @@ def test_issue_example_is_accepted_for_both_frameworks(example_text, framework):
         "system_monitor_interval_ms": 500,
         "rules": {"LossNotDecreasing": {}, "Overtraining": {"patience_train": 5}},
         "stop_training_on": ["LossNotDecreasing"],
-        "tensorboard": True,
+        "tensorboard": framework == "tensorflow",
     }
     errors, warnings = _findings(_bert(example_text, debugger, framework=framework))
     assert errors == {}
     assert list(warnings) == ["model.debugger.rules"]  # evaluated locally, not sent to SageMaker
+
+
+def test_tensorboard_is_refused_for_pytorch(example_text):
+    errors, _ = _findings(_bert(example_text, {"tensorboard": True}, framework="pytorch"))
+    assert "writes no TensorBoard logs" in errors["model.debugger.tensorboard"]
 
 
 def test_profiler_alone_has_no_finding(example_text):

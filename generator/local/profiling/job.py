@@ -12,6 +12,7 @@ from . import report
 from .watch import JobWatch, ProfilingSettings
 
 PROFILER_FOLDER = "profiler"
+TENSORBOARD_FOLDER = "tensorboard"  # train.py's TensorBoard logs, with model.debugger.tensorboard
 
 
 @contextmanager
@@ -31,7 +32,7 @@ def watched(
     if settings is None:
         yield None
         return
-    watch = JobWatch(settings, echo)
+    watch = JobWatch(settings, echo, folder / TENSORBOARD_FOLDER)
     try:
         yield watch
     finally:

@@ -25,24 +25,31 @@ class ProfilingSettings:
     interval_ms: int
     rules: dict[str, dict[str, Any]]
     stop_training_on: list[str] = field(default_factory=list)
+    tensorboard: bool = False
 
     @classmethod
     def from_debugger(cls, debugger: Any) -> ProfilingSettings | None:
         """The settings for a spec's ``model.debugger``; None when it asks for nothing to watch."""
-        if debugger is None or not (debugger.profiler or debugger.rules):
+        if debugger is None or not debugger.enabled:
             return None
         return cls(
             debugger.profiler,
             debugger.system_monitor_interval_ms,
             {name: dict(params) for name, params in debugger.rules.items()},
             list(debugger.stop_training_on),
+            debugger.tensorboard,
         )
 
 
 class JobWatch:
     """Watches one job: run its process with :attr:`echo` and :attr:`stop`, inside ``with watch:``."""
 
-    def __init__(self, settings: ProfilingSettings, echo: Callable[[str], None] | None) -> None:
+    def __init__(
+        self,
+        settings: ProfilingSettings,
+        echo: Callable[[str], None] | None,
+        tensorboard_dir: Path | None = None,
+    ) -> None:
         self.settings = settings
         self.rules = RuleSet(settings.rules, settings.stop_training_on)
         self.sampler = SystemSampler(settings.interval_ms) if settings.profiler else None
@@ -55,6 +62,13 @@ class JobWatch:
         self._done = threading.Event()
         self._ticker = threading.Thread(target=self._tick, name="rule-clock", daemon=True)
         self.seconds = 0.0
+        # What the job's process gets on top of the training contract: where train.py writes TensorBoard
+        # logs (the variable pipelines/<pkg>/debugging.py sets on SageMaker).
+        self.environment = (
+            {"SAGESPEC_TENSORBOARD_DIR": str(tensorboard_dir)}
+            if settings.tensorboard and tensorboard_dir is not None
+            else {}
+        )
 
     def __enter__(self) -> JobWatch:
         self._started = time.monotonic()

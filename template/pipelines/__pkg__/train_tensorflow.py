@@ -482,6 +482,10 @@ def make_callbacks(
     manager: tf.train.CheckpointManager, finished_epochs: tf.Variable, early_stopping_patience: int
 ) -> list[tf_keras.callbacks.Callback]:
     callbacks = [EpochCheckpoint(manager, finished_epochs), EpochMetricsLogger()]
+    # Set when the spec asks for TensorBoard (model.debugger.tensorboard): SageMaker uploads the folder.
+    tensorboard_dir = os.environ.get("SAGESPEC_TENSORBOARD_DIR")
+    if tensorboard_dir:
+        callbacks.append(tf_keras.callbacks.TensorBoard(log_dir=tensorboard_dir, update_freq="epoch"))
     if early_stopping_patience:
         # Its patience counter starts afresh when a job resumes from a checkpoint.
         callbacks.append(
