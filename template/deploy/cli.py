@@ -122,14 +122,8 @@ def describe(clients: Clients, endpoint: str) -> list[dict[str, Any]]:
     return variants
 
 
-def invoke(
-    clients: Clients,
-    endpoint: str,
-    texts: list[str],
-    content_type: str = "json",
-    target_variant: str | None = None,
-) -> dict[str, Any]:
-    """Send the texts in one request; return the variant that answered and the decoded answer."""
+def request_body(texts: list[str], content_type: str = "json") -> bytes:
+    """The body of one request classifying the texts, as the endpoint's image reads it."""
     payload: dict[str, Any] = {"instances": texts}
     if MODEL_TYPE == "blazingtext":
         if content_type != "json":
@@ -139,16 +133,25 @@ def invoke(
         tokens = importlib.import_module(HANDLER_MODULE).blazingtext_tokens
         payload = {"instances": [tokens(text) for text in texts], "configuration": {"k": len(CLASSES)}}
     if content_type == "json":
-        body = json.dumps(payload)
-    else:
-        lines = io.StringIO()
-        csv.writer(lines, lineterminator="\n", quoting=csv.QUOTE_ALL).writerows([text] for text in texts)
-        body = lines.getvalue()  # one quoted field per line
+        return json.dumps(payload).encode("utf-8")
+    lines = io.StringIO()
+    csv.writer(lines, lineterminator="\n", quoting=csv.QUOTE_ALL).writerows([text] for text in texts)
+    return lines.getvalue().encode("utf-8")  # one quoted field per line
+
+
+def invoke(
+    clients: Clients,
+    endpoint: str,
+    texts: list[str],
+    content_type: str = "json",
+    target_variant: str | None = None,
+) -> dict[str, Any]:
+    """Send the texts in one request; return the variant that answered and the decoded answer."""
     request: dict[str, Any] = {
         "EndpointName": endpoint,
         "ContentType": CONTENT_TYPES[content_type],
         "Accept": "application/json",
-        "Body": body.encode("utf-8"),
+        "Body": request_body(texts, content_type),
     }
     if target_variant:
         request["TargetVariant"] = _check_variant(target_variant)

@@ -36,6 +36,7 @@ from deploy.settings import (
     CLASSES,
     DATA_CAPTURE_PREFIX,
     ENDPOINT_NAMES,
+    ERROR_ALARM_NAME,
     MODEL_PACKAGE_GROUP,
     MODEL_TYPE,
     REGION,
@@ -242,6 +243,8 @@ def stack_requests(stage: str) -> list[tuple[str, str, dict[str, Any]]]:
             for key in ("ServiceNamespace", "ResourceId", "ScalableDimension"):
                 policy[key] = target[key]
             requests.append(("application-autoscaling", "PutScalingPolicy", policy))
+        elif kind == "AWS::CloudWatch::Alarm":
+            requests.append(("cloudwatch", "PutMetricAlarm", props))
         else:
             raise AssertionError(f"{logical}: the test does not know the requests of a {kind}")
     return requests
@@ -285,6 +288,10 @@ def test_the_stack_resources_are_valid_api_requests(stage: str) -> None:
     ]
     policies = [p for _, op, p in requests if op == "PutScalingPolicy"]
     assert {p["ResourceId"].rsplit("/", 1)[1] for p in policies} == set(AUTOSCALING)
+    # One 5xx alarm per variant, named as deploy/smoke_test.py looks for it.
+    alarms = [p["AlarmName"] for _, op, p in requests if op == "PutMetricAlarm"]
+    endpoint = ENDPOINT_NAMES[stage]
+    assert alarms == [ERROR_ALARM_NAME.format(endpoint=endpoint, variant=v["name"]) for v in VARIANTS]
 
 
 def test_the_stack_and_the_cli_against_moto(

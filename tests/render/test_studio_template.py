@@ -176,6 +176,12 @@ def test_build_projects_give_the_buildspecs_what_they_read(projects, name):
     assert deploy["Properties"]["Source"]["BuildSpec"] == "deploy/buildspec.yml"
     assert _buildspec_variables(root / "deploy/buildspec.yml") <= _environment(deploy)
 
+    smoke = template["Resources"]["StagingTestProject"]
+    assert smoke["Properties"]["Source"]["BuildSpec"] == "deploy/smoke-buildspec.yml"
+    assert _buildspec_variables(root / "deploy/smoke-buildspec.yml") <= _environment(smoke)
+    # The endpoint's name is the project's: the script needs both variables.
+    assert {"SAGEMAKER_PROJECT_NAME", "SAGEMAKER_PROJECT_ID"} <= _environment(smoke)
+
 
 @pytest.mark.parametrize("name", ["bert", "blazingtext"])
 def test_an_approved_model_starts_staging_then_approval_then_prod(projects, name):
@@ -196,10 +202,15 @@ def test_an_approved_model_starts_staging_then_approval_then_prod(projects, name
         "Source",
         "Build",
         "DeployStaging",
+        "TestStaging",
         "ApproveDeployment",
         "DeployProd",
     ]
-    assert stages[3]["Actions"][0]["ActionTypeId"]["Provider"] == "Manual"
+    (smoke,) = stages[3]["Actions"]
+    assert (smoke["ActionTypeId"]["Category"], smoke["ActionTypeId"]["Provider"]) == ("Test", "CodeBuild")
+    assert smoke["Configuration"]["ProjectName"] == {"Ref": "StagingTestProject"}
+    assert smoke["InputArtifacts"] == [{"Name": "SourceArtifact"}]  # the repository: script and data
+    assert stages[4]["Actions"][0]["ActionTypeId"]["Provider"] == "Manual"
     deploy_buildspec = YAML(typ="safe", pure=True).load((root / "deploy/buildspec.yml").read_text())
     built = set(deploy_buildspec["artifacts"]["files"])
     for stage, name_ in (("staging", "DeployStaging"), ("prod", "DeployProd")):

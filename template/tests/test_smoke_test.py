@@ -1,0 +1,141 @@
+"""deploy/smoke_test.py: what counts as a good answer, and the deployed endpoint's path against stubs and moto.
+
+The pipeline's TestStaging stage runs it against the staging endpoint; `make smoke` against `make serve`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from deploy import smoke_test
+from deploy.settings import CLASSES, ENDPOINT_NAMES, ERROR_ALARM_NAME, REGION, SAMPLE_DATA, VARIANTS
+
+VARIANT_NAMES = [v["name"] for v in VARIANTS]
+
+
+def _answer(predictions: Any, status: int = 200, variant: str | None = None, ms: float = 5.0):
+    body = predictions if isinstance(predictions, bytes) else json.dumps(predictions).encode()
+    return smoke_test.Answer(status, variant, body, ms)
+
+
+def _handler_answer(labels: list[str]) -> dict[str, Any]:
+    return {"predictions": [{"label": label, "probabilities": {label: 1.0}} for label in labels]}
+
+
+def test_both_answer_formats_give_the_labels() -> None:
+    labels = [CLASSES[0], CLASSES[-1]]
+    assert smoke_test.predicted_labels(_handler_answer(labels)) == labels
+    # The BlazingText image's answer: labels best first, with fastText's prefix.
+    blazingtext = [{"label": [f"__label__{CLASSES[-1]}", f"__label__{CLASSES[0]}"], "prob": [0.9, 0.1]}]
+    assert smoke_test.predicted_labels(blazingtext) == [CLASSES[-1]]
+    with pytest.raises(ValueError):
+        smoke_test.predicted_labels({"outputs": []})
+
+
+def test_a_good_answer_has_no_problem() -> None:
+    good = _answer(_handler_answer([CLASSES[0]] * 3), variant=VARIANT_NAMES[0])
+    assert smoke_test.check_answer(VARIANT_NAMES[0], good, 3, max_latency_ms=100) == []
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (_answer(b"model crashed", status=500), "server error 500"),
+        (_answer(b"no such variant", status=400), "status 400"),
+        (_answer(b"refused", status=smoke_test.NO_ANSWER), "no answer"),
+        (_answer(b"<html>", status=200), "unreadable answer"),
+        (_answer(_handler_answer(["not-a-class"] * 3)), "not among the classes"),
+        (_answer(_handler_answer([CLASSES[0]])), "1 predictions for 3 texts"),
+        (_answer(_handler_answer([CLASSES[0]] * 3), ms=250.0), "answered in 250 ms"),
+        (_answer(_handler_answer([CLASSES[0]] * 3), variant="Elsewhere"), "answered by Elsewhere"),
+    ],
+)
+def test_a_bad_answer_is_a_problem(answer: smoke_test.Answer, expected: str) -> None:
+    problems = smoke_test.check_answer("V", answer, 3, max_latency_ms=100)
+    assert any(expected in problem for problem in problems), problems
+
+
+def test_sample_texts_come_from_the_dataset() -> None:
+    if SAMPLE_DATA is None:
+        pytest.skip("the dataset is on S3, not in this repository")
+    texts = smoke_test.sample_texts(SAMPLE_DATA, 5)
+    assert len(texts) == 5 and len(set(texts)) == 5 and all(texts)
+
+
+class StubRuntime:
+    """sagemaker-runtime's InvokeEndpoint: each variant answers as ``answers`` says."""
+
+    def __init__(self, answers: dict[str, Any]) -> None:
+        self.answers = answers
+        self.requests: list[dict[str, Any]] = []
+
+    def invoke_endpoint(self, **request: Any) -> dict[str, Any]:
+        self.requests.append(request)
+        answer = self.answers[request["TargetVariant"]]
+        if isinstance(answer, int):
+            error = {"Error": {"Code": "ModelError", "Message": "boom"}, "OriginalStatusCode": answer}
+            raise ClientError(error, "InvokeEndpoint")
+        count = len(json.loads(request["Body"])["instances"])
+        body = json.dumps(_handler_answer([answer] * count)).encode()
+        return {"Body": io.BytesIO(body), "InvokedProductionVariant": request["TargetVariant"]}
+
+
+def test_every_variant_is_asked_by_name() -> None:
+    runtime = StubRuntime({name: CLASSES[0] for name in VARIANT_NAMES})
+    invoke = smoke_test.sagemaker_invoker(runtime, ENDPOINT_NAMES["staging"])
+    assert smoke_test.smoke_test(invoke, ["Lovely dress", "Too small"], max_latency_ms=1000) == []
+    assert [r["TargetVariant"] for r in runtime.requests] == VARIANT_NAMES
+    assert {r["EndpointName"] for r in runtime.requests} == {ENDPOINT_NAMES["staging"]}
+
+
+def test_a_failing_variant_fails_the_test() -> None:
+    runtime = StubRuntime({**{name: CLASSES[0] for name in VARIANT_NAMES}, VARIANT_NAMES[-1]: 503})
+    invoke = smoke_test.sagemaker_invoker(runtime, ENDPOINT_NAMES["staging"])
+    problems = smoke_test.smoke_test(invoke, ["Lovely dress"], max_latency_ms=1000)
+    assert problems == [f"{VARIANT_NAMES[-1]}: server error 503: boom"]
+
+
+@pytest.fixture
+def cloudwatch(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        yield boto3.client("cloudwatch", region_name=REGION)
+
+
+def _put_alarms(cloudwatch: Any, endpoint: str) -> list[str]:
+    names = [ERROR_ALARM_NAME.format(endpoint=endpoint, variant=name) for name in VARIANT_NAMES]
+    for name in names:
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            Namespace="AWS/SageMaker",
+            MetricName="Invocation5XXErrors",
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=0,
+            ComparisonOperator="GreaterThanThreshold",
+        )
+    return names
+
+
+def test_the_5xx_alarms_must_exist_and_be_quiet(cloudwatch: Any) -> None:
+    endpoint = ENDPOINT_NAMES["staging"]
+    assert len(smoke_test.firing_alarms(cloudwatch, endpoint)) == len(VARIANT_NAMES)  # none exists yet
+    names = _put_alarms(cloudwatch, endpoint)
+    assert smoke_test.firing_alarms(cloudwatch, endpoint) == []
+    cloudwatch.set_alarm_state(AlarmName=names[0], StateValue="ALARM", StateReason="5xx")
+    assert smoke_test.firing_alarms(cloudwatch, endpoint) == [f"alarm {names[0]} is in ALARM"]
