@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .debugger_rules import parameter_problems, rule_problem
+from .catalog import algorithm_for
+from .debugger_rules import parameter_problems, rule_problem, steps_to_fire
 from .findings import Finding, error, warning
 from .models import BertModel, BlazingTextModel, Spec
 
@@ -25,6 +26,7 @@ def check_debugger(spec: Spec) -> Iterator[Finding]:
     if not isinstance(model, BertModel):
         return
     debugger = model.debugger
+    epochs = model.hyperparameters.get("epochs", algorithm_for(model).hyperparameters["epochs"].default)
     usable: set[str] = set()
     for name, parameters in debugger.rules.items():
         problem = rule_problem(name)
@@ -32,8 +34,16 @@ def check_debugger(spec: Spec) -> Iterator[Finding]:
             yield error(f"{PATH}.rules.{name}", problem)
             continue
         usable.add(name)
-        for key, message in parameter_problems(name, parameters):
+        problems = parameter_problems(name, parameters)
+        for key, message in problems:
             yield error(f"{PATH}.rules.{name}.{key}", message)
+        needed = None if problems else steps_to_fire(name, parameters)
+        if needed is not None and needed > epochs:
+            yield warning(
+                f"{PATH}.rules.{name}",
+                f"can never fire: a step is one epoch's metric line, the rule needs {needed} and "
+                f"model.hyperparameters.epochs is {epochs}; lower its step parameters or train longer",
+            )
     if debugger.tensorboard and model.framework == "pytorch":
         yield error(
             f"{PATH}.tensorboard",

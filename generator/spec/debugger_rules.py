@@ -188,6 +188,19 @@ def resolved_parameters(name: str, parameters: dict[str, object]) -> dict[str, o
     return BUILT_IN_RULES[name].defaults() | parameters
 
 
+def steps_to_fire(name: str, parameters: dict[str, object]) -> int | None:
+    """The fewest steps (metric lines) after which rule ``name`` can first fire with ``parameters``
+    (None: a rule on the clock, not on steps). A run with fewer steps can never see it fire."""
+    p = resolved_parameters(name, parameters)
+    if name == "LossNotDecreasing":
+        return int(p["num_steps"]) + 1  # the first line is the baseline the first check compares with
+    if name == "Overfit":
+        return max(int(p["start_step"]), 1) + int(p["patience"]) - 1  # steps count from epoch 1
+    if name == "Overtraining":
+        return min(int(p["patience_train"]), int(p["patience_validation"])) + 1
+    return None
+
+
 def parameter_text(value: object) -> str:
     """A parameter value as the RuleParameters map carries it (strings; booleans as Python writes them)."""
     if isinstance(value, bool):

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from sagespec.local.profiling.rules import ISSUES_FOUND, NO_ISSUES_FOUND, RuleSet
 from sagespec.local.profiling.stream import StepPoint, parse_step, step_seconds
-from sagespec.spec.debugger_rules import SUPPORTED_RULES
+from sagespec.spec.debugger_rules import SUPPORTED_RULES, steps_to_fire
 
 
 def _stream(train: list[float], validation: list[float] | None = None) -> list[StepPoint]:
@@ -119,3 +119,28 @@ def test_metric_lines_become_steps():
     assert point == StepPoint(3, 12.5, 0.5123, 0.6012)
     assert parse_step("examples: train=10 validation=2", 1.0) is None
     assert step_seconds([StepPoint(1, 4.0, 1, 1), StepPoint(2, 10.0, 1, 1)]) == [4.0, 6.0]
+
+
+_STEP_PARAMETERS = {
+    "LossNotDecreasing": st.fixed_dictionaries({"num_steps": st.integers(1, 6)}),
+    "Overfit": st.fixed_dictionaries({"start_step": st.integers(0, 4), "patience": st.integers(1, 4)}),
+    "Overtraining": st.fixed_dictionaries(
+        {"patience_train": st.integers(1, 5), "patience_validation": st.integers(1, 5), "delta": st.just(0.0)}
+    ),
+}
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.sampled_from(sorted(_STEP_PARAMETERS)).flatmap(lambda r: st.tuples(st.just(r), _STEP_PARAMETERS[r])),
+    st.lists(st.tuples(st.floats(0.01, 5.0), st.floats(0.01, 5.0)), min_size=1, max_size=12),
+)
+def test_no_rule_fires_before_the_spec_checks_fewest_steps(rule_and_parameters, losses):
+    """The spec warns that a rule can never fire when the epochs are fewer than steps_to_fire: the
+    local rules must agree, on any stream."""
+    rule, parameters = rule_and_parameters
+    needed = steps_to_fire(rule, parameters)
+    points = _stream([t for t, _ in losses], [v for _, v in losses])
+    verdict = _run(rule, parameters, points).verdicts[rule]
+    if verdict.fired:
+        assert verdict.step is not None and verdict.step >= needed

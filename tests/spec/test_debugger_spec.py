@@ -48,7 +48,35 @@ def test_issue_example_is_accepted_for_both_frameworks(example_text, framework):
     }
     errors, warnings = _findings(_bert(example_text, debugger, framework=framework))
     assert errors == {}
-    assert list(warnings) == ["model.debugger.rules"]  # evaluated locally, not sent to SageMaker
+    # Evaluated locally, not sent to SageMaker; and with the example's 3 epochs (one metric line
+    # each) the default LossNotDecreasing (every 10 steps) and Overtraining (patience 5) never fire.
+    assert sorted(warnings) == [
+        "model.debugger.rules",
+        "model.debugger.rules.LossNotDecreasing",
+        "model.debugger.rules.Overtraining",
+    ]
+    assert "needs 11" in warnings["model.debugger.rules.LossNotDecreasing"]
+
+
+@pytest.mark.parametrize(
+    ("rule", "parameters", "epochs", "fires"),
+    [
+        ("LossNotDecreasing", {"num_steps": 2}, 3, True),
+        ("LossNotDecreasing", {"num_steps": 3}, 3, False),
+        ("Overfit", {}, 1, True),
+        ("Overfit", {"start_step": 3, "patience": 2}, 3, False),
+        ("Overtraining", {"patience_train": 2, "patience_validation": 4}, 3, True),
+        ("Overtraining", {"patience_train": 3, "patience_validation": 4}, 3, False),
+    ],
+)
+def test_a_rule_that_cannot_fire_within_the_epochs_is_a_warning(
+    example_text, rule, parameters, epochs, fires
+):
+    spec = yaml.safe_load(_bert(example_text, {"rules": {rule: parameters}}))
+    spec["model"]["hyperparameters"]["epochs"] = epochs
+    errors, warnings = _findings(yaml.safe_dump(spec))
+    assert errors == {}
+    assert (f"model.debugger.rules.{rule}" not in warnings) == fires
 
 
 def test_tensorboard_is_refused_for_pytorch(example_text):
