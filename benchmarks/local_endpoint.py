@@ -143,7 +143,7 @@ class LocalEndpoint:
         return json.loads(connection.getresponse().read())["variants"]
 
     def stop(self) -> str:
-        self.process.send_signal(signal.SIGINT)
+        self.process.send_signal(signal.SIGTERM)  # what kill and CI runners send
         return self.process.communicate(timeout=30)[0]
 
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 import re
 import signal
 import socket
-import socketserver
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
+from typing import Protocol
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # A Content-Length value: ASCII digits only (int() would also take "٣", "+3" and "3_0").
@@ -54,7 +54,16 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def serve_until_stopped(server: socketserver.BaseServer, poll_interval: float = 0.2) -> None:
+class Serving(Protocol):
+    """A server run by one thread and stopped from another: socketserver's servers, the endpoint's
+    uvicorn listener."""
+
+    def serve_forever(self, poll_interval: float = ...) -> None: ...
+
+    def shutdown(self) -> None: ...
+
+
+def serve_until_stopped(server: Serving, poll_interval: float = 0.2) -> None:
     """Serve on a worker thread until SIGTERM or SIGINT (or the serving loop dies), then shut down.
 
     The main thread only waits on an event, so a signal never lands in the middle of a request: the

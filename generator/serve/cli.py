@@ -21,7 +21,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ..foreground import serve_until_stopped
     from ..spec import load_spec
     from .endpoint import load_endpoint
-    from .server import EndpointServer
+    from .listener import EndpointServer
 
     project = Path(args.project_dir)
     loaded = load_spec(project / SPEC_FILE)

@@ -31,7 +31,8 @@ from sagespec.deployment import ModelSelection
 from sagespec.local.registry import register_model
 from sagespec.serve.cli import STATE_FILE
 from sagespec.serve.endpoint import Router, ServeError, load_endpoint, select_version
-from sagespec.serve.server import EndpointServer, _is_loopback, start_in_thread
+from sagespec.serve.listener import EndpointServer, start_in_thread
+from sagespec.serve.server import _is_loopback
 from sagespec.spec import load_spec
 
 fasttext = pytest.importorskip("fasttext")

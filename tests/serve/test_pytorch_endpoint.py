@@ -17,7 +17,7 @@ import pytest
 
 from sagespec.local.registry import register_model
 from sagespec.serve.endpoint import load_endpoint
-from sagespec.serve.server import EndpointServer, start_in_thread
+from sagespec.serve.listener import EndpointServer, start_in_thread
 from sagespec.spec import load_spec
 
 torch = pytest.importorskip("torch")
