@@ -37,6 +37,7 @@ from .fields import (
 from .models_delivery import CI, Studio
 from .models_deployment import Deployment
 from .models_labeling import Labeling
+from .models_tracking import Tracking
 
 SPEC_VERSION = 1
 
@@ -345,6 +346,9 @@ class Spec(StrictModel):
     labeling: Labeling = Field(default_factory=Labeling)
     ci: CI = Field(default_factory=CI)
     studio: Studio = Field(default_factory=Studio)
+    tracking: Tracking | None = Field(
+        None, description="Experiment tracking with MLflow; without it nothing is logged."
+    )
 
     @property
     def model_package_group(self) -> str:
@@ -357,6 +361,13 @@ class Spec(StrictModel):
     @property
     def tuning_enabled(self) -> bool:
         return self.tuning is not None and self.tuning.enabled
+
+    @property
+    def mlflow_experiment(self) -> str | None:
+        """The MLflow experiment the runs log to (None: the spec tracks nothing)."""
+        if self.tracking is None:
+            return None
+        return self.tracking.mlflow.experiment or self.project.slug
 
     @property
     def feature_store_enabled(self) -> bool:
