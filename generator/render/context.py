@@ -10,7 +10,8 @@ concern, so a template says where a value comes from (``{{ training.instance_typ
   ``training``, ``evaluation``, ``registry`` (:mod:`.context_pipeline`) and ``tuning``
   (:mod:`.context_tuning`; None when the spec does not tune);
 - ``deploy`` (:mod:`.context_deploy`), ``explore`` and ``features`` (:mod:`.context_explore`),
-  ``labeling`` (:mod:`.context_labeling`), ``studio`` (:mod:`.context_studio`).
+  ``labeling`` (:mod:`.context_labeling`), ``studio`` (:mod:`.context_studio`), ``tracking``
+  (:mod:`.context_tracking`; None when the spec tracks nothing).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from .context_pipeline import (
 )
 from .context_project import ci_group, data_group, local_data_path, project_group, sagespec_group
 from .context_studio import studio_group
+from .context_tracking import tracking_group
 from .context_tuning import tuning_group
 from .origin import Origin, detect_origin
 
@@ -64,4 +66,5 @@ def build_context(
         "features": features_group(spec),
         "labeling": labeling_group(spec),
         "studio": studio_group(spec),
+        "tracking": tracking_group(spec),
     }

@@ -56,6 +56,8 @@ FEATURE_RULES: dict[str, Rule] = {
     "pipelines/__pkg__/tuning.py.j2": lambda s: s.tuning_enabled,
     # The TrainModel step's profiler and TensorBoard settings (model.debugger).
     "pipelines/__pkg__/debugging.py.j2": lambda s: debugger_group(s) is not None,
+    # MLflow logging of the step scripts (they run without it when the module is absent).
+    "pipelines/__pkg__/tracking.py": lambda s: s.tracking is not None,
     "dot_github": lambda s: s.ci.github_actions.enabled,
     "codebuild-buildspec.yml.j2": lambda s: s.ci.codebuild.enabled,
     "deploy": lambda s: s.deployment.enabled,

@@ -61,6 +61,11 @@ def test_debugging_module_only_when_the_spec_asks(tmp_path):
     assert "debugged_training_step" not in (plain / "pipelines" / package / "pipeline.py").read_text()
     profiled, _ = _render(_spec_text({"profiler": True}), tmp_path / "b")
     assert (profiled / "pipelines" / package / "debugging.py").exists()
+    for command in (["check", "."], ["format", "--check", "."]):  # as the generated project's CI runs it
+        lint = subprocess.run(
+            [sys.executable, "-m", "ruff", *command], cwd=profiled, capture_output=True, text=True
+        )
+        assert lint.returncode == 0, lint.stdout[-2000:]
 
 
 def test_train_model_request_carries_profiler_and_tensorboard(tmp_path):

@@ -29,6 +29,11 @@ from urllib.parse import unquote
 
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
+try:
+    import tracking  # MLflow logging, beside this script when the spec tracks experiments
+except ModuleNotFoundError:
+    tracking = None
+
 LABEL_PREFIX = "__label__"  # fastText / BlazingText label marker
 BATCH_SIZE = 64
 PYTORCH_HEAD_FILE = "classifier.safetensors"  # the classification head of a PyTorch BERT export
@@ -346,6 +351,8 @@ def run(args: argparse.Namespace) -> None:
         model_dir = unpack_model(args.model_dir, Path(scratch))
         if args.model_type == "blazingtext":
             truth, predicted = predict_blazingtext(model_dir, args.test_dir)
+        elif args.model_type == "autopilot":
+            truth, predicted = predict_automl(model_dir, args.test_dir)
         else:
             truth, predicted = predict_bert(model_dir, args.test_dir, classes)
     report = build_report(truth, predicted, classes)

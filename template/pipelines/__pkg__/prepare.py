@@ -36,6 +36,11 @@ from typing import Any, NoReturn
 import numpy as np
 import pandas as pd
 
+try:
+    import tracking  # MLflow logging, beside this script when the spec tracks experiments
+except ModuleNotFoundError:
+    tracking = None
+
 DATA_SUFFIXES = (".csv", ".parquet")
 CHUNK_ROWS = 25_000  # bounds the memory of a step: about 0.3 GB at 25,000 reviews, whatever the file size
 # The key's top KEY_BUCKET_BITS bits are its bucket: preprocess.py picks thresholds at bucket borders, so a
@@ -371,6 +376,7 @@ def run(args: argparse.Namespace) -> None:
     rows_dir, counts_dir = args.output_dir / "rows", args.output_dir / "counts"
     made = [d for d in (args.output_dir, rows_dir, counts_dir) if not d.exists()]
     written: list[Path] = []
+    totals = {"rows_read": 0, "rows_kept": 0}
     try:
         for path, name in zip(files, names, strict=True):
             rows_dir.mkdir(parents=True, exist_ok=True)
@@ -378,6 +384,8 @@ def run(args: argparse.Namespace) -> None:
             preparer = FilePreparer(path, name, args, written)
             kept = preparer.run(rows_dir, counts_dir)
             print(f"read {preparer.read} rows from {path}; kept {kept} with text and a label")
+            totals["rows_read"] += preparer.read
+            totals["rows_kept"] += kept
     except InputError:
         # Nothing half-written: a bad file anywhere leaves no parts of the good ones behind.
         for path in written:
@@ -386,6 +394,8 @@ def run(args: argparse.Namespace) -> None:
             if directory.is_dir() and not any(directory.iterdir()):
                 directory.rmdir()
         raise
+    if tracking:
+        tracking.log_step("PrepareData", params=vars(args), metrics={**totals, "files": len(files)})
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -46,6 +46,11 @@ import numpy as np
 import pandas as pd
 from prepare import KEY_BUCKET_BITS, InputError, OneLineErrorParser, key_buckets, positive_int
 
+try:
+    import tracking  # MLflow logging, beside this script when the spec tracks experiments
+except ModuleNotFoundError:
+    tracking = None
+
 SPLITS = ("test", "validation", "train")  # the order their key ranges take within a class
 # The BERT training formats, each written by its own module beside this script, and tokenized alike.
 TOKEN_FORMATS = {"tfrecord": "tfrecord_format", "token-arrays": "token_arrays_format"}
@@ -351,6 +356,9 @@ def run(args: argparse.Namespace) -> None:
             store_features(parts, tokenizer, args)
         print(f"{path.name}: " + ", ".join(f"{len(rows)} {name}" for name, rows in parts.items()))
     print_counts(plan)
+    if tracking:
+        metrics = {f"{name}_rows": int(rows.sum()) for name, rows in plan.rows.items()}
+        tracking.log_step("PreprocessData", params=vars(args), metrics=metrics)
     print(
         f"wrote {args.output_format} splits and bias tables of {len(part_files)} parts to {args.output_dir}"
     )

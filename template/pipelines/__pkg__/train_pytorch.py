@@ -61,6 +61,11 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
+try:
+    import tracking  # MLflow logging, beside this script when the spec tracks experiments
+except ModuleNotFoundError:
+    tracking = None
+
 CHECKPOINT_NAME = "checkpoint.pt"
 # Batches are formed inside windows of this many batches' worth of texts, sorted by length: the texts of
 # a batch are alike in length, while each epoch still sees the data in a new order.
@@ -645,7 +650,10 @@ def train(args: argparse.Namespace, env: Environment) -> TrainingSummary:
             best["state"]
         )  # the best epoch's weights, as Keras's restore_best_weights
     if env.is_chief:
-        write_history(env.output_data_dir, results)
+        history = write_history(env.output_data_dir, results)
+        if tracking:
+            logged = [env.output_data_dir / "history.json"]
+            tracking.log_step("TrainModel", params=vars(args), history=history, artifacts=logged)
         export(env.model_dir, trainer.classifier, tokenizer, classes, args.max_seq_length)
     if env.world_size > 1:
         dist.barrier()  # a process that leaves while rank 0 exports would tear down the process group
@@ -669,7 +677,7 @@ def early_stopping(trainer: Trainer, best: dict[str, Any], validation_loss: floa
     return epoch - best["epoch"] >= patience
 
 
-def write_history(output_data_dir: Path, results: list[EpochResult]) -> None:
+def write_history(output_data_dir: Path, results: list[EpochResult]) -> dict[str, list[float]]:
     output_data_dir.mkdir(parents=True, exist_ok=True)
     history = {
         "loss": [r.train_loss for r in results],
@@ -679,6 +687,7 @@ def write_history(output_data_dir: Path, results: list[EpochResult]) -> None:
         "train_seconds": [r.train_seconds for r in results],
     }
     (output_data_dir / "history.json").write_text(json.dumps(history, indent=2) + "\n")
+    return history
 
 
 # ---------------------------------------------------------------------------------------------- export

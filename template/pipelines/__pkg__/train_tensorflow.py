@@ -59,6 +59,11 @@ from transformers import AutoConfig, AutoTokenizer, TFAutoModelForSequenceClassi
 from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
 from transformers.utils import cached_file
 
+try:
+    import tracking  # MLflow logging, beside this script when the spec tracks experiments
+except ModuleNotFoundError:
+    tracking = None
+
 # TF_CONFIG port for MultiWorkerMirroredStrategy (the hosts of one training job can reach each other).
 WORKER_PORT = 2222
 CHECKPOINTS_TO_KEEP = 2
@@ -635,6 +640,9 @@ def train(args: argparse.Namespace, env: Environment) -> None:
         if env.is_chief:
             env.output_data_dir.mkdir(parents=True, exist_ok=True)
             (env.output_data_dir / "history.json").write_text(json.dumps(history.history, indent=2) + "\n")
+            if tracking:
+                logged = [env.output_data_dir / "history.json"]
+                tracking.log_step("TrainModel", params=vars(args), history=history.history, artifacts=logged)
     else:
         print(f"all {args.epochs} epochs were already done; exporting")
 
