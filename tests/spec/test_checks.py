@@ -331,7 +331,7 @@ def test_profiler_is_no_longer_a_warning(example_text):
         "  mixed_precision: auto\n", "  mixed_precision: auto\n  debugger: {profiler: true}\n"
     )
     loaded = load_spec_text(text)
-    assert loaded.warnings == []
+    assert not loaded.warnings
 
 
 # --- limits that relate fields (issue 13)
