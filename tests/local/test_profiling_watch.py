@@ -129,3 +129,11 @@ def test_the_profiler_report_renders_in_headless_chromium(tmp_path):
     assert dom.count('data-rule="') == 2 and dom.count('class="IssuesFound"') == 2
     assert 'id="utilisation-1"' in dom and 'id="step-times"' in dom and 'id="loss-2"' in dom
     assert dom.count("<polyline") >= 5  # 3 utilisation lines + 2 loss curves, as Chromium parsed them
+
+
+def test_tensorboard_alone_tells_the_script_where_and_writes_no_report(tmp_path):
+    job, marker = _job(tmp_path, [1.0, 0.8], pause=0.0)
+    details: dict = {}
+    _run(job, ProfilingSettings(False, 500, {}, [], tensorboard=True), details)
+    assert marker.exists() and (job.folder / TENSORBOARD_FOLDER).is_dir()
+    assert not (job.folder / PROFILER_FOLDER).exists() and "debugger" not in details

@@ -25,7 +25,8 @@ def watched(
 ) -> Iterator[JobWatch | None]:
     """A :class:`JobWatch` for the job (None without ``settings``), to hand to ``run_training_job``.
 
-    On the way out the profiler report is written to ``folder/profiler/`` whatever the job's outcome,
+    On the way out the profiler report (with the profiler or rules on) is written to ``folder/profiler/``
+    whatever the job's outcome,
     ``details["debugger"]`` gets the summary's lines, and a job that a ``stop_training_on`` rule
     stopped fails, as a training job stopped by Debugger's StopTraining action fails its step.
     """
@@ -33,11 +34,13 @@ def watched(
         yield None
         return
     watch = JobWatch(settings, echo, folder / TENSORBOARD_FOLDER)
+    page: Path | None = None
     try:
         yield watch
     finally:
-        page = report.write(watch, name, folder / PROFILER_FOLDER)
-        details["debugger"] = {"summary": watch.summary(page), "report": str(page)}
+        if settings.profiler or settings.rules:  # TensorBoard alone has nothing to report
+            page = report.write(watch, name, folder / PROFILER_FOLDER)
+            details["debugger"] = {"summary": watch.summary(page), "report": str(page)}
     if watch.stopped_by is not None:
         verdict = watch.stopped_by
         raise LocalRunError(
