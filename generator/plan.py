@@ -13,7 +13,7 @@ from typing import Literal
 
 from .spec.catalog import algorithm_for, hyperparameter_text
 from .spec.checks_tuning import grid_size
-from .spec.models import BertModel, CategoricalRange, IntegerRange, Spec
+from .spec.models import AutopilotModel, BertModel, CategoricalRange, IntegerRange, Spec
 
 StepKind = Literal["processing", "bias-check", "training", "tuning", "condition", "register", "fail"]
 
@@ -145,7 +145,8 @@ def preprocess_arguments(spec: Spec) -> list[str]:
         ]  # fmt: skip
         args += feature_store_arguments(spec)
     else:
-        args += ["--output-format", "blazingtext"]
+        # Autopilot reads CSV with a header row and the label as its target column.
+        args += ["--output-format", "csv" if isinstance(spec.model, AutopilotModel) else "blazingtext"]
     return args
 
 
@@ -179,6 +180,8 @@ def evaluate_arguments(spec: Spec) -> list[str]:
 def training_hyperparameters(spec: Spec) -> dict[str, str]:
     """Every hyperparameter the training job receives, as strings, defaults filled in."""
     model = spec.model
+    if isinstance(model, AutopilotModel):
+        return automl_settings(model)
     algorithm = algorithm_for(model)
     values = algorithm.defaults() | dict(model.hyperparameters)
     if spec.tuning_enabled:
@@ -199,6 +202,19 @@ def training_hyperparameters(spec: Spec) -> dict[str, str]:
         else:
             hps["xla"] = hyperparameter_text(model.xla)
     return hps
+
+
+def automl_settings(model: AutopilotModel) -> dict[str, str]:
+    """An AutoML job's configuration as the local stand-in receives it (its hyperparameters.json): the
+    values the SageMaker pipeline puts in the CreateAutoMLJob request."""
+    return {
+        "max_candidates": str(model.max_candidates),
+        "objective": model.objective,
+        "mode": model.mode,
+        "max_runtime_per_training_job_seconds": str(model.max_runtime_per_training_job_seconds),
+        "max_total_runtime_seconds": str(model.max_total_runtime_seconds),
+        "target": "label",
+    }
 
 
 def metric_definitions(spec: Spec) -> list[dict[str, str]]:

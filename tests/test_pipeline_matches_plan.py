@@ -50,7 +50,7 @@ BUILD = textwrap.dedent(
             job = step.get("Arguments", {})
             job = job.get("TrainingJobDefinition", job)
             for channel in job.get("InputDataConfig", []):
-                if channel["ChannelName"] == "sm_drivers":
+                if channel.get("ChannelName") == "sm_drivers":  # (AutoML channels have none)
                     uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
                     bucket, prefix = uri[5:].split("/", 1)
                     read = lambda name: s3.get_object(Bucket=bucket, Key=f"{prefix}/{name}")["Body"].read()
@@ -93,9 +93,20 @@ def built(loaded, tmp_path_factory):
     return build_plan(loaded.spec), payload["definition"], payload["scripts"], payload["launchers"]
 
 
-def test_same_steps_in_the_same_order(built):
+# Steps only the SageMaker pipeline of an Autopilot project runs: its best candidate is a container, so it
+# becomes a model that predicts the test split for EvaluateModel; locally the AutoML search's best
+# candidate is a model evaluate.py loads itself.
+AUTOPILOT_SAGEMAKER_STEPS = ["CreateBestModel", "PredictTestSplit"]
+
+
+def test_same_steps_in_the_same_order(built, loaded):
     plan, definition, *_ = built
-    assert [name for name, _ in ordered_steps(definition)] == plan.names
+    names = [name for name, _ in ordered_steps(definition)]
+    if loaded.spec.model.type == "autopilot":
+        at = names.index("TrainModel") + 1
+        assert names[at : at + 2] == AUTOPILOT_SAGEMAKER_STEPS
+        del names[at : at + 2]
+    assert names == plan.names
 
 
 def test_processing_steps_run_the_same_scripts_with_the_same_arguments(built):
@@ -113,6 +124,30 @@ def test_training_gets_the_plans_hyperparameters(built):
     plan, definition, *_ = built
     (train,) = [s for s in plan.steps if s.kind in ("training", "tuning")]
     step = dict(ordered_steps(definition))[train.name]
+    if step["Type"] == "AutoML":
+        # The AutoML job's settings are the plan's (what the local search receives as hyperparameters).
+        arguments = step["Arguments"]
+        criteria = arguments["AutoMLJobConfig"]["CompletionCriteria"]
+        assert {
+            "max_candidates": str(criteria["MaxCandidates"]),
+            "objective": arguments["AutoMLJobObjective"]["MetricName"],
+            "mode": arguments["AutoMLJobConfig"]["Mode"],
+            "max_runtime_per_training_job_seconds": str(criteria["MaxRuntimePerTrainingJobInSeconds"]),
+            "max_total_runtime_seconds": str(criteria["MaxAutoMLJobRuntimeInSeconds"]),
+            "target": arguments["InputDataConfig"][0]["TargetAttributeName"],
+        } == train.hyperparameters
+        channels = {
+            c["ChannelType"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in arguments["InputDataConfig"]
+        }
+        assert channels == {
+            "training": {
+                "Get": "Steps.PreprocessData.ProcessingOutputConfig.Outputs['train'].S3Output.S3Uri"
+            },
+            "validation": {
+                "Get": "Steps.PreprocessData.ProcessingOutputConfig.Outputs['validation'].S3Output.S3Uri"
+            },
+        }
+        return
     if train.kind == "tuning":
         assert step["Type"] == "Tuning"
         job = step["Arguments"]["TrainingJobDefinition"]  # what every training job of the search gets

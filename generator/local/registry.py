@@ -133,8 +133,12 @@ def register_model(
     description: str = "",
     bias_report: Path | None = None,
     reuse_identical: bool = True,
+    mlflow_run_id: str | None = None,
 ) -> RegisteredPackage:
     """Register ``model_artifact`` as the next version of ``group``.
+
+    ``mlflow_run_id`` links the version to the MLflow run of the run that trained it (experiment
+    tracking), as CustomerMetadataProperties' ``mlflow_run_id``.
 
     With ``reuse_identical`` a rerun that produced byte-identical model and evaluation (a cached run)
     returns the newest version instead of piling up duplicates.
@@ -193,6 +197,7 @@ def register_model(
                     "model_sha256": model_sha,
                     "evaluation_sha256": evaluation_sha,
                     "sagespec_run_id": run_id,
+                    **({"mlflow_run_id": mlflow_run_id} if mlflow_run_id else {}),
                 },
                 "MetadataProperties": {"GeneratedBy": f"sagespec local run {run_id}"},
             }

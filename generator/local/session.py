@@ -21,6 +21,7 @@ from .artifacts import relative_files, tree_digest
 from .runs import SPEC_FILE, RunOptions, RunResult, StepResult, runs_root
 from .selection import Selection
 from .shards import SHARDED, worker_count
+from .tracking import tracking_environment
 
 
 class RunSession:
@@ -56,6 +57,10 @@ class RunSession:
         self.outputs: dict[str, dict[str, Path]] = {}  # step name -> output name -> its local folder
         self._digests: dict[Path, dict[str, str]] = {}
         self.echo_lock = threading.Lock()  # several worker processes echo at once
+
+    def tracking_environment(self) -> dict[str, str]:
+        """What a step process gets so that it logs to MLflow (empty unless the spec tracks experiments)."""
+        return tracking_environment(self.spec, self.project_dir, self.result.run_id)
 
     # ------------------------------------------------------------------------------------------ output
     def say(self, text: str = "") -> None:

@@ -47,6 +47,8 @@ def describe(step: Step) -> str:
         return f"processing: {step.script}"
     if step.kind in ("training", "tuning"):
         runner = step.script or "fastText stand-in for BlazingText"
+        if "max_candidates" in step.hyperparameters:  # an AutoML job (see plan.automl_settings)
+            runner = "local AutoML search standing in for Autopilot"
         return f"{step.kind}: {runner}"
     return step.kind
 
@@ -95,7 +97,7 @@ def processing(session: RunSession, step: Step, record: StepResult) -> None:
             worker.place_inputs(step, sources)
             command = [*program, *rewrite_arguments(args, folder, worker.input_folders(step))]
             jobs.append(Job(command, worker.log, _worker_echo(session, worker, len(workers))))
-        env = offline_environment()
+        env = offline_environment() | session.tracking_environment()
         record.details = {"command": list(jobs[0].command), "environment": env, "workers": len(workers)}
         completed, failed = run_parallel(jobs, cwd=session.project_dir, env=env)
         if failed is not None:
@@ -192,9 +194,17 @@ def training_program(session: RunSession, step: Step) -> tuple[Path | None, str]
         handler = script.with_name("inference.py")
         shipped = [script, handler] if handler.is_file() else [script]
         return script, "+".join(file_digest(path) for path in shipped)
+    if session.spec.model.type == "autopilot":
+        from . import automl
+
+        return None, json.dumps(_package_digest(automl.__file__), sort_keys=True)
     from . import blazingtext
 
     return None, file_digest(Path(blazingtext.__file__))
+
+
+# The module that stands in for a model type that runs no script of the project's.
+STAND_INS = {"autopilot": "sagespec.local.automl"}
 
 
 def training_job(session: RunSession, step: Step, folder: Path) -> tuple[TrainingJob, dict[str, Any]]:
@@ -211,6 +221,8 @@ def training_job(session: RunSession, step: Step, folder: Path) -> tuple[Trainin
         script=script,
         project_dir=session.project_dir,
         instance_type=session.spec.model.instance_type,
+        environment=session.tracking_environment(),
+        stand_in=STAND_INS.get(session.spec.model.type, "sagespec.local.blazingtext"),
     )
     key_parts = {
         "step": step.name,
@@ -300,6 +312,7 @@ def condition(session: RunSession, step: Step, record: StepResult) -> str:
 
 def register(session: RunSession, step: Step, record: StepResult) -> None:
     from .registry import register_model
+    from .tracking import execution_run_id
 
     spec, result = session.spec, session.result
     artifact = session.source(step.inputs[0].source)
@@ -317,6 +330,7 @@ def register(session: RunSession, step: Step, record: StepResult) -> None:
         description=spec.project.description,
         bias_report=result.bias.report if result.bias is not None else None,
         reuse_identical=session.options.use_cache,
+        mlflow_run_id=execution_run_id(spec, session.project_dir, result.run_id),
     )
     result.package = package
     record.outputs = {"package": package.path}

@@ -122,6 +122,9 @@ def format_summary(result: Any, report: Path | None = None) -> str:
         status = p.document.get("ModelApprovalStatus", "")
         again = " (unchanged model: existing version)" if p.reused else ""
         lines.append(f"registered: {p.group} version {p.version} [{status}]{again} at {_rel(p.path, root)}")
+        mlflow_run = p.document.get("CustomerMetadataProperties", {}).get("mlflow_run_id")
+        if mlflow_run:
+            lines.append(f"mlflow: run {mlflow_run} (make mlflow to browse the runs)")
     if result.error:
         first = result.error.splitlines()[0]
         lines.append(f"stopped: {first}")

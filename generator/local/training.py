@@ -13,7 +13,7 @@ import re
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,8 @@ class TrainingJob:
     script: Path | None  # the project's training script; None: the BlazingText stand-in
     project_dir: Path
     instance_type: str
+    # Variables the job gets on top of the training contract's (experiment tracking's).
+    environment: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -99,8 +101,10 @@ def run_training_job(
     for name, source in job.channels.items():
         copy_into(source, layout.channel(name))
     write_training_config(layout, hps, job.channels)
-    env = offline_environment() | training_environment(
-        layout, hps, job.channels, job.instance_type, num_gpus()
+    env = (
+        offline_environment()
+        | job.environment
+        | training_environment(layout, hps, job.channels, job.instance_type, num_gpus())
     )
     if job.script is None:
         command = [sys.executable, "-m", "sagespec.local.blazingtext"]

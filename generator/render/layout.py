@@ -47,9 +47,11 @@ FEATURE_RULES: dict[str, Rule] = {
     "pipelines/__pkg__/model_bert_tensorflow.py": lambda s: uses_bert(s, "tensorflow"),
     "pipelines/__pkg__/model_bert_pytorch.py": lambda s: uses_bert(s, "pytorch"),
     "pipelines/__pkg__/model_blazingtext.py": lambda s: s.model.type == "blazingtext",
+    "pipelines/__pkg__/model_autopilot.py": lambda s: s.model.type == "autopilot",
     # preprocess.py's optional parts: the training-format writers (BlazingText's lines; BERT's TFRecords or
     # token arrays) and the Feature Store ingestion.
-    "pipelines/__pkg__/blazingtext_format.py": lambda s: s.model.type == "blazingtext",
+    # (evaluate.py tokenizes with it for an AutoML search's fastText candidate too.)
+    "pipelines/__pkg__/blazingtext_format.py": lambda s: s.model.type in ("blazingtext", "autopilot"),
     "pipelines/__pkg__/tfrecord_format.py": lambda s: uses_bert(s, "tensorflow"),
     "pipelines/__pkg__/token_arrays_format.py": lambda s: uses_bert(s, "pytorch"),
     "pipelines/__pkg__/feature_store.py": lambda s: s.feature_store_enabled,
@@ -63,6 +65,7 @@ FEATURE_RULES: dict[str, Rule] = {
     "deploy": lambda s: s.deployment.enabled,
     "pipelines/__pkg__/inference.py": lambda s: s.deployment.enabled,
     "tests/test_deploy.py": lambda s: s.deployment.enabled,
+    "tests/test_autopilot.py": lambda s: s.model.type == "autopilot",
     "tests/test_smoke_test.py": lambda s: s.deployment.enabled,
     "studio": lambda s: s.studio.enabled and s.ci.codebuild.enabled,  # the template runs the buildspec
     "labeling": lambda s: s.labeling.enabled,

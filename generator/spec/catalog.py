@@ -195,8 +195,23 @@ BERT_PYTORCH = Algorithm(
     metrics=_BERT_METRICS,
 )
 
+# SageMaker Autopilot takes no hyperparameters: the spec's AutoML settings (model.max_candidates,
+# objective, mode and time limits) are its job's configuration. Its best candidate's validation score
+# on the spec's objective is what the job reports (and what the local stand-in prints).
+AUTOPILOT = Algorithm(
+    type="autopilot",
+    display_name="SageMaker Autopilot (AutoML)",
+    hyperparameters={},
+    metrics={"validation:objective": Metric("validation:objective", "Maximize")},
+)
+
 # Every catalog entry, by type (and framework where a type has several).
-ALGORITHMS: dict[str, Algorithm] = {"blazingtext": BLAZINGTEXT, "bert": BERT, "bert/pytorch": BERT_PYTORCH}
+ALGORITHMS: dict[str, Algorithm] = {
+    "blazingtext": BLAZINGTEXT,
+    "bert": BERT,
+    "bert/pytorch": BERT_PYTORCH,
+    "autopilot": AUTOPILOT,
+}
 
 
 def model_kind(model: Any) -> str:

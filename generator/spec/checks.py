@@ -20,6 +20,7 @@ from .checks_tuning import check_tuning
 from .findings import Finding, SectionUnavailable, error, warning
 from .labeling import TEXT_CLASSIFICATION_LAMBDAS
 from .models import (
+    AutopilotModel,
     BertModel,
     BlazingTextModel,
     Spec,
@@ -162,6 +163,23 @@ def check_model(spec: Spec) -> Iterator[Finding]:
             yield error("model.compile", "is PyTorch's; with framework tensorflow use model.xla")
         if model.mixed_precision in ("float16", "bfloat16") and not is_gpu_instance(model.instance_type):
             yield warning("model.mixed_precision", "has no effect on a CPU instance")
+
+
+def check_autopilot(spec: Spec) -> Iterator[Finding]:
+    """What a pipeline's AutoML job accepts beyond each field's own limits."""
+    model = spec.model
+    if not isinstance(model, AutopilotModel):
+        return
+    if model.mode != "ENSEMBLING":
+        # SageMaker Pipelines' AutoML step refuses any other mode (the SDK's AutoMLStepInvalidModeError).
+        yield error("model.mode", "a SageMaker pipeline's AutoML step runs only ENSEMBLING; use ENSEMBLING")
+    if model.max_runtime_per_training_job_seconds > model.max_total_runtime_seconds:
+        yield error(
+            "model.max_runtime_per_training_job_seconds",
+            f"must be <= model.max_total_runtime_seconds ({model.max_total_runtime_seconds})",
+        )
+    if spec.tuning is not None and spec.tuning.enabled:
+        yield error("tuning", "Autopilot searches its own candidates; remove the tuning section")
 
 
 # DeploymentConfig's CapacitySize.Value is an integer (CAPACITY_PERCENT).
@@ -349,6 +367,7 @@ CHECKS: tuple[Callable[[Spec], Iterator[Finding]], ...] = (
     check_debugger,
     check_debugger_with_tuning,
     check_tuning,
+    check_autopilot,
     check_feature_store,
     check_deployment,
     check_labeling,

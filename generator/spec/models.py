@@ -231,7 +231,58 @@ class BertModel(_ModelBase):
     debugger: Debugger = Field(default_factory=Debugger)
 
 
-Model = Annotated[BlazingTextModel | BertModel, Field(discriminator="type")]
+# The AutoML objectives SageMaker Autopilot accepts for a multiclass problem (AutoMLJobObjective's
+# MetricName). F1, AUC, Precision and Recall are binary-only; the rest of the enum is regression or
+# forecasting.
+AutopilotObjective = Literal["Accuracy", "BalancedAccuracy", "F1macro", "PrecisionMacro", "RecallMacro"]
+
+
+class AutopilotModel(StrictModel):
+    """SageMaker Autopilot (an AutoML job, CreateAutoMLJob) on the processed text,label CSV: it tries
+    candidate models itself and the best candidate is evaluated and registered. Locally, a search over
+    text-classification families (TF-IDF + linear models, fastText, gradient boosting) stands in."""
+
+    type: Literal["autopilot"]
+    max_candidates: bounded(int, 1, 750, "Autopilot's MaxCandidates") = Field(
+        3, description="How many candidate models the AutoML job may train."
+    )
+    objective: AutopilotObjective = Field(
+        "Accuracy", description="The validation metric candidates are ranked by (multiclass objectives)."
+    )
+    mode: Literal["ENSEMBLING", "HYPERPARAMETER_TUNING", "AUTO"] = Field(
+        "ENSEMBLING",
+        description="Autopilot's training mode. A SageMaker pipeline's AutoML step runs ENSEMBLING only.",
+    )
+    max_runtime_per_training_job_seconds: TrainingSeconds = Field(
+        1200, description="The longest one candidate's training may run."
+    )
+    max_total_runtime_seconds: bounded(int, 1, 2_592_000, "30 days") = Field(
+        7200, description="The longest the whole AutoML job may run."
+    )
+
+    # Autopilot chooses its own instances and volumes; the rest of the project reads these of any model.
+    @property
+    def instance_type(self) -> str:
+        return "ml.m5.xlarge"
+
+    @property
+    def instance_count(self) -> int:
+        return 1
+
+    @property
+    def volume_size_gb(self) -> int:
+        return 30
+
+    @property
+    def max_runtime_seconds(self) -> int:
+        return self.max_total_runtime_seconds
+
+    @property
+    def hyperparameters(self) -> dict[str, Any]:
+        return {}
+
+
+Model = Annotated[BlazingTextModel | BertModel | AutopilotModel, Field(discriminator="type")]
 
 
 # --- tuning

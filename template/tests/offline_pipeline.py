@@ -50,6 +50,10 @@ PROPERTY_OPERATIONS = {
     # A tuning step's properties also list its training jobs, best first (TrainingJobSummaries).
     "Tuning": ("DescribeHyperParameterTuningJob", "ListTrainingJobsForHyperParameterTuningJob"),
     "RegisterModel": ("DescribeModelPackage",),
+    # Autopilot projects: the AutoML job, the best candidate's model and its batch transform.
+    "AutoML": ("DescribeAutoMLJob",),
+    "Model": ("DescribeModel",),
+    "Transform": ("DescribeTransformJob",),
 }
 # A ClarifyCheck step's properties are S3 URIs of constraints files, not an API's output.
 CLARIFY_CHECK_PROPERTIES = {"CalculatedBaselineConstraints", "BaselineUsedForDriftCheckConstraints"}
@@ -297,7 +301,8 @@ def sample(shape: Shape, name: str) -> Any:
     if shape.type_name == "string":
         if shape.enum:
             return shape.enum[0]
-        return f"s3://{BUCKET}/runtime/{name}" if "S3" in name or name.endswith("Uri") else f"runtime-{name}"
+        uri = "S3" in name or name.endswith(("Uri", "Url"))  # S3OutputPath, S3Uri, ModelDataUrl
+        return f"s3://{BUCKET}/runtime/{name}" if uri else f"runtime-{name}"
     if shape.type_name in ("integer", "long"):
         return max(1, int(shape.metadata.get("min", 1)))
     if shape.type_name in ("float", "double"):

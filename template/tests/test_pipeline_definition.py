@@ -41,6 +41,9 @@ STEPS = [
     ("CheckEvaluation", "Condition"),
 ]
 TUNING_STEP = ("TuneModel", "Tuning")
+# Autopilot: an AutoML job trains, then the best candidate predicts the test split (test_autopilot.py).
+AUTOPILOT_STEPS = [("TrainModel", "AutoML"), ("CreateBestModel", "Model"), ("PredictTestSplit", "Transform")]
+BEST_CANDIDATE = "Steps.TrainModel.BestCandidate.InferenceContainers[0]"
 IF_STEPS = [("RegisterModel", "RegisterModel")]
 ELSE_STEPS = [("FailPipeline", "Fail")]
 
@@ -52,6 +55,9 @@ REQUEST_OPERATIONS = {
     "Training": ("CreateTrainingJob", "TrainingJobName"),
     "Tuning": ("CreateHyperParameterTuningJob", "HyperParameterTuningJobName"),
     "RegisterModel": ("CreateModelPackage", None),
+    "AutoML": ("CreateAutoMLJob", "AutoMLJobName"),
+    "Model": ("CreateModel", "ModelName"),
+    "Transform": ("CreateTransformJob", "TransformJobName"),
 }
 
 
@@ -92,10 +98,28 @@ def _training_job(built: Built) -> dict[str, Any]:
     return definition
 
 
+def _autopilot(built: Built) -> bool:
+    return built.settings.MODEL_TYPE == "autopilot"
+
+
+def _require_training_job(built: Built) -> None:
+    if _autopilot(built):
+        pytest.skip("an AutoML job trains this project's model (see test_autopilot.py)")
+
+
+def _evaluated_uri(built: Built) -> dict[str, Any]:
+    """What EvaluateModel reads as the model: the model, or (Autopilot) its test split predictions."""
+    if _autopilot(built):
+        return {"Get": "Steps.PredictTestSplit.TransformOutput.S3OutputPath"}
+    return _model_uri(built)
+
+
 def _model_uri(built: Built) -> dict[str, Any]:
     """Where the model EvaluateModel and RegisterModel use comes from: the training job, or the best
     training job of the tuning job (the first of its TrainingJobSummaries), under the trainer's output
-    path."""
+    path; for Autopilot, the best candidate's model data."""
+    if _autopilot(built):
+        return {"Get": f"{BEST_CANDIDATE}.ModelDataUrl"}
     if not built.settings.TUNING_ENABLED:
         return {"Get": "Steps.TrainModel.ModelArtifacts.S3ModelArtifacts"}
     output_path = _training_job(built)["OutputDataConfig"]["S3OutputPath"]
@@ -146,6 +170,9 @@ def test_steps_names_order_and_types(built: Built) -> None:
     expected = [step for step in STEPS if built.settings.BIAS_CHECK_ENABLED or step[0] != "CheckDataBias"]
     if built.settings.TUNING_ENABLED:
         expected = [TUNING_STEP if step[0] == "TrainModel" else step for step in expected]
+    if _autopilot(built):
+        at = expected.index(("TrainModel", "Training"))
+        expected[at : at + 1] = AUTOPILOT_STEPS
     assert [(step["Name"], step["Type"]) for step in steps] == expected
     condition = steps[-1]["Arguments"]
     assert [(step["Name"], step["Type"]) for step in condition["IfSteps"]] == IF_STEPS
@@ -321,6 +348,7 @@ def test_bias_thresholds_are_the_baseline(built: Built) -> None:
 
 def test_training_step(built: Built) -> None:
     """The training job: TrainModel's, or the one each trial of TuneModel runs."""
+    _require_training_job(built)
     settings = built.settings
     step = built.step(_training_step_name(settings))
     arguments = _training_job(built)
@@ -431,6 +459,9 @@ def test_images(built: Built) -> None:
         serving_image = r"/blazingtext:1$"
     for image in processing:
         assert re.search(processing_image, image), image
+    if _autopilot(built):  # the image Autopilot picked for its best candidate
+        assert container["Image"] == {"Get": f"{BEST_CANDIDATE}.Image"}
+        return
     assert re.search(serving_image, container["Image"]), container["Image"]
 
 
@@ -439,7 +470,7 @@ def test_evaluation_step(built: Built) -> None:
     arguments = step["Arguments"]
     assert arguments["AppSpecification"]["ContainerArguments"] == built.settings.EVALUATE_ARGUMENTS
     inputs = _inputs(step)
-    assert inputs["model"]["S3Uri"] == _model_uri(built)
+    assert inputs["model"]["S3Uri"] == _evaluated_uri(built)
     assert inputs["model"]["LocalPath"] == "/opt/ml/processing/model"
     assert inputs["test"]["S3Uri"] == _output_ref("PreprocessData", "test")
     assert inputs["test"]["LocalPath"] == "/opt/ml/processing/test"
@@ -492,11 +523,9 @@ def test_register_step(built: Built) -> None:
     (container,) = spec["Containers"]
     assert container["ModelDataUrl"] == _model_uri(built)
     # inference.py's handlers (TensorFlow Serving's or PyTorch's) read JSON and CSV; the BlazingText image
-    # JSON only.
-    is_bert = settings.MODEL_TYPE == "bert"
-    assert (
-        spec["SupportedContentTypes"] == ["application/json", "text/csv"] if is_bert else ["application/json"]
-    )
+    # JSON only; Autopilot's containers CSV.
+    content_types = {"bert": ["application/json", "text/csv"], "autopilot": ["text/csv"]}
+    assert spec["SupportedContentTypes"] == content_types.get(settings.MODEL_TYPE, ["application/json"])
     assert spec["SupportedResponseMIMETypes"] == ["application/json"]
     statistics = arguments["ModelMetrics"]["ModelQuality"]["Statistics"]
     assert statistics["ContentType"] == "application/json"

@@ -1,7 +1,9 @@
 """Score the trained model on the held-out test split (SageMaker Processing).
 
     model-dir/model.tar.gz   the training job's artifact (BlazingText: model.bin; BERT: train.py's export,
-                             TensorFlow's SavedModel or PyTorch's encoder and classifier.safetensors)
+                             TensorFlow's SavedModel or PyTorch's encoder and classifier.safetensors;
+                             the local AutoML search's best candidate: model.joblib or model.bin;
+                             Autopilot on SageMaker: the batch transform's test-<part>.csv.out)
     test-dir/                preprocess.py's test split: labels.json and the parts test-<part>.txt,
                              .tfrecord (BERT with TensorFlow) or .npz (BERT with PyTorch), all read in
                              name order (a project generated earlier wrote one test.txt, which is read too)
@@ -55,7 +57,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model-dir", type=Path, default=Path("/opt/ml/processing/model"))
     parser.add_argument("--test-dir", type=Path, default=Path("/opt/ml/processing/test"))
     parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/evaluation"))
-    parser.add_argument("--model-type", choices=("blazingtext", "bert"), required=True)
+    parser.add_argument("--model-type", choices=("blazingtext", "bert", "autopilot"), required=True)
     return parser.parse_args(argv)
 
 
@@ -145,6 +147,40 @@ def predict_blazingtext(model_dir: Path, test_dir: Path) -> tuple[list[str], lis
     # A list, not one string at a time: fastText 0.9.2's single-text predict fails under numpy 2.
     predicted, _ = model.predict(texts, k=1)
     # An empty prediction (fastText gives none for an empty text) counts as wrong, not as a crash.
+    return truth, [class_of(labels[0]) if labels else "" for labels in predicted]
+
+
+def predict_automl(model_dir: Path, test_dir: Path) -> tuple[list[str], list[str]]:
+    """True and predicted class labels for the test split's text,label CSV parts: on SageMaker, the
+    batch transform's predictions of Autopilot's best candidate (test-<part>.csv.out files in the model
+    folder); locally, by the AutoML search's best candidate, a scikit-learn pipeline (model.joblib) or a
+    fastText model (model.bin)."""
+    import pandas as pd
+
+    transformed = sorted(model_dir.glob("*.csv.out"))
+    if transformed:
+        # Each line is the input row and the predicted label (JoinSource Input); the first line of each
+        # file is the part's header row, predicted like any other row, and is skipped.
+        names = ["text", "label", "predicted"]
+        frames = [
+            pd.read_csv(path, header=None, skiprows=1, names=names, dtype=str, keep_default_na=False)
+            for path in transformed
+        ]
+        rows = pd.concat(frames)
+        return rows["label"].tolist(), rows["predicted"].str.strip().tolist()
+    parts = split_parts(test_dir, ".csv", "preprocess.py's csv output")
+    rows = pd.concat([pd.read_csv(path, dtype=str, keep_default_na=False) for path in parts])
+    truth, texts = rows["label"].tolist(), rows["text"].tolist()
+    if (model_dir / "model.joblib").is_file():
+        import joblib
+
+        return truth, [str(label) for label in joblib.load(model_dir / "model.joblib").predict(texts)]
+    import fasttext
+    from blazingtext_format import blazingtext_tokens  # beside this script: fastText's tokenization
+
+    fasttext.FastText.eprint = lambda *args, **kwargs: None
+    model = fasttext.load_model(str(required_file(model_dir, "model.bin", "the AutoML candidate")))
+    predicted, _ = model.predict([blazingtext_tokens(text) for text in texts], k=1)
     return truth, [class_of(labels[0]) if labels else "" for labels in predicted]
 
 
@@ -364,6 +400,13 @@ def run(args: argparse.Namespace) -> None:
     summary = " ".join(f"{name}={m['value']:.4f}" for name, m in report["metrics"].items())
     print(f"test examples={len(truth)} {summary}")
     print(f"wrote evaluation.json and confusion_matrix.png to {args.output_dir}")
+    if tracking:
+        tracking.log_step(
+            "EvaluateModel",
+            params=vars(args),
+            metrics={f"test_{name}": metric["value"] for name, metric in report["metrics"].items()},
+            artifacts=[args.output_dir / "evaluation.json", args.output_dir / "confusion_matrix.png"],
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

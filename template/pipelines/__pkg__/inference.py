@@ -16,6 +16,10 @@ Model artifacts (model.tar.gz, unpacked into ``model_dir``):
                   the texts already tokenized, and answers [{"label": [...], "prob": [...]}, ...].
     BERT (TF)     train.py's export: tokenizer.json, labels.json, saved_model/1/ and code/, which holds
                   a copy of this file and, in code/lib/, the `tokenizers` package.
+    Autopilot     locally, the AutoML search's best candidate: model.joblib (a scikit-learn pipeline from
+                  text to class, loaded with joblib: load only artifacts you trust, as for any pickle)
+                  or a fastText model.bin. On SageMaker, Autopilot's own inference container serves the
+                  best candidate and this file is not used.
     BERT (torch)  train.py's export: tokenizer.json, labels.json (classes, max_seq_length, pad_token_id,
                   pooling), the encoder (config.json, model.safetensors), the linear head
                   (classifier.safetensors, which tells this export from TensorFlow's) and code/, which
@@ -59,6 +63,7 @@ LABEL_PREFIX = "__label__"  # fastText / BlazingText label marker
 BATCH_SIZE = 32  # texts per forward pass of the BERT model (in-process serving)
 MAX_INSTANCES = 1000  # texts per request
 TOKENIZER_FILE = "tokenizer.json"  # the fast tokenizer, readable by `tokenizers` alone
+SKLEARN_FILE = "model.joblib"  # an AutoML candidate: a scikit-learn pipeline from text to class
 PYTORCH_HEAD_FILE = "classifier.safetensors"  # the classification head of a PyTorch export
 SIGNATURE = "serving_default"  # train.py's SavedModel signature
 DEFAULT_MAX_POSITIONS = 512  # BERT's position limit when config.json does not say
@@ -109,7 +114,8 @@ Probabilities = Callable[[list[list[int]], list[list[int]]], list[list[float]]]
 
 @dataclass
 class Model:
-    """A loaded artifact: ``kind`` is "blazingtext" or "bert" (either framework: see ``predictor``)."""
+    """A loaded artifact: ``kind`` is "blazingtext", "sklearn" (an AutoML candidate) or "bert" (either
+    framework: see ``predictor``)."""
 
     kind: str
     classes: list[str]
@@ -150,6 +156,11 @@ def model_fn(model_dir: str) -> Model:
             predictor = fasttext.load_model(str(directory / "model.bin"))
         classes = [class_of(label) for label in predictor.get_labels()]
         return Model("blazingtext", classes, predictor)
+    if (directory / SKLEARN_FILE).is_file():
+        import joblib
+
+        pipeline = joblib.load(directory / SKLEARN_FILE)
+        return Model("sklearn", [str(c) for c in pipeline.classes_], pipeline)
     if (directory / "labels.json").is_file() and (directory / TOKENIZER_FILE).is_file():
         if (directory / PYTORCH_HEAD_FILE).is_file():
             probabilities = _pytorch_probabilities(directory)
@@ -157,7 +168,8 @@ def model_fn(model_dir: str) -> Model:
             probabilities = _tensorflow_probabilities(directory)
         return Model("bert", _classes(directory), probabilities, TextEncoder.load(directory))
     raise ValueError(
-        f"{directory} holds neither model.bin (BlazingText) nor labels.json and {TOKENIZER_FILE} (BERT)"
+        f"{directory} holds neither model.bin (BlazingText), {SKLEARN_FILE} (AutoML) nor labels.json "
+        f"and {TOKENIZER_FILE} (BERT)"
     )
 
 
@@ -195,6 +207,9 @@ def predict_fn(texts: list[str], model: Model) -> list[dict[str, Any]]:
     """Each text's most probable class and the probability of every class."""
     if model.kind == "blazingtext":
         return [_predict_fasttext(model, text) for text in texts]
+    if model.kind == "sklearn":
+        rows = model.predictor.predict_proba([clean_text(text) for text in texts])
+        return [_prediction(model.classes, list(row)) for row in rows]
     return _predict_bert(model, texts)
 
 

@@ -7,9 +7,12 @@ Runs as a SageMaker Processing job (and unchanged on a laptop through the local 
         -> output-dir/{train,validation,test}/<split>-<part>.txt       (--output-format blazingtext)
            output-dir/{train,validation,test}/<split>-<part>.tfrecord  (--output-format tfrecord)
            output-dir/{train,validation,test}/<split>-<part>.npz       (--output-format token-arrays)
-           output-dir/{train,validation,test}/<split>-<part>.csv       (text,label: raw text for evaluation)
+           output-dir/{train,validation,test}/<split>-<part>.csv       (text,label: raw text for evaluation;
+                                                                        with --output-format csv, the
+                                                                        training format: one-line texts)
            output-dir/{train,validation,test}/labels.json              ({"classes": [...]}, class index order)
-           (for blazingtext only test/ gets the .csv and labels.json: the algorithm reads whole channels)
+           (for blazingtext and csv only test/ gets labels.json: the algorithm or AutoML job reads whole
+           channels)
            output-dir/bias/bias-<part>.csv     (label, facet and group columns, no header row, for Clarify)
 
 Each training format is written by a module beside this script that a project has only when its model
@@ -54,7 +57,10 @@ except ModuleNotFoundError:
 SPLITS = ("test", "validation", "train")  # the order their key ranges take within a class
 # The BERT training formats, each written by its own module beside this script, and tokenized alike.
 TOKEN_FORMATS = {"tfrecord": "tfrecord_format", "token-arrays": "token_arrays_format"}
-OUTPUT_FORMATS = ("blazingtext", *TOKEN_FORMATS)
+OUTPUT_FORMATS = ("blazingtext", "csv", *TOKEN_FORMATS)
+# Formats whose train and validation folders are read whole by a built-in algorithm or an AutoML job:
+# they hold the training files alone.
+CHANNEL_FORMATS = ("blazingtext", "csv")
 
 
 class FeatureStoreError(Exception):
@@ -273,7 +279,7 @@ def write_labels(output_dir: Path, output_format: str, classes: list[str]) -> No
         # The built-in BlazingText algorithm may take every file in its train/validation channels for
         # training lines, so those folders hold the fastText files alone. The test split is read by
         # evaluate.py, not by the algorithm, and keeps the raw text and class order beside it.
-        if output_format != "blazingtext" or name == "test":
+        if output_format not in CHANNEL_FORMATS or name == "test":
             directory = output_dir / name
             directory.mkdir(parents=True, exist_ok=True)
             (directory / "labels.json").write_text(
@@ -291,6 +297,11 @@ def write_split(
 ) -> None:
     """One part of one split, in the training format (and as text,label CSV where evaluation reads it)."""
     directory.mkdir(parents=True, exist_ok=True)
+    if args.output_format == "csv":
+        # Autopilot's input: a header row, the label as the target column, each text on one line.
+        rows = pd.DataFrame({"text": [clean_text(text) for text in part["text"]], "label": part["label"]})
+        rows.to_csv(directory / f"{file_stem}.csv", index=False)
+        return
     if args.output_format != "blazingtext" or directory.name == "test":
         part[["text", "label"]].to_csv(directory / f"{file_stem}.csv", index=False)
     if args.output_format == "blazingtext":
