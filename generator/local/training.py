@@ -59,11 +59,13 @@ class TrainingJob:
     folder: Path
     hyperparameters: dict[str, str]
     channels: dict[str, Path]  # channel name -> the local data it receives
-    script: Path | None  # the project's training script; None: the BlazingText stand-in
+    script: Path | None  # the project's training script; None: the built-in algorithm's stand-in
     project_dir: Path
     instance_type: str
     # Variables the job gets on top of the training contract's (experiment tracking's).
     environment: dict[str, str] = field(default_factory=dict)
+    # The module run for a built-in algorithm or service (no script): BlazingText's or Autopilot's stand-in.
+    stand_in: str = "sagespec.local.blazingtext"
 
 
 @dataclass
@@ -107,7 +109,7 @@ def run_training_job(
         | training_environment(layout, hps, job.channels, job.instance_type, num_gpus())
     )
     if job.script is None:
-        command = [sys.executable, "-m", "sagespec.local.blazingtext"]
+        command = [sys.executable, "-m", job.stand_in]
     else:
         # --checkpoint_dir: the script's default is /opt/ml/checkpoints, where SageMaker syncs
         # checkpoint_s3_uri; locally it is the job's checkpoints/ folder.
