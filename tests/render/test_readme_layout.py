@@ -55,7 +55,11 @@ def rendered(case: str) -> dict[str, bytes]:
         return render_project(
             load_spec_text(bert.replace("  type: bert\n", "  type: bert\n  framework: pytorch\n"))
         ).files
-    return render_project(load_spec_text(bert + FEATURE_STORE)).files
+    # ...and the profiler (model.debugger), whose module only some specs get too.
+    profiled = bert.replace(
+        "  mixed_precision: auto\n", "  mixed_precision: auto\n  debugger: {profiler: true}\n"
+    )
+    return render_project(load_spec_text(profiled + FEATURE_STORE)).files
 
 
 @pytest.fixture(params=[*(path.stem for path in EXAMPLE_SPECS), "bert-feature-store", "bert-pytorch"])
