@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,11 @@ def test_with_tracking_the_jobs_get_the_module_the_pins_and_the_environment(tmp_
     }
     makefile = (project / "Makefile").read_text()
     assert "mlflow ui --backend-store-uri sqlite:///.sagespec-runs/mlflow.db" in makefile
+    for check in (["check"], ["format", "--check"]):  # the project's own ruff settings
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", *check, "."], cwd=project, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_the_pipeline_role_may_use_that_tracking_server_and_its_artifact_store_only(tmp_path):
