@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import SagespecError
 from ..plan import Step
 from .deps import missing_dependency
+from .prefetch import BIAS_LIBRARIES, Prefetch
 from .runs import (
     RunOptions,
     RunResult,
@@ -35,6 +36,8 @@ class Runner(RunSession):
     """Walks the plan's steps in order: one handler per step kind, the branch the condition picks, the
     progress lines, the run record and the summary."""
 
+    _prefetch = Prefetch(())  # replaced by each run's (see _libraries_ahead)
+
     def run(self) -> RunResult:
         self.selection.check_reusable(runs_root(self.project_dir), self.project_dir)
         run_id, run_dir = new_run_dir(runs_root(self.project_dir))
@@ -48,6 +51,7 @@ class Runner(RunSession):
         if self.pretrained is not None:
             self.say(f"pretrained model: {self.pretrained}")
         started = datetime.now().isoformat(timespec="seconds")
+        self._prefetch = Prefetch(self._libraries_ahead())
         branch: str | None = None
         try:
             for index, step in enumerate(self.plan.steps, start=1):
@@ -100,7 +104,22 @@ class Runner(RunSession):
         return result
 
     def _run_step(self, step: Step, record: StepResult) -> str | None:
+        if step.kind == "bias-check":
+            self._prefetch.wait()  # its libraries, loaded while the steps before it ran
         return HANDLERS[step.kind](self, step, record)
+
+    def _libraries_ahead(self) -> tuple[str, ...]:
+        """What to import in the background: the bias check's libraries when it is to run."""
+        return next(
+            (
+                BIAS_LIBRARIES
+                for step in self.plan.steps
+                if step.kind == "bias-check"
+                and self.selection.runs(step)
+                and step.name not in self.selection.reused
+            ),
+            (),
+        )
 
     def _skip_reason(self, step: Step, branch: str | None) -> str | None:
         """Why ``step`` is not run: left out by --steps, or the branch the condition did not pick."""

@@ -1,0 +1,120 @@
+"""What makes `sagespec local run` quicker, each held to doing the same work as before.
+
+evaluate.py counts its metrics without scikit-learn (the same numbers), the BlazingText stand-in's
+process loads neither the runner nor pydantic's spec models, model.tar.gz is written at gzip's fastest
+level, and the bias check's libraries are imported while the steps before it run.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sagespec.local.artifacts import make_model_tar
+from sagespec.local.prefetch import BIAS_LIBRARIES, Prefetch
+from sagespec.local.runner import Runner
+from sagespec.plan import Step
+from sagespec.project_modules import import_file
+
+REPO = Path(__file__).resolve().parents[2]
+PACKAGE = REPO / "template" / "pipelines" / "__pkg__"
+
+sklearn_metrics = pytest.importorskip("sklearn.metrics")
+
+
+def _evaluate() -> types.ModuleType:
+    return import_file(PACKAGE / "evaluate.py", "_template_evaluate_speed")
+
+
+LABELS = ["-1", "0", "1", "a b", "x"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pairs=st.lists(st.tuples(st.sampled_from(LABELS[:4]), st.sampled_from([*LABELS, ""])), min_size=1),
+)
+def test_the_metrics_are_scikit_learns(pairs):
+    truth, predicted = [t for t, _ in pairs], [p for _, p in pairs]
+    classes = LABELS[:4]
+    report = _evaluate().build_report(truth, predicted, classes)
+    precision, recall, f1, support = sklearn_metrics.precision_recall_fscore_support(
+        truth, predicted, labels=classes, zero_division=0
+    )
+    f1_score = sklearn_metrics.f1_score
+    expected = {
+        "accuracy": sklearn_metrics.accuracy_score(truth, predicted),
+        "macro_f1": f1_score(truth, predicted, labels=classes, average="macro", zero_division=0),
+        "weighted_f1": f1_score(truth, predicted, labels=classes, average="weighted", zero_division=0),
+    }
+    for name, value in expected.items():
+        assert report["metrics"][name]["value"] == pytest.approx(value, abs=1e-12), name
+    for i, label in enumerate(classes):
+        scores = report["per_class"][label]
+        assert scores["precision"] == pytest.approx(precision[i], abs=1e-12)
+        assert scores["recall"] == pytest.approx(recall[i], abs=1e-12)
+        assert scores["f1"] == pytest.approx(f1[i], abs=1e-12)
+        assert scores["support"] == support[i]
+    matrix = sklearn_metrics.confusion_matrix(truth, predicted, labels=classes).tolist()
+    assert report["confusion_matrix"] == {"labels": classes, "matrix": matrix}
+
+
+def _loaded_after(code: str) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys\nprint(' '.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=PACKAGE,
+    ).stdout
+    return set(out.split())
+
+
+def test_evaluate_py_does_not_import_scikit_learn():
+    loaded = _loaded_after("import evaluate")
+    assert "evaluate" in loaded and not any(name.split(".")[0] == "sklearn" for name in loaded)
+
+
+def test_the_blazingtext_stand_in_loads_neither_the_runner_nor_the_spec_models():
+    loaded = _loaded_after("import sagespec.local.blazingtext")
+    assert "sagespec.local.runner" not in loaded and "sagespec.spec.models" not in loaded
+    # ... while the packages' names still reach them.
+    loaded = _loaded_after("from sagespec.local import run_pipeline\nfrom sagespec.spec import load_spec")
+    assert {"sagespec.local.runner", "sagespec.spec.loader"} <= loaded
+
+
+def test_model_tar_gz_is_written_at_gzips_fastest_level(tmp_path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "model.bin").write_bytes(bytes(range(256)) * 64)
+    artifact = make_model_tar(tmp_path / "model", tmp_path / "model.tar.gz")
+    assert artifact.read_bytes()[8] == 4  # the gzip header's XFL byte: 4 = fastest, 2 = maximum
+
+
+def test_prefetch_imports_in_the_background_and_leaves_a_broken_module_to_its_step():
+    name = "json.tool"  # light, and not imported by the test run so far
+    sys.modules.pop(name, None)
+    prefetch = Prefetch(["no_such_module_anywhere", name])
+    prefetch.wait()
+    assert name in sys.modules
+    Prefetch([]).wait()  # nothing to do: returns at once
+
+
+def _runner(steps: tuple[Step, ...], reused: tuple[str, ...] = (), left_out: frozenset[str] = frozenset()):
+    runner = Runner.__new__(Runner)  # only the plan and the selection matter here
+    runner.plan = types.SimpleNamespace(steps=steps)
+    runner.selection = types.SimpleNamespace(runs=lambda step: step.name not in left_out, reused=reused)
+    return runner
+
+
+def test_the_bias_checks_libraries_are_prefetched_only_when_it_runs():
+    bias = Step(name="CheckDataBias", kind="bias-check")
+    train = Step(name="TrainModel", kind="training")
+    assert _runner((bias, train))._libraries_ahead() == BIAS_LIBRARIES
+    assert _runner((train,))._libraries_ahead() == ()  # bias.enabled: false
+    assert _runner((bias, train), reused=("CheckDataBias",))._libraries_ahead() == ()
+    assert _runner((bias, train), left_out=frozenset({"CheckDataBias"}))._libraries_ahead() == ()
