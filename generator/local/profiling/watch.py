@@ -1,5 +1,5 @@
-"""One training job under watch: the sampler runs, each output line feeds the rules, a firing
-``stop_training_on`` rule stops the job (SageMaker's StopTraining action), and the report is written."""
+"""One training job under watch: the sampler runs, each output line feeds the rules, and a firing
+``stop_training_on`` rule stops the job (SageMaker's StopTraining action). ``job`` writes the report."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ...spec.models import Debugger
 from .rules import RuleSet, Verdict
 from .sampler import SystemSampler
 from .stream import StepPoint, parse_step
@@ -28,7 +29,7 @@ class ProfilingSettings:
     tensorboard: bool = False
 
     @classmethod
-    def from_debugger(cls, debugger: Any) -> ProfilingSettings | None:
+    def from_debugger(cls, debugger: Debugger | None) -> ProfilingSettings | None:
         """The settings for a spec's ``model.debugger``; None when it asks for nothing to watch."""
         if debugger is None or not debugger.enabled:
             return None
