@@ -10,11 +10,12 @@ threshold when ``|value| > threshold``; breaches stop the run when ``bias.fail_o
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import logging
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -155,11 +156,12 @@ def _json_number(value: float | None) -> float | str | None:
 
 
 def compute_bias(
-    bias_dir: Path, bias: Bias, out_dir: Path, columns: Sequence[str] | None = None
+    bias_dir: Path, bias: Bias, out_dir: Path, columns: Sequence[str] | None = None, chart: bool = True
 ) -> BiasResult:
     """Compute every configured metric for every facet; write report.json and the chart into ``out_dir``.
 
-    ``columns``: the bias parts' column names (Spec.bias_columns); see read_bias_table.
+    ``columns``: the bias parts' column names (Spec.bias_columns); see read_bias_table. ``chart=False``
+    leaves the chart to the caller (:func:`chart_drawer`); the result names the file it will be.
     """
     from smclarify.bias.report import FacetColumn, LabelColumn, StageType, bias_report
 
@@ -260,8 +262,25 @@ def compute_bias(
         "constraint_violations": [{**asdict(b), "result": _json_number(b.result)} for b in result.breaches],
     }
     result.report.write_text(json.dumps(document, indent=2) + "\n")
-    chart = write_chart(result, out_dir / CHART_FILE)
-    return BiasResult(result.values, result.rows, dropped, result.report, chart)
+    if not chart:
+        return BiasResult(result.values, result.rows, dropped, result.report, out_dir / CHART_FILE)
+    return BiasResult(
+        result.values, result.rows, dropped, result.report, write_chart(result, out_dir / CHART_FILE)
+    )
+
+
+def chart_drawer(result: BiasResult, out_dir: Path) -> Callable[[], Path | None]:
+    """What draws ``result``'s chart into ``out_dir``, to be called later (on another thread).
+
+    matplotlib is loaded here, on the caller's thread: a missing one fails the step, as drawing the
+    chart inside the step would, and the backend is chosen before any other thread draws.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+
+    return functools.partial(write_chart, result, out_dir / CHART_FILE)
 
 
 def load_result(out_dir: Path, bias: Bias) -> BiasResult:
@@ -338,4 +357,13 @@ def write_chart(result: BiasResult, path: Path) -> Path | None:
     return path
 
 
-__all__ = ["BiasResult", "BiasValue", "BiasViolation", "breach_lines", "compute_bias", "load_result"]
+__all__ = [
+    "BiasResult",
+    "BiasValue",
+    "BiasViolation",
+    "breach_lines",
+    "chart_drawer",
+    "compute_bias",
+    "load_result",
+    "write_chart",
+]

@@ -95,6 +95,7 @@ class Runner(RunSession):
             result.error = str(exc) if isinstance(exc, SagespecError) else f"{type(exc).__name__}: {exc}"
             raise
         finally:
+            self.background.join()  # what steps handed off (a chart) is on disk before the records
             self._write_run_record(result, started)
             report = self._write_report(result, started)
             from .summary import format_summary

@@ -18,6 +18,7 @@ from ..spec.catalog import algorithm_for
 from ..spec.models import BertModel, Spec
 from . import cache
 from .artifacts import relative_files, tree_digest
+from .background import Background
 from .runs import SPEC_FILE, RunOptions, RunResult, StepResult, runs_root
 from .selection import Selection
 from .shards import SHARDED, worker_count
@@ -57,6 +58,7 @@ class RunSession:
         self.outputs: dict[str, dict[str, Path]] = {}  # step name -> output name -> its local folder
         self._digests: dict[Path, dict[str, str]] = {}
         self.echo_lock = threading.Lock()  # several worker processes echo at once
+        self.background = Background(self.say)  # work beside the next steps (see local/background.py)
 
     def tracking_environment(self) -> dict[str, str]:
         """What a step process gets so that it logs to MLflow (empty unless the spec tracks experiments)."""

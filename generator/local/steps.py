@@ -162,7 +162,9 @@ def bias_check(session: RunSession, step: Step, record: StepResult) -> None:
         found = bias_mod.load_result(folder, spec.bias)
     else:
         # PreprocessData's bias parts are headerless: their columns are the spec's, in Clarify's order.
-        found = bias_mod.compute_bias(bias_input, spec.bias, folder, columns=spec.bias_columns)
+        found = bias_mod.compute_bias(bias_input, spec.bias, folder, columns=spec.bias_columns, chart=False)
+        # The chart is read by no step: it is drawn while training runs (the gate is the numbers).
+        session.background.start("bias chart", bias_mod.chart_drawer(found, folder))
         record.status = "done"
     record.outputs = {"report": found.report}
     session.outputs[step.name] = record.outputs

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -118,3 +119,35 @@ def test_the_bias_checks_libraries_are_prefetched_only_when_it_runs():
     assert _runner((train,))._libraries_ahead() == ()  # bias.enabled: false
     assert _runner((bias, train), reused=("CheckDataBias",))._libraries_ahead() == ()
     assert _runner((bias, train), left_out=frozenset({"CheckDataBias"}))._libraries_ahead() == ()
+
+
+def test_background_work_is_joined_and_its_failure_reported_not_raised():
+    from sagespec.local.background import Background
+
+    said: list[str] = []
+    done: list[int] = []
+    background = Background(said.append)
+    background.start("slow", lambda: (time.sleep(0.2), done.append(1)))
+    background.start("broken", lambda: 1 / 0)
+    background.join()
+    assert done == [1]
+    assert said == ["      warning: broken failed: ZeroDivisionError: division by zero"]
+
+
+def test_the_bias_chart_can_be_drawn_after_the_numbers(tmp_path):
+    from sagespec.local.bias import CHART_FILE, chart_drawer, compute_bias
+    from sagespec.spec.models import Bias
+
+    rows = "".join(
+        f"{label},{group}\n" for label, group in [("1", "a"), ("0", "a"), ("1", "b"), ("1", "b")] * 5
+    )
+    (tmp_path / "bias").mkdir()
+    (tmp_path / "bias" / "bias-0.csv").write_text(rows)
+    bias = Bias.model_validate(
+        {"facets": [{"column": "group"}], "positive_labels": [1], "metrics": {"DPL": {"threshold": 0.5}}}
+    )
+    found = compute_bias(tmp_path / "bias", bias, tmp_path / "out", columns=["label", "group"], chart=False)
+    assert found.values and not (tmp_path / "out" / CHART_FILE).exists()  # the numbers, no chart yet
+    assert found.chart == tmp_path / "out" / CHART_FILE
+    chart_drawer(found, tmp_path / "out")()
+    assert (tmp_path / "out" / CHART_FILE).read_bytes().startswith(b"\x89PNG")
