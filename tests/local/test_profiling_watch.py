@@ -137,3 +137,40 @@ def test_tensorboard_alone_tells_the_script_where_and_writes_no_report(tmp_path)
     _run(job, ProfilingSettings(False, 500, {}, [], tensorboard=True), details)
     assert marker.exists() and (job.folder / TENSORBOARD_FOLDER).is_dir()
     assert not (job.folder / PROFILER_FOLDER).exists() and "debugger" not in details
+
+
+def test_the_run_summary_says_which_rules_fired(tmp_path):
+    from types import SimpleNamespace
+
+    from sagespec.local.summary import format_summary
+
+    job, _ = _job(tmp_path, [1.0, 1.0, 0.9], pause=0.0)
+    details: dict = {}
+    _run(
+        job,
+        ProfilingSettings(False, 500, {"LossNotDecreasing": {"num_steps": 1}, "Overfit": {}}, []),
+        details,
+    )
+    step = SimpleNamespace(name="TrainModel", status="done", seconds=1.0, cached_from=None, details=details)
+    result = SimpleNamespace(
+        project_dir=tmp_path,
+        run_id="r1",
+        status="succeeded",
+        run_dir=tmp_path / "run",
+        steps=[step],
+        plan=SimpleNamespace(names=["TrainModel"]),
+        bias=None,
+        tuning=None,
+        training_metrics={},
+        evaluation=None,
+        condition=None,
+        package=None,
+        error=None,
+    )
+    lines = format_summary(result).splitlines()
+    # The validation loss (train + 0.3 here) did not decrease from step 1 to 2.
+    assert "debugger: rule LossNotDecreasing fired at step 2: loss 1.3000 at step 2 vs 1.3000 at step 1" in (
+        "\n".join(lines)
+    )
+    assert any(line.startswith("debugger: rule Overfit fired at step 1") for line in lines)
+    assert any(line.startswith("debugger: profiler report: ") for line in lines)
