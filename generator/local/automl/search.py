@@ -86,9 +86,16 @@ Data = tuple[list[str], list[str]]
 def _train_candidate(
     family: str, params: dict[str, Any], train: Data, valid: Data, seed: int, out: Path
 ) -> None:
-    """In the candidate's process: fit, save into ``out`` and write the validation predictions."""
-    predict = FAMILIES[family].train(params, train[0], train[1], seed, out)
-    (out / "predictions.json").write_text(json.dumps(predict(valid[0])))
+    """In the candidate's process: fit, save into ``out`` and write the validation predictions.
+
+    One thread for the numerical libraries (OpenMP, BLAS), as fastText trains: candidates are compared
+    on equal terms, and on a shared machine a multi-threaded fit does not slow to a crawl.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        predict = FAMILIES[family].train(params, train[0], train[1], seed, out)
+        (out / "predictions.json").write_text(json.dumps(predict(valid[0])))
 
 
 def run_candidate(
