@@ -526,7 +526,7 @@ def test_register_step(built: Built) -> None:
     # JSON only; Autopilot's containers CSV.
     content_types = {"bert": ["application/json", "text/csv"], "autopilot": ["text/csv"]}
     assert spec["SupportedContentTypes"] == content_types.get(settings.MODEL_TYPE, ["application/json"])
-    assert spec["SupportedResponseMIMETypes"] == ["application/json"]
+    assert spec["SupportedResponseMIMETypes"] == ["text/csv" if _autopilot(built) else "application/json"]
     statistics = arguments["ModelMetrics"]["ModelQuality"]["Statistics"]
     assert statistics["ContentType"] == "application/json"
     assert statistics["S3Uri"] == {
