@@ -71,6 +71,8 @@ class LabelingGroup:
     task_availability: int
     work_team_arn: str | None
     uses_cognito: bool
+    # workforce: {create: cognito}: the Studio project template creates the pool and the team.
+    creates_workforce: bool
     cognito_user_pool_id: str | None
     cognito_client_id: str | None
     output_s3_prefix: str | None
@@ -111,6 +113,7 @@ def labeling_group(spec: Spec) -> LabelingGroup:
         task_availability=lab.task_availability_seconds,
         work_team_arn=workforce.work_team_arn,
         uses_cognito=uses_cognito_workforce(spec),
+        creates_workforce=workforce.create == "cognito",
         cognito_user_pool_id=workforce.cognito_user_pool_id,
         cognito_client_id=workforce.cognito_client_id,
         output_s3_prefix=lab.output_s3_prefix,

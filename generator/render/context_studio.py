@@ -61,6 +61,8 @@ class StudioGroup:
     job_prefixes: list[str]
     tuning: bool
     feature_store: bool
+    # labeling.workforce: {create: cognito}: the template creates the user pool and the work team.
+    cognito_workforce: bool
     # Warm start reads the parent tuning jobs (names as the spec gives them; '${!' is a literal '${').
     tuning_parent_jobs: list[str]
     endpoint_arn_names: list[str]
@@ -96,6 +98,7 @@ def studio_group(spec: Spec) -> StudioGroup:
         job_prefixes=[PIPELINE_JOB_PREFIX, arn_names["base_job_prefix"] + "-"],
         tuning=spec.tuning_enabled,
         feature_store=spec.feature_store_enabled,
+        cognito_workforce=spec.labeling.enabled and spec.labeling.workforce.create == "cognito",
         tuning_parent_jobs=(
             [name.lower().replace("${", "${!") for name in spec.tuning.warm_start.parent_jobs]
             if spec.tuning_enabled and spec.tuning and spec.tuning.warm_start

@@ -20,6 +20,11 @@ from .context_explore import negative_labels
 Rule = Callable[[Spec], bool]
 
 
+def has_cognito_team(spec: Spec) -> bool:
+    """Labeling's work team is a Cognito user group: of an existing pool, or of one the template creates."""
+    return uses_cognito_workforce(spec) or spec.labeling.workforce.create == "cognito"
+
+
 def uses_cognito_workforce(spec: Spec) -> bool:
     """Labeling creates its own private work team from a Cognito user pool (no work team given)."""
     wf = spec.labeling.workforce
@@ -71,6 +76,9 @@ FEATURE_RULES: dict[str, Rule] = {
     "labeling": lambda s: s.labeling.enabled,
     "labeling/ground_truth.py.j2": lambda s: s.labeling.ground_truth.enabled,
     "labeling/workforce.py": lambda s: s.labeling.enabled and uses_cognito_workforce(s),
+    # Inviting reviewers into a Cognito work team: one from an existing pool, or the template's own.
+    "labeling/workers.py": lambda s: s.labeling.enabled and has_cognito_team(s),
+    "tests/test_workers.py": lambda s: s.labeling.enabled and has_cognito_team(s),
     "tests/test_labeling.py.j2": lambda s: s.labeling.enabled,
     # Facet questions need facet columns; the negative share also needs to know which labels are negative.
     "explore/queries/rows_per_facet.sql.j2": lambda s: bool(s.dataset.facet_columns),

@@ -205,6 +205,7 @@ PROJECT_MODULES = frozenset(
         "pipelines",
         "run_pipeline",
         "aws_errors",
+        "project_names",
         "tests",
         "deploy",
         "labeling",

@@ -250,6 +250,26 @@ def _ui_size(text: str) -> int:
     return len(html.escape(text)) + 16 * text.count("\n")
 
 
+def _check_workforce(spec: Spec) -> Iterator[Finding]:
+    """Exactly one source of reviewers; a team the project template creates needs the template."""
+    wf = spec.labeling.workforce
+    existing_pool = bool(wf.cognito_user_pool_id or wf.cognito_client_id)
+    given = [bool(wf.work_team_arn), wf.create is not None, existing_pool].count(True)
+    if given != 1:
+        yield error(
+            "labeling.workforce",
+            "give exactly one of work_team_arn, create: cognito (the Studio project template creates the "
+            "team), or cognito_user_pool_id and cognito_client_id (an existing pool)",
+        )
+    elif existing_pool and not (wf.cognito_user_pool_id and wf.cognito_client_id):
+        yield error("labeling.workforce", "give both cognito_user_pool_id and cognito_client_id")
+    if wf.create and not (spec.studio.enabled and spec.ci.codebuild.enabled):
+        yield error(
+            "labeling.workforce.create",
+            "the Studio project template creates the team: needs studio.enabled and ci.codebuild.enabled",
+        )
+
+
 def check_labeling(spec: Spec) -> Iterator[Finding]:
     lab = spec.labeling
     if not lab.enabled:
@@ -263,12 +283,7 @@ def check_labeling(spec: Spec) -> Iterator[Finding]:
             yield error(f"labeling.labels.{name}", f"{label!r} is not a class label; classes: {classes}")
     if lab.labels and sorted(map(str, mapped)) != sorted(map(str, classes)):
         yield error("labeling.labels", f"must map one name to each class label {classes}, got {mapped}")
-    wf = lab.workforce
-    if not wf.work_team_arn and not (wf.cognito_user_pool_id and wf.cognito_client_id):
-        yield error(
-            "labeling.workforce",
-            "give work_team_arn, or cognito_user_pool_id and cognito_client_id for a new private workforce",
-        )
+    yield from _check_workforce(spec)
     if lab.task_availability_seconds < lab.task_time_limit_seconds:
         yield error("labeling.task_availability_seconds", "must be at least task_time_limit_seconds")
     if len(classes) > 1 and not lab.confidence_threshold > 1 / len(classes):

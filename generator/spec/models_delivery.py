@@ -81,13 +81,17 @@ class Studio(StrictModel):
     enabled: bool = True
     repository: Literal["codeconnections", "codecommit"] = Field(
         "codeconnections",
-        description="Where a project's code lives: a GitHub repository through an AWS CodeConnections "
-        "connection, or a new CodeCommit repository seeded with this code (CodeCommit is closed to new "
-        "customers).",
+        description="Where a project's code lives: a GitHub, GitLab or Bitbucket repository through an AWS "
+        "CodeConnections connection, or a new CodeCommit repository seeded with this code (CodeCommit is "
+        "closed to new customers).",
     )
     connection_arn: Annotated[str, StringConstraints(pattern=CONNECTION_ARN_PATTERN)] | None = Field(
-        None, description="Default of the template's ConnectionArn parameter (codeconnections)."
+        None,
+        description="Default of the template's ConnectionArn parameter (codeconnections): a connection to "
+        "GitHub, GitLab or Bitbucket.",
     )
     repository_id: Annotated[str, StringConstraints(pattern=REPOSITORY_ID_PATTERN)] | None = Field(
-        None, description="owner/name of the GitHub repository: default of FullRepositoryId."
+        None,
+        description="The repository, as the connection's provider names it: owner/name (GitHub, Bitbucket) "
+        "or group/subgroup/project (GitLab). Default of FullRepositoryId.",
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints
 
@@ -48,6 +48,12 @@ def check_task_title(value: str) -> str:
 
 
 class Workforce(StrictModel):
+    """Who reviews: exactly one of work_team_arn, create: cognito, or an existing Cognito user pool.
+
+    With a pool (``cognito_user_pool_id`` and ``cognito_client_id``), ``python -m labeling.workforce
+    create`` makes the work team; with ``create: cognito`` the Studio project template makes the pool too.
+    """
+
     work_team_arn: (
         Annotated[
             str,
@@ -56,9 +62,16 @@ class Workforce(StrictModel):
             ),
         ]
         | None
-    ) = None
-    cognito_user_pool_id: CognitoUserPoolId | None = None
-    cognito_client_id: CognitoClientId | None = None
+    ) = Field(None, description="An existing private work team (Ground Truth > Labeling workforces).")
+    create: Literal["cognito"] | None = Field(
+        None,
+        description="'cognito': the Studio project template creates a Cognito user pool, app client, domain "
+        "and group, and a private work team on them, named after the project.",
+    )
+    cognito_user_pool_id: CognitoUserPoolId | None = Field(
+        None, description="An existing user pool whose group labeling/workforce.py makes the team."
+    )
+    cognito_client_id: CognitoClientId | None = Field(None, description="An app client of that pool.")
 
 
 class Instructions(StrictModel):

@@ -15,6 +15,8 @@ from sagespec.aws.publish import PublishRequest, publish
 from sagespec.aws.requests import request_problems, validate_requests
 from sagespec.cli import main
 from sagespec.errors import InvalidRequestError, PublishError
+from sagespec.render import generate
+from sagespec.spec import load_spec
 
 BUCKET = "team-templates"
 LAUNCH_ROLE = "arn:aws:iam::123456789012:role/SageMakerProjectsLaunchRole"
@@ -207,3 +209,44 @@ def test_a_spec_without_studio_cannot_publish(aws, project_factory):
     spec.write_text(spec.read_text().replace("  repository: codecommit\n", "  enabled: false\n"))
     with pytest.raises(PublishError, match="studio.enabled is false"):
         publish(request(project), aws.session)
+
+
+SPEC_WITH_WORKFORCE = """\
+spec_version: 1
+project:
+  name: Reviews sentiment
+  slug: reviews-studio
+  region: us-east-1
+dataset:
+  source: {data}
+  text_column: Review Text
+  label_column: Rating
+  label_mapping: {{1: -1, 2: -1, 3: 0, 4: 1, 5: 1}}
+bias:
+  enabled: false
+model:
+  type: blazingtext
+labeling:
+  enabled: true
+  labels: {{Negative: -1, Neutral: 0, Positive: 1}}
+  workforce: {{create: cognito}}
+"""
+
+
+def test_project_names_smoke_test_and_workforce_publish_idempotently(aws, tmp_path):
+    """The project-scoped names, the staging smoke test and the Cognito workforce publish as one version;
+    a second run writes nothing."""
+    data = tmp_path / "reviews.csv"
+    data.write_text("Review Text,Rating\nLovely dress,5\nToo small,2\nFine,3\n")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC_WITH_WORKFORCE.format(data=data.as_posix()))
+    project = tmp_path / "project"
+    generate(load_spec(spec), project)
+
+    first = publish(request(project), aws.session)
+    uploaded = YAML().load(aws.s3_body(first.template_url.split(".amazonaws.com/", 1)[1]))
+    assert {"WorkTeam", "WorkforceUserPool", "StagingTestProject"} <= set(uploaded["Resources"])
+    state, writes = catalog_state(aws), len(aws.catalog.writes())
+    second = publish(request(project), aws.session)
+    assert aws.catalog.writes()[writes:] == [] and catalog_state(aws) == state
+    assert state["versions"] == [("v1", "DEFAULT")] and second.artifact_id == first.artifact_id

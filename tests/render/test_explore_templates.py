@@ -154,8 +154,10 @@ def test_feature_store_files_follow_the_spec(example_text, rendered):
         "tests/test_features.py",
     } <= set(files)
     settings = files["features/settings.py"]
-    assert 'FEATURE_GROUP_NAME = "reviews-bert-features"' in settings
+    assert 'FEATURE_GROUP_NAME = scoped("feature_group", "reviews-bert-features")' in settings
     assert 'EVENT_TIME = "written_at"' in settings
     assert 'OFFLINE_STORE_S3_URI: str | None = "s3://store-bucket/features"' in settings
     pipeline = files["pipelines/reviews_bert/settings.py"]
-    assert '"--feature-group-name",\n    "reviews-bert-features",' in pipeline
+    # Inside a SageMaker project the feature group is the project's (pipelines/project_names.py).
+    assert 'FEATURE_GROUP_NAME = scoped("feature_group", "reviews-bert-features")' in pipeline
+    assert '"--feature-group-name",\n    FEATURE_GROUP_NAME,' in pipeline

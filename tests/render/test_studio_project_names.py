@@ -20,7 +20,7 @@ import pytest
 from sagespec.render import generate
 from sagespec.spec import load_spec
 
-from .test_studio_template import REPO, TEMPLATE, load_cfn
+from .test_studio_template import EXAMPLE_TEAM, REPO, TEMPLATE, load_cfn
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 # Two launches of one product; the second name starts like the first and ends like a stage.
@@ -136,21 +136,35 @@ def iam_resources(root: Path, project: tuple[str, str]) -> list[str]:
 # ------------------------------------------------------------------------------------------ tests
 @pytest.fixture(scope="module")
 def projects(tmp_path_factory) -> dict[str, Path]:
-    """BERT with a feature store, and BlazingText with labeling (the example specs)."""
+    """BERT with a feature store; BlazingText with labeling by a given team, and by a team of its own."""
     out = {}
-    for name, extra in (("bert", FEATURES), ("blazingtext", "")):
+    for name, example, extra in (
+        ("bert", "bert", FEATURES),
+        ("blazingtext", "blazingtext", ""),
+        ("cognito", "blazingtext", ""),
+    ):
         folder = tmp_path_factory.mktemp(name)
         spec = folder / "spec.yaml"
-        text = (REPO / "specs" / f"womens-clothing-{name}.yaml").read_text()
+        text = (REPO / "specs" / f"womens-clothing-{example}.yaml").read_text()
+        if name == "cognito":
+            text = text.replace(EXAMPLE_TEAM, "create: cognito")
         spec.write_text(text.replace("../data/", f"{REPO.as_posix()}/data/") + extra)
         out[name] = folder / "project"
         generate(load_spec(spec), out[name])
     return out
 
 
-@pytest.mark.parametrize("name", ["bert", "blazingtext"])
+@pytest.mark.parametrize("name", ["bert", "blazingtext", "cognito"])
 def test_two_projects_share_no_physical_name(projects, name):
     first, second = (physical_names(projects[name], project) for project in PROJECTS)
+    if name == "cognito":
+        # The user pool, its sign-in domain and the work team are the project's too.
+        assert {
+            "WorkforceUserPool.UserPoolName",
+            "WorkforceUserPoolDomain.Domain",
+            "WorkTeam.WorkteamName",
+        } <= set(first)
+        assert first["WorkTeam.WorkteamName"] == first["code.work_team"]
     assert first.keys() == second.keys()
     named = {"ModelBuildPipeline.Name", "ModelApprovedRule.ModelPackageGroupName", "code.pipeline"}
     assert named <= first.keys()

@@ -57,8 +57,11 @@ ACCEPTED = {
     "CKV_AWS_18": "S3 access logging",
 }
 
+# The example's labeling takes an existing work team; "cognito" has the template create one.
+EXAMPLE_TEAM = "work_team_arn: arn:aws:sagemaker:us-east-1:111122223333:workteam/private-crowd/reviewers"
 SPEC_VARIANTS = {
     "codecommit": "studio:\n  repository: codecommit\n",
+    "cognito": "",
     "connection": (
         "studio:\n  connection_arn: arn:aws:codeconnections:us-east-1:123456789012:connection/"
         "0a1b2c3d-aaaa-bbbb-cccc-123456789012\n  repository_id: acme/reviews\n"
@@ -106,7 +109,10 @@ def projects(tmp_path_factory) -> dict[str, Path]:
     for name, extra in SPEC_VARIANTS.items():
         folder = tmp_path_factory.mktemp(name)
         spec = folder / "spec.yaml"
-        spec.write_text(example.replace("../data/", f"{REPO.as_posix()}/data/") + extra)
+        text = example.replace("../data/", f"{REPO.as_posix()}/data/")
+        if name == "cognito":
+            text = text.replace(EXAMPLE_TEAM, "create: cognito")
+        spec.write_text(text + extra)
         out[name] = folder / "project"
         generate(load_spec(spec), out[name])
     return out
@@ -130,7 +136,16 @@ def _environment(project: dict[str, Any]) -> set[str]:
 
 
 # ------------------------------------------------------------------------------------------- wiring
-@pytest.mark.parametrize("name", ["bert", "blazingtext", "codecommit", "connection"])
+UNTAGGABLE = {
+    "AWS::S3::BucketPolicy",
+    "AWS::IAM::Policy",
+    "AWS::Cognito::UserPoolClient",
+    "AWS::Cognito::UserPoolDomain",
+    "AWS::Cognito::UserPoolGroup",
+}
+
+
+@pytest.mark.parametrize("name", ["bert", "blazingtext", "codecommit", "connection", "cognito"])
 def test_project_parameters_bucket_and_tags(projects, name):
     template = load_cfn(projects[name] / TEMPLATE)
     parameters = template["Parameters"]
@@ -149,9 +164,12 @@ def test_project_parameters_bucket_and_tags(projects, name):
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": False}}
 
     for resource_name, resource in template["Resources"].items():
-        if resource["Type"] in ("AWS::S3::BucketPolicy", "AWS::IAM::Policy"):
-            continue  # not taggable
-        tags = {t["Key"]: t["Value"] for t in resource["Properties"]["Tags"]}
+        if resource["Type"] in UNTAGGABLE:
+            continue
+        if resource["Type"] == "AWS::Cognito::UserPool":
+            tags = resource["Properties"]["UserPoolTags"]
+        else:
+            tags = {t["Key"]: t["Value"] for t in resource["Properties"]["Tags"]}
         assert tags["sagemaker:project-name"] == {"Ref": "SageMakerProjectName"}, resource_name
         assert tags["sagemaker:project-id"] == {"Ref": "SageMakerProjectId"}, resource_name
 
@@ -296,9 +314,10 @@ def test_iam_is_scoped(projects, name):
 
 
 # ------------------------------------------------------------------------------------------ linters
-# The connection variant differs from blazingtext only in parameter defaults: three templates cover
-# every branch the linters care about (CodeCommit, deployment features, BERT's checkpoint bucket).
-LINTED = ["bert", "blazingtext", "codecommit"]
+# The connection variant differs from blazingtext only in parameter defaults: four templates cover
+# every branch the linters care about (CodeCommit, deployment features, BERT's checkpoint bucket, the
+# Cognito workforce).
+LINTED = ["bert", "blazingtext", "codecommit", "cognito"]
 
 
 @pytest.fixture(scope="module")
@@ -362,3 +381,35 @@ def test_context_names_what_iam_scopes_to():
         studio.input_data_sub
         == "s3://${ArtifactBucket}/reviews-bert/data/womens_clothing_ecommerce_reviews.csv"
     )
+
+
+def test_a_cognito_workforce_is_created_for_the_team(projects):
+    resources = load_cfn(projects["cognito"] / TEMPLATE)["Resources"]
+    (member,) = resources["WorkTeam"]["Properties"]["MemberDefinitions"]
+    assert member["CognitoMemberDefinition"] == {
+        "CognitoUserPool": {"Ref": "WorkforceUserPool"},
+        "CognitoClientId": {"Ref": "WorkforceUserPoolClient"},
+        "CognitoUserGroup": {"Ref": "WorkforceUserGroup"},
+    }
+    pool = resources["WorkforceUserPool"]["Properties"]
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True  # by invitation only
+    assert resources["WorkforceUserPoolClient"]["Properties"]["GenerateSecret"] is True  # SageMaker needs one
+    assert resources["WorkforceUserPoolDomain"]["Properties"]["Domain"] == {
+        "Fn::Sub": "labeling-${SageMakerProjectId}"  # lower-case, unique in the region
+    }
+    # The flow definition and Ground Truth find the team by the name labeling/settings.py gives it.
+    assert resources["WorkTeam"]["Properties"]["WorkteamName"] == {
+        "Fn::Sub": "${SageMakerProjectName}-${SageMakerProjectId}-reviewers"
+    }
+    assert "WorkTeam" not in load_cfn(projects["blazingtext"] / TEMPLATE)["Resources"]  # an existing team
+
+
+# owner/name on GitHub and Bitbucket; group/subgroup/project on GitLab.
+@pytest.mark.parametrize("repository", ["acme/reviews", "acme-ml/ml.platform/reviews_model"])
+def test_codeconnections_take_github_gitlab_and_bitbucket_repositories(projects, repository):
+    parameter = load_cfn(projects["blazingtext"] / TEMPLATE)["Parameters"]["FullRepositoryId"]
+    assert re.fullmatch(parameter["AllowedPattern"], repository)
+    assert "GitLab" in parameter["Description"]
+    text = (REPO / "specs" / "womens-clothing-blazingtext.yaml").read_text()
+    spec = load_spec_text(text + f"studio:\n  repository_id: {repository}\n").spec
+    assert spec.studio.repository_id == repository

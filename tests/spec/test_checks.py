@@ -462,3 +462,29 @@ def test_registry_inference_instance_types_are_instance_types(example_text):
 def test_lp_threshold_beyond_its_range_can_never_breach(example_text):
     text = example_text().replace("    JS: {threshold: 0.1}\n", "    LP: {threshold: 1.5}\n")
     assert "never be breached" in messages(text)["bias.metrics.LP.threshold"]
+
+
+TEAM = "work_team_arn: arn:aws:sagemaker:us-east-1:111122223333:workteam/private-crowd/reviewers"
+POOL = "cognito_user_pool_id: us-east-1_AbC123, cognito_client_id: 1example23456789"
+
+
+@pytest.mark.parametrize(
+    ("workforce", "fragment"),
+    [
+        ("{}", "exactly one of"),
+        (f"{{{TEAM}, create: cognito}}", "exactly one of"),
+        (f"{{{POOL}, create: cognito}}", "exactly one of"),
+        ("{cognito_user_pool_id: us-east-1_AbC123}", "both cognito_user_pool_id and cognito_client_id"),
+    ],
+)
+def test_a_workforce_is_exactly_one_source_of_reviewers(example_text, workforce, fragment):
+    text = example_text().replace(TEAM, "")
+    text = text.replace("  workforce:\n", f"  workforce: {workforce}\n")
+    assert fragment in messages(text)["labeling.workforce"]
+
+
+def test_a_created_workforce_needs_the_studio_template(example_text):
+    text = example_text().replace(TEAM, "create: cognito")
+    assert "labeling.workforce" not in messages(text)
+    found = messages(text + "studio:\n  enabled: false\n")
+    assert "needs studio.enabled" in found["labeling.workforce.create"]
