@@ -13,13 +13,18 @@ medians, their ratio (goal <= 2.0x), the pipeline's per-step times (the median o
 CPU time (user + system, the process and everything it started) each took: on a busy machine the wall
 times grow with the load, the CPU times much less.
 
-    python benchmarks/local_run_vs_bare.py [--rounds 3] [--keep DIR]
+    python benchmarks/local_run_vs_bare.py [--rounds 3] [--keep DIR] [--before DIR]
+
+--before DIR runs an earlier sagespec too, in the same rounds: DIR holds its package as sagespec/ and
+its templates as sagespec/_template/, e.g. `git archive <commit> generator template | tar -x -C DIR`,
+then `mv DIR/generator DIR/sagespec && mv DIR/template DIR/sagespec/_template`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -68,11 +73,11 @@ print(f"bare: {len(splits['train'])} train, {len(splits['test'])} test, accuracy
 """
 
 
-def timed(command: list[str]) -> tuple[float, float, str]:
+def timed(command: list[str], environment: dict[str, str] | None = None) -> tuple[float, float, str]:
     """Run ``command``; its wall time, its CPU time (with every process it started) and its output."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(command, capture_output=True, text=True, check=True, env=environment).stdout
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
@@ -86,51 +91,81 @@ def run_bare(workdir: Path) -> tuple[float, float, str]:
     return wall, cpu, out.strip()
 
 
-def run_pipeline(project: Path) -> tuple[float, float, dict[str, float]]:
-    """`sagespec local run --no-cache` as `make local` starts it; wall and CPU time, and each step's."""
-    wall, cpu, _ = timed([sys.executable, "-m", "sagespec", "local", "run", str(project), "--no-cache", "-q"])
+def run_pipeline(project: Path, sagespec_root: Path | None = None) -> tuple[float, float, dict[str, float]]:
+    """`sagespec local run --no-cache` as `make local` starts it; wall and CPU time, and each step's.
+    ``sagespec_root``: a folder holding another sagespec package (see --before) to run instead."""
+    command = [sys.executable, "-m", "sagespec", "local", "run", str(project), "--no-cache", "-q"]
+    environment = None
+    if sagespec_root is not None:
+        environment = {**os.environ, "PYTHONPATH": str(sagespec_root)}
+    wall, cpu, _ = timed(command, environment)
     runs = sorted(p for p in (project / ".sagespec-runs").iterdir() if p.name[:1].isdigit())
     steps = json.loads((runs[-1] / "run.json").read_text())["steps"]
     return wall, cpu, {s["name"]: s["seconds"] for s in steps if s["status"] != "skipped"}
+
+
+def render_before(root: Path, project: Path) -> None:
+    """Generate the project with the sagespec package under ``root`` (its own templates)."""
+    code = (
+        "import sys; from pathlib import Path; from sagespec.render import render_project; "
+        "from sagespec.spec import load_spec; "
+        "render_project(load_spec(Path(sys.argv[1]))).write(Path(sys.argv[2]))"
+    )
+    environment = {**os.environ, "PYTHONPATH": str(root)}
+    subprocess.run([sys.executable, "-c", code, str(SPEC), str(project)], env=environment, check=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="generate the project into this (new) folder and keep it")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="a folder holding an earlier sagespec package as sagespec/ (with sagespec/_template/): "
+        "its make local runs in the same rounds and is printed beside this one",
+    )
     args = parser.parse_args(argv)
+    sides = {"bare": None, "make local": None}
+    if args.before:
+        sides["make local (before)"] = args.before.resolve()
+    wall: dict[str, list[float]] = {name: [] for name in sides}
+    cpu: dict[str, list[float]] = {name: [] for name in sides}
+    steps: dict[str, dict[str, list[float]]] = {name: {} for name in sides if name != "bare"}
+    summary = ""
     with tempfile.TemporaryDirectory(prefix="sagespec-run-vs-bare-") as tmp:
         workdir = args.keep or Path(tmp)
-        project = workdir / "project"
-        render_project(load_spec(SPEC)).write(project)
-        bare_times: list[float] = []
-        pipeline_times: list[float] = []
-        cpu: dict[str, list[float]] = {"bare": [], "pipeline": []}
-        step_times: dict[str, list[float]] = {}
-        summary = ""
+        projects = {"make local": workdir / "project"}
+        render_project(load_spec(SPEC)).write(projects["make local"])
+        if args.before:
+            projects["make local (before)"] = workdir / "project-before"
+            render_before(args.before.resolve(), projects["make local (before)"])
+        order = list(sides)
         for index in range(args.rounds):
-            for which in ("bare", "pipeline") if index % 2 == 0 else ("pipeline", "bare"):
-                if which == "bare":
+            for name in order if index % 2 == 0 else reversed(order):
+                if name == "bare":
                     seconds, cpu_seconds, summary = run_bare(workdir)
-                    bare_times.append(seconds)
                 else:
-                    seconds, cpu_seconds, steps = run_pipeline(project)
-                    pipeline_times.append(seconds)
-                    for name, step_seconds in steps.items():
-                        step_times.setdefault(name, []).append(step_seconds)
-                cpu[which].append(cpu_seconds)
-    bare, pipeline = statistics.median(bare_times), statistics.median(pipeline_times)
-    print(f"full reviews file, {args.rounds} alternating rounds; {summary}")
-    print(f"  bare hand-written script        {bare:6.2f} s  (rounds: {_list(bare_times)})")
-    print(f"  make local (uncached, all steps) {pipeline:6.2f} s  (rounds: {_list(pipeline_times)})")
-    for name, times in step_times.items():
-        print(f"    {name:<28} {statistics.median(times):6.2f} s")
-    ratio = pipeline / bare
+                    seconds, cpu_seconds, step_seconds = run_pipeline(projects[name], sides[name])
+                    for step, value in step_seconds.items():
+                        steps[name].setdefault(step, []).append(value)
+                wall[name].append(seconds)
+                cpu[name].append(cpu_seconds)
+    bare = statistics.median(wall["bare"])
+    print(f"full reviews file, {args.rounds} alternating rounds (medians); {summary}")
+    for name in sides:
+        seconds, cpu_seconds = statistics.median(wall[name]), statistics.median(cpu[name])
+        print(
+            f"  {name:<22} {seconds:6.2f} s = {seconds / bare:4.2f}x bare  CPU {cpu_seconds:5.2f} s  "
+            f"(rounds: {_list(wall[name])})"
+        )
+    names = list(steps)
+    print("  per step:" + "".join(f" {name:>22}" for name in names))
+    for step in steps["make local"]:
+        figures = "".join(f" {statistics.median(steps[name].get(step, [0.0])):21.2f}s" for name in names)
+        print(f"    {step:<16}{figures}")
+    ratio = statistics.median(wall["make local"]) / bare
     print(f"  ratio {ratio:.2f}x (goal <= 2.0x): {'met' if ratio <= 2.0 else 'NOT met'}")
-    bare_cpu, pipeline_cpu = statistics.median(cpu["bare"]), statistics.median(cpu["pipeline"])
-    print(
-        f"  CPU time: bare {bare_cpu:.2f} s, make local {pipeline_cpu:.2f} s ({pipeline_cpu / bare_cpu:.2f}x)"
-    )
     return 0
 
 
