@@ -75,6 +75,13 @@ def check_one_line(value: str) -> str:
     return value
 
 
+def check_visible_text(value: str) -> str:
+    """Text a person reads: at least one visible character (whitespace alone renders as nothing)."""
+    if not value.split():
+        raise ValueError("must contain some visible text, not only whitespace or separator characters")
+    return value
+
+
 def aws_pattern(pattern: str, max_length: int, what: str) -> Callable[[str], str]:
     """A validator: the value matches ``pattern`` (an AWS API member's) and is at most ``max_length``."""
     compiled = re.compile(pattern)

@@ -14,6 +14,7 @@ from .aws_values import (
     check_one_line,
     check_s3_uri,
     check_s3_uri_in_sub,
+    check_visible_text,
 )
 from .catalog import INSTANCE_TYPE_PATTERN
 
@@ -77,6 +78,7 @@ CaptureS3Uri = Annotated[
     Field(json_schema_extra={"pattern": S3_URI_PATTERN, "minLength": 8}),
 ]
 OneLine = Annotated[str, StringConstraints(min_length=1), AfterValidator(check_one_line)]
+VisibleText = Annotated[str, StringConstraints(min_length=1), AfterValidator(check_visible_text)]
 # A 32-bit signed integer: what the AWS APIs and the libraries that read seeds take.
 Int32 = bounded(int, 0, INT32_MAX, "a 32-bit integer, as the AWS APIs and the libraries take it")
 PositiveInt32 = bounded(int, 1, INT32_MAX, "a 32-bit integer, as the AWS APIs take it")

@@ -14,9 +14,9 @@ from .aws_values import (
 )
 from .fields import (
     ClassLabel,
-    NonEmpty,
     S3Uri,
     StrictModel,
+    VisibleText,
 )
 
 # --- labeling
@@ -77,7 +77,7 @@ class Workforce(StrictModel):
 class Instructions(StrictModel):
     """Shown to reviewers in the A2I worker task template (at most 128,000 characters in all)."""
 
-    short: NonEmpty = "Choose the sentiment of the review."
+    short: VisibleText = "Choose the sentiment of the review."
     full: str = ""
 
 

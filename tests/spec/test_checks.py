@@ -377,6 +377,15 @@ def test_worker_instructions_fit_the_a2i_template(example_text):
     assert "128,000" in messages(text)["labeling.instructions"]
 
 
+@pytest.mark.parametrize("blank", ["' '", '"\\x1f"', '"\\u2028\\t"'])
+def test_short_worker_instructions_need_visible_text(example_text, blank):
+    """Whitespace or separator characters alone would render the reviewers an empty instruction box."""
+    text = example_text("womens-clothing-bert.yaml") + LABELING.replace(
+        "confidence_threshold: 0.6", f"instructions: {{short: {blank}}}"
+    )
+    assert "visible text" in messages(text)["labeling.instructions.short"]
+
+
 def _replace(model, **changes):
     return model.model_copy(update=changes)
 
