@@ -31,6 +31,9 @@ LOCAL_PACKAGES = {
     "smclarify": "smclarify",
     "liquid": "python-liquid",
     "optuna": "optuna",
+    "psutil": "psutil",
+    "uvicorn": "uvicorn",
+    "httptools": "httptools",
 }
 
 # Frameworks a generated project pins in its requirements-dev.txt: the fix is the project's own install,
