@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from ..deployment import build_deployment
 from ..spec.models import Spec
 from .data_paths import default_data_key
-from .project_scope import arn_name_sub, endpoint_kind, name_sub, name_suffixes
+from .project_scope import LOWER_CASE_KINDS, arn_name_sub, endpoint_kind, name_sub, name_suffixes
 
 # CloudFormation limits a template's description to 1,024 bytes.
 MAX_DESCRIPTION_BYTES = 1024
@@ -55,6 +55,8 @@ class StudioGroup:
     build_compute_type: str
     # Kind of resource -> what follows <project name>-<project id> in its name (pipelines/project_names.py).
     name_suffixes: dict[str, str]
+    # The kinds whose names AWS takes in lower case only (pipelines/project_names.py lower-cases them).
+    lower_case_kinds: tuple[str, ...]
     # Kind of resource -> its name in the project, and the name as IAM matches it in ARNs (Fn::Sub strings).
     names: dict[str, str]
     arn_names: dict[str, str]
@@ -93,6 +95,7 @@ def studio_group(spec: Spec) -> StudioGroup:
         branch="main",
         build_compute_type="BUILD_GENERAL1_MEDIUM",  # the build installs the ML stack and runs tests
         name_suffixes=suffixes,
+        lower_case_kinds=LOWER_CASE_KINDS,
         names={kind: name_sub(suffix) for kind, suffix in suffixes.items()},
         arn_names=arn_names,
         job_prefixes=[PIPELINE_JOB_PREFIX, arn_names["base_job_prefix"] + "-"],

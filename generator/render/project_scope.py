@@ -30,6 +30,9 @@ _FIXED_SUFFIXES: dict[str, str] = {
     "labeling_job_prefix": "",
     "work_team": "-reviewers",
 }
+# Amazon A2I takes only lower-case names for these (FlowDefinitionName, HumanTaskUiName: [a-z0-9-]), while
+# a project name may hold capitals: their names are lower-cased (the project id keeps them unique).
+LOWER_CASE_KINDS: tuple[str, ...] = ("flow_definition", "task_ui")
 
 
 def endpoint_kind(stage: str) -> str:

@@ -212,3 +212,31 @@ def test_outside_a_project_the_spec_names_stay(projects):
     assert code.scoped("pipeline", "ReviewsPipeline", {"SAGEMAKER_PROJECT_NAME": "x"}) == "ReviewsPipeline"
     inside = {"SAGEMAKER_PROJECT_NAME": "team", "SAGEMAKER_PROJECT_ID": "p-0123456789ab"}
     assert code.scoped("endpoint-staging", "reviews-staging", inside) == "team-p-0123456789ab-staging"
+
+
+# Kind of name in code -> the SageMaker request that takes it (botocore's model has each one's pattern).
+NAME_REQUESTS = {
+    "pipeline": ("CreatePipeline", "PipelineName"),
+    "model_package_group": ("CreateModelPackageGroup", "ModelPackageGroupName"),
+    "feature_group": ("CreateFeatureGroup", "FeatureGroupName"),
+    "flow_definition": ("CreateFlowDefinition", "FlowDefinitionName"),
+    "task_ui": ("CreateHumanTaskUi", "HumanTaskUiName"),
+    "work_team": ("CreateWorkteam", "WorkteamName"),
+    "endpoint-staging": ("CreateEndpoint", "EndpointName"),
+    "endpoint-prod": ("CreateEndpoint", "EndpointName"),
+}
+
+
+@pytest.mark.parametrize("project", PROJECTS)
+def test_every_name_in_code_is_one_sagemaker_accepts(projects, project):
+    """Shape validation does not check patterns: A2I's names are lower-case only, project names are not."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    names = physical_names(projects["cognito"], project)
+    assert NAME_REQUESTS.keys() == set(NAME_KINDS_IN_CODE)
+    for kind, (operation, member) in NAME_REQUESTS.items():
+        shape = model.operation_model(operation).input_shape.members[member]
+        name = names[f"code.{kind}"]
+        assert re.fullmatch(shape.metadata["pattern"], name), (kind, name)
+        assert len(name) <= shape.metadata["max"], (kind, name)
