@@ -33,12 +33,18 @@ def _bucket_of(uri: str | None) -> str | None:
     return uri.removeprefix("s3://").split("/", 1)[0]
 
 
+def _objects_sub(uri: str) -> str:
+    """'s3://bucket/prefix/' -> the ARN of the objects under it, as a Fn::Sub string ('${!' is a literal
+    '${')."""
+    objects = uri.removeprefix("s3://").rstrip("/").replace("${", "${!")
+    return "arn:${AWS::Partition}:s3:::" + objects + "/*"
+
+
 def _capture_objects(spec: Spec) -> str:
     """The objects the endpoints write captured data to, as a Fn::Sub string ('${!' is a literal '${')."""
     destination = spec.deployment.data_capture.destination
     if destination:
-        objects = destination.removeprefix("s3://").rstrip("/").replace("${", "${!")
-        return "arn:${AWS::Partition}:s3:::" + objects + "/*"
+        return _objects_sub(destination)
     return "${ArtifactBucket.Arn}/" + f"{spec.project.slug}/data-capture/*"
 
 
@@ -63,6 +69,10 @@ class StudioGroup:
     job_prefixes: list[str]
     tuning: bool
     feature_store: bool
+    # The offline store (feature_store.offline_store_s3_uri), which Feature Store writes as the pipeline
+    # role (feature_store.py creates the group with it): its bucket, and its objects as a Fn::Sub string.
+    offline_store_bucket: str | None
+    offline_store_objects: str | None
     # labeling.workforce: {create: cognito}: the template creates the user pool and the work team.
     cognito_workforce: bool
     # Warm start reads the parent tuning jobs (names as the spec gives them; '${!' is a literal '${').
@@ -86,6 +96,8 @@ def studio_group(spec: Spec) -> StudioGroup:
     deployment = build_deployment(spec)
     suffixes = name_suffixes(deployment)
     arn_names = {kind: arn_name_sub(suffix) for kind, suffix in suffixes.items()}
+    features = spec.feature_store
+    offline_store = features.offline_store_s3_uri if spec.feature_store_enabled and features else None
     return StudioGroup(
         enabled=studio.enabled,
         description=_description(spec),
@@ -101,6 +113,8 @@ def studio_group(spec: Spec) -> StudioGroup:
         job_prefixes=[PIPELINE_JOB_PREFIX, arn_names["base_job_prefix"] + "-"],
         tuning=spec.tuning_enabled,
         feature_store=spec.feature_store_enabled,
+        offline_store_bucket=_bucket_of(offline_store),
+        offline_store_objects=_objects_sub(offline_store) if offline_store else None,
         cognito_workforce=spec.labeling.enabled and spec.labeling.workforce.create == "cognito",
         tuning_parent_jobs=(
             [name.lower().replace("${", "${!") for name in spec.tuning.warm_start.parent_jobs]

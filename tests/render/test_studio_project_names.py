@@ -240,3 +240,33 @@ def test_every_name_in_code_is_one_sagemaker_accepts(projects, project):
         name = names[f"code.{kind}"]
         assert re.fullmatch(shape.metadata["pattern"], name), (kind, name)
         assert len(name) <= shape.metadata["max"], (kind, name)
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_feature_store_may_write_the_offline_store_as_the_pipeline_role(projects):
+    """CreateFeatureGroup's RoleArn is the pipeline role (feature_store.py): Feature Store writes the
+    offline store's files and updates its Glue table as that role (AmazonSageMakerFeatureStoreAccess)."""
+    template = load_cfn(projects["bert"] / TEMPLATE)
+    role = Evaluator(template, PROJECTS[0]).evaluate(
+        template["Resources"]["SageMakerPipelineRole"]["Properties"]
+    )
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+
+    def allowed(action: str, arn: str) -> bool:
+        return any(
+            action in _listed(s["Action"])
+            and any(fnmatch.fnmatchcase(arn, r) for r in _listed(s["Resource"]))
+            for s in statements
+        )
+
+    store = "arn:aws:s3:::feature-bucket/reviews-bert/feature-store"
+    written = f"{store}/{ACCOUNT}/sagemaker/{REGION}/offline-store/g-1/data/year=2026/part.parquet"
+    assert allowed("s3:PutObject", written) and allowed("s3:PutObjectAcl", written)
+    assert allowed("s3:GetObject", f"{store}/{ACCOUNT}/sagemaker/{REGION}/offline-store/g-1/metadata/m")
+    assert allowed("s3:GetBucketAcl", "arn:aws:s3:::feature-bucket")
+    assert not allowed("s3:PutObject", "arn:aws:s3:::feature-bucket/elsewhere/file")
+    table = f"arn:aws:glue:{REGION}:{ACCOUNT}:table/sagemaker_featurestore/g_1"
+    assert allowed("glue:GetTable", table) and allowed("glue:UpdateTable", table)
