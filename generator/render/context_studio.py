@@ -68,6 +68,8 @@ class StudioGroup:
     arn_names: dict[str, str]
     job_prefixes: list[str]
     tuning: bool
+    # model.type autopilot: the pipeline runs an AutoML job, a model of its best candidate and a transform.
+    autopilot: bool
     feature_store: bool
     # The offline store (feature_store.offline_store_s3_uri), which Feature Store writes as the pipeline
     # role (feature_store.py creates the group with it): its bucket, and its objects as a Fn::Sub string.
@@ -112,6 +114,7 @@ def studio_group(spec: Spec) -> StudioGroup:
         arn_names=arn_names,
         job_prefixes=[PIPELINE_JOB_PREFIX, arn_names["base_job_prefix"] + "-"],
         tuning=spec.tuning_enabled,
+        autopilot=spec.model.type == "autopilot",
         feature_store=spec.feature_store_enabled,
         offline_store_bucket=_bucket_of(offline_store),
         offline_store_objects=_objects_sub(offline_store) if offline_store else None,

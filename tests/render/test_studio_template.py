@@ -5,6 +5,7 @@ skip."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -292,7 +293,7 @@ RESOURCELESS = {
 }
 
 
-@pytest.mark.parametrize("name", ["blazingtext", "codecommit"])
+@pytest.mark.parametrize("name", ["blazingtext", "codecommit", "autopilot"])
 def test_iam_is_scoped(projects, name):
     template = load_cfn(projects[name] / TEMPLATE)
     policies = [
@@ -316,8 +317,8 @@ def test_iam_is_scoped(projects, name):
 # ------------------------------------------------------------------------------------------ linters
 # The connection variant differs from blazingtext only in parameter defaults: four templates cover
 # every branch the linters care about (CodeCommit, deployment features, BERT's checkpoint bucket, the
-# Cognito workforce).
-LINTED = ["bert", "blazingtext", "codecommit", "cognito"]
+# Cognito workforce, Autopilot's jobs).
+LINTED = ["bert", "blazingtext", "codecommit", "cognito", "autopilot"]
 
 
 @pytest.fixture(scope="module")
@@ -413,3 +414,46 @@ def test_codeconnections_take_github_gitlab_and_bitbucket_repositories(projects,
     text = (REPO / "specs" / "womens-clothing-blazingtext.yaml").read_text()
     spec = load_spec_text(text + f"studio:\n  repository_id: {repository}\n").spec
     assert spec.studio.repository_id == repository
+
+
+def _pipeline_role_allows(template: dict[str, Any], action: str, arn: str) -> bool:
+    """Whether the pipeline role's inline policies allow ``action`` on ``arn`` (in us-east-1, account 1)."""
+    values = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "111122223333"}
+    role = template["Resources"]["SageMakerPipelineRole"]["Properties"]
+    for s in (s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]):
+        actions, resources = (v if isinstance(v, list) else [v] for v in (s["Action"], s["Resource"]))
+        patterns = [
+            re.sub(r"\$\{([^}]+)\}", lambda m: values.get(m.group(1), m.group(0)), r.get("Fn::Sub", ""))
+            for r in resources
+            if isinstance(r, dict)
+        ]
+        if action in actions and any(fnmatch.fnmatchcase(arn, pattern) for pattern in patterns):
+            return True
+    return False
+
+
+def test_the_pipeline_role_may_run_autopilot_and_its_jobs(projects):
+    """model.type autopilot: the AutoML step, Autopilot's own jobs (run as the role the request passes,
+    named after the AutoML job, which Pipelines names pipelines-<...>), CreateBestModel and
+    PredictTestSplit; only pipeline-named resources, and only in an Autopilot project."""
+    template = load_cfn(projects["autopilot"] / TEMPLATE)
+    arn = "arn:aws:sagemaker:us-east-1:111122223333:"
+    automl_job = "pipelines-1a2b3c4d5e6f-automl"  # AutoMLJobName: at most 32 characters
+    assert len(automl_job) <= 32
+    for action, resource in [
+        ("sagemaker:CreateAutoMLJob", f"automl-job/{automl_job}"),
+        ("sagemaker:DescribeAutoMLJob", f"automl-job/{automl_job}"),
+        ("sagemaker:ListCandidatesForAutoMLJob", f"automl-job/{automl_job}"),
+        ("sagemaker:StopAutoMLJob", f"automl-job/{automl_job}"),
+        ("sagemaker:CreateProcessingJob", f"processing-job/{automl_job}-db-1-0123abc"),
+        ("sagemaker:CreateTrainingJob", f"training-job/{automl_job}-t1-1-0123abc"),
+        ("sagemaker:CreateTransformJob", f"transform-job/{automl_job}-dpp0-csv-1-0123"),
+        ("sagemaker:CreateModel", "model/pipelines-1a2b3c4d5e6f-createbestmodel-cr-x1y2z3"),
+        ("sagemaker:CreateTransformJob", "transform-job/pipelines-1a2b3c4d5e6f-predicttestsplit-x1y2"),
+        ("sagemaker:DescribeTransformJob", "transform-job/pipelines-1a2b3c4d5e6f-predicttestsplit-x1y2"),
+    ]:
+        assert _pipeline_role_allows(template, action, arn + resource), (action, resource)
+    assert not _pipeline_role_allows(template, "sagemaker:CreateAutoMLJob", arn + "automl-job/other-team")
+    assert not _pipeline_role_allows(template, "sagemaker:CreateModel", arn + "model/other-team-model")
+    other = load_cfn(projects["blazingtext"] / TEMPLATE)
+    assert not _pipeline_role_allows(other, "sagemaker:CreateAutoMLJob", arn + f"automl-job/{automl_job}")
