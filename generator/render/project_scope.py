@@ -29,6 +29,9 @@ _FIXED_SUFFIXES: dict[str, str] = {
     "task_ui": "-review-ui",
     "labeling_job_prefix": "",
     "work_team": "-reviewers",
+    # Not an AWS resource but named like one: the MLflow experiment the runs log to (spec: tracking), so
+    # the projects one template launches keep their runs apart on a shared tracking server.
+    "experiment": "",
 }
 # Amazon A2I takes only lower-case names for these (FlowDefinitionName, HumanTaskUiName: [a-z0-9-]), while
 # a project name may hold capitals: their names are lower-cased (the project id keeps them unique).

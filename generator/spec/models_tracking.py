@@ -53,7 +53,14 @@ class MLflow(StrictModel):
         "grant that access yourself.",
     )
     experiment: text(EXPERIMENT_NAME_MAX, "MLflow's limit on an experiment name", check_one_line) | None = (
-        Field(None, description="The MLflow experiment the runs belong to. Defaults to the project's slug.")
+        Field(
+            None,
+            description="The MLflow experiment the runs belong to. Defaults to the project's slug. Like "
+            "every name inside a SageMaker project (SAGEMAKER_PROJECT_NAME and SAGEMAKER_PROJECT_ID set), "
+            "the pipeline's jobs log to the project's own experiment instead, "
+            "'<project name>-<project id>', so projects launched from one Studio template keep their runs "
+            "apart.",
+        )
     )
 
 

@@ -4,7 +4,7 @@ the pipeline's role use that one tracking server (and its artifact store)."""
 
 from __future__ import annotations
 
-import ast
+import json
 import os
 import subprocess
 import sys
@@ -39,16 +39,6 @@ def _generate(tmp_path: Path, name: str, extra: str = "") -> tuple[Path, Path]:
     return out, out / "pipelines" / loaded.spec.project.package
 
 
-def _constant(path: Path, name: str) -> object:
-    """The literal value a module assigns to ``name``."""
-    for node in ast.parse(path.read_text()).body:
-        if isinstance(node, ast.AnnAssign | ast.Assign):
-            targets = [node.target] if isinstance(node, ast.AnnAssign) else node.targets
-            if any(isinstance(t, ast.Name) and t.id == name for t in targets):
-                return ast.literal_eval(node.value)
-    raise AssertionError(f"{path} assigns no {name}")
-
-
 class _CfnLoader(yaml.SafeLoader):
     """Reads CloudFormation's short-form intrinsics (!Sub, !Ref, ...) as plain values."""
 
@@ -60,6 +50,37 @@ def _statements(project: Path) -> dict[str, dict]:
     template = yaml.load((project / "studio" / "project-template.yaml").read_text(), Loader=_CfnLoader)
     role = template["Resources"]["SageMakerPipelineRole"]["Properties"]
     return {s["Sid"]: s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]}
+
+
+def _tracking_environment(project: Path, package: Path, **environ: str) -> object:
+    """settings.TRACKING_ENVIRONMENT as the generated project computes it under ``environ``."""
+    module = f"pipelines.{package.name}.settings"
+    script = f"import json, {module} as s; print(json.dumps(s.TRACKING_ENVIRONMENT))"
+    variables = {k: v for k, v in os.environ.items() if not k.startswith("SAGEMAKER_PROJECT_")}
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=project,
+        env={**variables, **environ},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("experiment", ["", "    experiment: reviews-sentiment\n"])
+def test_inside_a_sagemaker_project_the_experiment_is_the_projects(tmp_path, experiment):
+    """Projects launched from one Studio template share its spec: each logs to an experiment of its own
+    (pipelines/project_names.py), whether the spec names one or not; outside a project the spec's stays."""
+    extra = TRACKING.replace("    experiment: reviews-sentiment\n", experiment)
+    project, package = _generate(tmp_path, "womens-clothing-blazingtext.yaml", extra)
+    outside = _tracking_environment(project, package)
+    assert outside["MLFLOW_EXPERIMENT_NAME"] == ("reviews-sentiment" if experiment else "reviews-blazingtext")
+    for name, project_id in (("reviews", "p-1a2b3c4d5e6f"), ("Reviews-staging", "p-9z8y7x6w5v4u")):
+        inside = _tracking_environment(
+            project, package, SAGEMAKER_PROJECT_NAME=name, SAGEMAKER_PROJECT_ID=project_id
+        )
+        assert inside == {"MLFLOW_TRACKING_URI": ARN, "MLFLOW_EXPERIMENT_NAME": f"{name}-{project_id}"}
 
 
 def test_without_tracking_nothing_of_mlflow_is_generated(tmp_path):
@@ -82,7 +103,7 @@ def test_with_tracking_the_jobs_get_the_module_the_pins_and_the_environment(tmp_
         line.startswith(f"mlflow=={MLFLOW_VERSION}")
         for line in (project / "requirements-dev.txt").read_text().splitlines()
     )
-    assert _constant(package / "settings.py", "TRACKING_ENVIRONMENT") == {
+    assert _tracking_environment(project, package) == {
         "MLFLOW_TRACKING_URI": ARN,
         "MLFLOW_EXPERIMENT_NAME": "reviews-sentiment",
     }
