@@ -72,6 +72,7 @@ FEATURE_RULES: dict[str, Rule] = {
     "tests/test_deploy.py": lambda s: s.deployment.enabled,
     "tests/test_autopilot.py": lambda s: s.model.type == "autopilot",
     "tests/test_smoke_test.py": lambda s: s.deployment.enabled,
+    "tests/test_payload.py": lambda s: s.deployment.enabled,
     "studio": lambda s: s.studio.enabled and s.ci.codebuild.enabled,  # the template runs the buildspec
     "labeling": lambda s: s.labeling.enabled,
     "labeling/ground_truth.py.j2": lambda s: s.labeling.ground_truth.enabled,

@@ -18,25 +18,20 @@ change spec.yaml to make a change last.
 from __future__ import annotations
 
 import argparse
-import csv
-import importlib
-import io
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 
+from deploy import payload
 from deploy.settings import (
     AUTOSCALING,
-    CLASSES,
     ENDPOINT_NAMES,
-    HANDLER_MODULE,
-    MODEL_TYPE,
     REGION,
     SCALABLE_DIMENSION,
     STAGES,
@@ -52,7 +47,7 @@ METRICS: dict[str, tuple[str, float, str]] = {
     "Invocation4XXErrors": ("Sum", 1.0, "4xx"),
     "Invocation5XXErrors": ("Sum", 1.0, "5xx"),
 }
-CONTENT_TYPES = {"json": "application/json", "csv": "text/csv"}
+CONTENT_TYPES = {"json": payload.JSON, "csv": payload.CSV}
 
 
 class CliError(Exception):
@@ -122,44 +117,32 @@ def describe(clients: Clients, endpoint: str) -> list[dict[str, Any]]:
     return variants
 
 
-def request_body(texts: list[str], content_type: str = "json") -> bytes:
-    """The body of one request classifying the texts, as the endpoint's image reads it."""
-    payload: dict[str, Any] = {"instances": texts}
-    if MODEL_TYPE == "blazingtext":
-        if content_type != "json":
-            raise CliError("the BlazingText image reads JSON only: leave out --content-type csv")
-        # The BlazingText image splits on whitespace only: send the tokens the model was trained on, and
-        # ask for every class (it answers only the most probable one by default).
-        tokens = importlib.import_module(HANDLER_MODULE).blazingtext_tokens
-        payload = {"instances": [tokens(text) for text in texts], "configuration": {"k": len(CLASSES)}}
-    if content_type == "json":
-        return json.dumps(payload).encode("utf-8")
-    lines = io.StringIO()
-    csv.writer(lines, lineterminator="\n", quoting=csv.QUOTE_ALL).writerows([text] for text in texts)
-    return lines.getvalue().encode("utf-8")  # one quoted field per line
-
-
 def invoke(
     clients: Clients,
     endpoint: str,
     texts: list[str],
-    content_type: str = "json",
+    content_type: str | None = None,
     target_variant: str | None = None,
 ) -> dict[str, Any]:
-    """Send the texts in one request; return the variant that answered and the decoded answer."""
-    request: dict[str, Any] = {
+    """Send the texts in one request, as the endpoint's server reads them (deploy/payload.py); return
+    the variant that answered and its predictions (the answer's text when it is not one)."""
+    try:
+        request = payload.encode(texts, content_type=CONTENT_TYPES.get(content_type or ""))
+    except payload.FormatError as err:
+        raise CliError(str(err)) from None
+    arguments: dict[str, Any] = {
         "EndpointName": endpoint,
-        "ContentType": CONTENT_TYPES[content_type],
-        "Accept": "application/json",
-        "Body": request_body(texts, content_type),
+        "ContentType": request.content_type,
+        "Accept": request.accept,
+        "Body": request.body,
     }
     if target_variant:
-        request["TargetVariant"] = _check_variant(target_variant)
-    response = clients.runtime.invoke_endpoint(**request)
+        arguments["TargetVariant"] = _check_variant(target_variant)
+    response = clients.runtime.invoke_endpoint(**arguments)
     answer = response["Body"].read().decode("utf-8")
     try:
-        decoded: Any = json.loads(answer)
-    except json.JSONDecodeError:
+        decoded: Any = [asdict(prediction) for prediction in payload.decode(answer)]
+    except (ValueError, KeyError, TypeError, SyntaxError):
         decoded = answer
     print(f"variant: {response.get('InvokedProductionVariant')}")
     print(json.dumps(decoded, indent=2))
@@ -346,7 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("invoke", parents=[common], help="classify texts with the endpoint")
     p.add_argument("texts", nargs="+", metavar="TEXT")
     p.add_argument("--target-variant", metavar="NAME", help="send to this variant, whatever the weights")
-    p.add_argument("--content-type", choices=sorted(CONTENT_TYPES), default="json")
+    p.add_argument(
+        "--content-type", choices=sorted(CONTENT_TYPES), help="default: what the endpoint's model reads"
+    )
 
     p = commands.add_parser(
         "metrics", parents=[common], help="per-variant CloudWatch metrics: table and chart"

@@ -12,8 +12,6 @@ with exit status 1, which stops the model-deploy pipeline before the approval of
 from __future__ import annotations
 
 import argparse
-import importlib
-import json
 import sys
 import time
 import urllib.error
@@ -23,12 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deploy.cli import CONTENT_TYPES, request_body
+from deploy import payload
 from deploy.settings import (
     CLASSES,
     ENDPOINT_NAMES,
     ERROR_ALARM_NAME,
-    HANDLER_MODULE,
     REGION,
     SAMPLE_DATA,
     STAGES,
@@ -55,8 +52,8 @@ class Answer:
     latency_ms: float
 
 
-# Sends a body to a variant and returns the answer.
-Invoke = Callable[[bytes, str], Answer]
+# Sends a request to a variant and returns the answer.
+Invoke = Callable[[payload.Request, str], Answer]
 
 
 def sample_texts(path: str, count: int) -> list[str]:
@@ -71,19 +68,11 @@ def sample_texts(path: str, count: int) -> list[str]:
     return texts[:count]
 
 
-def predicted_labels(decoded: Any) -> list[str]:
-    """Each text's label from an answer: the handler's {"predictions": [...]} or BlazingText's list."""
-    if isinstance(decoded, dict) and isinstance(decoded.get("predictions"), list):
-        return [str(p["label"]) for p in decoded["predictions"]]
-    if isinstance(decoded, list):
-        # The BlazingText image: [{"label": ["__label__<class>", ...], "prob": [...]}, ...], best first.
-        class_of = importlib.import_module(HANDLER_MODULE).class_of
-        return [class_of(item["label"][0]) for item in decoded]
-    raise ValueError("neither {'predictions': [...]} nor a list of predictions")
-
-
-def check_answer(variant: str, answer: Answer, count: int, max_latency_ms: float) -> list[str]:
-    """What is wrong with one variant's answer to ``count`` texts (nothing: an empty list)."""
+def check_answer(
+    variant: str, answer: Answer, count: int, max_latency_ms: float, server: str | None = None
+) -> list[str]:
+    """What is wrong with one variant's answer to ``count`` texts, read as ``server`` writes it (nothing
+    wrong: an empty list)."""
     if answer.status != 200:
         if answer.status == NO_ANSWER:
             what = "no answer"
@@ -96,8 +85,8 @@ def check_answer(variant: str, answer: Answer, count: int, max_latency_ms: float
     if answer.variant and answer.variant != variant:
         problems.append(f"{variant}: answered by {answer.variant}")
     try:
-        labels = predicted_labels(json.loads(answer.body))
-    except (ValueError, KeyError, IndexError, TypeError) as err:
+        labels = [prediction.label for prediction in payload.decode(answer.body, server)]
+    except (ValueError, KeyError, IndexError, TypeError, SyntaxError) as err:
         return [*problems, f"{variant}: unreadable answer ({err}): {answer.body[:200]!r}"]
     if len(labels) != count:
         problems.append(f"{variant}: {len(labels)} predictions for {count} texts")
@@ -109,12 +98,15 @@ def check_answer(variant: str, answer: Answer, count: int, max_latency_ms: float
     return problems
 
 
-def smoke_test(invoke: Invoke, texts: list[str], max_latency_ms: float) -> list[str]:
-    """Every variant's problems with the texts, printing each variant's result."""
-    body = request_body(texts)
+def smoke_test(
+    invoke: Invoke, texts: list[str], max_latency_ms: float, server: str | None = None
+) -> list[str]:
+    """Every variant's problems with the texts, printing each variant's result. ``server``: who reads the
+    request (deploy/payload.py; None: the deployed model's server), or the handler under `make serve`."""
+    request = payload.encode(texts, server)
     problems = []
     for variant in (v["name"] for v in VARIANTS):
-        found = check_answer(variant, invoke(body, variant), len(texts), max_latency_ms)
+        found = check_answer(variant, invoke(request, variant), len(texts), max_latency_ms, server)
         print(f"{variant}: {'FAILED' if found else 'ok'}")
         problems += found
     return problems
@@ -126,19 +118,19 @@ def smoke_test(invoke: Invoke, texts: list[str], max_latency_ms: float) -> list[
 def http_invoker(url: str, timeout_s: float = 60.0) -> Invoke:
     """Invocations of a local endpoint (`make serve`): POST <url>/invocations, as SageMaker's servers take."""
 
-    def invoke(body: bytes, variant: str) -> Answer:
-        request = urllib.request.Request(
+    def invoke(request: payload.Request, variant: str) -> Answer:
+        http_request = urllib.request.Request(
             url.rstrip("/") + "/invocations",
-            data=body,
+            data=request.body,
             headers={
-                "Content-Type": CONTENT_TYPES["json"],
-                "Accept": "application/json",
+                "Content-Type": request.content_type,
+                "Accept": request.accept,
                 TARGET_VARIANT_HEADER: variant,
             },
         )
         start = time.perf_counter()
         try:
-            with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            with urllib.request.urlopen(http_request, timeout=timeout_s) as response:
                 status, headers, content = response.status, response.headers, response.read()
         except urllib.error.HTTPError as err:
             status, headers, content = err.code, err.headers, err.read()
@@ -154,14 +146,14 @@ def sagemaker_invoker(runtime: Any, endpoint: str) -> Invoke:
     """Invocations of a deployed endpoint through the SageMaker runtime API."""
     from botocore.exceptions import ClientError
 
-    def invoke(body: bytes, variant: str) -> Answer:
+    def invoke(request: payload.Request, variant: str) -> Answer:
         start = time.perf_counter()
         try:
             response = runtime.invoke_endpoint(
                 EndpointName=endpoint,
-                ContentType=CONTENT_TYPES["json"],
-                Accept="application/json",
-                Body=body,
+                ContentType=request.content_type,
+                Accept=request.accept,
+                Body=request.body,
                 TargetVariant=variant,
             )
         except ClientError as err:
@@ -212,7 +204,8 @@ def run(args: argparse.Namespace, session: Any | None = None) -> list[str]:
         return [f"{args.data} has no texts in its {TEXT_COLUMN!r} column"]
     if args.url:
         print(f"{args.url}: {len(texts)} texts to each variant")
-        return smoke_test(http_invoker(args.url), texts, args.max_latency_ms)
+        # `make serve` answers every model through the project's handler.
+        return smoke_test(http_invoker(args.url), texts, args.max_latency_ms, payload.HANDLER)
     import boto3
 
     session = session or boto3.Session(region_name=args.region)

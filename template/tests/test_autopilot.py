@@ -97,6 +97,13 @@ def test_the_best_candidate_is_what_is_evaluated_and_registered(built: Built) ->
     for name in ("MODEL_NAME", "SAGEMAKER_PROGRAM", "SAGEMAKER_SUBMIT_DIRECTORY"):
         expected = {"Get": f"{BEST_CANDIDATE}.Environment['{name}']"}
         assert registered["Environment"][name] == container["Environment"][name] == expected
+    # The registered (deployed) container answers every class's probability, in the columns
+    # deploy/payload.py reads; the test split's transform only the label, which evaluate.py reads.
+    output = "SAGEMAKER_INFERENCE_OUTPUT"
+    assert registered["Environment"][output] == "predicted_label,probability,probabilities,labels"
+    assert container["Environment"][output] == "predicted_label"
+    supported = {"Get": f"{BEST_CANDIDATE}.Environment['SAGEMAKER_INFERENCE_SUPPORTED']"}
+    assert registered["Environment"]["SAGEMAKER_INFERENCE_SUPPORTED"] == supported
 
 
 @pytest.fixture

@@ -315,6 +315,11 @@ def test_the_stack_and_the_cli_against_moto(
         with pytest.raises(SystemExit) as exit_info:
             cli.main(["invoke", "Too small", "--content-type", "csv"], session=boto)
         assert exit_info.value.code == 2 and "JSON only" in capsys.readouterr().err
+    elif MODEL_TYPE == "autopilot":  # Autopilot's container reads CSV only: one text per line
+        assert bodies == [b"Lovely dress\n"]
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(["invoke", "Too small", "--content-type", "json"], session=boto)
+        assert exit_info.value.code == 2 and "CSV only" in capsys.readouterr().err
     else:  # inference.py's TensorFlow Serving handlers read the text itself, as JSON or CSV
         assert cli.main(["invoke", "Too small, sadly", "--content-type", "csv"], session=boto) == 0
         bodies = [params["Body"] for _, operation, params in log.requests if operation == "InvokeEndpoint"]

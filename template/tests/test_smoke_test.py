@@ -5,6 +5,7 @@ The pipeline's TestStaging stage runs it against the staging endpoint; `make smo
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from deploy import smoke_test
+from deploy import payload, smoke_test
 from deploy.settings import CLASSES, ENDPOINT_NAMES, ERROR_ALARM_NAME, REGION, SAMPLE_DATA, VARIANTS
 
 VARIANT_NAMES = [v["name"] for v in VARIANTS]
@@ -30,19 +31,37 @@ def _handler_answer(labels: list[str]) -> dict[str, Any]:
     return {"predictions": [{"label": label, "probabilities": {label: 1.0}} for label in labels]}
 
 
-def test_both_answer_formats_give_the_labels() -> None:
+def _container_answer(request: dict[str, Any], label: str) -> bytes:
+    """The deployed container's answer giving every text of ``request`` the label: Autopilot's CSV lines
+    (predicted_label,probability,probabilities,labels), else the handler's JSON."""
+    if request["ContentType"] == payload.CSV:
+        count = len(list(csv.reader(io.StringIO(request["Body"].decode()))))
+        lines = io.StringIO()
+        csv.writer(lines).writerows([[label, 1.0, "[1.0]", str([label])]] * count)
+        return lines.getvalue().encode()
+    return json.dumps(_handler_answer([label] * len(json.loads(request["Body"])["instances"]))).encode()
+
+
+def test_every_answer_format_gives_the_labels() -> None:
     labels = [CLASSES[0], CLASSES[-1]]
-    assert smoke_test.predicted_labels(_handler_answer(labels)) == labels
+    answer = _answer(_handler_answer(labels), variant="V")
+    assert smoke_test.check_answer("V", answer, 2, max_latency_ms=100, server=payload.HANDLER) == []
     # The BlazingText image's answer: labels best first, with fastText's prefix.
     blazingtext = [{"label": [f"__label__{CLASSES[-1]}", f"__label__{CLASSES[0]}"], "prob": [0.9, 0.1]}]
-    assert smoke_test.predicted_labels(blazingtext) == [CLASSES[-1]]
-    with pytest.raises(ValueError):
-        smoke_test.predicted_labels({"outputs": []})
+    assert smoke_test.check_answer("V", _answer(blazingtext), 1, 100, server="blazingtext") == []
+    # Autopilot's CSV: the same texts answered; a JSON answer is not one.
+    request = {
+        "ContentType": payload.CSV,
+        "Body": payload.encode(["Fine, I guess", "Lovely"], "autopilot").body,
+    }
+    autopilot = _answer(_container_answer(request, CLASSES[0]))
+    assert smoke_test.check_answer("V", autopilot, 2, 100, server="autopilot") == []
+    assert smoke_test.check_answer("V", answer, 2, 100, server="autopilot") != []
 
 
 def test_a_good_answer_has_no_problem() -> None:
     good = _answer(_handler_answer([CLASSES[0]] * 3), variant=VARIANT_NAMES[0])
-    assert smoke_test.check_answer(VARIANT_NAMES[0], good, 3, max_latency_ms=100) == []
+    assert smoke_test.check_answer(VARIANT_NAMES[0], good, 3, 100, server=payload.HANDLER) == []
 
 
 @pytest.mark.parametrize(
@@ -59,7 +78,7 @@ def test_a_good_answer_has_no_problem() -> None:
     ],
 )
 def test_a_bad_answer_is_a_problem(answer: smoke_test.Answer, expected: str) -> None:
-    problems = smoke_test.check_answer("V", answer, 3, max_latency_ms=100)
+    problems = smoke_test.check_answer("V", answer, 3, max_latency_ms=100, server=payload.HANDLER)
     assert any(expected in problem for problem in problems), problems
 
 
@@ -83,8 +102,7 @@ class StubRuntime:
         if isinstance(answer, int):
             error = {"Error": {"Code": "ModelError", "Message": "boom"}, "OriginalStatusCode": answer}
             raise ClientError(error, "InvokeEndpoint")
-        count = len(json.loads(request["Body"])["instances"])
-        body = json.dumps(_handler_answer([answer] * count)).encode()
+        body = _container_answer(request, answer)
         return {"Body": io.BytesIO(body), "InvokedProductionVariant": request["TargetVariant"]}
 
 

@@ -49,6 +49,13 @@ CONTAINER_ENVIRONMENT = (
     "SAGEMAKER_INFERENCE_OUTPUT",
     "SAGEMAKER_PROGRAM",
 )
+# What the registered container answers for each text, as one CSV line in this order: the predicted
+# label, its probability, every class's probability and the classes (SAGEMAKER_INFERENCE_SUPPORTED lists
+# the keys an ensemble's container offers; by default it answers the label alone). deploy/payload.py reads
+# these lines; A2I review (labeling/review_predictions.py) needs the probabilities.
+INFERENCE_OUTPUT = "predicted_label,probability,probabilities,labels"
+# The batch transform of the test split keeps the label alone: evaluate.py reads one prediction column.
+TRANSFORM_OUTPUT = "predicted_label"
 
 
 def processing_image_uri(region: str, instance_type: str) -> str:
@@ -130,12 +137,13 @@ def automl_step(
 
 def best_candidate_container(step: AutoMLJobStep) -> dict[str, Any]:
     """The best candidate's inference container, as ModelBuilder's image_uri, s3_model_data_url and
-    env_vars: what gets registered and later deployed."""
+    env_vars: what gets registered and later deployed, asked to answer with probabilities."""
     container = step.properties.BestCandidate.InferenceContainers[0]
+    environment = {name: container.Environment[name] for name in CONTAINER_ENVIRONMENT}
     return {
         "image_uri": container.Image,
         "s3_model_data_url": container.ModelDataUrl,
-        "env_vars": {name: container.Environment[name] for name in CONTAINER_ENVIRONMENT},
+        "env_vars": {**environment, "SAGEMAKER_INFERENCE_OUTPUT": INFERENCE_OUTPUT},
     }
 
 
@@ -154,9 +162,12 @@ def test_predictions(
     text (InputFilter $[0]) and writes ``<row>,<predicted label>`` per line (JoinSource Input), one
     test-<part>.csv.out per part. Each part's header row is sent too; evaluate.py skips its line.
     """
+    env_vars = {**best_model["env_vars"], "SAGEMAKER_INFERENCE_OUTPUT": TRANSFORM_OUTPUT}
     step_model = ModelStep(
         name="CreateBestModel",
-        step_args=ModelBuilder(**best_model, role_arn=role, sagemaker_session=pipeline_session).build(),
+        step_args=ModelBuilder(
+            **{**best_model, "env_vars": env_vars}, role_arn=role, sagemaker_session=pipeline_session
+        ).build(),
     )
     transformer = Transformer(
         model_name=step_model.properties.ModelName,
