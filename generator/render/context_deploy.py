@@ -128,8 +128,6 @@ def _variant(variant: EndpointVariant, id_: str, scaling: dict[str, Any] | None)
             else "-"
         ),
         # CloudFormation parameters the deploy build fills per variant, and the stage's instance count.
-        "image_parameter": f"{id_}ImageUri",
-        "model_data_parameter": f"{id_}ModelDataUrl",
         "model_package_parameter": f"{id_}ModelPackageArn",
         "instance_count_parameter": None if serverless else f"{id_}InstanceCount",
     }

@@ -9,7 +9,7 @@ variant's rule:
 
 then write, for each stage, ``<output-dir>/<stage>-config-export.json``: deploy/<stage>-config.json with
 the endpoint's name (the project's inside a SageMaker project: deploy/settings.py), the role, each
-variant's image, model artifact and package ARN, and the data capture destination added, in
+variant's model package ARN, and the data capture destination added, in
 CodePipeline's template-configuration format. The template is copied beside them.
 
     python -m deploy.build_config --model-execution-role ARN --artifact-bucket BUCKET [--output-dir build]
@@ -90,17 +90,14 @@ def select_package(summaries: list[dict[str, Any]], variant: dict[str, Any]) -> 
 
 
 def variant_parameters(sagemaker: Any, group: str) -> dict[str, str]:
-    """The stack parameters of every variant's model: image, artifact and package ARN."""
+    """The stack parameter of every variant's model: the model package (version) ARN it serves."""
     summaries = list_packages(sagemaker, group)
     parameters = {}
     for variant in VARIANTS:
         summary = select_package(summaries, variant)
         package = sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
         container = package["InferenceSpecification"]["Containers"][0]
-        names = variant["parameters"]
-        parameters[names["image"]] = container["Image"]
-        parameters[names["model_data"]] = container["ModelDataUrl"]
-        parameters[names["model_package"]] = summary["ModelPackageArn"]
+        parameters[variant["parameters"]["model_package"]] = summary["ModelPackageArn"]
         print(
             f"{variant['name']}: version {summary['ModelPackageVersion']} "
             f"({summary['ModelApprovalStatus']}, rule {variant['select']}) {container['ModelDataUrl']}"

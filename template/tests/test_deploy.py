@@ -140,10 +140,7 @@ def stage_parameters(stage: str) -> dict[str, str]:
     parameters = dict(json.loads((DEPLOY / f"{stage}-config.json").read_text())["Parameters"])
     parameters["ExecutionRoleArn"] = ROLE_ARN
     for i, variant in enumerate(VARIANTS, start=1):
-        names = variant["parameters"]
-        parameters[names["image"]] = IMAGE
-        parameters[names["model_data"]] = f"s3://{BUCKET}/models/{i}/model.tar.gz"
-        parameters[names["model_package"]] = (
+        parameters[variant["parameters"]["model_package"]] = (
             f"arn:aws:sagemaker:{REGION}:123456789012:model-package/{MODEL_PACKAGE_GROUP}/{i}"
         )
     if "DataCaptureS3Uri" in parameters and not parameters["DataCaptureS3Uri"]:
@@ -452,8 +449,6 @@ def test_build_config_picks_each_variants_package(
             version = variant["version"] if variant["select"] == "version" else expected[variant["select"]]
             names = variant["parameters"]
             assert parameters[names["model_package"]] == arns[version - 1]
-            assert parameters[names["model_data"]] == f"s3://{BUCKET}/models/{version}/model.tar.gz"
-            assert parameters[names["image"]] == IMAGE
         if DATA_CAPTURE_PREFIX:
             assert parameters["DataCaptureS3Uri"] == f"s3://{BUCKET}/{DATA_CAPTURE_PREFIX}/{stage}"
         assert config["Tags"]["sagemaker:project-id"] == "p-123"

@@ -178,14 +178,26 @@ def test_serverless_variants_take_no_blue_green_policy(projects):
 def test_stage_configs_name_only_template_parameters(projects, name):
     root = projects[name]
     declared = _template(root)["Parameters"]
-    build_filled = {"ExecutionRoleArn"} | {
-        p for p in declared if p.endswith(("ImageUri", "ModelDataUrl", "ModelPackageArn"))
-    }
+    build_filled = {"ExecutionRoleArn"} | {p for p in declared if p.endswith("ModelPackageArn")}
     for config in _configs(root).values():
         given = set(config["Parameters"])
         assert given <= set(declared), given - set(declared)
         assert set(declared) - given == build_filled, "deploy/build_config.py fills exactly these"
         assert all(isinstance(v, str) for v in config["Parameters"].values())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_model_is_its_registered_package(projects, name):
+    """A model made from the package keeps every registered container with its environment (an
+    Autopilot candidate answers probabilities only through SAGEMAKER_INFERENCE_OUTPUT); an image and
+    an artifact alone lose it."""
+    template = _template(projects[name])
+    models = _resources(template, "SageMaker::Model")
+    assert models
+    for props in models.values():
+        (parameter,) = props["PrimaryContainer"].values()
+        assert props["PrimaryContainer"] == {"ModelPackageName": parameter}
+        assert parameter["!Ref"].endswith("ModelPackageArn") and parameter["!Ref"] in template["Parameters"]
 
 
 def test_context_rules():
