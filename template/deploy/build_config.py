@@ -95,12 +95,10 @@ def variant_parameters(sagemaker: Any, group: str) -> dict[str, str]:
     parameters = {}
     for variant in VARIANTS:
         summary = select_package(summaries, variant)
-        package = sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
-        container = package["InferenceSpecification"]["Containers"][0]
         parameters[variant["parameters"]["model_package"]] = summary["ModelPackageArn"]
         print(
             f"{variant['name']}: version {summary['ModelPackageVersion']} "
-            f"({summary['ModelApprovalStatus']}, rule {variant['select']}) {container['ModelDataUrl']}"
+            f"({summary['ModelApprovalStatus']}, rule {variant['select']}) {summary['ModelPackageArn']}"
         )
     return parameters
 
