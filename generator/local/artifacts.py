@@ -15,6 +15,13 @@ _CHUNK = 1 << 20
 MODEL_TAR_LEVEL = 1  # gzip level of model.tar.gz (see make_model_tar)
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a text file so that a reader never sees half of it (a temporary file beside it, renamed)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
 def file_digest(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:

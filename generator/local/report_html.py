@@ -11,6 +11,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from . import report_charts as charts
+from .artifacts import write_text_atomic
 from .report import RunReport
 
 REPORT_HTML = "report.html"
@@ -49,7 +50,5 @@ def render(report: RunReport) -> str:
 def write(report: RunReport, run_dir: Path) -> Path:
     """Write the page atomically (a reader never sees half of it) and return its path."""
     path = run_dir / REPORT_HTML
-    tmp = path.with_suffix(".html.tmp")
-    tmp.write_text(render(report), encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, render(report))
     return path

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import report_charts as charts
+from ..artifacts import write_text_atomic
 from ..report_html import template_environment
 from .sampler import Sample
 from .stream import StepPoint, step_seconds
@@ -116,22 +117,16 @@ def render(watch: JobWatch, job: str) -> str:
     )
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 def write(watch: JobWatch, job: str, folder: Path) -> Path:
     """Write the report's files into ``folder``; return the page's path."""
     folder.mkdir(parents=True, exist_ok=True)
-    _write(folder / VERDICTS_JSON, json.dumps(verdicts_json(watch, job), indent=2) + "\n")
+    write_text_atomic(folder / VERDICTS_JSON, json.dumps(verdicts_json(watch, job), indent=2) + "\n")
     if watch.sampler is not None:
         samples = {
             "interval_ms": watch.settings.interval_ms,
             "samples": [s.as_json() for s in watch.sampler.samples],
         }
-        _write(folder / SAMPLES_JSON, json.dumps(samples))
+        write_text_atomic(folder / SAMPLES_JSON, json.dumps(samples))
     page = folder / REPORT_HTML
-    _write(page, render(watch, job))
+    write_text_atomic(page, render(watch, job))
     return page
