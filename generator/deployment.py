@@ -54,6 +54,18 @@ class EndpointVariant:
 
 
 @dataclass(frozen=True)
+class ShadowVariant:
+    """A variant that gets a copy of the production variant's requests; its answers never reach a client."""
+
+    name: str
+    model: ModelSelection
+    initial_weight: float
+    sampling_percent: int  # the share of the production variant's requests it gets a copy of
+    instance_type: str
+    initial_instance_count: int
+
+
+@dataclass(frozen=True)
 class Stage:
     name: str
     endpoint_name: str
@@ -65,6 +77,7 @@ class DeploymentPlan:
     endpoint_name: str
     variants: tuple[EndpointVariant, ...]
     stages: tuple[Stage, ...]
+    shadows: tuple[ShadowVariant, ...] = ()
 
     @property
     def weights(self) -> dict[str, float]:
@@ -99,4 +112,16 @@ def build_deployment(spec: Spec) -> DeploymentPlan:
             _variant(v, percent) for v, percent in zip(variants, _traffic_percents(variants), strict=True)
         ),
         stages=tuple(Stage(stage, stage_endpoint_name(spec.endpoint_name, stage)) for stage in STAGES),
+        shadows=tuple(
+            ShadowVariant(
+                name=shadow.name,
+                model=ModelSelection(shadow.model.select, shadow.model.version),
+                initial_weight=shadow.initial_weight,
+                # The checks allow a shadow only beside a single production variant.
+                sampling_percent=min(100, round(100 * shadow.initial_weight / variants[0].initial_weight)),
+                instance_type=shadow.instance_type,
+                initial_instance_count=shadow.initial_instance_count,
+            )
+            for shadow in dep.shadow_variants
+        ),
     )

@@ -15,7 +15,10 @@ from .spec.catalog import algorithm_for, hyperparameter_text
 from .spec.checks_tuning import grid_size
 from .spec.models import AutopilotModel, BertModel, CategoricalRange, IntegerRange, Spec
 
-StepKind = Literal["processing", "bias-check", "training", "tuning", "condition", "register", "fail"]
+StepKind = Literal[
+    "processing", "bias-check", "training", "tuning", "quality-check", "condition", "register", "fail"
+]
+QualityCheck = Literal["data-quality", "model-quality"]
 
 PROCESSING_ROOT = "/opt/ml/processing"
 INPUT_DATA_DIR = f"{PROCESSING_ROOT}/input/data"
@@ -37,7 +40,16 @@ EVALUATE_STEP = "EvaluateModel"
 CONDITION_STEP = "CheckEvaluation"
 REGISTER_STEP = "RegisterModel"
 FAIL_STEP = "FailPipeline"
+# With monitoring: the baselines Model Monitor compares the endpoint's traffic with, registered with the
+# model package as its drift-check baselines.
+DATA_QUALITY_STEP = "BaselineDataQuality"
+MODEL_QUALITY_STEP = "BaselineModelQuality"
 EVALUATION_REPORT = "evaluation.json"
+# What EvaluateModel writes for the baselines (with monitoring), under its "monitoring" output: the
+# monitored features of the test split's texts and predictions; each test prediction beside its label.
+MONITORING_OUTPUT_DIR = f"{PROCESSING_ROOT}/monitoring"
+DATA_QUALITY_BASELINE = "data-quality-baseline.csv"
+MODEL_QUALITY_BASELINE = "model-quality-baseline.csv"
 
 
 Distribution = Literal["FullyReplicated", "ShardedByS3Key"]
@@ -69,6 +81,7 @@ class Step:
     outputs: tuple[StepOutput, ...] = ()
     hyperparameters: dict[str, str] = field(default_factory=dict)
     depends_on: tuple[str, ...] = ()
+    check: QualityCheck | None = None  # quality-check steps: which baseline
 
 
 @dataclass(frozen=True)
@@ -169,12 +182,29 @@ def feature_store_arguments(spec: Spec) -> list[str]:
 
 
 def evaluate_arguments(spec: Spec) -> list[str]:
-    return [
+    arguments = [
         "--model-dir", f"{PROCESSING_ROOT}/model",
         "--test-dir", f"{PROCESSING_ROOT}/test",
         "--output-dir", f"{PROCESSING_ROOT}/evaluation",
         "--model-type", spec.model.type,
     ]  # fmt: skip
+    if spec.monitoring.enabled:
+        arguments += ["--monitoring-dir", MONITORING_OUTPUT_DIR]
+    return arguments
+
+
+def quality_check_steps(spec: Spec) -> list[Step]:
+    """The baselines the spec's monitors need, computed from EvaluateModel's monitoring output."""
+    source = f"step:{EVALUATE_STEP}/monitoring"
+    checks = (
+        (spec.monitoring.data_quality, DATA_QUALITY_STEP, "data-quality", DATA_QUALITY_BASELINE),
+        (spec.monitoring.model_quality, MODEL_QUALITY_STEP, "model-quality", MODEL_QUALITY_BASELINE),
+    )
+    return [
+        Step(name=name, kind="quality-check", check=check, inputs=(StepInput("baseline", source, baseline),))
+        for monitor, name, check, baseline in checks
+        if monitor is not None
+    ]
 
 
 def training_hyperparameters(spec: Spec) -> dict[str, str]:
@@ -279,9 +309,11 @@ def build_plan(spec: Spec) -> Plan:
                 StepInput("model", f"step:{train_name}/model", f"{PROCESSING_ROOT}/model"),
                 StepInput("test", f"step:{PREPROCESS_STEP}/test", f"{PROCESSING_ROOT}/test"),
             ),
-            outputs=(StepOutput("evaluation", f"{PROCESSING_ROOT}/evaluation"),),
+            outputs=(StepOutput("evaluation", f"{PROCESSING_ROOT}/evaluation"),)
+            + ((StepOutput("monitoring", MONITORING_OUTPUT_DIR),) if spec.monitoring.enabled else ()),
         )
     )
+    steps += quality_check_steps(spec)
     condition = Condition(
         metric=spec.evaluation.metric,
         json_path=f"metrics.{spec.evaluation.metric}.value",
@@ -295,6 +327,7 @@ def build_plan(spec: Spec) -> Plan:
             name=REGISTER_STEP,
             kind="register",
             inputs=(StepInput("model", f"step:{train_name}/model", "model"),),
+            depends_on=tuple(step.name for step in steps if step.kind == "quality-check"),
         ),
         Step(name=FAIL_STEP, kind="fail"),
     ]

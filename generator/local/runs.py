@@ -6,6 +6,11 @@
     <project>/.sagespec-runs/<run-id>/       one run: run.json, and one folder per step
         <StepName>/                          stands in for the step's /opt/ml (step.json: its record)
     <project>/.sagespec-runs/registry/       the local model registry (sagespec.local.registry)
+    <project>/.sagespec-runs/data-capture/   what the local endpoint captured, laid out as SageMaker's data
+                                             capture does: <endpoint>/<variant>/yyyy/mm/dd/hh/*.jsonl
+    <project>/.sagespec-runs/ground-truth/   labels people gave to captured predictions, in Model Monitor's
+                                             ground-truth format: yyyy/mm/dd/hh/*.jsonl
+    <project>/.sagespec-runs/monitoring/     `sagespec local monitor`'s reports, one folder per monitoring run
 
 ``sagespec local run`` writes them (:mod:`sagespec.local.runner`); ``local serve`` and ``local label``
 read them.
@@ -28,6 +33,24 @@ RUNS_DIR = ".sagespec-runs"
 REGISTRY_DIR = "registry"
 SPEC_FILE = "spec.yaml"
 RUN_FILE = "run.json"
+CAPTURE_DIR = "data-capture"
+GROUND_TRUTH_DIR = "ground-truth"
+MONITORING_DIR = "monitoring"
+
+
+def capture_root(project_dir: Path) -> Path:
+    """Where the local endpoint writes captured traffic (SageMaker's DestinationS3Uri stands for it)."""
+    return project_dir / RUNS_DIR / CAPTURE_DIR
+
+
+def ground_truth_root(project_dir: Path) -> Path:
+    """Where labels given to captured predictions go (Model Monitor's GroundTruthS3Input stands for it)."""
+    return project_dir / RUNS_DIR / GROUND_TRUTH_DIR
+
+
+def monitoring_root(project_dir: Path) -> Path:
+    """Where ``sagespec local monitor`` writes its reports."""
+    return project_dir / RUNS_DIR / MONITORING_DIR
 
 
 @dataclass

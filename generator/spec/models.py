@@ -37,6 +37,7 @@ from .fields import (
 from .models_delivery import CI, Studio
 from .models_deployment import Deployment
 from .models_labeling import Labeling
+from .models_monitoring import Batch, Monitoring
 from .models_tracking import Tracking
 
 SPEC_VERSION = 1
@@ -399,6 +400,10 @@ class Spec(StrictModel):
     studio: Studio = Field(default_factory=Studio)
     tracking: Tracking | None = Field(
         None, description="Experiment tracking with MLflow; without it nothing is logged."
+    )
+    monitoring: Monitoring = Field(default_factory=Monitoring)
+    batch: Batch | None = Field(
+        None, description="Batch scoring of an S3 prefix with the registered model, without an endpoint."
     )
 
     @property

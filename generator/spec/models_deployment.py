@@ -1,4 +1,5 @@
-"""The deployment section: endpoint variants, traffic shifting, autoscaling, data capture."""
+"""The deployment section: endpoint variants, shadow variants, traffic shifting, autoscaling, data
+capture."""
 
 from __future__ import annotations
 
@@ -48,6 +49,22 @@ class Variant(StrictModel):
     serverless: Serverless | None = None
 
 
+class ShadowVariant(StrictModel):
+    """A variant that gets a copy of the production variant's requests and never answers clients."""
+
+    name: SageMakerName
+    model: VariantModel = Field(default_factory=lambda: VariantModel(select="newest"))
+    instance_type: InstanceType = "ml.m5.large"
+    initial_instance_count: PositiveInt32 = 1
+    initial_weight: bounded(
+        float, 0, FLOAT32_MAX, "InitialVariantWeight is a 32-bit float", exclusive_low=True
+    ) = Field(
+        1.0,
+        description="The share of the production variant's requests copied to the shadow: its weight "
+        "over the production variant's (equal weights: every request; half: every other one).",
+    )
+
+
 class TrafficShifting(StrictModel):
     type: Literal["all-at-once", "canary", "linear"] = "all-at-once"
     # Their ranges are cross-field checks (they depend on type), so a wrong size leaves the rest of
@@ -93,3 +110,8 @@ class Deployment(StrictModel):
     traffic_shifting: TrafficShifting = Field(default_factory=TrafficShifting)
     autoscaling: list[Autoscaling] = Field(default_factory=list)
     data_capture: DataCapture = Field(default_factory=DataCapture)
+    shadow_variants: list[ShadowVariant] = Field(
+        default_factory=list,
+        max_length=1,
+        description="Shadow tests: an endpoint with a shadow has one production variant and one shadow.",
+    )
