@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..arguments import port
 from ..local.runs import RUNS_DIR, SPEC_FILE
+from .batch import register_batch
 from .endpoint import ServeError
 
 STATE_FILE = Path(RUNS_DIR) / "serve" / "endpoint.json"  # where a running `serve` says its URL
@@ -168,3 +169,5 @@ def register_serve(local_subparsers: argparse._SubParsersAction) -> None:
     shift.add_argument("items", nargs="+", metavar="[DIR] NAME=WEIGHT", help="e.g. . Current=0 Challenger=1")
     shift.add_argument("--url", help="the endpoint's URL (default: what `serve` recorded in DIR)")
     shift.set_defaults(func=cmd_shift)
+
+    register_batch(local_subparsers)  # `sagespec local batch`: the handler over a file (serve/batch.py)
