@@ -9,41 +9,99 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..arguments import open_fraction, port, positive_int
+from ..errors import LabelingError
 
 if TYPE_CHECKING:
+    from .project import LabelingProject
     from .tasks import ReviewQueue
 
 DEFAULT_PORT = 8766
 
 
+SOURCES = ("auto", "capture", "run")
+
+
 def prepare_queue(
-    project_dir: Path, run_id: str | None = None, threshold: float | None = None, limit: int | None = None
+    project_dir: Path,
+    run_id: str | None = None,
+    threshold: float | None = None,
+    limit: int | None = None,
+    source: str = "auto",
 ) -> ReviewQueue:
-    """Score the run's test split and write the review queue (used by the command and by tests)."""
+    """Write the review queue (used by the command and by tests): the unsure predictions of the
+    endpoint's captured traffic (``source`` "capture"), or of the run's test split scored with its model
+    ("run"); "auto": captured traffic when there is some and no run is named, else the run."""
+    from .capture import has_capture
     from .project import load_labeling_project
+
+    project = load_labeling_project(project_dir)
+    cutoff = project.settings.CONFIDENCE_THRESHOLD if threshold is None else threshold
+    if source == "auto":
+        source = "capture" if run_id is None and has_capture(project) else "run"
+    if source == "capture":
+        return _capture_queue(project, cutoff, limit)
+    return _run_queue(project, run_id, cutoff, limit)
+
+
+def _run_queue(project: LabelingProject, run_id: str | None, cutoff: float, limit: int | None) -> ReviewQueue:
     from .scoring import latest_run, score_run
     from .tasks import ReviewQueue
 
-    project = load_labeling_project(project_dir)
     run_dir = latest_run(project.root, run_id)
     scored, source, served = score_run(project, run_dir)
-    cutoff = project.settings.CONFIDENCE_THRESHOLD if threshold is None else threshold
     queue = ReviewQueue.build(
         project, run_dir, scored, threshold=cutoff, limit=limit, model=source.description
     )
     print(f"scored {len(scored)} test texts of run {run_dir.name} with the {source.description} ({served})")
+    _print_counts(queue, cutoff)
+    return queue
+
+
+def _capture_queue(project: LabelingProject, cutoff: float, limit: int | None) -> ReviewQueue:
+    from ..local.runs import capture_root
+    from .capture import scan_capture
+    from .tasks import ReviewQueue
+
+    scan = scan_capture(project)
+    if not scan.files:
+        raise LabelingError(
+            f"no captured traffic in {capture_root(project.root)}: serve the model with data capture on "
+            "(`sagespec local serve`) and send it requests, or label a run's test split (--from run)"
+        )
+    queue = ReviewQueue.from_capture(project, scan.predictions, threshold=cutoff, limit=limit)
+    left_out = "; ".join(f"{count} {reason}" for reason, count in sorted(scan.left_out.items()))
+    print(
+        f"read {scan.records} captured records in {scan.files} files: {len(scan.predictions)} predictions "
+        f"of one text" + (f" (left out: {left_out})" if left_out else "")
+    )
+    _print_counts(queue, cutoff)
+    print(
+        f"labels are also written as ground truth of the captured records to {ground_truth_folder(project)}"
+    )
+    return queue
+
+
+def ground_truth_folder(project: LabelingProject) -> Path:
+    from ..local.runs import ground_truth_root
+
+    return ground_truth_root(project.root)
+
+
+def _print_counts(queue: ReviewQueue, cutoff: float) -> None:
     print(
         f"{queue.about['below_threshold']} below confidence {cutoff:g}; "
         f"{len(queue.tasks)} to review, {queue.open_count} still open"
     )
-    return queue
 
 
 def cmd_local_label(args: argparse.Namespace) -> int:
     from ..foreground import serve_until_stopped
     from .server import LabelingApp, LabelingServer
 
-    queue = prepare_queue(Path(args.project_dir), args.run, args.threshold, args.limit)
+    source = args.source or ("run" if args.run else "auto")
+    if args.run and source == "capture":
+        raise LabelingError("--run names a run's test split: leave out --from capture")
+    queue = prepare_queue(Path(args.project_dir), args.run, args.threshold, args.limit, source)
     if not queue.tasks:
         print("nothing to review: every prediction is at or above the threshold")
         return 0
@@ -102,15 +160,26 @@ def register_label(local: argparse._SubParsersAction) -> None:
     """Add `label` and `retrain-data` to the `sagespec local` subcommands."""
     label = local.add_parser(
         "label",
-        help="review the latest local run's low-confidence predictions in the browser (A2I's task, locally)",
-        description="Score the test split of the latest local run with its model, then serve the project's "
-        "worker task template on 127.0.0.1 for each prediction below labeling.confidence_threshold, "
-        "least confident first. Answers are written in Amazon A2I's output format under "
-        "DIR/.sagespec-runs/labeling/.",
+        help="review low-confidence predictions in the browser (A2I's task, locally): captured traffic "
+        "or the latest run's test split",
+        description="Collect the predictions below labeling.confidence_threshold, then serve the project's "
+        "worker task template on 127.0.0.1 for each, least confident first. With --from capture (the "
+        "default when the local endpoint has captured traffic), they are the endpoint's captured answers "
+        "to requests of one text, and each label is also written as Model Monitor's ground truth of those "
+        "records (DIR/.sagespec-runs/ground-truth/), for `sagespec local monitor`; with --from run, the "
+        "latest local run's test split scored with its model. Answers are written in Amazon A2I's "
+        "output format under DIR/.sagespec-runs/labeling/.",
     )
     label.add_argument("project_dir", nargs="?", default=".", metavar="DIR", help="the project (default: .)")
     label.add_argument(
         "--port", type=port, default=DEFAULT_PORT, help=f"port on 127.0.0.1 (default {DEFAULT_PORT}; 0: any)"
+    )
+    label.add_argument(
+        "--from",
+        dest="source",
+        choices=SOURCES[1:],
+        help="what to review: captured traffic or a run's test split (default: captured traffic when "
+        "there is some, else the latest run)",
     )
     label.add_argument("--run", metavar="RUN_ID", help="score this run's test split instead of the latest")
     label.add_argument(

@@ -79,7 +79,7 @@ class LabelingApp:
         state = "answered (submit again to change it)" if queue.answered(task.name) else "open"
         status = (
             f"task {queue.position(task.name)} of {len(queue.tasks)}, {state} · "
-            f"{queue.open_count} open · run {queue.about['run_id']}"
+            f"{queue.open_count} open · {queue.about['source']}"
         )
         return self._frame(f"{queue.project.settings.TASK_TITLE} · {task.name}", rendered, status)
 

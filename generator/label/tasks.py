@@ -1,12 +1,14 @@
 """The local review queue and its answers, laid out like Amazon A2I's output in S3.
 
-    .sagespec-runs/labeling/<flow definition name>/<run id>/
+    .sagespec-runs/labeling/<flow definition name>/<run id, or captured-traffic>/
         tasks.json                      the queue: each low-confidence prediction's loop name and input
+                                        (and, from captured traffic, the event ids of its records)
         <human loop name>/output.json   one answer, in A2I's output format
 
 A task is exactly the human loop ``labeling/review_predictions.py`` would start for that prediction
 (same name, same InputContent); an answer is the output.json A2I would write for it, with a local
-flow-definition ARN (account 000000000000, as the local registry's ARNs).
+flow-definition ARN (account 000000000000, as the local registry's ARNs). A task made from captured
+traffic also writes its label as Model Monitor's ground truth for each of its records (capture.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from ..errors import LabelingError
 from ..local.runs import runs_root
+from .capture import CapturedPrediction, write_ground_truth
 from .project import LabelingProject
 from .scoring import ScoredText
 
@@ -27,6 +30,7 @@ LABELING_DIR = "labeling"
 TASKS_FILE = "tasks.json"
 OUTPUT_FILE = "output.json"
 LOCAL_ACCOUNT = "000000000000"
+CAPTURE_QUEUE = "captured-traffic"  # the queue of captured predictions: one, kept across sessions
 
 
 def labeling_root(project_dir: Path) -> Path:
@@ -52,6 +56,10 @@ def _user() -> str:
         return "reviewer"
 
 
+def parse_a2i_time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
 def _write_json(path: Path, document: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -63,6 +71,7 @@ def _write_json(path: Path, document: Any) -> None:
 class Task:
     name: str  # the human loop name
     input_content: dict[str, Any]  # StartHumanLoop's InputContent, the template's task.input
+    event_ids: tuple[str, ...] = ()  # the captured records the text came in (none: a test-split text)
 
 
 class ReviewQueue:
@@ -84,32 +93,78 @@ class ReviewQueue:
         limit: int | None = None,
         model: str = "",
     ) -> ReviewQueue:
-        """The low-confidence predictions, least confident first, as human loops; writes tasks.json."""
+        """The run's low-confidence predictions, least confident first, as human loops; writes tasks.json."""
+        items = [(s.text, s.prediction, ()) for s in scored]
+        about = {"run_id": run_dir.name, "source": f"run {run_dir.name}", "model": model}
+        return cls._assemble(project, run_dir.name, items, about, threshold=threshold, limit=limit)
+
+    @classmethod
+    def from_capture(
+        cls,
+        project: LabelingProject,
+        captured: list[CapturedPrediction],
+        *,
+        threshold: float,
+        limit: int | None = None,
+    ) -> ReviewQueue:
+        """The low-confidence captured predictions as human loops (one per text, with the event ids of
+        every record that holds it); writes tasks.json. The ground truth of tasks answered in an
+        earlier session is written again, for the records captured since."""
+        items = [(c.text, c.prediction, (c.event_id,)) for c in captured]
+        variants = sorted({c.variant for c in captured})
+        about = {"source": "captured traffic", "model": f"the endpoint's answers ({', '.join(variants)})"}
+        queue = cls._assemble(project, CAPTURE_QUEUE, items, about, threshold=threshold, limit=limit)
+        for task in queue.tasks:
+            if queue.answered(task.name):
+                queue._write_ground_truth(task, queue._read_answer(task.name))
+        return queue
+
+    @classmethod
+    def _assemble(
+        cls,
+        project: LabelingProject,
+        queue_name: str,
+        items: list[tuple[str, dict[str, Any], tuple[str, ...]]],
+        about: dict[str, Any],
+        *,
+        threshold: float,
+        limit: int | None,
+    ) -> ReviewQueue:
         review = project.review_predictions
         arn = local_flow_definition_arn(project)
         text_column = project.settings.TEXT_COLUMN
         unsure = sorted(
-            (s for s in scored if review.needs_review(s.prediction, threshold)),
-            key=lambda s: s.prediction["confidence"],
+            (item for item in items if review.needs_review(item[1], threshold)),
+            key=lambda item: item[1]["confidence"],
         )
         tasks: dict[str, Task] = {}
-        for item in unsure:
-            request = review.human_loop_request(arn, {text_column: item.text}, item.prediction)
+        for text, prediction, event_ids in unsure:
+            request = review.human_loop_request(arn, {text_column: text}, prediction)
             name = request["HumanLoopName"]
-            if name not in tasks:  # the same text twice in the split is one loop, as on AWS
-                tasks[name] = Task(name, json.loads(request["HumanLoopInput"]["InputContent"]))
+            if name in tasks:  # the same text twice is one loop, as on AWS
+                known = tasks[name]
+                new = tuple(e for e in event_ids if e not in known.event_ids)
+                tasks[name] = Task(name, known.input_content, known.event_ids + new)
+            else:
+                tasks[name] = Task(name, json.loads(request["HumanLoopInput"]["InputContent"]), event_ids)
         chosen = list(tasks.values())[:limit] if limit else list(tasks.values())
-        folder = labeling_root(project.root) / project.settings.FLOW_DEFINITION_NAME / run_dir.name
+        folder = labeling_root(project.root) / project.settings.FLOW_DEFINITION_NAME / queue_name
         about = {
             "flowDefinitionArn": arn,
-            "run_id": run_dir.name,
-            "model": model,
+            **about,
             "threshold": threshold,
-            "scored": len(scored),
+            "scored": len(items),
             "below_threshold": len(tasks),
             "created": a2i_time(datetime.now(UTC)),
         }
-        tasks_doc = [{"humanLoopName": t.name, "inputContent": t.input_content} for t in chosen]
+        tasks_doc = [
+            {
+                "humanLoopName": t.name,
+                "inputContent": t.input_content,
+                **({"eventIds": list(t.event_ids)} if t.event_ids else {}),
+            }
+            for t in chosen
+        ]
         _write_json(folder / TASKS_FILE, {**about, "tasks": tasks_doc})
         return cls(project, folder, chosen, about)
 
@@ -177,4 +232,23 @@ class ReviewQueue:
         }
         path = self.output_path(name)
         _write_json(path, document)
+        self._write_ground_truth(task, document)
         return path
+
+    def _read_answer(self, name: str) -> dict[str, Any]:
+        return json.loads(self.output_path(name).read_text(encoding="utf-8"))
+
+    def _write_ground_truth(self, task: Task, output: dict[str, Any]) -> Path | None:
+        """The answer as Model Monitor's ground truth of the task's captured records (none: no records).
+
+        The label is the model's class (settings.LABELS maps the reviewer's choice to it), the hour
+        folder the answer's submission time."""
+        if not task.event_ids:
+            return None
+        settings = self.project.settings
+        answer = output["humanAnswers"][-1]
+        chosen = answer["answerContent"][settings.ANSWER_NAME]["label"]
+        labeled = parse_a2i_time(answer["submissionTime"])
+        return write_ground_truth(
+            self.project.root, task.name, str(settings.LABELS[chosen]), task.event_ids, labeled
+        )
