@@ -29,6 +29,13 @@ PACKAGE_FILE = "model-package.json"
 MODEL_FILE = "model.tar.gz"
 EVALUATION_FILE = "evaluation.json"
 BIAS_FILE = "bias-report.json"
+# Model Monitor's baselines, as DriftCheckBaselines names them: the file each is copied to.
+BASELINE_FILES = {
+    ("ModelDataQuality", "Statistics"): "data-quality-statistics.json",
+    ("ModelDataQuality", "Constraints"): "data-quality-constraints.json",
+    ("ModelQuality", "Statistics"): "model-quality-statistics.json",
+    ("ModelQuality", "Constraints"): "model-quality-constraints.json",
+}
 
 # What serves the artifact on SageMaker (the registered model's container).
 INFERENCE_IMAGES = {
@@ -65,6 +72,16 @@ def versions(registry_root: Path, group: str) -> list[int]:
     if not folder.is_dir():
         return []
     return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit() and (p / PACKAGE_FILE).is_file())
+
+
+def drift_check_baselines(package: RegisteredPackage) -> dict[str, dict[str, Path]]:
+    """A version's Model Monitor baselines: {"ModelDataQuality"|"ModelQuality": {"Statistics"|"Constraints":
+    file}}, those present in its folder (none for a version registered without monitoring)."""
+    found: dict[str, dict[str, Path]] = {}
+    for (section, kind), name in BASELINE_FILES.items():
+        if (package.path / name).is_file():
+            found.setdefault(section, {})[kind] = package.path / name
+    return found
 
 
 def latest(registry_root: Path, group: str) -> RegisteredPackage | None:
@@ -134,21 +151,33 @@ def register_model(
     bias_report: Path | None = None,
     reuse_identical: bool = True,
     mlflow_run_id: str | None = None,
+    drift_check_baselines: dict[tuple[str, str], Path] | None = None,
 ) -> RegisteredPackage:
     """Register ``model_artifact`` as the next version of ``group``.
 
     ``mlflow_run_id`` links the version to the MLflow run of the run that trained it (experiment
     tracking), as CustomerMetadataProperties' ``mlflow_run_id``.
 
-    With ``reuse_identical`` a rerun that produced byte-identical model and evaluation (a cached run)
-    returns the newest version instead of piling up duplicates.
+    ``drift_check_baselines`` (with monitoring): Model Monitor's baseline files by (DriftCheckBaselines
+    section, Statistics or Constraints), copied into the version and recorded as its DriftCheckBaselines,
+    so that ``sagespec local monitor`` finds the baselines of the version a variant serves.
+
+    With ``reuse_identical`` a rerun that produced byte-identical model, evaluation and baselines (a
+    cached run) returns the newest version instead of piling up duplicates.
     """
     model_sha = file_digest(model_artifact)
     evaluation_sha = file_digest(evaluation_report)
+    baselines = dict(drift_check_baselines or {})
+    baselines_sha = {BASELINE_FILES[key]: file_digest(path) for key, path in baselines.items()}
     newest = latest(registry_root, group)
     if reuse_identical and newest is not None:
         meta = newest.document.get("CustomerMetadataProperties", {})
-        if meta.get("model_sha256") == model_sha and meta.get("evaluation_sha256") == evaluation_sha:
+        identical = (
+            meta.get("model_sha256") == model_sha
+            and meta.get("evaluation_sha256") == evaluation_sha
+            and json.loads(meta.get("baselines_sha256", "{}")) == baselines_sha
+        )
+        if identical:
             return RegisteredPackage(group, newest.version, newest.path, reused=True)
 
     folder = group_dir(registry_root, group)
@@ -161,6 +190,8 @@ def register_model(
         with_bias = bias_report is not None and bias_report.is_file()
         if with_bias:
             shutil.copy2(bias_report, partial / BIAS_FILE)
+        for key, source in baselines.items():
+            shutil.copy2(source, partial / BASELINE_FILES[key])
         evaluation = json.loads(evaluation_report.read_text())
 
         def write_document(version: int, path: Path) -> None:
@@ -172,6 +203,13 @@ def register_model(
             if with_bias:
                 metrics["Bias"] = {
                     "PreTrainingReport": {"ContentType": "application/json", "S3Uri": str(path / BIAS_FILE)}
+                }
+            drift_baselines: dict[str, dict[str, Any]] = {}
+            for section, kind in sorted(baselines):
+                uri = str(path / BASELINE_FILES[(section, kind)])
+                drift_baselines.setdefault(section, {})[kind] = {
+                    "ContentType": "application/json",
+                    "S3Uri": uri,
                 }
             arn = f"arn:aws:sagemaker:{region}:000000000000:model-package/{group.lower()}/{version}"
             document = {
@@ -191,6 +229,7 @@ def register_model(
                     "SupportedRealtimeInferenceInstanceTypes": list(inference_instance_types),
                 },
                 "ModelMetrics": metrics,
+                **({"DriftCheckBaselines": drift_baselines} if drift_baselines else {}),
                 "Evaluation": evaluation,
                 "CustomerMetadataProperties": {
                     "model_type": model_type,
@@ -198,6 +237,7 @@ def register_model(
                     "evaluation_sha256": evaluation_sha,
                     "sagespec_run_id": run_id,
                     **({"mlflow_run_id": mlflow_run_id} if mlflow_run_id else {}),
+                    **({"baselines_sha256": json.dumps(baselines_sha, sort_keys=True)} if baselines else {}),
                 },
                 "MetadataProperties": {"GeneratedBy": f"sagespec local run {run_id}"},
             }

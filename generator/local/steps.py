@@ -18,9 +18,11 @@ from typing import Any
 
 from ..errors import LocalRunError
 from ..plan import (
+    DATA_QUALITY_STEP,
     EVALUATE_STEP,
     EVALUATION_REPORT,
     LOCAL_OFFLINE_STORE_DIR,
+    MODEL_QUALITY_STEP,
     PREPARE_STEP,
     PREPROCESS_STEP,
     Step,
@@ -295,6 +297,14 @@ def _package_digest(init_file: str | None) -> dict[str, str]:
     return {path.name: file_digest(path) for path in sorted(Path(init_file).parent.glob("*.py"))}
 
 
+# ---------------------------------------------------------------------------------------------- baselines
+def quality_check(session: RunSession, step: Step, record: StepResult) -> None:
+    """Model Monitor's baseline of EvaluateModel's monitoring output (see sagespec.local.monitoring)."""
+    from .monitoring.step import run_quality_check
+
+    run_quality_check(session, step, record)
+
+
 # ---------------------------------------------------------------------------------------------- the branch
 def condition(session: RunSession, step: Step, record: StepResult) -> str:
     outcome = evaluate_condition(
@@ -333,6 +343,7 @@ def register(session: RunSession, step: Step, record: StepResult) -> None:
         bias_report=result.bias.report if result.bias is not None else None,
         reuse_identical=session.options.use_cache,
         mlflow_run_id=execution_run_id(spec, session.project_dir, result.run_id),
+        drift_check_baselines=_drift_check_baselines(session),
     )
     result.package = package
     record.outputs = {"package": package.path}
@@ -341,6 +352,17 @@ def register(session: RunSession, step: Step, record: StepResult) -> None:
     if package.reused:
         session.say(f"      already registered as {package.group} version {package.version} (same model)")
     write_step_record(step, record, None)
+
+
+def _drift_check_baselines(session: RunSession) -> dict[tuple[str, str], Path]:
+    """The quality-check steps' files, as RegisterModel's DriftCheckBaselines names them."""
+    sections = {DATA_QUALITY_STEP: "ModelDataQuality", MODEL_QUALITY_STEP: "ModelQuality"}
+    return {
+        (section, kind.capitalize()): session.outputs[name][kind]
+        for name, section in sections.items()
+        if name in session.outputs
+        for kind in ("statistics", "constraints")
+    }
 
 
 def fail(session: RunSession, step: Step, record: StepResult) -> None:
@@ -357,6 +379,7 @@ HANDLERS: dict[str, Handler] = {
     "bias-check": bias_check,
     "training": training,
     "tuning": tuning,
+    "quality-check": quality_check,
     "condition": condition,
     "register": register,
     "fail": fail,

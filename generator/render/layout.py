@@ -65,6 +65,8 @@ FEATURE_RULES: dict[str, Rule] = {
     "pipelines/__pkg__/debugging.py.j2": lambda s: debugger_group(s) is not None,
     # MLflow logging of the step scripts (they run without it when the module is absent).
     "pipelines/__pkg__/tracking.py": lambda s: s.tracking is not None,
+    # The monitored features: evaluate.py's baselines, Model Monitor's record preprocessor, `local monitor`.
+    "pipelines/__pkg__/monitoring_features.py.j2": lambda s: s.monitoring.enabled,
     "dot_github": lambda s: s.ci.github_actions.enabled,
     "codebuild-buildspec.yml.j2": lambda s: s.ci.codebuild.enabled,
     "deploy": lambda s: s.deployment.enabled,

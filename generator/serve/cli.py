@@ -14,6 +14,7 @@ from ..arguments import port
 from ..local.runs import RUNS_DIR, SPEC_FILE
 from .batch import register_batch
 from .endpoint import ServeError
+from .monitor import register_monitor
 
 STATE_FILE = Path(RUNS_DIR) / "serve" / "endpoint.json"  # where a running `serve` says its URL
 
@@ -171,3 +172,4 @@ def register_serve(local_subparsers: argparse._SubParsersAction) -> None:
     shift.set_defaults(func=cmd_shift)
 
     register_batch(local_subparsers)  # `sagespec local batch`: the handler over a file (serve/batch.py)
+    register_monitor(local_subparsers)  # `sagespec local monitor`: Model Monitor over the capture

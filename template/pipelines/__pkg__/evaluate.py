@@ -12,6 +12,9 @@
                 "per_class": {"<label>": {"precision", "recall", "f1", "support"}},
                 "confusion_matrix": {"labels": [...], "matrix": [[...]]}}   (rows: true, columns: predicted)
            output-dir/confusion_matrix.png
+           monitoring-dir/data-quality-baseline.csv    (with --monitoring-dir: the monitored features of
+                                                        each test text, monitoring_features.FEATURES)
+           monitoring-dir/model-quality-baseline.csv   (label,prediction,probability per test text)
 
 The pipeline's condition step reads ``metrics.<name>.value`` from evaluation.json.
 A bad input ends the job with exit status 2 and a one-line message on stderr.
@@ -20,6 +23,7 @@ A bad input ends the job with exit status 2 and a one-line message on stderr.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 import tarfile
@@ -56,6 +60,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--test-dir", type=Path, default=Path("/opt/ml/processing/test"))
     parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/evaluation"))
     parser.add_argument("--model-type", choices=("blazingtext", "bert", "autopilot"), required=True)
+    parser.add_argument(
+        "--monitoring-dir",
+        type=Path,
+        help="write Model Monitor's baselines here (data-quality-baseline.csv, model-quality-baseline.csv)",
+    )
     return parser.parse_args(argv)
 
 
@@ -385,6 +394,109 @@ def plot_confusion_matrix(matrix: list[list[int]], labels: list[str], path: Path
     plt.close(fig)
 
 
+# ---------------------------------------------------------------------------------------------- monitoring
+
+DATA_QUALITY_BASELINE = "data-quality-baseline.csv"
+MODEL_QUALITY_BASELINE = "model-quality-baseline.csv"
+
+
+def write_monitoring_baselines(
+    directory: Path, model_dir: Path, test_dir: Path, model_type: str, classes: list[str]
+) -> None:
+    """Model Monitor's baselines: the monitored features of every test text with the endpoint's answer
+    (data-quality-baseline.csv, columns monitoring_features.FEATURES) and every answer beside the true
+    class (model-quality-baseline.csv: label,prediction,probability; no probability where the server gives
+    none)."""
+    import monitoring_features  # beside this script: the features Model Monitor watches
+
+    rows = baseline_rows(model_dir, test_dir, model_type, classes)
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / DATA_QUALITY_BASELINE).open("w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, fieldnames=monitoring_features.FEATURES)
+        writer.writeheader()
+        for text, _, label, confidence in rows:
+            writer.writerow(monitoring_features.features(text, label, confidence))
+    with (directory / MODEL_QUALITY_BASELINE).open("w", newline="", encoding="utf-8") as out:
+        table = csv.writer(out)
+        table.writerow(["label", "prediction", "probability"])
+        table.writerows((true, label, "" if p is None else p) for _, true, label, p in rows)
+    print(f"wrote {DATA_QUALITY_BASELINE} and {MODEL_QUALITY_BASELINE} ({len(rows)} rows) to {directory}")
+
+
+def baseline_rows(
+    model_dir: Path, test_dir: Path, model_type: str, classes: list[str]
+) -> list[tuple[str, str, str, float | None]]:
+    """Each test text as the deployed endpoint receives it (deploy/payload.py: BlazingText's tokens,
+    Autopilot's cleaned text, the handler's raw text), its class, and the endpoint's answer."""
+    if model_type == "blazingtext":
+        truth, texts = read_blazingtext_lines(test_dir)  # already the tokens a client sends BlazingText
+    elif model_type == "autopilot":
+        transformed = sorted(model_dir.glob("*.csv.out"))
+        if transformed:  # on SageMaker: Autopilot's batch transform answered with the label alone
+            return [(text, true, label.strip(), None) for text, true, label in _transformed_rows(transformed)]
+        truth, texts = _csv_split(test_dir)
+    else:
+        truth, texts = _bert_test_texts(model_dir, test_dir, classes)
+    answers = _handler_answers(model_dir, texts)
+    return [(text, true, *answer) for text, true, answer in zip(texts, truth, answers, strict=True)]
+
+
+def _transformed_rows(paths: list[Path]) -> list[list[str]]:
+    """The rows of the batch transform's output (text,label,predicted; each file's header row left out)."""
+    rows = []
+    for path in paths:
+        with path.open(newline="", encoding="utf-8") as lines:
+            rows += [row[:3] for row in list(csv.reader(lines))[1:] if len(row) >= 3]
+    return rows
+
+
+def _csv_split(test_dir: Path) -> tuple[list[str], list[str]]:
+    """The classes and the cleaned texts of the test split's text,label parts (Autopilot's input)."""
+    from inference import clean_text  # beside this script: the endpoint's handler
+
+    truth, texts = [], []
+    for path in split_parts(test_dir, ".csv", "preprocess.py's csv output"):
+        with path.open(newline="", encoding="utf-8") as lines:
+            for row in csv.DictReader(lines):
+                truth.append(row["label"])
+                texts.append(clean_text(row["text"]))
+    return truth, texts
+
+
+def _bert_test_texts(model_dir: Path, test_dir: Path, classes: list[str]) -> tuple[list[str], list[str]]:
+    """The test split's classes and texts: BERT's split holds token ids only, so the texts are the ids
+    decoded by the model's own tokenizer (lower-cased and cut at max_seq_length, as the model saw them)."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(required_file(model_dir, "tokenizer.json", "train.py's export")))
+    if (model_dir / PYTORCH_HEAD_FILE).is_file():
+        arrays, labels = read_test_texts(test_dir, len(classes))
+        ids = [[int(i) for i in array] for array in arrays]
+    else:
+        import tensorflow as tf
+
+        records = [
+            str(path) for path in split_parts(test_dir, ".tfrecord", "preprocess.py's tfrecord output")
+        ]
+        schema = {"input_ids": tf.io.RaggedFeature(tf.int64), "label": tf.io.FixedLenFeature([], tf.int64)}
+        examples = [tf.io.parse_single_example(record, schema) for record in tf.data.TFRecordDataset(records)]
+        ids = [example["input_ids"].numpy().tolist() for example in examples]
+        labels = [int(example["label"]) for example in examples]
+    return [classes[i] for i in labels], tokenizer.decode_batch(ids, skip_special_tokens=True)
+
+
+def _handler_answers(model_dir: Path, texts: list[str]) -> list[tuple[str, float]]:
+    """The inference handler's answer to each text: its class and that class's probability."""
+    import inference  # beside this script: what serves the model (and `make serve`)
+
+    model = inference.model_fn(str(model_dir))
+    answers = []
+    for start in range(0, len(texts), inference.MAX_INSTANCES):
+        for prediction in inference.predict_fn(texts[start : start + inference.MAX_INSTANCES], model):
+            answers.append((prediction["label"], prediction["probabilities"][prediction["label"]]))
+    return answers
+
+
 # ---------------------------------------------------------------------------------------------- main
 
 
@@ -398,6 +510,10 @@ def run(args: argparse.Namespace) -> None:
             truth, predicted = predict_automl(model_dir, args.test_dir)
         else:
             truth, predicted = predict_bert(model_dir, args.test_dir, classes)
+        if args.monitoring_dir is not None:
+            write_monitoring_baselines(
+                args.monitoring_dir, model_dir, args.test_dir, args.model_type, classes
+            )
     report = build_report(truth, predicted, classes)
 
     args.output_dir.mkdir(parents=True, exist_ok=True)
