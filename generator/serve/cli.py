@@ -9,6 +9,7 @@ import os
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from ..arguments import port
 from ..local.runs import RUNS_DIR, SPEC_FILE
@@ -45,15 +46,44 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         server.server_close()
         remove_record(state)
-        for variant in endpoint.describe()["variants"]:
-            latency = variant["latency_ms"]
-            print(
-                f"  {variant['name']:<16} {variant['invocations']:>8} invocations  "
-                f"p50 {latency['p50'] if latency['p50'] is not None else '-'} ms  "
-                f"p99 {latency['p99'] if latency['p99'] is not None else '-'} ms"
-            )
-        endpoint.close()
+        endpoint.close()  # the shadows finish what they were sent, the capture is written
+        for line in summary_lines(endpoint.describe()):
+            print(line)
     return 0
+
+
+def summary_lines(described: dict[str, Any]) -> list[str]:
+    """What `serve` prints when it stops: each variant's invocations and latency, each shadow's
+    comparison with its production variant, what was captured."""
+    lines = []
+    for variant in described["variants"]:
+        lines.append(f"  {variant['name']:<16} {variant['invocations']:>8} invocations  {_latency(variant)}")
+    for shadow in described.get("shadow_variants", []):
+        agreement = shadow["agreement"]
+        rate = agreement["rate"]
+        errors = shadow["errors"]
+        lines.append(
+            f"  {shadow['name']:<16} {shadow['mirrored']:>8} mirrored from {shadow['source_variant']} "
+            f"({shadow['dropped']} dropped)  agreement "
+            f"{f'{100 * rate:.1f}%' if rate is not None else '-'} of {agreement['texts_compared']} texts  "
+            f"{_latency(shadow)}  errors 4xx {errors['4xx']}, 5xx {errors['5xx']}"
+        )
+    capture = described.get("data_capture", {})
+    if capture.get("enabled"):
+        counts = ", ".join(f"{name} {n}" for name, n in capture["captured"].items()) or "none"
+        lines.append(
+            f"  captured ({capture['sampling_percentage']}% of requests): {counts}; "
+            f"dropped {capture['dropped']}; in {capture['destination']}"
+        )
+    return lines
+
+
+def _latency(described: dict[str, Any]) -> str:
+    latency = described["latency_ms"]
+    return (
+        f"p50 {latency['p50'] if latency['p50'] is not None else '-'} ms  "
+        f"p99 {latency['p99'] if latency['p99'] is not None else '-'} ms"
+    )
 
 
 def write_record(state: Path, url: str) -> None:

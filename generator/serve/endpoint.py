@@ -14,35 +14,44 @@ import itertools
 import json
 import math
 import random
-import re
 import sys
 import tarfile
 import tempfile
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
-from ..deployment import ModelSelection, build_deployment
+from ..deployment import DeploymentPlan, ModelSelection, build_deployment
 from ..errors import SagespecError
 from ..local.deps import missing_dependency
 from ..local.registry import MODEL_FILE, PACKAGE_FILE, versions
-from ..local.runs import SPEC_FILE, registry_root
+from ..local.runs import SPEC_FILE, capture_root, registry_root
 from ..project_modules import import_file
 from ..spec.models import Spec
+from .capture import CaptureWriter, Exchange
+from .handler import MAX_JSON_DEPTH, Handler, Response, check_inference_id, check_json_body, error
+from .shadow import Copy, Shadow
+from .stats import INLINE_LIMIT_S, LATENCY_WINDOW, VariantStats
+
+__all__ = [  # what the server, the tests and `local batch` import from here
+    "INLINE_LIMIT_S",
+    "LATENCY_WINDOW",
+    "MAX_JSON_DEPTH",
+    "Endpoint",
+    "Response",
+    "ServeError",
+    "Variant",
+    "check_json_body",
+    "load_endpoint",
+    "load_handler",
+    "select_version",
+]
 
 HANDLER_FUNCTIONS = ("model_fn", "input_fn", "predict_fn", "output_fn")
-LATENCY_WINDOW = 4096  # the latest requests per variant that the percentiles are computed from
-# A variant whose handler typically answers within this time is called on the server's event loop (a
-# thread hop costs more); a slower one runs on a worker thread, so the loop keeps answering meanwhile.
-INLINE_LIMIT_S = 0.002
-TYPICAL_WEIGHT = 0.05  # how much each request moves a variant's typical latency (a moving average)
-MAX_JSON_DEPTH = 32  # {"instances": [...]} is 2 deep; deeper bodies are refused before the handler
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class ServeError(SagespecError):
@@ -114,58 +123,6 @@ def select_version(registry: Path, group: str, variant: str, rule: ModelSelectio
             return pick(approved[-1])
         return pick(found[-1], "none is approved, so the newest; a SageMaker deploy would refuse")
     return pick(found[-1])
-
-
-# ---------------------------------------------------------------------------------------------- counters
-
-
-@dataclass
-class VariantStats:
-    """Invocations, errors and latency of one variant (what CloudWatch reports per variant)."""
-
-    invocations: int = 0
-    errors_4xx: int = 0
-    errors_5xx: int = 0
-    total_seconds: float = 0.0
-    typical_seconds: float = 0.0  # a moving average of the handler's latency (see record)
-    recent: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def record(self, seconds: float, status: int) -> None:
-        with self.lock:
-            self.invocations += 1
-            self.total_seconds += seconds
-            # Each sample counts at most twice the inline limit: one stall (this process descheduled
-            # on a busy machine) does not move a quick model off the loop, while a model that is slow
-            # most of the time crosses the limit within about 15 requests.
-            sample = min(seconds, 2 * INLINE_LIMIT_S)
-            self.typical_seconds += TYPICAL_WEIGHT * (sample - self.typical_seconds)
-            self.recent.append(seconds)
-            if 400 <= status < 500:
-                self.errors_4xx += 1
-            elif status >= 500:
-                self.errors_5xx += 1
-
-    def snapshot(self) -> dict[str, Any]:
-        with self.lock:
-            recent = sorted(self.recent)
-            count, total = self.invocations, self.total_seconds
-            errors = {"4xx": self.errors_4xx, "5xx": self.errors_5xx}
-
-        def percentile(q: float) -> float | None:
-            if not recent:
-                return None
-            return round(1000 * recent[min(len(recent) - 1, math.ceil(q * len(recent)) - 1)], 3)
-
-        return {
-            "invocations": count,
-            "errors": errors,
-            "latency_ms": {
-                "mean": round(1000 * total / count, 3) if count else None,
-                "p50": percentile(0.50),
-                "p99": percentile(0.99),
-            },
-        }
 
 
 # ---------------------------------------------------------------------------------------------- routing
@@ -271,74 +228,104 @@ class Variant:
     stats: VariantStats = field(default_factory=VariantStats)
 
 
-@dataclass
-class Response:
-    status: int
-    body: bytes
-    content_type: str
-    variant: str | None = None
-
-
 class Endpoint:
-    """The loaded variants, the router, and one request's path through the handler."""
+    """The loaded variants, the router, and one request's path: the handler of the variant the weights
+    (or the target-variant header) pick answers it; then the exchange is offered to the data capture and
+    a copy to each shadow variant, neither of which delays the answer."""
 
     def __init__(
-        self, handler: ModuleType, variants: list[Variant], weights: dict[str, float], seed: int | None
+        self,
+        handler: ModuleType,
+        variants: list[Variant],
+        weights: dict[str, float],
+        seed: int | None,
+        shadows: list[Shadow] | None = None,
+        capture: CaptureWriter | None = None,
     ):
         self.handler = handler
         self.variants = {v.name: v for v in variants}
+        self.shadows = {s.name: s for s in shadows or []}
+        self.capture = capture
         self.router = Router(weights, seed)
-        self._unsupported = getattr(handler, "UnsupportedContentType", None)
+        self._handler = Handler(handler)
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
 
     def close(self) -> None:
+        """Let the shadows answer what they were sent, write what was captured, remove the unpacked models.
+        The counters stay readable (the summary is printed after)."""
+        for shadow in self.shadows.values():
+            shadow.close()  # first: a shadow's answers are captured too
+        if self.capture is not None:
+            self.capture.close()
         if self._workdir is not None:
             self._workdir.cleanup()
             self._workdir = None
 
     def invoke(
-        self, body: bytes, content_type: str, accept: str, target_variant: str | None = None
+        self,
+        body: bytes,
+        content_type: str,
+        accept: str,
+        target_variant: str | None = None,
+        inference_id: str | None = None,
     ) -> Response:
-        """One POST /invocations. An unknown target variant is the caller's error (400), as on SageMaker."""
+        """One POST /invocations. An unknown target variant, one naming a shadow variant, and an inference
+        id InvokeEndpoint would refuse are the caller's errors (400), as on SageMaker."""
         if target_variant is not None and target_variant not in self.variants:
-            message = (
-                f"target variant {target_variant!r} does not exist; variants: {', '.join(self.variants)}"
-            )
-            return _error(400, message)
+            return error(400, self._no_such_variant(target_variant))
+        if inference_id is not None:
+            try:
+                check_inference_id(inference_id)
+            except ValueError as exc:
+                return error(400, str(exc))
         try:
             variant = self.variants[target_variant or self.router.choose()]
         except Exception as exc:  # a router fault is the server's: answer it, never drop the request
             print(f"routing failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-            return _error(500, f"routing failed: {type(exc).__name__}")
+            return error(500, f"routing failed: {type(exc).__name__}")
         started = time.perf_counter()
-        try:
-            if _media_type(content_type) == "application/json":
-                check_json_body(body)
-            texts = self.handler.input_fn(body, content_type)
-            predictions = self.handler.predict_fn(texts, variant.model)
-            answer, answer_type = _body_and_type(self.handler.output_fn(predictions, accept))
-            response = Response(
-                200, answer.encode("utf-8") if isinstance(answer, str) else answer, answer_type
-            )
-        except Exception as exc:  # the handler's errors become the status codes a model server returns
-            if self._unsupported is not None and isinstance(exc, self._unsupported):
-                response = _error(415, str(exc))
-            elif isinstance(exc, ValueError):
-                response = _error(400, str(exc))
-            else:
-                print(f"variant {variant.name}: {type(exc).__name__}: {exc}", file=sys.stderr)
-                response = _error(500, f"{type(exc).__name__}: {exc}")
+        answer = self._handler.answer(variant.model, body, content_type, accept, variant.name)
+        response = answer.response
         variant.stats.record(time.perf_counter() - started, response.status)
         response.variant = variant.name
+        # The answer is computed: what follows only queues work for other threads.
+        if self.capture is not None and response.status == 200:
+            self.capture.offer(
+                Exchange(
+                    variant.name,
+                    time.time(),
+                    body,
+                    content_type,
+                    response.body,
+                    response.content_type,
+                    inference_id,
+                )
+            )
+        for shadow in self.shadows.values():
+            if shadow.source == variant.name:
+                shadow.offer(Copy(body, content_type, accept, inference_id, answer.predictions))
         return response
+
+    def _no_such_variant(self, name: str) -> str:
+        if name in self.shadows:
+            # InvokeEndpoint's TargetVariant names a production variant; SageMaker refuses a shadow's
+            # name with a ValidationError (400): a shadow only ever gets copies and answers no client.
+            return (
+                f"target variant {name!r} is a shadow variant: it gets a copy of "
+                f"{self.shadows[name].source}'s requests and answers no client; production variants: "
+                f"{', '.join(self.variants)}"
+            )
+        return f"target variant {name!r} does not exist; variants: {', '.join(self.variants)}"
 
     def quick(self) -> bool:
         """Whether every variant typically answers within :data:`INLINE_LIMIT_S` (or has not answered
-        yet): then a request is cheaper to handle where it arrives than on a worker thread."""
+        yet): then a request is cheaper to handle where it arrives than on a worker thread. Shadows run
+        on threads of their own and do not count."""
         return all(v.stats.typical_seconds <= INLINE_LIMIT_S for v in self.variants.values())
 
     def describe(self) -> dict[str, Any]:
-        """Weights, versions and counters of every variant (the local DescribeEndpoint + metrics)."""
+        """Weights, versions and counters of every variant and shadow variant, and what was captured (the
+        local DescribeEndpoint + metrics)."""
         weights, shares = self.router.weights, self.router.shares
         return {
             "variants": [
@@ -351,58 +338,10 @@ class Endpoint:
                     **v.stats.snapshot(),
                 }
                 for v in self.variants.values()
-            ]
+            ],
+            "shadow_variants": [s.describe() for s in self.shadows.values()],
+            "data_capture": self.capture.describe() if self.capture is not None else {"enabled": False},
         }
-
-
-def _body_and_type(answer: Any) -> tuple[str | bytes, str]:
-    """output_fn's answer: the JSON body, or (body, content type) from a project generated earlier."""
-    if isinstance(answer, tuple):
-        body, content_type = answer
-        return body, content_type
-    return answer, "application/json"
-
-
-def _media_type(content_type: str) -> str:
-    return content_type.split(";", 1)[0].strip().lower()
-
-
-def check_json_body(body: bytes) -> None:
-    """Refuse (ValueError: the caller's fault, 400) a JSON body that is not UTF-8, not JSON, nested
-    deeper than :data:`MAX_JSON_DEPTH`, or that holds a lone UTF-16 surrogate (``"\\ud800"``): Python
-    parses that escape into a string no UTF-8 encoder (a tokenizer, fastText, a log line) accepts."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"the body is not UTF-8: {err.reason} at byte {err.start}") from None
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"the body is not valid JSON: {err}") from None
-    except RecursionError:
-        raise ValueError(f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels") from None
-    # A lone surrogate can only come from a backslash-u escape (raw ones are not UTF-8), and nesting deeper
-    # than the limit needs more brackets than it: most bodies need no walk through the document.
-    deep = body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH
-    if not deep and b"\\u" not in body:
-        return
-    pending: list[tuple[Any, int]] = [(document, 1)]
-    while pending:
-        value, depth = pending.pop()
-        if isinstance(value, str):
-            if _SURROGATE.search(value):
-                raise ValueError("the JSON body holds a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff)")
-            continue
-        if not isinstance(value, dict | list):
-            continue
-        if depth > MAX_JSON_DEPTH:
-            raise ValueError(f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
-        items = [*value, *value.values()] if isinstance(value, dict) else value
-        pending.extend((item, depth + 1) for item in items)
-
-
-def _error(status: int, message: str) -> Response:
-    return Response(status, json.dumps({"error": message}).encode("utf-8"), "application/json")
 
 
 def _unpack(archive: Path, destination: Path) -> Path:
@@ -416,41 +355,102 @@ def _unpack(archive: Path, destination: Path) -> Path:
 
 
 def load_endpoint(project_dir: Path, spec: Spec, seed: int | None = 0, out: TextIO | None = None) -> Endpoint:
-    """Load every variant's model through the project's handler; print what serves what."""
+    """Load every variant's and shadow variant's model through the project's handler, start the data
+    capture when the spec asks for it; print what serves what. ``seed`` seeds the routing, the capture's
+    sampling and each shadow's (None: unseeded)."""
     out = out or sys.stdout
     deployment = build_deployment(spec)
     if not deployment.enabled:
         raise ServeError(f"deployment is switched off in {project_dir / SPEC_FILE} (deployment.enabled)")
-    handler = load_handler(project_dir, spec.project.package)
-    registry = registry_root(project_dir)
-    group = spec.model_package_group
+    module = load_handler(project_dir, spec.project.package)
     workdir = tempfile.TemporaryDirectory(prefix="sagespec-serve-")
-    models: dict[int, Any] = {}  # variants on the same version share one loaded model
-    variants = []
+    capture: CaptureWriter | None = None
+    shadows: list[Shadow] = []
     try:
+        registry, group = registry_root(project_dir), spec.model_package_group
+        models = _Models(module, registry, group, Path(workdir.name), out)
+        variants = []
         for v in deployment.variants:
-            chosen = select_version(registry, group, v.name, v.model)
-            if chosen.version not in models:
-                started = time.perf_counter()
-                model_dir = _unpack(chosen.path / MODEL_FILE, Path(workdir.name) / str(chosen.version))
-                models[chosen.version] = _call_model_fn(
-                    handler, model_dir, f"{group} version {chosen.version}"
-                )
-                seconds = time.perf_counter() - started
-                print(f"loaded {group} version {chosen.version} in {seconds:.1f} s", file=out)
-            variants.append(Variant(v.name, chosen.version, chosen.status, models[chosen.version]))
-            note = f"  [{chosen.note}]" if chosen.note else ""
+            chosen, model = models.load(v.name, v.model)
+            variants.append(Variant(v.name, chosen.version, chosen.status, model))
             print(
                 f"  {v.name:<16} {v.traffic_percent:>5g}%  version {chosen.version} ({chosen.status}, "
-                f"rule {v.model.select}){note}",
+                f"rule {v.model.select}){_note(chosen)}",
+                file=out,
+            )
+        capture = _capture(project_dir, spec, deployment, seed, out)
+        source = deployment.variants[0].name  # the checks allow a shadow beside one production variant only
+        for s in deployment.shadows:
+            chosen, model = models.load(s.name, s.model)
+            shadows.append(
+                Shadow(
+                    s.name,
+                    source,
+                    s.sampling_percent,
+                    chosen.version,
+                    chosen.status,
+                    model,
+                    Handler(module),
+                    capture,
+                    seed=None if seed is None else f"shadow {s.name} {seed}",
+                )
+            )
+            print(
+                f"  {s.name:<16} shadow: a copy of {s.sampling_percent}% of {source}'s requests, "
+                f"version {chosen.version} ({chosen.status}, rule {s.model.select}){_note(chosen)}",
                 file=out,
             )
     except BaseException:
+        for shadow in shadows:
+            shadow.close(drain_seconds=0)
+        if capture is not None:
+            capture.close()
         workdir.cleanup()
         raise
-    endpoint = Endpoint(handler, variants, deployment.weights, seed)
+    endpoint = Endpoint(module, variants, deployment.weights, seed, shadows=shadows, capture=capture)
     endpoint._workdir = workdir
     return endpoint
+
+
+class _Models:
+    """Each registered version a variant serves, loaded once (variants on one version share it)."""
+
+    def __init__(self, handler: ModuleType, registry: Path, group: str, workdir: Path, out: TextIO) -> None:
+        self.handler, self.registry, self.group = handler, registry, group
+        self.workdir, self.out = workdir, out
+        self.loaded: dict[int, Any] = {}
+
+    def load(self, variant: str, rule: ModelSelection) -> tuple[Selection, Any]:
+        chosen = select_version(self.registry, self.group, variant, rule)
+        if chosen.version not in self.loaded:
+            started = time.perf_counter()
+            model_dir = _unpack(chosen.path / MODEL_FILE, self.workdir / str(chosen.version))
+            what = f"{self.group} version {chosen.version}"
+            self.loaded[chosen.version] = _call_model_fn(self.handler, model_dir, what)
+            seconds = time.perf_counter() - started
+            print(f"loaded {what} in {seconds:.1f} s", file=self.out)
+        return chosen, self.loaded[chosen.version]
+
+
+def _note(chosen: Selection) -> str:
+    return f"  [{chosen.note}]" if chosen.note else ""
+
+
+def _capture(
+    project_dir: Path, spec: Spec, deployment: DeploymentPlan, seed: int | None, out: TextIO
+) -> CaptureWriter | None:
+    """The data capture the spec asks for, writing under capture_root/<endpoint name>, as SageMaker
+    writes under DestinationS3Uri/<endpoint name>."""
+    settings = spec.deployment.data_capture
+    if not settings.enabled:
+        return None
+    root = capture_root(project_dir) / deployment.endpoint_name
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ServeError(f"data capture cannot write to {root}: {exc.strerror or exc}") from None
+    print(f"  capturing {settings.sampling_percentage}% of each variant's requests to {root}", file=out)
+    return CaptureWriter(root, settings.sampling_percentage, seed=None if seed is None else f"capture {seed}")
 
 
 def _call_model_fn(handler: ModuleType, model_dir: Path, what: str) -> Any:

@@ -2,13 +2,16 @@
 
     GET  /ping                 200 once every variant's model is loaded
     POST /invocations          the body goes through the handler of the variant the weights pick, or of
-                               the one named by X-Amzn-SageMaker-Target-Variant; the answer carries
-                               X-Amzn-Invoked-Production-Variant
-    GET  /admin/variants       weights, versions, invocation counts and latency per variant
+                               the one named by X-Amzn-SageMaker-Target-Variant (never a shadow: 400);
+                               the answer carries X-Amzn-Invoked-Production-Variant. With data capture
+                               on, X-Amzn-SageMaker-Inference-Id is kept as the record's inferenceId
+    GET  /admin/variants       weights, versions, invocation counts and latency per variant; per shadow
+                               variant the requests mirrored, agreement, latency, errors; what was captured
     POST /admin/weights        {"<variant>": weight, ...}: change weights live (loopback clients only)
 
 A bad request gets a 4xx and a short reason: 400 (malformed Content-Length, not JSON, JSON nested too
-deep or holding a lone surrogate, a bad weight, a body shorter than its Content-Length), 405 (another
+deep or holding a lone surrogate, a bad weight, a body shorter than its Content-Length, a target variant
+that is no production variant, an inference id InvokeEndpoint would refuse), 405 (another
 method), 408 (a body that stops arriving), 411 (no Content-Length), 413 (over SageMaker's 6 MB payload
 limit), 415 (a content type the handler does not speak). A 5xx is only ever a fault of the server or of
 the model, and every request gets an answer.
@@ -30,10 +33,12 @@ import sys
 from typing import Any
 
 from ..foreground import content_length
-from .endpoint import Endpoint, Response, check_json_body
+from .endpoint import Endpoint
+from .handler import Response, check_json_body
 
 TARGET_VARIANT_HEADER = "X-Amzn-SageMaker-Target-Variant"
 INVOKED_VARIANT_HEADER = "X-Amzn-Invoked-Production-Variant"
+INFERENCE_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"  # InvokeEndpoint's InferenceId: kept in captured data
 # SageMaker real-time endpoints take at most 6 MB per invocation (InvokeEndpoint's payload limit);
 # a larger body is refused with 413 before it is read.
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
@@ -41,6 +46,7 @@ REQUEST_TIMEOUT_S = 60  # a client that stops sending mid-body is answered 408
 
 _TARGET = TARGET_VARIANT_HEADER.lower().encode("ascii")
 _INVOKED = INVOKED_VARIANT_HEADER.lower().encode("ascii")
+_INFERENCE_ID = INFERENCE_ID_HEADER.lower().encode("ascii")
 _CLOSE = (b"connection", b"close")
 
 Scope = dict[str, Any]
@@ -96,7 +102,8 @@ class EndpointApp:
             body,
             content_type=headers.get(b"content-type", b"application/json").decode("latin-1"),
             accept=headers.get(b"accept", b"application/json").decode("latin-1"),
-            target_variant=target.decode("latin-1") if (target := headers.get(_TARGET)) is not None else None,
+            target_variant=_text(headers.get(_TARGET)),
+            inference_id=_text(headers.get(_INFERENCE_ID)),
         )
         if self.endpoint.quick():
             return call()
@@ -119,6 +126,10 @@ class EndpointApp:
 
 
 # ---------------------------------------------------------------------------------------------- plumbing
+
+
+def _text(value: bytes | None) -> str | None:
+    return value.decode("latin-1") if value is not None else None
 
 
 def _headers(raw: list[tuple[bytes, bytes]]) -> dict[bytes, bytes]:

@@ -1,0 +1,97 @@
+"""Projects for the data-capture and shadow-variant tests: the template's handler and a local registry of
+two tiny fastText models that disagree.
+
+Version 1 (Approved) learned the reviews' classes; version 2 (pending) learned that every review is
+``neg`` (a few nonsense texts keep ``pos`` among its classes). So version 2 agrees with version 1 on the
+negative reviews and disagrees on the positive ones.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from sagespec.local.registry import register_model
+
+REPO = Path(__file__).resolve().parents[2]
+HANDLER = REPO / "template" / "pipelines" / "__pkg__" / "inference.py"
+GROUP = "shadow-endpoint-models"
+PACKAGE = "shadow_endpoint"
+ENDPOINT_NAME = "shadow-endpoint"
+POSITIVE = ["great dress love it", "lovely fit and soft", "perfect and beautiful"]
+NEGATIVE = ["terrible fit awful", "cheap fabric returned it", "too small and ugly"]
+
+
+def spec_text(deployment: str) -> str:
+    """A spec whose deployment section is ``deployment`` (YAML, indented by two spaces)."""
+    return f"""\
+spec_version: 1
+project: {{name: Shadow endpoint, slug: {ENDPOINT_NAME}}}
+dataset:
+  source: reviews.csv
+  text_column: Review Text
+  label_column: Rating
+  label_mapping: {{1: neg, 2: neg, 4: pos, 5: pos}}
+model: {{type: blazingtext}}
+bias: {{enabled: false}}
+registry: {{model_package_group: {GROUP}}}
+deployment:
+{deployment}"""
+
+
+def _register(registry: Path, work: Path, lines: list[str], status: str, run: str) -> None:
+    import fasttext
+
+    work.mkdir()
+    (work / "train.txt").write_text("".join(lines) * 20)
+    model = fasttext.train_supervised(
+        str(work / "train.txt"), epoch=25, dim=8, bucket=1000, thread=1, seed=1, verbose=0
+    )
+    model.save_model(str(work / "model.bin"))
+    with tarfile.open(work / "model.tar.gz", "w:gz") as tar:
+        tar.add(work / "model.bin", arcname="model.bin")
+    (work / "evaluation.json").write_text(json.dumps({"run": run}))
+    register_model(
+        registry,
+        group=GROUP,
+        model_artifact=work / "model.tar.gz",
+        evaluation_report=work / "evaluation.json",
+        approval_status=status,
+        model_type="blazingtext",
+        region="us-east-1",
+        inference_instance_types=["ml.m5.large"],
+        run_id=run,
+    )
+
+
+@pytest.fixture(scope="session")
+def disagreeing_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A registry: version 1 (Approved) right about the reviews, version 2 (pending) calling all ``neg``."""
+    pytest.importorskip("fasttext")
+    work = tmp_path_factory.mktemp("shadow-models")
+    registry = work / "registry"
+    right = [f"__label__pos {t}\n" for t in POSITIVE] + [f"__label__neg {t}\n" for t in NEGATIVE]
+    _register(registry, work / "v1", right, "Approved", "run-1")
+    all_neg = [f"__label__neg {t}\n" for t in POSITIVE + NEGATIVE] + ["__label__pos qqq zzz xxq\n"]
+    _register(registry, work / "v2", all_neg, "PendingManualApproval", "run-2")
+    return registry
+
+
+@pytest.fixture
+def make_project(disagreeing_registry: Path, tmp_path: Path) -> Callable[[str], Path]:
+    """A project with the handler, the two models and a spec with the given deployment section."""
+
+    def make(deployment: str, name: str = "project") -> Path:
+        root = tmp_path / name
+        (root / "pipelines" / PACKAGE).mkdir(parents=True)
+        shutil.copyfile(HANDLER, root / "pipelines" / PACKAGE / "inference.py")
+        (root / "spec.yaml").write_text(spec_text(deployment))
+        shutil.copytree(disagreeing_registry, root / ".sagespec-runs" / "registry")
+        return root
+
+    return make
