@@ -17,7 +17,7 @@ from sagespec.render import render_project
 from sagespec.spec import load_spec
 
 from .conftest import EXAMPLE_SPECS
-from .pipeline_variants import PYTORCH_BERT, load_pytorch_bert
+from .pipeline_variants import MONITORED, PYTORCH_BERT, load_monitored, load_pytorch_bert
 
 pytest.importorskip("sagemaker")
 pytest.importorskip("moto")
@@ -74,11 +74,16 @@ def ordered_steps(definition):
     return names
 
 
-@pytest.fixture(scope="module", params=[*EXAMPLE_SPECS, PYTORCH_BERT], ids=lambda p: getattr(p, "stem", p))
+VARIANTS = {PYTORCH_BERT: load_pytorch_bert, MONITORED: load_monitored}
+
+
+@pytest.fixture(
+    scope="module", params=[*EXAMPLE_SPECS, PYTORCH_BERT, MONITORED], ids=lambda p: getattr(p, "stem", p)
+)
 def loaded(request):
-    """Each example spec (the BlazingText tuning example among them), and the BERT example trained with
-    PyTorch on two instances."""
-    return load_pytorch_bert() if request.param == PYTORCH_BERT else load_spec(request.param)
+    """Each example spec (the BlazingText tuning example among them), the BERT example trained with
+    PyTorch on two instances, and the BlazingText example with Model Monitor's baselines."""
+    return VARIANTS[request.param]() if request.param in VARIANTS else load_spec(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -330,3 +335,65 @@ def test_pytorch_bert_runs_on_pytorch_images_and_trains_under_torchrun(built, lo
     launcher = launchers[train.name]
     assert launcher["distributed"] == {"process_count_per_node": None, "smp": None}
     assert "distributed_drivers/torchrun_driver.py" in launcher["sm_train"]
+
+
+def _sample_values(value):
+    """The request with every pipeline expression replaced by an S3 URI (all those here are S3 URIs)."""
+    if isinstance(value, dict):
+        if len(value) == 1 and next(iter(value)) in ("Get", "Std:Join"):
+            return "s3://bucket/runtime/value"
+        return {key: _sample_values(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_sample_values(item) for item in value]
+    return value
+
+
+def test_quality_check_steps_read_the_plans_baselines(built, loaded, monkeypatch):
+    """With monitoring, each of the plan's quality-check steps is a QualityCheck step of its kind that
+    reads the plan's input (the CSV under EvaluateModel's monitoring output) on Model Monitor's image,
+    its job a valid CreateProcessingJob request; RegisterModel records the baselines it computes as the
+    model package's drift-check baselines."""
+    from sagespec.aws.requests import operation_model, request_problems
+
+    plan, definition, *_ = built
+    checks = [s for s in plan.steps if s.kind == "quality-check"]
+    if not checks:
+        assert not [s for s in definition["Steps"] if s["Type"] == "QualityCheck"]
+        pytest.skip("the spec monitors nothing")
+    steps = dict(ordered_steps(definition))
+    image = _sdk_image(monkeypatch, "model-monitor", loaded.spec.project.region)
+    drift = steps["RegisterModel"]["Arguments"]["DriftCheckBaselines"]
+    for check in checks:
+        step = steps[check.name]
+        assert step["Type"] == "QualityCheck"
+        assert step["CheckType"] == check.check.upper().replace("-", "_")  # DATA_QUALITY, MODEL_QUALITY
+        arguments = step["Arguments"]
+        assert arguments["AppSpecification"]["ImageUri"] == image
+        (baseline,) = check.inputs
+        (dataset,) = arguments["ProcessingInputs"]
+        kind, _, source = baseline.source.partition(":")
+        producer, output = source.split("/")
+        assert kind == "step" and dataset["S3Input"]["S3Uri"] == {
+            "Std:Join": {
+                "On": "/",
+                "Values": [
+                    {"Get": f"Steps.{producer}.ProcessingOutputConfig.Outputs['{output}'].S3Output.S3Uri"},
+                    baseline.destination,
+                ],
+            }
+        }
+        # The producing step declares that output, at the plan's container folder.
+        outputs = steps[producer]["Arguments"]["ProcessingOutputConfig"]["Outputs"]
+        assert output in [o["OutputName"] for o in outputs]
+        entry = {"data-quality": "ModelDataQuality", "model-quality": "ModelQuality"}[check.check]
+        for kind in ("Statistics", "Constraints"):
+            used = {"Get": f"Steps.{check.name}.BaselineUsedForDriftCheck{kind}"}
+            assert drift[entry][kind]["S3Uri"] == used
+        request = {**_sample_values(arguments), "ProcessingJobName": f"{check.name.lower()}-job"}
+        problems = request_problems(operation_model("sagemaker", "CreateProcessingJob"), request)
+        assert not problems, problems
+    # RegisterModel waits for the baselines, as the plan says.
+    register = plan.step("RegisterModel")
+    assert set(register.depends_on) == {check.name for check in checks}
+    referenced = json.dumps(steps["RegisterModel"]["Arguments"])
+    assert all(f"Steps.{name}." in referenced for name in register.depends_on)

@@ -11,7 +11,8 @@ concern, so a template says where a value comes from (``{{ training.instance_typ
   (:mod:`.context_tuning`; None when the spec does not tune);
 - ``deploy`` (:mod:`.context_deploy`), ``explore`` and ``features`` (:mod:`.context_explore`),
   ``labeling`` (:mod:`.context_labeling`), ``studio`` (:mod:`.context_studio`), ``tracking``
-  (:mod:`.context_tracking`; None when the spec tracks nothing).
+  (:mod:`.context_tracking`; None when the spec tracks nothing), ``monitoring``
+  (:mod:`.context_monitoring`; None when the spec monitors nothing).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .context_debugger import debugger_group
 from .context_deploy import deploy_group
 from .context_explore import explore_group, features_group
 from .context_labeling import labeling_group
+from .context_monitoring import monitoring_group
 from .context_pipeline import (
     bias_group,
     evaluation_group,
@@ -67,4 +69,5 @@ def build_context(
         "labeling": labeling_group(spec),
         "studio": studio_group(spec),
         "tracking": tracking_group(spec),
+        "monitoring": monitoring_group(spec, plan),
     }

@@ -65,6 +65,8 @@ FEATURE_RULES: dict[str, Rule] = {
     "pipelines/__pkg__/debugging.py.j2": lambda s: debugger_group(s) is not None,
     # MLflow logging of the step scripts (they run without it when the module is absent).
     "pipelines/__pkg__/tracking.py": lambda s: s.tracking is not None,
+    # Model Monitor's baseline steps (monitoring.* of the spec).
+    "pipelines/__pkg__/monitoring.py": lambda s: s.monitoring.enabled,
     # The monitored features: evaluate.py's baselines, Model Monitor's record preprocessor, `local monitor`.
     "pipelines/__pkg__/monitoring_features.py.j2": lambda s: s.monitoring.enabled,
     "dot_github": lambda s: s.ci.github_actions.enabled,
@@ -73,6 +75,7 @@ FEATURE_RULES: dict[str, Rule] = {
     "pipelines/__pkg__/inference.py": lambda s: s.deployment.enabled,
     "tests/test_deploy.py": lambda s: s.deployment.enabled,
     "tests/test_autopilot.py": lambda s: s.model.type == "autopilot",
+    "tests/test_monitoring.py": lambda s: s.monitoring.enabled,
     "tests/test_smoke_test.py": lambda s: s.deployment.enabled,
     "tests/test_payload.py": lambda s: s.deployment.enabled,
     "studio": lambda s: s.studio.enabled and s.ci.codebuild.enabled,  # the template runs the buildspec

@@ -57,6 +57,11 @@ PROPERTY_OPERATIONS = {
 }
 # A ClarifyCheck step's properties are S3 URIs of constraints files, not an API's output.
 CLARIFY_CHECK_PROPERTIES = {"CalculatedBaselineConstraints", "BaselineUsedForDriftCheckConstraints"}
+# A QualityCheck step's (Model Monitor's baselines) are those of statistics files too.
+QUALITY_CHECK_PROPERTIES = CLARIFY_CHECK_PROPERTIES | {
+    "CalculatedBaselineStatistics",
+    "BaselineUsedForDriftCheckStatistics",
+}
 EXECUTION_VARIABLES = {
     "PipelineExecutionId": "a1b2c3d4e5f6",
     "PipelineExecutionArn": "arn:aws:sagemaker:us-east-1:123456789012:pipeline/p/execution/a1b2c3d4e5f6",
@@ -260,8 +265,9 @@ class Resolver:
         step_name, _, path = reference.partition(".")
         assert step_name in self.steps, f"a property of {step_name}, which is no step of the pipeline"
         step = self.steps[step_name]
-        if step["Type"] == "ClarifyCheck":
-            assert path in CLARIFY_CHECK_PROPERTIES, f"ClarifyCheck step {step_name} has no property {path}"
+        checks = {"ClarifyCheck": CLARIFY_CHECK_PROPERTIES, "QualityCheck": QUALITY_CHECK_PROPERTIES}
+        if step["Type"] in checks:
+            assert path in checks[step["Type"]], f"{step['Type']} step {step_name} has no property {path}"
             return f"s3://{BUCKET}/runtime/{step_name}/{path}.json"
         assert step["Type"] in PROPERTY_OPERATIONS, f"{step['Type']} step {step_name} has no properties"
         name = step_name

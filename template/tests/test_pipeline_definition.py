@@ -52,6 +52,7 @@ ELSE_STEPS = [("FailPipeline", "Fail")]
 REQUEST_OPERATIONS = {
     "Processing": ("CreateProcessingJob", "ProcessingJobName"),
     "ClarifyCheck": ("CreateProcessingJob", "ProcessingJobName"),
+    "QualityCheck": ("CreateProcessingJob", "ProcessingJobName"),
     "Training": ("CreateTrainingJob", "TrainingJobName"),
     "Tuning": ("CreateHyperParameterTuningJob", "HyperParameterTuningJobName"),
     "RegisterModel": ("CreateModelPackage", None),
@@ -173,21 +174,40 @@ def test_steps_names_order_and_types(built: Built) -> None:
     if _autopilot(built):
         at = expected.index(("TrainModel", "Training"))
         expected[at : at + 1] = AUTOPILOT_STEPS
+    # With monitoring, Model Monitor's baselines (monitoring.py) come between evaluation and the condition.
+    at = expected.index(("EvaluateModel", "Processing")) + 1
+    expected[at:at] = [(check["step"], "QualityCheck") for check in _quality_checks(built)]
     assert [(step["Name"], step["Type"]) for step in steps] == expected
     condition = steps[-1]["Arguments"]
     assert [(step["Name"], step["Type"]) for step in condition["IfSteps"]] == IF_STEPS
     assert [(step["Name"], step["Type"]) for step in condition["ElseSteps"]] == ELSE_STEPS
 
 
+def _quality_checks(built: Built) -> list[dict[str, Any]]:
+    """Model Monitor's baseline steps (settings.QUALITY_CHECKS): none when the spec monitors nothing."""
+    return getattr(built.settings, "QUALITY_CHECKS", [])
+
+
 @pytest.mark.parametrize(
     "step_name",
-    ["PrepareData", "PreprocessData", "CheckDataBias", "TrainModel", "EvaluateModel", "RegisterModel"],
+    [
+        "PrepareData",
+        "PreprocessData",
+        "CheckDataBias",
+        "TrainModel",
+        "EvaluateModel",
+        "BaselineDataQuality",
+        "BaselineModelQuality",
+        "RegisterModel",
+    ],
 )
 def test_step_arguments_are_valid_api_requests(built: Built, service: ServiceModel, step_name: str) -> None:
     """Each step's Arguments are a valid request of the API it calls (TrainModel stands for the
     training step: a CreateHyperParameterTuningJob request when the spec tunes hyperparameters)."""
     if step_name == "CheckDataBias":
         _require_bias_check(built)
+    if step_name.startswith("Baseline") and step_name not in [c["step"] for c in _quality_checks(built)]:
+        pytest.skip(f"the spec has no {step_name} monitor baseline")
     if step_name == "TrainModel":
         step_name = _training_step_name(built.settings)
     step = built.step(step_name)

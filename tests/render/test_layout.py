@@ -126,12 +126,20 @@ def test_a_pytorch_bert_project_trains_with_the_pytorch_script_as_train_py(examp
     assert "pipelines/__pkg__/tfrecord_format.py" not in files  # TensorFlow's input format
 
 
-@pytest.mark.parametrize("extra", ["", "framework: pytorch", "tuning"])
+@pytest.mark.parametrize("extra", ["", "framework: pytorch", "tuning", "monitoring"])
 def test_the_generated_pipeline_module_stays_under_400_lines(example_text, tmp_path, extra):
     """pipeline.py holds the steps; constants live in settings.py, model- and tuning-specific pieces in
-    modules of their own (AWS's seed pipeline.py, 294 lines, is the size to beat)."""
-    name = "womens-clothing-blazingtext-tuning.yaml" if extra == "tuning" else "womens-clothing-bert.yaml"
+    modules of their own (AWS's seed pipeline.py, 294 lines, is the size to beat). The longest: Autopilot
+    with both Model Monitor baselines (monitoring.py)."""
+    name = {
+        "tuning": "womens-clothing-blazingtext-tuning.yaml",
+        "monitoring": "womens-clothing-autopilot.yaml",
+    }.get(extra, "womens-clothing-bert.yaml")
     text = example_text(name)
+    if extra == "monitoring":
+        monitors = "monitoring:\n  data_quality: {schedule: daily}\n  model_quality: {schedule: daily}\n\n"
+        text = text.replace("\nlabeling:\n", f"\n{monitors}labeling:\n")
+        assert "\nmonitoring:" in text
     if extra.startswith("framework"):
         text = text.replace("  type: bert\n", f"  type: bert\n  {extra}\n")
     loaded = load_spec_text(text, SPECS / name)  # data paths are relative to the spec
