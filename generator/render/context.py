@@ -9,7 +9,8 @@ concern, so a template says where a value comes from (``{{ training.instance_typ
 - ``plan`` (the :class:`~sagespec.plan.Plan` itself) and, read from it, ``prepare``, ``preprocess``, ``bias``,
   ``training``, ``evaluation``, ``registry`` (:mod:`.context_pipeline`) and ``tuning``
   (:mod:`.context_tuning`; None when the spec does not tune);
-- ``deploy`` (:mod:`.context_deploy`), ``explore`` and ``features`` (:mod:`.context_explore`),
+- ``deploy`` (:mod:`.context_deploy`), ``batch`` (:mod:`.context_batch`; None without a batch section),
+  ``explore`` and ``features`` (:mod:`.context_explore`),
   ``labeling`` (:mod:`.context_labeling`), ``studio`` (:mod:`.context_studio`), ``tracking``
   (:mod:`.context_tracking`; None when the spec tracks nothing), ``monitoring``
   (:mod:`.context_monitoring`; None when the spec monitors nothing).
@@ -21,6 +22,7 @@ from typing import Any
 
 from ..plan import build_plan
 from ..spec.models import Spec
+from .context_batch import batch_group
 from .context_debugger import debugger_group
 from .context_deploy import deploy_group
 from .context_explore import explore_group, features_group
@@ -64,6 +66,7 @@ def build_context(
         "registry": registry_group(spec),
         "ci": ci_group(spec),
         "deploy": deploy_group(spec),
+        "batch": batch_group(spec),
         "explore": explore_group(spec),
         "features": features_group(spec),
         "labeling": labeling_group(spec),

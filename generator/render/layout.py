@@ -72,6 +72,9 @@ FEATURE_RULES: dict[str, Rule] = {
     "dot_github": lambda s: s.ci.github_actions.enabled,
     "codebuild-buildspec.yml.j2": lambda s: s.ci.codebuild.enabled,
     "deploy": lambda s: s.deployment.enabled,
+    # Batch scoring on SageMaker: a transform job with a registered model (the spec's `batch` section).
+    "deploy/batch.py": lambda s: s.batch is not None,
+    "tests/test_batch.py": lambda s: s.deployment.enabled and s.batch is not None,
     "pipelines/__pkg__/inference.py": lambda s: s.deployment.enabled,
     "tests/test_deploy.py": lambda s: s.deployment.enabled,
     "tests/test_autopilot.py": lambda s: s.model.type == "autopilot",

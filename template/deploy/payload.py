@@ -11,7 +11,13 @@ Who reads the request depends on who serves the model:
                  holding what model_autopilot.py's INFERENCE_OUTPUT asks for: the predicted label, its
                  probability, every class's probability ("[0.1, 0.9]") and the classes ("['a', 'b']")
 
-deploy/cli.py, deploy/smoke_test.py and labeling/review_predictions.py send and read through here.
+A batch transform job (deploy/batch.py) reads an S3 object split into records at line breaks
+(SplitType Line) and sends the server one record per request, or as many as fit (BatchStrategy): the
+handler gets one {"instances": [text]} per line, one per request; BlazingText JSON lines
+{"source": "tokens"} (application/jsonlines), several per request; Autopilot one CSV line per text.
+
+deploy/cli.py, deploy/smoke_test.py, deploy/batch.py and labeling/review_predictions.py send and read
+through here.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from typing import Any
 from deploy.settings import CLASSES, HANDLER_MODULE, MODEL_TYPE
 
 JSON = "application/json"
+JSON_LINES = "application/jsonlines"
 CSV = "text/csv"
 HANDLER = "handler"
 # Who answers the deployed endpoint: a built-in image or Autopilot's container, else the handler.
@@ -96,6 +103,32 @@ def encode(texts: list[str], server: str | None = None, content_type: str | None
     if content_type == CSV:
         return Request(CSV, JSON, csv_lines(texts))
     return Request(JSON, JSON, json.dumps({"instances": texts}).encode("utf-8"))
+
+
+@dataclass(frozen=True)
+class TransformInput:
+    """A batch transform job's input object, one record per line, and how the job sends it."""
+
+    content_type: str
+    accept: str
+    batch_strategy: str  # SingleRecord: one line per request; MultiRecord: as many as MaxPayloadInMB allows
+    body: bytes
+
+
+def transform_input(texts: list[str], server: str | None = None) -> TransformInput:
+    """The object a transform job with SplitType Line reads, one text per line, as ``server`` (None:
+    DEPLOYED) reads it. A text's line breaks never split it: JSON escapes them, clean_text removes them."""
+    server = server or DEPLOYED
+    if server == "autopilot":
+        clean_text = _handler().clean_text
+        return TransformInput(CSV, CSV, "MultiRecord", csv_lines([clean_text(text) for text in texts]))
+    if server == "blazingtext":
+        tokens = _handler().blazingtext_tokens
+        lines = "".join(json.dumps({"source": tokens(text)}) + "\n" for text in texts)
+        return TransformInput(JSON_LINES, JSON_LINES, "MultiRecord", lines.encode("utf-8"))
+    # The handler reads one JSON document per request, so each line is a request of its own.
+    lines = "".join(json.dumps({"instances": [text]}) + "\n" for text in texts)
+    return TransformInput(JSON, JSON, "SingleRecord", lines.encode("utf-8"))
 
 
 def decode(body: bytes | str, server: str | None = None) -> list[Prediction]:
