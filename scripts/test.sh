@@ -18,6 +18,15 @@ if [ ! -x .venv-iac/bin/python ]; then
 fi
 .venv-iac/bin/python -m pip install --quiet "cfn-lint==1.58.0" "checkov==3.3.30"
 
+# smdebug (SageMaker Debugger's library) reads back what the training scripts write for Debugger's rule
+# jobs. It pins protobuf<=3.20.3, which TensorFlow 2.21 cannot share: it lives in .venv-smdebug, with the
+# libraries its trial reader imports (pandas 2.2 is the last that fits numpy 1.x).
+if [ ! -x .venv-smdebug/bin/python ]; then
+    "$PYTHON" -m venv .venv-smdebug
+fi
+.venv-smdebug/bin/python -m pip install --quiet "smdebug==1.0.34" "protobuf==3.20.3" "numpy==1.26.4" \
+    "pandas==2.2.3" "psutil==7.2.2" "requests==2.34.2"
+
 # Headless Chromium drives the local labeling page in its browser test (Debian's package). Where it
 # cannot be installed, that one test skips and says why.
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

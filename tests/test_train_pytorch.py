@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 
 from sagespec.spec.catalog import BERT_PYTORCH
 
+from .smdebug_env import DEBUG_TENSORS, read_trial
+
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
@@ -94,7 +96,12 @@ def _channel(folder: Path, model: Path, copies: int = 4) -> Path:
 
 
 def _run(
-    tmp: Path, model: Path, *args: str, channels: tuple[Path, Path] | None = None, script: Path = SCRIPT
+    tmp: Path,
+    model: Path,
+    *args: str,
+    channels: tuple[Path, Path] | None = None,
+    script: Path = SCRIPT,
+    environment: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
     train, validation = channels or (_channel(tmp / "train", model), _channel(tmp / "validation", model, 1))
     env = os.environ | {
@@ -106,6 +113,7 @@ def _run(
         "CUDA_VISIBLE_DEVICES": "",
         "USE_TF": "0",  # a PyTorch project has no TensorFlow; this test environment does
     }
+    env.update(environment or {})
     command = [sys.executable, str(script), "--pretrained_model", str(model), "--batch_size", "4",
                "--checkpoint_dir", str(tmp / "checkpoints"), *args]  # fmt: skip
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
@@ -241,6 +249,30 @@ def test_a_project_without_an_endpoint_exports_no_serving_code(tmp_path, tiny_mo
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "model" / "classifier.safetensors").is_file()
     assert not (tmp_path / "model" / "code").exists()
+
+
+def test_with_debugger_rules_each_epochs_losses_are_where_the_rule_jobs_read_them(tmp_path, tiny_model):
+    """debug_tensors.py beside train.py (the spec has Debugger rules) and the hook's folder named: smdebug
+    reads each epoch's training and validation loss back, the values the metric lines print."""
+    package = tmp_path / "pkg"
+    package.mkdir()
+    shutil.copy2(SCRIPT, package / "train.py")
+    shutil.copy2(DEBUG_TENSORS, package / "debug_tensors.py")
+    tensors = tmp_path / "tensors"
+    environment = {"SAGESPEC_DEBUG_TENSORS_DIR": str(tensors)}
+    done = _run(tmp_path, tiny_model, "--epochs", "2", script=package / "train.py", environment=environment)
+    assert done.returncode == 0, done.stderr[-2000:]
+    trial = read_trial(tensors)
+    assert trial["losses"] == ["loss"] and trial["loaded_all_steps"]
+    printed = {}
+    for line in done.stdout.splitlines():
+        if match := re.match(r"epoch=(\d+) train:loss=(\S+) .*validation:loss=(\S+) ", line):
+            epoch = int(match.group(1))
+            printed[(2 * epoch - 2, "TRAIN", epoch)] = float(match.group(2))
+            printed[(2 * epoch - 1, "EVAL", epoch)] = float(match.group(3))
+    assert [tuple(step[:3]) for step in trial["steps"]] == list(printed)
+    for step, mode, epoch, value in trial["steps"]:
+        assert value == pytest.approx(printed[(step, mode, epoch)], abs=1e-4)
 
 
 def test_a_restarted_spot_job_resumes_after_its_last_epoch(tmp_path, tiny_model):

@@ -35,6 +35,11 @@ def uses_bert(spec: Spec, framework: str) -> bool:
     return isinstance(spec.model, BertModel) and spec.model.framework == framework
 
 
+def has_debugger_rules(spec: Spec) -> bool:
+    """The spec's Debugger rules run on SageMaker (a spec with tuning cannot have them)."""
+    return isinstance(spec.model, BertModel) and bool(spec.model.debugger.rules) and not spec.tuning_enabled
+
+
 # Template files generated under another name: the template holds one variant per framework.
 TARGET_NAMES = {
     "pipelines/__pkg__/train_tensorflow.py": "train.py",
@@ -63,6 +68,8 @@ FEATURE_RULES: dict[str, Rule] = {
     "pipelines/__pkg__/tuning.py.j2": lambda s: s.tuning_enabled,
     # The TrainModel step's profiler and TensorBoard settings (model.debugger).
     "pipelines/__pkg__/debugging.py.j2": lambda s: debugger_group(s) is not None,
+    # The losses the spec's Debugger rules read, written by train.py (model.debugger.rules).
+    "pipelines/__pkg__/debug_tensors.py": has_debugger_rules,
     # MLflow logging of the step scripts (they run without it when the module is absent).
     "pipelines/__pkg__/tracking.py": lambda s: s.tracking is not None,
     # Model Monitor's baseline steps (monitoring.* of the spec).

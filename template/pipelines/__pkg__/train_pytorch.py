@@ -26,6 +26,8 @@ train.py's TensorFlow twin for why each job has its own folder).
 
 Every epoch prints one line that the training job's metric definitions parse:
     epoch=1 train:loss=0.5123 train:accuracy=0.7012 validation:loss=0.6012 validation:accuracy=0.6801
+When the spec has Debugger rules, the chief also writes each epoch's training and validation loss
+where the rule jobs read them (debug_tensors.py, SAGESPEC_DEBUG_TENSORS_DIR).
 
 Export (rank 0 only) to SM_MODEL_DIR, which SageMaker packs into model.tar.gz:
     config.json, model.safetensors   the fine-tuned encoder (save_pretrained)
@@ -65,6 +67,10 @@ try:
     import tracking  # MLflow logging, beside this script when the spec tracks experiments
 except ModuleNotFoundError:
     tracking = None
+try:
+    import debug_tensors  # the losses Debugger's rules read, beside this script when the spec has rules
+except ModuleNotFoundError:
+    debug_tensors = None
 
 CHECKPOINT_NAME = "checkpoint.pt"
 # Batches are formed inside windows of this many batches' worth of texts, sorted by length: the texts of
@@ -632,6 +638,8 @@ def train(args: argparse.Namespace, env: Environment) -> TrainingSummary:
 
     checkpoints = env.checkpoint_dir(args.checkpoint_dir)
     finished, best = trainer.restore_checkpoint(checkpoints)
+    # Set when the spec has Debugger rules (model.debugger.rules); rank 0 writes for the whole job.
+    losses = debug_tensors.LossWriter.from_env() if debug_tensors and env.is_chief else None
     results = []
     for epoch in range(finished, args.epochs):
         loss, accuracy, seconds, texts, tokens = trainer.train_epoch(train_data, epoch)
@@ -640,11 +648,15 @@ def train(args: argparse.Namespace, env: Environment) -> TrainingSummary:
         results.append(result)
         if env.is_chief:
             print(result.metric_line(epoch + 1), flush=True)
+        if losses:
+            losses.write_epoch(epoch + 1, loss, validation_loss)
         stop = early_stopping(trainer, best, validation_loss, epoch)
         trainer.save_checkpoint(checkpoints, epoch + 1, best)
         if stop:
             print(f"early stopping: no better validation loss in {args.early_stopping_patience} epoch(s)")
             break
+    if losses:
+        losses.close()
     if best.get("state"):
         trainer.classifier.load_state_dict(
             best["state"]

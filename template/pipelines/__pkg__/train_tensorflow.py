@@ -20,6 +20,8 @@ another trial is not.
 
 Every epoch prints one line that the training job's metric definitions parse:
     epoch=1 train:loss=0.5123 train:accuracy=0.7012 validation:loss=0.6012 validation:accuracy=0.6801
+When the spec has Debugger rules, the chief also writes each epoch's training and validation loss
+where the rule jobs read them (debug_tensors.py, SAGESPEC_DEBUG_TENSORS_DIR).
 
 Export (chief worker only) to SM_MODEL_DIR, which SageMaker packs into model.tar.gz:
     config.json, tf_model.h5        the fine-tuned Hugging Face model (save_pretrained), labels in config
@@ -63,6 +65,10 @@ try:
     import tracking  # MLflow logging, beside this script when the spec tracks experiments
 except ModuleNotFoundError:
     tracking = None
+try:
+    import debug_tensors  # the losses Debugger's rules read, beside this script when the spec has rules
+except ModuleNotFoundError:
+    debug_tensors = None
 
 # TF_CONFIG port for MultiWorkerMirroredStrategy (the hosts of one training job can reach each other).
 WORKER_PORT = 2222
@@ -483,10 +489,33 @@ class EpochMetricsLogger(tf_keras.callbacks.Callback):
         print(f"epoch={epoch + 1} {values}", flush=True)
 
 
+class DebuggerLosses(tf_keras.callbacks.Callback):
+    """Each epoch's losses where SageMaker Debugger's rule jobs read them (see debug_tensors.py)."""
+
+    def __init__(self, writer: debug_tensors.LossWriter) -> None:
+        super().__init__()
+        self.writer = writer
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        logs = logs or {}
+        train_loss, validation_loss = logs.get("loss", math.nan), logs.get("val_loss", math.nan)
+        self.writer.write_epoch(epoch + 1, float(train_loss), float(validation_loss))
+
+    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
+        self.writer.close()
+
+
 def make_callbacks(
-    manager: tf.train.CheckpointManager, finished_epochs: tf.Variable, early_stopping_patience: int
+    manager: tf.train.CheckpointManager,
+    finished_epochs: tf.Variable,
+    early_stopping_patience: int,
+    is_chief: bool,
 ) -> list[tf_keras.callbacks.Callback]:
     callbacks = [EpochCheckpoint(manager, finished_epochs), EpochMetricsLogger()]
+    # Set when the spec has Debugger rules (model.debugger.rules); the chief writes for the whole job.
+    losses = debug_tensors.LossWriter.from_env() if debug_tensors and is_chief else None
+    if losses:
+        callbacks.append(DebuggerLosses(losses))
     # Set when the spec asks for TensorBoard (model.debugger.tensorboard): SageMaker uploads the folder.
     tensorboard_dir = os.environ.get("SAGESPEC_TENSORBOARD_DIR")
     if tensorboard_dir:
@@ -633,7 +662,7 @@ def train(args: argparse.Namespace, env: Environment) -> None:
             validation_data=evaluation_dataset(input_spec(validation_files), global_batch_size),
             epochs=args.epochs,
             initial_epoch=initial_epoch,
-            callbacks=make_callbacks(manager, finished_epochs, args.early_stopping_patience),
+            callbacks=make_callbacks(manager, finished_epochs, args.early_stopping_patience, env.is_chief),
             verbose=0,
         )
         print(f"trained {len(history.epoch)} epoch(s) in {time.monotonic() - started:.1f}s")
