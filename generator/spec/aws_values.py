@@ -17,8 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
-# Integers the AWS APIs declare without a maximum are 32-bit (Java Integer) on the service side.
-INT32_MAX = 2**31 - 1
+# (The 32-bit integer limit, INT32_MAX, is in aws_limits.py: the catalog needs it without pydantic.)
 # Floats they declare without a maximum (VariantWeight) are 32-bit (Java Float).
 FLOAT32_MAX = 3.4028234663852886e38
 # Application Auto Scaling's TargetValue: "values must be in the range of -2^360 to 2^360".

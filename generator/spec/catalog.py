@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .aws_values import INT32_MAX
+from .aws_limits import INT32_MAX
 
 HyperparameterKind = Literal["int", "float", "bool", "str"]
 

@@ -8,8 +8,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from .aws_limits import INT32_MAX
 from .aws_values import (
-    INT32_MAX,
     bounded,
     check_one_line,
     check_s3_uri,
