@@ -13,6 +13,7 @@ traffic also writes its label as Model Monitor's ground truth for each of its re
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 from dataclasses import dataclass
@@ -116,7 +117,9 @@ class ReviewQueue:
         queue = cls._assemble(project, CAPTURE_QUEUE, items, about, threshold=threshold, limit=limit)
         for task in queue.tasks:
             if queue.answered(task.name):
-                queue._write_ground_truth(task, queue._read_answer(task.name))
+                # An answer file edited by hand into something else is left as it is.
+                with contextlib.suppress(OSError, ValueError, KeyError, TypeError, IndexError):
+                    queue._write_ground_truth(task, queue._read_answer(task.name))
         return queue
 
     @classmethod

@@ -254,3 +254,13 @@ def test_run_and_capture_together_is_refused(labeling_project, captured, capsys)
         main(["local", "label", str(labeling_project), "--from", "capture", "--run", "20250101-000000"]) == 2
     )
     assert "--run names a run's test split" in capsys.readouterr().err
+
+
+def test_an_answer_edited_by_hand_does_not_stop_the_next_session(labeling_project, captured, serve):
+    queue = prepare_queue(labeling_project)
+    name = queue.tasks[0].name
+    _submit(serve(queue), name, "Neutral")
+    queue.output_path(name).write_text('{"humanAnswers": [{"answerContent": {}}]}')
+    again = prepare_queue(labeling_project)
+    assert [t.name for t in again.tasks] == [t.name for t in queue.tasks]
+    assert again.answered(name)

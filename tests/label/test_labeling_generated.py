@@ -23,7 +23,8 @@ REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = (REPO / "specs" / "womens-clothing-blazingtext.yaml").read_text()
 BERT_EXAMPLE = (REPO / "specs" / "womens-clothing-bert.yaml").read_text()
 LABELING_START = EXAMPLE.index("\nlabeling:\n")
-WITHOUT_LABELING = EXAMPLE[:LABELING_START] + "\n"
+# Without labeling there is no ground truth, so no model-quality monitor either (the spec refuses one).
+WITHOUT_LABELING = re.sub(r"\n  model_quality: .*", "", EXAMPLE[:LABELING_START]) + "\n"
 EVIL = "Evil {{ 7*7 }} {% if true %}x{% endif %} --> </script> \"double\" 'single' & <b>"
 COGNITO = f"""
 labeling:
