@@ -13,10 +13,10 @@ predicted the production variant's label, over the requests both answered.
 
 from __future__ import annotations
 
-import queue
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -28,6 +28,7 @@ from .stats import VariantStats
 # the traffic must not grow the memory without bound).
 MAX_BACKLOG = 1000
 DRAIN_SECONDS = 5.0  # at shutdown, how long queued copies may still run; the rest are dropped, counted
+GATHER_SECONDS = 0.005  # how long the thread, woken by a copy, waits for the copies that follow it
 
 
 class Copy(NamedTuple):
@@ -94,36 +95,55 @@ class Shadow:
         self._handler = handler
         self._capture = capture
         self._sampler = Sampler(sampling_percent, seed)
-        self._queue: queue.SimpleQueue[Copy | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
+        self._pending: deque[Copy] = deque()  # copies waiting for the thread (the one it runs excluded)
+        self._arrived = threading.Event()
         self._mirrored = 0
         self._dropped = 0
-        self._deadline: float | None = None  # set by close: copies still queued after it are dropped
+        self._deadline: float | None = None  # set by close: copies still waiting after it are dropped
         self._thread = threading.Thread(target=self._run, name=f"sagespec-shadow-{name}", daemon=True)
         self._thread.start()
 
     def offer(self, copy: Copy) -> None:
-        """Called once the production answer is computed: queue a copy if the sample draws this request."""
+        """Called once the production answer is computed: keep a copy if the sample draws this request."""
         if not self._sampler.take():
             return
         with self._lock:
             self._mirrored += 1
-            if self._deadline is not None or self._queue.qsize() >= MAX_BACKLOG:
+            if self._deadline is not None or len(self._pending) >= MAX_BACKLOG:
                 self._dropped += 1
                 return
-        self._queue.put(copy)
+            self._pending.append(copy)
+        if not self._arrived.is_set():  # one wake-up per gathering, not one per request
+            self._arrived.set()
 
     def _run(self) -> None:
-        while (copy := self._queue.get()) is not None:
-            if self._deadline is not None and time.monotonic() > self._deadline:
-                with self._lock:
-                    self._dropped += 1
-                continue
-            try:
-                self._answer(copy)
-            except Exception as exc:  # a fault here must not end the thread: count it as the shadow's
-                self.stats.record(0.0, 500)
-                print(f"shadow variant {self.name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        while True:
+            self._arrived.wait()
+            # Waking this thread for every copy costs the server more than the copy (a thread switch
+            # and a GIL hand-over per request): gather the copies of the next few requests first.
+            time.sleep(GATHER_SECONDS)
+            self._arrived.clear()
+            while (copy := self._next()) is not None:
+                self._run_copy(copy)
+                time.sleep(0)  # let the server's thread take the GIL between copies: it may be answering
+            if self._deadline is not None:
+                return
+
+    def _next(self) -> Copy | None:
+        with self._lock:
+            return self._pending.popleft() if self._pending else None
+
+    def _run_copy(self, copy: Copy) -> None:
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            with self._lock:
+                self._dropped += 1
+            return
+        try:
+            self._answer(copy)
+        except Exception as exc:  # a fault here must not end the thread: count it as the shadow's
+            self.stats.record(0.0, 500)
+            print(f"shadow variant {self.name}: {type(exc).__name__}: {exc}", file=sys.stderr)
 
     def _answer(self, copy: Copy) -> None:
         started = time.perf_counter()
@@ -149,11 +169,11 @@ class Shadow:
             )
 
     def close(self, drain_seconds: float = DRAIN_SECONDS) -> None:
-        """Answer the copies still queued for up to ``drain_seconds``, drop the rest, stop the thread."""
+        """Answer the copies still waiting for up to ``drain_seconds``, drop the rest, stop the thread."""
         with self._lock:
             if self._deadline is None:
                 self._deadline = time.monotonic() + drain_seconds
-        self._queue.put(None)
+        self._arrived.set()
         # A copy that started before the deadline finishes; a shadow stuck in its handler is left behind
         # (a daemon thread) rather than holding the endpoint open.
         self._thread.join(drain_seconds + 1.0)

@@ -18,9 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sagespec.local.runs import capture_root
-from sagespec.serve.capture import CaptureWriter, Exchange, capture_record
+from sagespec.serve.capture import CaptureWriter, Exchange, capture_line
 from sagespec.serve.cli import STATE_FILE
 from sagespec.serve.endpoint import Endpoint, load_endpoint
 from sagespec.serve.listener import EndpointServer, start_in_thread
@@ -90,6 +92,12 @@ def check_record(record: dict) -> None:
     time.strptime(metadata["inferenceTime"], "%Y-%m-%dT%H:%M:%SZ")
 
 
+def record_of(exchange: Exchange) -> dict:
+    line = capture_line(exchange)
+    assert line.isascii() and "\n" not in line
+    return json.loads(line)
+
+
 def decoded(side: dict) -> bytes:
     if side["encoding"] == "BASE64":
         return base64.b64decode(side["data"])
@@ -148,7 +156,7 @@ def test_records_hold_what_the_client_sent_and_got_in_sagemakers_format_and_layo
 
 def test_a_body_of_another_content_type_is_base64_and_a_non_utf8_one_too():
     exchange = Exchange("V", 0.0, b"\x93NUMPY\x00\xff", "application/x-npy", b"\xff\xfe", "text/csv", None)
-    record = capture_record(exchange)
+    record = record_of(exchange)
     check_record(record)
     request, response = record["captureData"]["endpointInput"], record["captureData"]["endpointOutput"]
     assert request["encoding"] == "BASE64" and decoded(request) == b"\x93NUMPY\x00\xff"
@@ -157,10 +165,38 @@ def test_a_body_of_another_content_type_is_base64_and_a_non_utf8_one_too():
     charset = Exchange(
         "V", 0.0, b'{"a": "\xc3\xa9"}', "application/json; charset=utf-8", b"1", "text/csv", "x"
     )
-    record = capture_record(charset)
+    record = record_of(charset)
     assert record["captureData"]["endpointInput"]["encoding"] == "JSON"
     assert record["captureData"]["endpointInput"]["data"] == '{"a": "é"}'
     assert record["eventMetadata"]["inferenceId"] == "x"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    request=st.one_of(
+        st.binary(max_size=60), st.text(max_size=30).map(lambda t: t.encode("utf-8", "surrogatepass"))
+    ),
+    response=st.binary(max_size=30),
+    content_type=st.one_of(
+        st.sampled_from(["application/json", "text/csv", "TEXT/CSV; charset=utf-8", "image/png", ""]),
+        st.text(st.characters(max_codepoint=255), max_size=20),
+    ),
+    inference_id=st.one_of(
+        st.none(), st.text(st.characters(min_codepoint=33, max_codepoint=126), max_size=64)
+    ),
+    when=st.floats(min_value=0, max_value=4e9),
+)
+def test_every_exchange_makes_one_line_of_json_that_gives_the_bodies_back(
+    request, response, content_type, inference_id, when
+):
+    exchange = Exchange("V", when, request, content_type, response, "text/csv", inference_id)
+    record = record_of(exchange)
+    check_record(record)
+    sides = record["captureData"]
+    assert sides["endpointInput"]["observedContentType"] == content_type
+    assert decoded(sides["endpointInput"]) == request and decoded(sides["endpointOutput"]) == response
+    assert record["eventMetadata"].get("inferenceId") == inference_id
+    assert record["eventMetadata"]["inferenceTime"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
 
 
 def test_files_are_rotated_per_hour_and_per_variant(tmp_path):
