@@ -8,8 +8,9 @@ them as its domain. The monitoring config carries the analyzer's default thresho
 Drift (baseline_drift_check) is the distance between the baseline's and the current distribution: for
 numbers the largest gap between their cumulative distributions, for strings (``LInfinity``) the largest
 gap between a value's shares. The ``Robust`` comparison method reports it only when it is also larger
-than chance allows for samples of these sizes (a two-sample test at 99 %), so a few hundred requests like
-the baseline do not raise drift while a distribution that moved does.
+than chance allows for samples of these sizes (a two-sample test at 99.9 %: a monitor checks several
+features and classes at once), so a few hundred requests like the baseline do not raise drift while a
+distribution that moved does.
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ from .statistics import (
 
 DOMAIN_MAX_VALUES = 50  # a string column with at most this many distinct values gets a domain
 DEFAULT_THRESHOLD = 0.1
-# The two-sample Kolmogorov-Smirnov critical value at 99 %: c(alpha) = sqrt(-ln(alpha / 2) / 2).
-CRITICAL = math.sqrt(-math.log(0.01 / 2) / 2)
-Z_99 = 2.576  # the same level for one category's share (two-sided normal quantile)
+ALPHA = 0.001  # the significance level of the Robust comparison
+# The two-sample Kolmogorov-Smirnov critical value: c(alpha) = sqrt(-ln(alpha / 2) / 2).
+CRITICAL = math.sqrt(-math.log(ALPHA / 2) / 2)
+Z_CRITICAL = 3.291  # the same level for one category's share (the two-sided normal quantile)
 
 
 def suggest(statistics: Mapping[str, Any]) -> dict[str, Any]:
@@ -228,7 +230,7 @@ def drift(base: Mapping[str, Any], now: Mapping[str, Any]) -> tuple[float | None
             pooled = (p * n + q * m) / (n + m)
             error = math.sqrt(max(pooled * (1 - pooled), 0.0) * (1 / n + 1 / m))
             distance = max(distance, abs(p - q))
-            significant = significant or abs(p - q) > Z_99 * error
+            significant = significant or abs(p - q) > Z_CRITICAL * error
         return distance, significant
     return None, False
 
