@@ -163,3 +163,16 @@ def test_the_bias_chart_can_be_drawn_after_the_numbers(tmp_path):
     assert found.chart == tmp_path / "out" / CHART_FILE
     chart_drawer(found, tmp_path / "out")()
     assert (tmp_path / "out" / CHART_FILE).read_bytes().startswith(b"\x89PNG")
+
+
+def test_prepare_parses_only_the_columns_it_uses_and_still_names_every_column(tmp_path):
+    prepare = import_file(PACKAGE / "prepare.py", "_template_prepare_speed")
+    path = tmp_path / "reviews.csv"
+    path.write_text(",Title,Review Text,Rating,Age\n0,t,great,5,30\n1,u,poor,1,\n")
+    frames = list(prepare.read_chunks(path, ["Review Text", "Rating"], 10))
+    assert [list(frame.columns) for frame in frames] == [["Review Text", "Rating"]]
+    assert frames[0]["Rating"].tolist() == ["5", "1"]  # read as text
+    with pytest.raises(prepare.InputError) as missing:
+        prepare.check_columns(frames[0], path, {"Review Txt": "--text-column"})
+    # Every column of the file, as before (the index column pandas wrote out left out).
+    assert str(missing.value).endswith("its columns are: Title, Review Text, Rating, Age")

@@ -139,7 +139,7 @@ def input_files(input_dir: Path, name: str | None) -> list[Path]:
 
 
 def read_chunks(path: Path, text_columns: Collection[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """The file's rows, ``chunk_rows`` at a time; in a CSV, ``text_columns`` are read as text."""
+    """The file's rows, ``chunk_rows`` at a time; of a CSV, only ``text_columns``, read as text."""
     if path.suffix.lower() == ".parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -153,8 +153,14 @@ def read_chunks(path: Path, text_columns: Collection[str], chunk_rows: int) -> I
     try:
         # Read the columns used as text: pandas guesses each chunk's types on its own, so an integer
         # column with a gap could be 30.0 in one chunk and 30 in the next (and the label 1 would no longer
-        # match the mapping key "1"). Columns not in the file are ignored.
-        reader = pd.read_csv(path, dtype=dict.fromkeys(text_columns, str), chunksize=chunk_rows)
+        # match the mapping key "1"). Only those columns are parsed (a quarter less time on the reviews
+        # file); columns not in the file are ignored, and check_columns names them.
+        reader = pd.read_csv(
+            path,
+            dtype=dict.fromkeys(text_columns, str),
+            usecols=lambda column: column in text_columns,
+            chunksize=chunk_rows,
+        )
         for frame in reader:
             # A first column with an empty header is an index that pandas wrote out (to_csv): drop it.
             if len(frame.columns) and str(frame.columns[0]).startswith("Unnamed: 0"):
@@ -166,13 +172,23 @@ def read_chunks(path: Path, text_columns: Collection[str], chunk_rows: int) -> I
         raise InputError(f"{path.name}: cannot be read as CSV: {str(err).splitlines()[0]}") from None
 
 
-def check_columns(frame: pd.DataFrame, file_name: str, wanted: dict[str, str]) -> None:
+def file_columns(path: Path) -> list[str]:
+    """Every column of the file, as read_chunks names them (without an index column pandas wrote out)."""
+    if path.suffix.lower() == ".parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.ParquetFile(path).schema_arrow.names)
+    columns = [str(column) for column in pd.read_csv(path, nrows=0).columns]
+    return columns[1:] if columns and columns[0].startswith("Unnamed: 0") else columns
+
+
+def check_columns(frame: pd.DataFrame, path: Path, wanted: dict[str, str]) -> None:
     """``wanted`` maps a column name to the argument it came from, for the error message."""
     for column, argument in wanted.items():
         if column not in frame.columns:
-            available = ", ".join(map(str, frame.columns))
+            available = ", ".join(file_columns(path))
             raise InputError(
-                f"column {column!r} ({argument}) is not in {file_name}; its columns are: {available}"
+                f"column {column!r} ({argument}) is not in {path.name}; its columns are: {available}"
             )
 
 
@@ -321,7 +337,7 @@ class FilePreparer:
         ]
         for number, frame in enumerate(read_chunks(self.path, as_text, self.args.chunk_rows)):
             if number == 0:
-                check_columns(frame, self.path.name, self.wanted_columns())
+                check_columns(frame, self.path, self.wanted_columns())
             rows = self.shape(frame)
             if rows.empty:
                 continue
