@@ -27,7 +27,10 @@ def blazingtext_tokens(text: str) -> str:
     label marker would be read as one more class ("__label__5" in a review): it loses the marker's
     leading underscores.
     """
-    tokens = _TOKEN.findall(html.unescape(text).lower())
+    lowered = html.unescape(text).lower()
+    tokens = _TOKEN.findall(lowered)
+    if LABEL_PREFIX not in lowered:  # nearly every text: no token to look at
+        return " ".join(tokens)
     return " ".join(t.removeprefix("__") if t.startswith(LABEL_PREFIX) else t for t in tokens)
 
 
