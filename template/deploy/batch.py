@@ -132,7 +132,9 @@ def transform_job_request(
 def read_texts(path: Path) -> list[str]:
     """The TEXT_COLUMN of every record of a CSV file with a header, in order."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        # newline="": a line break inside a quoted field is part of the text, kept as written.
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            text = f.read()
     except (OSError, UnicodeDecodeError) as err:
         raise BatchError(f"--data {path}: cannot read it as UTF-8 text: {err}") from None
     reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)

@@ -28,8 +28,8 @@ def run_in_project(project: Path, *args: str) -> subprocess.CompletedProcess[str
     )
 
 
-def _generate(folder: Path, batch: str) -> Path:
-    text = (SPECS / "womens-clothing-blazingtext.yaml").read_text()
+def _generate(folder: Path, batch: str, example: str = "womens-clothing-blazingtext.yaml") -> Path:
+    text = (SPECS / example).read_text()
     text = re.sub(
         r"source: \S+",
         f"source: {(DATA / 'womens_clothing_ecommerce_reviews.csv').as_posix()}",
@@ -43,9 +43,14 @@ def _generate(folder: Path, batch: str) -> Path:
     return project
 
 
-@pytest.fixture(scope="module")
-def batch_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _generate(tmp_path_factory.mktemp("batch-aws"), BATCH)
+# Each server the deployed model can have: BlazingText's image (JSON lines), the handler (BERT: JSON, one
+# record per request), Autopilot's container (CSV).
+EXAMPLES = ["womens-clothing-blazingtext.yaml", "womens-clothing-bert.yaml", "womens-clothing-autopilot.yaml"]
+
+
+@pytest.fixture(scope="module", params=EXAMPLES, ids=lambda name: name.split("-")[-1].removesuffix(".yaml"))
+def batch_project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _generate(tmp_path_factory.mktemp("batch-aws"), BATCH, request.param)
 
 
 def test_the_spec_settings_reach_the_job(batch_project: Path) -> None:
@@ -57,6 +62,7 @@ def test_the_spec_settings_reach_the_job(batch_project: Path) -> None:
     assert "\nbatch:" in makefile
 
 
+@pytest.mark.slow  # the generated project's own tests, for each example
 def test_the_generated_batch_job_passes_its_tests(batch_project: Path) -> None:
     result = run_in_project(batch_project, "pytest", "-q", "-p", "no:cacheprovider", "tests/test_batch.py")
     tail = (result.stdout + result.stderr)[-4000:]
