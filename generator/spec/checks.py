@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from .aws_values import CONTAINER_ARGUMENT_MAX, UI_TEMPLATE_MAX, check_s3_uri, control_character
 from .catalog import algorithm_for, is_gpu_instance
 from .checks_debugger import check_debugger, check_debugger_with_tuning
-from .checks_monitoring import check_monitoring, check_shadow_variants
+from .checks_monitoring import check_batch, check_monitoring, check_shadow_variants
 from .checks_tuning import check_tuning
 from .findings import Finding, SectionUnavailable, error, warning
 from .labeling import TEXT_CLASSIFICATION_LAMBDAS
@@ -388,6 +388,7 @@ CHECKS: tuple[Callable[[Spec], Iterator[Finding]], ...] = (
     check_deployment,
     check_shadow_variants,
     check_monitoring,
+    check_batch,
     check_labeling,
     check_evaluation,
     check_studio,

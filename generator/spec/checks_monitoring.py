@@ -71,3 +71,12 @@ def check_monitoring(spec: Spec) -> Iterator[Finding]:
             "model quality needs ground truth, which people give in the human review loop: set "
             "labeling.enabled: true",
         )
+
+
+def check_batch(spec: Spec) -> Iterator[Finding]:
+    if spec.batch is not None and not spec.deployment.enabled:
+        yield error(
+            "batch",
+            "batch scoring is generated with the deployment (deploy/batch.py picks the registered model "
+            "the first variant's rule selects): set deployment.enabled: true",
+        )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -31,8 +33,13 @@ ONE_VARIANT = """deployment:
 """
 
 
+def unmonitored(text: str) -> str:
+    """The example without its own monitoring and batch sections (and their comment lines)."""
+    return re.sub(r"(?m)^(# [^\n]*\n)*(monitoring|batch):\n(  [^\n]*\n|\n)*", "", text)
+
+
 def blazingtext(example_text, extra: str = MONITORED) -> str:
-    return example_text() + extra
+    return unmonitored(example_text()) + extra
 
 
 def with_shadow(example_text, shadow: str = ONE_VARIANT) -> str:
@@ -58,7 +65,7 @@ def test_a_monitored_spec_loads_and_plans_its_baselines(example_text):
 
 
 def test_without_monitoring_nothing_changes(example_text):
-    plan = build_plan(load_spec_text(example_text()).spec)
+    plan = build_plan(load_spec_text(unmonitored(example_text())).spec)
     assert DATA_QUALITY_STEP not in plan.names and MODEL_QUALITY_STEP not in plan.names
     assert "--monitoring-dir" not in plan.step(EVALUATE_STEP).arguments
 
@@ -98,6 +105,14 @@ def test_monitors_need_a_deployed_endpoint(example_text):
     text = blazingtext(example_text).replace("deployment:\n", "deployment:\n  enabled: false\n", 1)
     found = messages(text)
     assert "deployment.enabled" in found["monitoring.data_quality"]
+
+
+def test_batch_needs_the_deployment_it_is_generated_with(example_text):
+    text = blazingtext(example_text, "batch:\n  instance_count: 2\n")
+    text = text.replace("deployment:\n", "deployment:\n  enabled: false\n", 1).replace(
+        "labeling:\n  enabled: true", "labeling:\n  enabled: false"
+    )
+    assert "deployment.enabled" in messages(text)["batch"]
 
 
 def test_a_shadow_copies_a_share_of_the_production_variants_requests(example_text):
