@@ -176,3 +176,21 @@ def test_prepare_parses_only_the_columns_it_uses_and_still_names_every_column(tm
         prepare.check_columns(frames[0], path, {"Review Txt": "--text-column"})
     # Every column of the file, as before (the index column pandas wrote out left out).
     assert str(missing.value).endswith("its columns are: Title, Review Text, Rating, Age")
+
+
+def test_the_bias_chart_imports_matplotlib_on_its_drawing_thread_only(tmp_path, monkeypatch):
+    from sagespec.local import bias as bias_module
+
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom sagespec.local.bias import BiasResult, chart_drawer\n"
+        f"draw = chart_drawer(BiasResult((), 0, {{}}, None, None), Path({str(tmp_path)!r}))\n"
+        "print('matplotlib' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False"]
+    assert "matplotlib" not in BIAS_LIBRARIES  # nor prefetched before the check
+    # A missing matplotlib still fails the step, as drawing the chart inside it would.
+    monkeypatch.setattr(bias_module.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ModuleNotFoundError) as missing:
+        bias_module.chart_drawer(bias_module.BiasResult((), 0, {}, None, None), tmp_path)
+    assert missing.value.name == "matplotlib"
