@@ -9,9 +9,10 @@ pipeline run has all of them, each step in its own process under the container c
 
 Both run as processes of their own, in alternating rounds (bare, pipeline, then pipeline, bare, ...),
 so a neighbour's load on a shared machine falls on both alike. Prints each round's wall times, the
-medians, their ratio (goal <= 2.0x), the pipeline's per-step times (the median of each step), and the
-CPU time (user + system, the process and everything it started) each took: on a busy machine the wall
-times grow with the load, the CPU times much less.
+medians, their ratio (goal <= 2.0x), the pipeline's per-step times (the median of each step, and of
+the runner's own time: the wall time less the steps'), and the CPU time (user + system, the process
+and everything it started) each took: on a busy machine the wall times grow with the load, the CPU
+times much less.
 
     python benchmarks/local_run_vs_bare.py [--rounds 3] [--keep DIR] [--before DIR]
 
@@ -132,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     wall: dict[str, list[float]] = {name: [] for name in sides}
     cpu: dict[str, list[float]] = {name: [] for name in sides}
     steps: dict[str, dict[str, list[float]]] = {name: {} for name in sides if name != "bare"}
+    # The runner's own time: its start, what it does between steps, the report, the registry, its exit.
+    overhead: dict[str, list[float]] = {name: [] for name in steps}
     summary = ""
     with tempfile.TemporaryDirectory(prefix="sagespec-run-vs-bare-") as tmp:
         workdir = args.keep or Path(tmp)
@@ -149,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                     seconds, cpu_seconds, step_seconds = run_pipeline(projects[name], sides[name])
                     for step, value in step_seconds.items():
                         steps[name].setdefault(step, []).append(value)
+                    overhead[name].append(seconds - sum(step_seconds.values()))
                 wall[name].append(seconds)
                 cpu[name].append(cpu_seconds)
     bare = statistics.median(wall["bare"])
@@ -160,10 +164,13 @@ def main(argv: list[str] | None = None) -> int:
             f"(rounds: {_list(wall[name])})"
         )
     names = list(steps)
-    print("  per step:" + "".join(f" {name:>22}" for name in names))
+    width = max(len(step) for step in [*steps["make local"], "(runner)"]) + 2
+    print("  per step:" + " " * (width - 7) + "".join(f" {name:>22}" for name in names))
     for step in steps["make local"]:
         figures = "".join(f" {statistics.median(steps[name].get(step, [0.0])):21.2f}s" for name in names)
-        print(f"    {step:<16}{figures}")
+        print(f"    {step:<{width}}{figures}")
+    figures = "".join(f" {statistics.median(overhead[name]):21.2f}s" for name in names)
+    print(f"    {'(runner)':<{width}}{figures}  (start, between steps, report, registry, exit)")
     ratio = statistics.median(wall["make local"]) / bare
     print(f"  ratio {ratio:.2f}x (goal <= 2.0x): {'met' if ratio <= 2.0 else 'NOT met'}")
     return 0
