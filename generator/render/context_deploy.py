@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..deployment import EndpointVariant, build_deployment, stage_endpoint_name
+from ..deployment import EndpointVariant, ShadowVariant, build_deployment, stage_endpoint_name
 from ..errors import GenerationError
 from ..spec.models import Spec
 
@@ -133,6 +133,21 @@ def _variant(variant: EndpointVariant, id_: str, scaling: dict[str, Any] | None)
     }
 
 
+def _shadow(shadow: ShadowVariant, id_: str) -> dict[str, Any]:
+    return {
+        "name": shadow.name,
+        "logical_id": id_,
+        "instance_type": shadow.instance_type,
+        "initial_instance_count": shadow.initial_instance_count,
+        "initial_weight": shadow.initial_weight,
+        # SageMaker copies this share of the production variant's requests to the shadow.
+        "sampling_percent": shadow.sampling_percent,
+        "model_select": {"select": shadow.model.select, "version": shadow.model.version},
+        "serves": shadow.model.describe(),
+        "model_package_parameter": f"{id_}ModelPackageArn",
+    }
+
+
 def _autoscaling(spec: Spec, ids: dict[str, str]) -> dict[str, dict[str, Any]]:
     scaling = {}
     for policy in spec.deployment.autoscaling:
@@ -187,6 +202,8 @@ class DeployGroup:
     endpoint_name: str  # the stages append -staging and -prod
     variants: list[dict[str, Any]]
     variant_names: list[str]
+    # Shadow variants (deployment.shadow_variants): a copy of the production variant's requests each.
+    shadows: list[dict[str, Any]]
     autoscaling: list[dict[str, Any]]
     description: str
     shifting_summary: str
@@ -202,7 +219,8 @@ def deploy_group(spec: Spec) -> DeployGroup:
     dep = spec.deployment
     model = build_deployment(spec)
     names = [v.name for v in model.variants]
-    ids = dict(zip(names, _logical_ids(names), strict=True))
+    shadow_names = [s.name for s in model.shadows]
+    ids = dict(zip(names + shadow_names, _logical_ids(names + shadow_names), strict=True))
     scaling = _autoscaling(spec, ids)
     variants = [_variant(v, ids[v.name], scaling.get(v.name)) for v in model.variants]
     capture = dep.data_capture
@@ -225,6 +243,7 @@ def deploy_group(spec: Spec) -> DeployGroup:
         endpoint_name=spec.endpoint_name,
         variants=variants,
         variant_names=names,
+        shadows=[_shadow(s, ids[s.name]) for s in model.shadows],
         autoscaling=list(scaling.values()),
         description=(
             f"SageMaker endpoint of {spec.project.slug}, variant{'s' if len(names) > 1 else ''} "

@@ -21,6 +21,18 @@ from .context_deploy import logical_id
 PROBLEM_TYPE = "MulticlassClassification"
 INFERENCE_ATTRIBUTE = "prediction"
 GROUND_TRUTH_ATTRIBUTE = "label"
+# Where the model-quality monitor finds the predicted class in a captured answer of the deployed server
+# (deploy/payload.py): the handler's {"predictions": [{"label": ...}]}, BlazingText's
+# [{"label": ["__label__<class>", ...]}] (best first), Autopilot's CSV line (predicted label first). The
+# labeling flow captures one text per request for it and writes the ground truth in the same spelling.
+ENDPOINT_INFERENCE_ATTRIBUTES = {
+    "handler": "predictions[0].label",
+    "blazingtext": "[0].label[0]",
+    "autopilot": "0",
+}
+# The monitoring schedules' names: the endpoint's and this suffix (a project's longest endpoint name,
+# 55 characters, leaves room for them within SageMaker's 63).
+SCHEDULE_SUFFIXES = {"data-quality": "-drift", "model-quality": "-quality"}
 
 
 @dataclass(frozen=True)
@@ -34,6 +46,7 @@ class QualityCheck:
     max_runtime_seconds: int
     schedule_expression: str
     logical_id: str  # the stack's resources: <id>JobDefinition, <id>Schedule
+    schedule_suffix: str
 
 
 @dataclass(frozen=True)
@@ -44,6 +57,11 @@ class MonitoringGroup:
     checks: list[QualityCheck]  # in the plan's order
     data_quality: QualityCheck | None
     model_quality: QualityCheck | None
+    # S3 key prefixes under the deploy build's artifact bucket (deploy/build_config.py adds /<stage>):
+    # the monitors' reports and the record preprocessor; the ground truth the labeling flow writes.
+    reports_prefix: str
+    ground_truth_prefix: str
+    endpoint_inference_attribute: str
     problem_type: str = PROBLEM_TYPE
     inference_attribute: str = INFERENCE_ATTRIBUTE
     ground_truth_attribute: str = GROUND_TRUTH_ATTRIBUTE
@@ -60,6 +78,7 @@ def _check(plan: Plan, name: str, monitor: QualityMonitor) -> QualityCheck:
         max_runtime_seconds=monitor.max_runtime_seconds,
         schedule_expression=schedule_expression(monitor.schedule),
         logical_id=logical_id(step.check or ""),
+        schedule_suffix=SCHEDULE_SUFFIXES[step.check or ""],
     )
 
 
@@ -78,4 +97,13 @@ def monitoring_group(spec: Spec, plan: Plan) -> MonitoringGroup | None:
         checks=checks,
         data_quality=by_kind.get("data-quality"),
         model_quality=by_kind.get("model-quality"),
+        reports_prefix=f"{spec.project.slug}/monitoring",
+        ground_truth_prefix=f"{spec.project.slug}/ground-truth",
+        endpoint_inference_attribute=ENDPOINT_INFERENCE_ATTRIBUTES[deployed_server(spec)],
     )
+
+
+def deployed_server(spec: Spec) -> str:
+    """Who answers the deployed endpoint (deploy/payload.py's DEPLOYED): a built-in image, Autopilot's
+    container, else the project's inference handler."""
+    return spec.model.type if spec.model.type in ("blazingtext", "autopilot") else "handler"

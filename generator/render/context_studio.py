@@ -48,6 +48,12 @@ def _capture_objects(spec: Spec) -> str:
     return "${ArtifactBucket.Arn}/" + f"{spec.project.slug}/data-capture/*"
 
 
+def _capture_bucket(spec: Spec) -> str:
+    """The bucket of the captured data, as a Fn::Sub string."""
+    bucket = _bucket_of(spec.deployment.data_capture.destination)
+    return f"arn:${{AWS::Partition}}:s3:::{bucket}" if bucket else "${ArtifactBucket.Arn}"
+
+
 @dataclass(frozen=True)
 class StudioGroup:
     """``studio.*``: the Studio project template (studio/project-template.yaml), from ``spec.studio``."""
@@ -87,6 +93,8 @@ class StudioGroup:
     data_capture: bool
     # Where the endpoints write captured requests (deploy/build_config.py adds /<stage>).
     data_capture_objects: str | None
+    # The bucket holding them, as a Fn::Sub string: Model Monitor's jobs list it.
+    data_capture_bucket: str | None
     # Where the pipeline reads the dataset by default, as a Fn::Sub string ('${!' is a literal '${').
     input_data_sub: str
 
@@ -130,5 +138,6 @@ def studio_group(spec: Spec) -> StudioGroup:
         checkpoint_bucket=_bucket_of(getattr(spec.model, "checkpoint_s3_uri", None)),
         data_capture=capture.enabled,
         data_capture_objects=_capture_objects(spec) if capture.enabled else None,
+        data_capture_bucket=_capture_bucket(spec) if capture.enabled else None,
         input_data_sub="s3://${ArtifactBucket}/" + default_data_key(spec).replace("${", "${!"),
     )

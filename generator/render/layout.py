@@ -86,11 +86,18 @@ FEATURE_RULES: dict[str, Rule] = {
     "tests/test_deploy.py": lambda s: s.deployment.enabled,
     "tests/test_autopilot.py": lambda s: s.model.type == "autopilot",
     "tests/test_monitoring.py": lambda s: s.monitoring.enabled,
+    "tests/test_model_quality_labels.py": lambda s: (
+        s.labeling.enabled and s.monitoring.model_quality is not None
+    ),
     "tests/test_smoke_test.py": lambda s: s.deployment.enabled,
     "tests/test_payload.py": lambda s: s.deployment.enabled,
     "studio": lambda s: s.studio.enabled and s.ci.codebuild.enabled,  # the template runs the buildspec
     "labeling": lambda s: s.labeling.enabled,
     "labeling/ground_truth.py.j2": lambda s: s.labeling.ground_truth.enabled,
+    # Model Monitor's ground truth from people's labels (monitoring.model_quality).
+    "labeling/model_quality_labels.py": lambda s: (
+        s.labeling.enabled and s.monitoring.model_quality is not None
+    ),
     "labeling/workforce.py": lambda s: s.labeling.enabled and uses_cognito_workforce(s),
     # Inviting reviewers into a Cognito work team: one from an existing pool, or the template's own.
     "labeling/workers.py": lambda s: s.labeling.enabled and has_cognito_team(s),

@@ -39,7 +39,9 @@ from deploy.settings import (
     ERROR_ALARM_NAME,
     MODEL_PACKAGE_GROUP,
     MODEL_TYPE,
+    MONITORS,
     REGION,
+    SHADOWS,
     STAGES,
     VARIANTS,
 )
@@ -51,6 +53,22 @@ ROLE_ARN = "arn:aws:iam::123456789012:role/SageMakerExecutionRole"
 BUCKET = "sagespec-test-bucket"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/serving:1"
 MOTO_INSTANCE_TYPE = "ml.m5.large"  # an endpoint instance type moto 5.2.5 accepts
+MONITORING_ROLE_ARN = "arn:aws:iam::123456789012:role/ModelMonitorRole"
+# What a model package's DriftCheckBaselines holds for each monitor, as the pipeline registers it.
+DRIFT_CHECK_BASELINES = {
+    "data-quality": {
+        "ModelDataQuality": {
+            kind: {"ContentType": "application/json", "S3Uri": f"s3://{BUCKET}/baselines/data/{kind}.json"}
+            for kind in ("Statistics", "Constraints")
+        }
+    },
+    "model-quality": {
+        "ModelQuality": {
+            kind: {"ContentType": "application/json", "S3Uri": f"s3://{BUCKET}/baselines/model/{kind}.json"}
+            for kind in ("Statistics", "Constraints")
+        }
+    },
+}
 NO_VALUE = object()  # what !Ref AWS::NoValue leaves: the property is dropped
 
 
@@ -139,12 +157,20 @@ def stage_parameters(stage: str) -> dict[str, str]:
     """The stage's parameters as the deploy build exports them (models filled in with test values)."""
     parameters = dict(json.loads((DEPLOY / f"{stage}-config.json").read_text())["Parameters"])
     parameters["ExecutionRoleArn"] = ROLE_ARN
-    for i, variant in enumerate(VARIANTS, start=1):
+    for i, variant in enumerate([*VARIANTS, *SHADOWS], start=1):
         parameters[variant["parameters"]["model_package"]] = (
             f"arn:aws:sagemaker:{REGION}:123456789012:model-package/{MODEL_PACKAGE_GROUP}/{i}"
         )
     if "DataCaptureS3Uri" in parameters and not parameters["DataCaptureS3Uri"]:
         parameters["DataCaptureS3Uri"] = f"s3://{BUCKET}/{DATA_CAPTURE_PREFIX}/{stage}"
+    if MONITORS:
+        parameters |= build_config.stage_monitoring_parameters(stage, BUCKET)
+        parameters["MonitoringRoleArn"] = MONITORING_ROLE_ARN
+        parameters["MonitorImageUri"] = build_config.monitor_image_uri(REGION)
+        parameters["RecordPreprocessorS3Uri"] = f"s3://{BUCKET}/code/monitoring_features.py"
+        for monitor in MONITORS:
+            for name, (entry, kind) in build_config.MONITOR_PARAMETERS[monitor].items():
+                parameters[name] = DRIFT_CHECK_BASELINES[monitor][entry][kind]["S3Uri"]
     return parameters
 
 
@@ -242,6 +268,11 @@ def stack_requests(stage: str) -> list[tuple[str, str, dict[str, Any]]]:
             requests.append(("application-autoscaling", "PutScalingPolicy", policy))
         elif kind == "AWS::CloudWatch::Alarm":
             requests.append(("cloudwatch", "PutMetricAlarm", props))
+        elif kind.endswith("QualityJobDefinition"):  # Data- and ModelQualityJobDefinition
+            operation = "Create" + kind.rsplit("::", 1)[1]
+            requests.append(("sagemaker", operation, {"JobDefinitionName": stack.names[logical], **props}))
+        elif kind == "AWS::SageMaker::MonitoringSchedule":
+            requests.append(("sagemaker", "CreateMonitoringSchedule", props))
         else:
             raise AssertionError(f"{logical}: the test does not know the requests of a {kind}")
     return requests
@@ -280,6 +311,13 @@ def test_the_stack_resources_are_valid_api_requests(stage: str) -> None:
         assert not problems, (operation, problems)
     config = next(p for _, op, p in requests if op == "CreateEndpointConfig")
     assert [v["VariantName"] for v in config["ProductionVariants"]] == [v["name"] for v in VARIANTS]
+    # A shadow's share of the production variant's requests is its weight over the production variant's.
+    shadows = config.get("ShadowProductionVariants", [])
+    assert [(v["VariantName"], v["InitialVariantWeight"]) for v in shadows] == [
+        (s["name"], s["weight"]) for s in SHADOWS
+    ]
+    for shadow in SHADOWS:
+        assert shadow["sampling_percent"] == min(100, round(100 * shadow["weight"] / VARIANTS[0]["weight"]))
     assert [v["InitialVariantWeight"] for v in config["ProductionVariants"]] == [
         v["weight"] for v in VARIANTS
     ]
@@ -289,6 +327,15 @@ def test_the_stack_resources_are_valid_api_requests(stage: str) -> None:
     alarms = [p["AlarmName"] for _, op, p in requests if op == "PutMetricAlarm"]
     endpoint = ENDPOINT_NAMES[stage]
     assert alarms == [ERROR_ALARM_NAME.format(endpoint=endpoint, variant=v["name"]) for v in VARIANTS]
+    # One Model Monitor schedule per monitor, on this endpoint, running its job definition.
+    schedules = {p["MonitoringScheduleName"]: p for _, op, p in requests if op == "CreateMonitoringSchedule"}
+    assert sorted(schedules) == sorted(build_config.monitoring_schedule_name(endpoint, m) for m in MONITORS)
+    definitions = {p["JobDefinitionName"]: p for _, op, p in requests if op.endswith("JobDefinition")}
+    for schedule in schedules.values():
+        config = schedule["MonitoringScheduleConfig"]
+        definition = definitions[config["MonitoringJobDefinitionName"]]
+        job_input = definition[config["MonitoringType"] + "JobInput"]
+        assert job_input["EndpointInput"]["EndpointName"] == endpoint
 
 
 def test_the_stack_and_the_cli_against_moto(
@@ -296,8 +343,8 @@ def test_the_stack_and_the_cli_against_moto(
 ) -> None:
     boto, log = session
     for service_name, operation, params in stack_requests("staging"):
-        if operation == "UpdateEndpoint":
-            continue  # moto 5.2.5 lacks UpdateEndpoint; its request was validated above
+        if operation in ("UpdateEndpoint", "CreateMonitoringSchedule"):
+            continue  # moto 5.2.5 lacks these; their requests were validated above
         getattr(boto.client(service_name), _client_method(operation))(**_for_moto(params))
     endpoint = ENDPOINT_NAMES["staging"]
     names = [v["name"] for v in VARIANTS]
@@ -395,6 +442,10 @@ def test_the_cli_refuses_unknown_variants_and_bad_weights(capsys) -> None:
 # ---------------------------------------------------------------------------------------------- deploy build
 
 
+def _drift_check_baselines() -> dict[str, Any]:
+    return {entry: files for m in MONITORS for entry, files in DRIFT_CHECK_BASELINES[m].items()}
+
+
 def _register_packages(sagemaker: Any, statuses: list[str]) -> list[str]:
     sagemaker.create_model_package_group(ModelPackageGroupName=MODEL_PACKAGE_GROUP)
     arns = []
@@ -409,6 +460,8 @@ def _register_packages(sagemaker: Any, statuses: list[str]) -> list[str]:
                 "SupportedContentTypes": ["application/json"],
                 "SupportedResponseMIMETypes": ["application/json"],
             },
+            # What the pipeline's baseline steps register, for the monitoring schedules.
+            **({"DriftCheckBaselines": _drift_check_baselines()} if MONITORS else {}),
         )
         arns.append(response["ModelPackageArn"])
     return arns
@@ -424,7 +477,10 @@ def test_build_config_picks_each_variants_package(
     # Every version approved but the newest, which waits for approval.
     arns = _register_packages(sagemaker, ["Approved"] * (count - 1) + ["PendingManualApproval"])
     expected = {"latest-approved": count - 1, "newest": count}
+    s3 = boto.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
 
+    monitoring = ["--monitoring-role", MONITORING_ROLE_ARN] if MONITORS else []
     args = build_config.parse_args(
         [
             "--model-execution-role",
@@ -437,18 +493,21 @@ def test_build_config_picks_each_variants_package(
             "reviews",
             "--project-id",
             "p-123",
+            *monitoring,
         ]
     )
-    written = build_config.run(args, sagemaker)
+    written = build_config.run(args, sagemaker, s3)
     assert [p.name for p in written] == ["endpoint.yaml", *(f"{s}-config-export.json" for s in STAGES)]
     for stage in STAGES:
         config = json.loads((tmp_path / f"{stage}-config-export.json").read_text())
         parameters = config["Parameters"]
         assert parameters["ExecutionRoleArn"] == ROLE_ARN
-        for variant in VARIANTS:
+        for variant in [*VARIANTS, *SHADOWS]:
             version = variant["version"] if variant["select"] == "version" else expected[variant["select"]]
             names = variant["parameters"]
             assert parameters[names["model_package"]] == arns[version - 1]
+        if MONITORS:
+            _assert_monitoring_parameters(parameters, stage, s3)
         if DATA_CAPTURE_PREFIX:
             assert parameters["DataCaptureS3Uri"] == f"s3://{BUCKET}/{DATA_CAPTURE_PREFIX}/{stage}"
         assert config["Tags"]["sagemaker:project-id"] == "p-123"
@@ -684,3 +743,54 @@ def test_the_handler_imports_no_framework_until_a_model_needs_it() -> None:
     command = [sys.executable, "-c", script, str(_package_dir() / "inference.py")]
     result = subprocess.run(command, capture_output=True, text=True, check=True, timeout=60)
     assert result.stdout.strip() == "[]"
+
+
+def _assert_monitoring_parameters(parameters: dict[str, str], stage: str, s3: Any) -> None:
+    """The schedules' parameters: the registered baselines, Model Monitor's image for the region from
+    the SDK, the project's monitoring_features.py as uploaded, the monitoring role, the stage's folders."""
+    from sagemaker.core import image_uris
+
+    assert parameters["MonitoringRoleArn"] == MONITORING_ROLE_ARN
+    assert parameters["MonitorImageUri"] == image_uris.retrieve("model-monitor", REGION)
+    for monitor in MONITORS:
+        for name, (entry, kind) in build_config.MONITOR_PARAMETERS[monitor].items():
+            assert parameters[name] == DRIFT_CHECK_BASELINES[monitor][entry][kind]["S3Uri"]
+    key = parameters["RecordPreprocessorS3Uri"].removeprefix(f"s3://{BUCKET}/")
+    uploaded = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    assert uploaded == (ROOT / build_config.settings.RECORD_PREPROCESSOR).read_bytes()
+    assert parameters | build_config.stage_monitoring_parameters(stage, BUCKET) == parameters
+    template = load_template()["Parameters"]
+    for name, value in parameters.items():
+        pattern = template[name].get("AllowedPattern")
+        assert pattern is None or re.fullmatch(pattern, value), (name, value)
+
+
+def test_build_config_refuses_a_package_without_baselines(
+    session: tuple[boto3.Session, RequestLog], tmp_path: Path
+) -> None:
+    if not MONITORS:
+        pytest.skip("the spec monitors nothing")
+    boto, _ = session
+    sagemaker = boto.client("sagemaker")
+    sagemaker.create_model_package_group(ModelPackageGroupName=MODEL_PACKAGE_GROUP)
+    response = sagemaker.create_model_package(
+        ModelPackageGroupName=MODEL_PACKAGE_GROUP,
+        ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [{"Image": IMAGE, "ModelDataUrl": f"s3://{BUCKET}/model.tar.gz"}],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+    )
+    with pytest.raises(build_config.BuildConfigError, match="drift-check baselines"):
+        build_config.baseline_parameters(sagemaker, response["ModelPackageArn"])
+
+
+def test_monitoring_schedule_names_fit_sagemaker() -> None:
+    if not MONITORS:
+        pytest.skip("the spec monitors nothing")
+    for endpoint in ("e", "x" * 63, ENDPOINT_NAMES["prod"]):
+        names = {build_config.monitoring_schedule_name(endpoint, monitor) for monitor in MONITORS}
+        assert len(names) == len(MONITORS)
+        for name in names:
+            assert re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", name), name
