@@ -60,9 +60,10 @@ def check_debugger(spec: Spec) -> Iterator[Finding]:
     if usable:
         yield warning(
             f"{PATH}.rules",
-            "are evaluated by `sagespec local run` on the training script's loss lines; on SageMaker the "
-            "training images have no smdebug hook to write the tensors Debugger's rule containers read, "
-            "so the pipeline does not send them (the profiler and TensorBoard settings it does send)",
+            "run on SageMaker as Debugger rule jobs, on the losses train.py writes for them after every "
+            "epoch (the training images have no smdebug hook), and in `sagespec local run` on its metric "
+            "lines; either way a step is an epoch. AWS closed Debugger to new customers on 2026-07-30: "
+            "the rule jobs run only in accounts that used it before",
         )
 
 

@@ -9,9 +9,10 @@ Every built-in rule reads tensors that the ``smdebug`` hook writes during traini
 available for the images sagespec trains on: smdebug's last release (1.0.34) requires protobuf<=3.20.3
 while TensorFlow 2.21 requires protobuf>=6.31.1, and the SageMaker SDK deprecates framework profiling
 from TensorFlow 2.12 and PyTorch 2.0. So the rules that read
-weights, gradients, activations or inputs can never fire here and the spec refuses them; the rules
-that read only the losses run on the metric lines the training scripts print (one "step" per line: an
-epoch), which is what ``sagespec local run`` evaluates.
+weights, gradients, activations or inputs can never fire here and the spec refuses them. The rules
+that read only the losses get them from the training scripts, one step per epoch: on SageMaker
+train.py writes each epoch's training and validation loss in the hook's format for the rule jobs
+(the generated ``debug_tensors.py``), and ``sagespec local run`` evaluates the metric lines it prints.
 """
 
 from __future__ import annotations

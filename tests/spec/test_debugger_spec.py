@@ -48,14 +48,18 @@ def test_issue_example_is_accepted_for_both_frameworks(example_text, framework):
     }
     errors, warnings = _findings(_bert(example_text, debugger, framework=framework))
     assert errors == {}
-    # Evaluated locally, not sent to SageMaker; and with the example's 3 epochs (one metric line
-    # each) the default LossNotDecreasing (every 10 steps) and Overtraining (patience 5) never fire.
+    # Where the rules run (and that AWS closed Debugger to new customers); and with the example's 3
+    # epochs (one step each) the default LossNotDecreasing (every 10 steps) and Overtraining (patience 5)
+    # never fire.
     assert sorted(warnings) == [
         "model.debugger.rules",
         "model.debugger.rules.LossNotDecreasing",
         "model.debugger.rules.Overtraining",
     ]
     assert "needs 11" in warnings["model.debugger.rules.LossNotDecreasing"]
+    assert (
+        "rule jobs" in warnings["model.debugger.rules"] and "2026-07-30" in warnings["model.debugger.rules"]
+    )
 
 
 @pytest.mark.parametrize(
