@@ -30,6 +30,20 @@ IAC_BIN = Path(os.environ.get("SAGESPEC_IAC_BIN", REPO / ".venv-iac" / "bin"))
 # isolation"; its CKV_AWS_98, KMS encryption of an endpoint configuration, exists for Terraform only.
 # The stack takes a KmsKeyId parameter for it: instance types with local NVMe storage refuse a key.)
 ACCEPTED_CHECKOV_FINDINGS: dict[str, str] = {}
+# What deploy/build_config.py adds for Model Monitor's schedules: the role, the image, the record
+# preprocessor it uploads, the baselines of the deployed package, and each stage's names and folders.
+MONITORING_PARAMETERS = {
+    "MonitoringRoleArn",
+    "MonitorImageUri",
+    "RecordPreprocessorS3Uri",
+    "MonitoringReportsS3Uri",
+    "DataQualityScheduleName",
+    "DataQualityStatisticsS3Uri",
+    "DataQualityConstraintsS3Uri",
+    "ModelQualityScheduleName",
+    "ModelQualityConstraintsS3Uri",
+    "GroundTruthS3Uri",
+}
 
 THREE_VARIANTS = """
 deployment:
@@ -179,6 +193,7 @@ def test_stage_configs_name_only_template_parameters(projects, name):
     root = projects[name]
     declared = _template(root)["Parameters"]
     build_filled = {"ExecutionRoleArn"} | {p for p in declared if p.endswith("ModelPackageArn")}
+    build_filled |= MONITORING_PARAMETERS & set(declared)  # with monitoring (test_monitoring_deploy.py)
     for config in _configs(root).values():
         given = set(config["Parameters"])
         assert given <= set(declared), given - set(declared)
