@@ -124,9 +124,11 @@ class Shadow:
             # and a GIL hand-over per request): gather the copies of the next few requests first.
             time.sleep(GATHER_SECONDS)
             self._arrived.clear()
+            # No yield between copies: Python hands the GIL to a waiting thread within its switch interval
+            # (5 ms) anyway, and handing it to the server's thread after every copy cost more (measured:
+            # +224 vs +132 us of the server's CPU per request with a shadow on every request).
             while (copy := self._next()) is not None:
                 self._run_copy(copy)
-                time.sleep(0)  # let the server's thread take the GIL between copies: it may be answering
             if self._deadline is not None:
                 return
 
