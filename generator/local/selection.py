@@ -4,8 +4,9 @@ Only the named steps run (a cache hit still counts as running: pass --no-cache t
 other step of the pipeline's work (processing, bias check, training, tuning) that comes before the last
 named one is taken from the newest earlier run of the project that has it finished, whatever its cache
 key: its folder is reused, as a cache hit's is, and its record says ``reused`` and from which run. The
-work steps after the last named one are not run. The condition, register and fail steps follow as in
-a whole run when the selection reaches them (no work step is left out), else they are not run either.
+work steps after the last named one are not run. The baseline (quality-check), condition, register and
+fail steps follow as in a whole run when the selection reaches them (no work step is left out), else they
+are not run either.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from ..errors import SagespecError
 from ..plan import Plan, Step
 from . import cache
 
-GATES = ("condition", "register", "fail")  # the steps after the work, which read what it produced
+# The steps after the work, which read what it produced: the baselines of EvaluateModel's output (a
+# --steps selection that evaluates suggests them again), the condition, registration and the fail step.
+GATES = ("quality-check", "condition", "register", "fail")
 NOT_SELECTED = "not in --steps"
 
 

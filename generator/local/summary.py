@@ -88,13 +88,14 @@ def format_summary(result: Any, report: Path | None = None) -> str:
     root = result.project_dir
     lines = [f"run {result.run_id}: {result.status.upper()}  ({_rel(result.run_dir, root)})"]
     ran = {s.name for s in result.steps}
+    width = max([16, *map(len, result.plan.names)])  # BaselineModelQuality is longer than most
     for step in result.steps:
         extra = f" from run {step.cached_from.parent.name}" if step.cached_from is not None else ""
-        lines.append(f"  {step.name:<16} {step.status:<8} {step.seconds:7.1f}s{extra}")
+        lines.append(f"  {step.name:<{width}} {step.status:<8} {step.seconds:7.1f}s{extra}")
     for name in result.plan.names:
         if name not in ran:
-            lines.append(f"  {name:<16} {'not run':<8}")
-    lines.append(f"  {'total':<16} {'':<8} {sum(s.seconds for s in result.steps):7.1f}s")
+            lines.append(f"  {name:<{width}} {'not run':<8}")
+    lines.append(f"  {'total':<{width}} {'':<8} {sum(s.seconds for s in result.steps):7.1f}s")
     for step in result.steps:
         lines += [f"data: {line}" for line in step.details.get("dropped_rows", [])]
     if result.bias is not None:

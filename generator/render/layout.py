@@ -76,6 +76,7 @@ FEATURE_RULES: dict[str, Rule] = {
     "pipelines/__pkg__/monitoring.py": lambda s: s.monitoring.enabled,
     # The monitored features: evaluate.py's baselines, Model Monitor's record preprocessor, `local monitor`.
     "pipelines/__pkg__/monitoring_features.py.j2": lambda s: s.monitoring.enabled,
+    "tests/test_monitoring_features.py": lambda s: s.monitoring.enabled,
     "dot_github": lambda s: s.ci.github_actions.enabled,
     "codebuild-buildspec.yml.j2": lambda s: s.ci.codebuild.enabled,
     "deploy": lambda s: s.deployment.enabled,

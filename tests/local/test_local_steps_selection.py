@@ -13,8 +13,10 @@ from sagespec.local.selection import Selection
 from sagespec.plan import (
     BIAS_STEP,
     CONDITION_STEP,
+    DATA_QUALITY_STEP,
     EVALUATE_STEP,
     FAIL_STEP,
+    MODEL_QUALITY_STEP,
     PREPARE_STEP,
     PREPROCESS_STEP,
     REGISTER_STEP,
@@ -23,7 +25,8 @@ from sagespec.plan import (
 )
 from sagespec.spec import load_spec
 
-GATES = {CONDITION_STEP, REGISTER_STEP, FAIL_STEP}
+# What follows the work: the example monitors its endpoint, so its baselines come first.
+GATES = {DATA_QUALITY_STEP, MODEL_QUALITY_STEP, CONDITION_STEP, REGISTER_STEP, FAIL_STEP}
 
 
 @pytest.fixture(scope="module")
