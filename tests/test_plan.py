@@ -30,6 +30,8 @@ def test_blazingtext_steps_in_order(example_text):
         "CheckDataBias",
         "TrainModel",
         "EvaluateModel",
+        "BaselineDataQuality",  # the example monitors its endpoint (monitoring)
+        "BaselineModelQuality",
         "CheckEvaluation",
         "RegisterModel",
         "FailPipeline",

@@ -141,7 +141,7 @@ def test_the_report_renders_in_headless_chromium(chromium, source, blazingtext_r
     else:
         page = report_html.write(sample_report(HOSTILE), tmp_path)
     dom = _headless(chromium, tmp_path / "profile", "--dump-dom", page.as_uri()).stdout
-    steps = 8 if source == "run" else 7  # the example's pipeline; the sample report's seven steps
+    steps = 10 if source == "run" else 7  # the example's pipeline (monitored); the sample report's seven
     assert dom.count('class="node ') == steps  # the DAG's SVG, as Chromium parsed it
     assert 'id="confusion"' in dom and "<script" not in dom
     title = dom.split("<title>", 1)[1].split("</title>", 1)[0]
