@@ -45,6 +45,8 @@ def test_the_report_holds_each_section(blazingtext_run):
         "CheckDataBias",
         "TrainModel",
         "EvaluateModel",
+        "BaselineDataQuality",  # the example monitors its endpoint
+        "BaselineModelQuality",
         "CheckEvaluation",
         "RegisterModel",
         "FailPipeline",
@@ -66,7 +68,7 @@ def test_the_report_holds_each_section(blazingtext_run):
     assert found.parameters["hyperparameter.vector_dim"] == "50"
 
     html = (blazingtext_run.run_dir / "report.html").read_text()
-    assert html.count('class="node ') == 8
+    assert html.count('class="node ') == 10
     assert "reported no per-epoch metrics" in html and 'class="threshold"' in html
     assert found.lineage.dataset_sha256[:16] in html and found.lineage.spec_sha256 in html
 
