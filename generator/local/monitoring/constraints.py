@@ -127,7 +127,9 @@ def _compatible(expected: str, value: str) -> bool:
     return expected in (STRING, UNKNOWN) or kind == expected or (expected == FRACTIONAL and kind == INTEGRAL)
 
 
-def _type_check(name: str, rule: Mapping[str, Any], values: Sequence[str], config: Mapping[str, Any]) -> list:
+def _type_check(
+    name: str, rule: Mapping[str, Any], values: Sequence[str], config: Mapping[str, Any]
+) -> list[dict[str, str]]:
     if not values:
         return []
     expected = rule["inferred_type"]
@@ -147,7 +149,7 @@ def _type_check(name: str, rule: Mapping[str, Any], values: Sequence[str], confi
 
 def _completeness_check(
     name: str, rule: Mapping[str, Any], counts: Mapping[str, int], item_count: int
-) -> list:
+) -> list[dict[str, str]]:
     completeness = counts["num_present"] / item_count
     expected = float(rule.get("completeness", 0.0))
     if completeness >= expected:
@@ -164,7 +166,7 @@ def _completeness_check(
 
 def _domain_check(
     name: str, rule: Mapping[str, Any], values: Sequence[str], config: Mapping[str, Any]
-) -> list:
+) -> list[dict[str, str]]:
     domain = rule.get("string_constraints", {}).get("domains")
     if domain is None or not values:
         return []
@@ -186,7 +188,7 @@ def _domain_check(
 
 def _drift_check(
     name: str, base: Mapping[str, Any], now: Mapping[str, Any], config: Mapping[str, Any]
-) -> list:
+) -> list[dict[str, str]]:
     settings = config.get("distribution_constraints", {})
     if settings.get("perform_comparison", "Enabled") != "Enabled":
         return []
