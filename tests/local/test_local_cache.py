@@ -25,7 +25,8 @@ def test_rerun_is_cached(blazingtext_run, helpers, tmp_path):
     assert run != project / ".sagespec-runs" / blazingtext_run.run_dir.name
     statuses = _statuses(run)
     assert [statuses[name] for name in WORK_STEPS] == ["cached"] * 5
-    assert result.out.count("cached (from run ") == 5
+    assert result.out.count("cached (from run ") == 5 + 2  # the work steps and the example's two baselines
+    assert statuses["BaselineDataQuality"] == statuses["BaselineModelQuality"] == "cached"
     # The reused outputs are in the new run's own folder.
     evaluation = Path("EvaluateModel/processing/evaluation/evaluation.json")
     assert (run / evaluation).read_bytes() == (blazingtext_run.run_dir / evaluation).read_bytes()
