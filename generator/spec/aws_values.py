@@ -154,7 +154,7 @@ def bucket_problem(bucket: str) -> str | None:
     """Why ``bucket`` is not a valid S3 general purpose bucket name, or None."""
     if not 3 <= len(bucket) <= 63:
         return f"bucket names are 3-63 characters, got {len(bucket)} ({bucket!r})"
-    if not BUCKET_PATTERN.match(bucket):
+    if not BUCKET_PATTERN.fullmatch(bucket):
         return (
             f"bucket {bucket!r}: bucket names are lower-case letters, digits, '.' and '-', starting and "
             "ending with a letter or digit"

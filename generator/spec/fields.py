@@ -51,7 +51,7 @@ def _check_tags(tags: dict[str, str]) -> dict[str, str]:
 
 
 def _check_instance_type(value: str) -> str:
-    if not INSTANCE_TYPE_PATTERN.match(value):
+    if not INSTANCE_TYPE_PATTERN.fullmatch(value):
         raise ValueError(f"{value!r} is not a SageMaker instance type (like 'ml.m5.xlarge')")
     return value
 

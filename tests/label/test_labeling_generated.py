@@ -97,6 +97,7 @@ def test_the_example_generates_every_labeling_file_and_its_tests_pass(tmp_path):
         "__init__.py",
         "ground_truth.py",
         "human_review.py",
+        "model_quality_labels.py",  # the example monitors model quality
         "retraining_data.py",
         "review_predictions.py",
         "settings.py",

@@ -101,6 +101,12 @@ def test_monitoring_mistakes_are_named_where_they_are(example_text, old, new, pa
     assert fragment in found[path]
 
 
+def test_a_line_break_after_an_instance_type_is_refused(example_text):
+    # re.match's $ matches before a final line break: the pattern must hold for the whole text.
+    text = blazingtext(example_text, MONITORED.replace("ml.m5.large", '"ml.m5.large\\n"'))
+    assert "batch.instance_type" in messages(text)
+
+
 def test_monitors_need_a_deployed_endpoint(example_text):
     text = blazingtext(example_text).replace("deployment:\n", "deployment:\n  enabled: false\n", 1)
     found = messages(text)
