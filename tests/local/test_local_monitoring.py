@@ -409,3 +409,56 @@ def test_the_report_renders_in_headless_chromium(project, traffic, reviews, help
     assert "baseline_drift_check" in dom and "LessThanThreshold" in dom
     assert "&lt;b&gt;bold&lt;/b&gt;" in dom and "<b>" not in dom
     assert "<script" not in dom
+
+
+def test_model_quality_is_measured_on_labels_given_through_the_labeling_page(
+    project, traffic, reviews, helpers
+):
+    """The loop of `make serve` -> `make label` -> `make monitor`: the page's answers are the ground truth."""
+    import threading
+    import urllib.request
+
+    from sagespec.label.cli import prepare_queue
+    from sagespec.label.server import LabelingApp, LabelingServer
+
+    texts = balanced(reviews, 4)
+    records = [traffic.record([t], inferenceId=f"req-{i}") for i, t in enumerate(texts)]
+    traffic.write(records)
+    predicted = {
+        r["captureData"]["endpointInput"]["data"]: json.loads(r["captureData"]["endpointOutput"]["data"])[
+            "predictions"
+        ][0]["label"]
+        for r in records
+    }
+    queue = prepare_queue(project, threshold=1.01)  # every captured prediction goes to people
+    assert queue.folder.name == "captured-traffic" and len(queue.tasks) == len(texts)
+    names = {v: k for k, v in load_spec(project / "spec.yaml").spec.labeling.labels.items()}
+    server = LabelingServer(LabelingApp(queue), port=0)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        agreed = 0
+        for i, task in enumerate(queue.tasks):
+            said = predicted[json.dumps({"instances": [task.input_content["taskObject"]]})]
+            if i % 3 == 0:  # people correct every third prediction
+                said = next(c for c in ("-1", "0", "1") if c != said)
+            else:
+                agreed += 1
+            body = json.dumps({"answerContent": {"crowd-classifier": {"label": names[int(said)]}}}).encode()
+            request = urllib.request.Request(
+                f"{server.url}task/{task.name}/submit",
+                data=body,
+                headers={"Content-Type": "application/json"},
+                method="POST",
+            )
+            with urllib.request.urlopen(request, timeout=10):
+                pass
+    finally:
+        server.shutdown()
+        server.server_close()
+    result = monitor(helpers, project)
+    assert result.code == 0, result.text
+    run = sorted(monitoring_root(project).iterdir())[-1]
+    statistics = json.loads((run / traffic.folder.name / "model-quality" / "statistics.json").read_text())
+    assert statistics["dataset"]["item_count"] == len(texts)
+    accuracy = statistics["multiclass_classification_metrics"]["accuracy"]["value"]
+    assert accuracy == pytest.approx(agreed / len(texts))
