@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..plan import Plan
 from ..spec.models import Spec
-from ..spec.models_monitoring import QualityMonitor, schedule_expression
+from ..spec.models_monitoring import QualityMonitor, hours_between_jobs, schedule_expression
 from .context_deploy import logical_id
 
 # What the model-quality monitor computes: Model Monitor's problem type for classes that are labels, the
@@ -47,6 +47,9 @@ class QualityCheck:
     schedule_expression: str
     logical_id: str  # the stack's resources: <id>JobDefinition, <id>Schedule
     schedule_suffix: str
+    # Model quality: each job scores the requests captured in one interval of the schedule, ending a day
+    # before the job (labels have had a day to arrive), so no record is scored twice.
+    start_time_offset: str
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,13 @@ def _check(plan: Plan, name: str, monitor: QualityMonitor) -> QualityCheck:
         schedule_expression=schedule_expression(monitor.schedule),
         logical_id=logical_id(step.check or ""),
         schedule_suffix=SCHEDULE_SUFFIXES[step.check or ""],
+        start_time_offset=_start_time_offset(hours_between_jobs(monitor.schedule)),
     )
+
+
+def _start_time_offset(hours: int) -> str:
+    """An ISO 8601 duration, before the job: a day plus the schedule's interval."""
+    return "-P2D" if hours == 24 else f"-P1DT{hours}H"
 
 
 def monitoring_group(spec: Spec, plan: Plan) -> MonitoringGroup | None:

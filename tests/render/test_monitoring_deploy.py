@@ -169,3 +169,16 @@ def test_the_generated_project_is_ruff_clean(project):
     for args in (["ruff", "check", "."], ["ruff", "format", "--check", "."]):
         result = run_in_project(project, *args)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("schedule", "offset"), [("daily", "-P2D"), ("hourly", "-P1DT1H"), ("cron(0 1/6 ? * * *)", "-P1DT6H")]
+)
+def test_each_model_quality_job_scores_one_interval_of_its_schedule(example_text, schedule, offset):
+    text = example_text().replace(
+        "model_quality: {schedule: daily}", f"model_quality: {{schedule: {schedule!r}}}"
+    )
+    spec = load_spec_text(text).spec
+    group = monitoring_group(spec, build_plan(spec))
+    assert group is not None and group.model_quality is not None
+    assert group.model_quality.start_time_offset == offset
