@@ -53,4 +53,7 @@ def test_the_pipeline_definition_tests_pass(project):
     tail = (result.stdout + result.stderr)[-4000:]
     assert result.returncode == 0, tail
     # The tuning test ran, not skipped: this project tunes.
-    assert " passed" in result.stdout and "skipped" not in result.stdout, tail
+    # (only the monitors' baseline steps may skip: this spec monitors nothing).
+    skipped = [line for line in result.stdout.splitlines() if line.startswith("SKIPPED")]
+    assert " passed" in result.stdout, tail
+    assert all("monitor baseline" in line for line in skipped), tail
