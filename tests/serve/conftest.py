@@ -44,29 +44,47 @@ deployment:
 {deployment}"""
 
 
-def _register(registry: Path, work: Path, lines: list[str], status: str, run: str) -> None:
+def register(
+    registry: Path,
+    work: Path,
+    *,
+    group: str,
+    lines: list[str],
+    status: str,
+    run_id: str,
+    epochs: int,
+    evaluation: dict,
+) -> None:
+    """Train a tiny fastText model on ``lines`` (each repeated 20 times) in ``work`` and register it."""
     import fasttext
 
-    work.mkdir()
+    work.mkdir(exist_ok=True)
     (work / "train.txt").write_text("".join(lines) * 20)
     model = fasttext.train_supervised(
-        str(work / "train.txt"), epoch=25, dim=8, bucket=1000, thread=1, seed=1, verbose=0
+        str(work / "train.txt"), epoch=epochs, dim=8, bucket=1000, thread=1, seed=1, verbose=0
     )
     model.save_model(str(work / "model.bin"))
     with tarfile.open(work / "model.tar.gz", "w:gz") as tar:
         tar.add(work / "model.bin", arcname="model.bin")
-    (work / "evaluation.json").write_text(json.dumps({"run": run}))
+    (work / "evaluation.json").write_text(json.dumps(evaluation))
     register_model(
         registry,
-        group=GROUP,
+        group=group,
         model_artifact=work / "model.tar.gz",
         evaluation_report=work / "evaluation.json",
         approval_status=status,
         model_type="blazingtext",
         region="us-east-1",
         inference_instance_types=["ml.m5.large"],
-        run_id=run,
+        run_id=run_id,
     )
+
+
+def write_project(root: Path, package: str, spec: str) -> None:
+    """The files `serve` reads: pipelines/<package>/inference.py (the template's handler) and spec.yaml."""
+    (root / "pipelines" / package).mkdir(parents=True)
+    shutil.copyfile(HANDLER, root / "pipelines" / package / "inference.py")
+    (root / "spec.yaml").write_text(spec)
 
 
 @pytest.fixture(scope="session")
@@ -76,9 +94,19 @@ def disagreeing_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("shadow-models")
     registry = work / "registry"
     right = [f"__label__pos {t}\n" for t in POSITIVE] + [f"__label__neg {t}\n" for t in NEGATIVE]
-    _register(registry, work / "v1", right, "Approved", "run-1")
     all_neg = [f"__label__neg {t}\n" for t in POSITIVE + NEGATIVE] + ["__label__pos qqq zzz xxq\n"]
-    _register(registry, work / "v2", all_neg, "PendingManualApproval", "run-2")
+    for version, lines, status in ((1, right, "Approved"), (2, all_neg, "PendingManualApproval")):
+        run = f"run-{version}"
+        register(
+            registry,
+            work / f"v{version}",
+            group=GROUP,
+            lines=lines,
+            status=status,
+            run_id=run,
+            epochs=25,
+            evaluation={"run": run},
+        )
     return registry
 
 
@@ -88,9 +116,7 @@ def make_project(disagreeing_registry: Path, tmp_path: Path) -> Callable[[str], 
 
     def make(deployment: str, name: str = "project") -> Path:
         root = tmp_path / name
-        (root / "pipelines" / PACKAGE).mkdir(parents=True)
-        shutil.copyfile(HANDLER, root / "pipelines" / PACKAGE / "inference.py")
-        (root / "spec.yaml").write_text(spec_text(deployment))
+        write_project(root, PACKAGE, spec_text(deployment))
         shutil.copytree(disagreeing_registry, root / ".sagespec-runs" / "registry")
         return root
 

@@ -9,23 +9,20 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
-import tarfile
 from pathlib import Path
 
 import pytest
 
 from sagespec.cli import main
-from sagespec.local.registry import register_model
 from sagespec.serve import batch
 from sagespec.serve.batch import read_texts, run_batch
 from sagespec.serve.endpoint import load_endpoint
 from sagespec.spec import load_spec
 
+from .conftest import register, write_project
+
 fasttext = pytest.importorskip("fasttext")
 
-REPO = Path(__file__).resolve().parents[2]
-HANDLER = REPO / "template" / "pipelines" / "__pkg__" / "inference.py"
 SPEC = """\
 spec_version: 1
 project: {name: Tiny batch, slug: tiny-batch}
@@ -59,25 +56,15 @@ TEXTS = [
 
 
 def _register(registry: Path, work: Path, status: str, epochs: int) -> None:
-    lines = [f"__label__{label} {text}\n" for label, texts in TRAIN.items() for text in texts] * 20
-    (work / "train.txt").write_text("".join(lines))
-    model = fasttext.train_supervised(
-        str(work / "train.txt"), epoch=epochs, dim=8, bucket=1000, thread=1, seed=1, verbose=0
-    )
-    model.save_model(str(work / "model.bin"))
-    with tarfile.open(work / "model.tar.gz", "w:gz") as tar:
-        tar.add(work / "model.bin", arcname="model.bin")
-    (work / "evaluation.json").write_text(json.dumps({"epochs": epochs}))
-    register_model(
+    register(
         registry,
+        work,
         group="tiny-batch-models",
-        model_artifact=work / "model.tar.gz",
-        evaluation_report=work / "evaluation.json",
-        approval_status=status,
-        model_type="blazingtext",
-        region="us-east-1",
-        inference_instance_types=["ml.m5.large"],
+        lines=[f"__label__{label} {text}\n" for label, texts in TRAIN.items() for text in texts],
+        status=status,
         run_id=f"run-{epochs}",
+        epochs=epochs,
+        evaluation={"epochs": epochs},
     )
 
 
@@ -85,9 +72,7 @@ def _register(registry: Path, work: Path, status: str, epochs: int) -> None:
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("batch")
     root = folder / "project"
-    (root / "pipelines" / "tiny_batch").mkdir(parents=True)
-    shutil.copyfile(HANDLER, root / "pipelines" / "tiny_batch" / "inference.py")
-    (root / "spec.yaml").write_text(SPEC)
+    write_project(root, "tiny_batch", SPEC)
     registry = root / ".sagespec-runs" / "registry"
     _register(registry, folder, "Approved", epochs=20)  # version 1: the first variant's rule picks it
     _register(registry, folder, "PendingManualApproval", epochs=2)  # version 2

@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tarfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -28,17 +27,16 @@ from hypothesis import strategies as st
 
 from sagespec.cli import main
 from sagespec.deployment import ModelSelection
-from sagespec.local.registry import register_model
 from sagespec.serve.cli import STATE_FILE
 from sagespec.serve.endpoint import Router, ServeError, load_endpoint, select_version
 from sagespec.serve.listener import EndpointServer, start_in_thread
 from sagespec.serve.server import _is_loopback
 from sagespec.spec import load_spec
 
+from .conftest import register, write_project
+
 fasttext = pytest.importorskip("fasttext")
 
-REPO = Path(__file__).resolve().parents[2]
-HANDLER = REPO / "template" / "pipelines" / "__pkg__" / "inference.py"
 GROUP = "tiny-endpoint-models"
 SPEC = """\
 spec_version: 1
@@ -65,25 +63,15 @@ TARGET = "X-Amzn-SageMaker-Target-Variant"
 
 
 def _register(registry: Path, work: Path, status: str, epochs: int) -> None:
-    lines = [f"__label__{label} {text}\n" for label, texts in TRAIN.items() for text in texts] * 20
-    (work / "train.txt").write_text("".join(lines))
-    model = fasttext.train_supervised(
-        str(work / "train.txt"), epoch=epochs, dim=8, bucket=1000, thread=1, seed=1, verbose=0
-    )
-    model.save_model(str(work / "model.bin"))
-    with tarfile.open(work / "model.tar.gz", "w:gz") as tar:
-        tar.add(work / "model.bin", arcname="model.bin")
-    (work / "evaluation.json").write_text(json.dumps({"epochs": epochs}))
-    register_model(
+    register(
         registry,
+        work,
         group=GROUP,
-        model_artifact=work / "model.tar.gz",
-        evaluation_report=work / "evaluation.json",
-        approval_status=status,
-        model_type="blazingtext",
-        region="us-east-1",
-        inference_instance_types=["ml.m5.large"],
+        lines=[f"__label__{label} {text}\n" for label, texts in TRAIN.items() for text in texts],
+        status=status,
         run_id=f"run-{epochs}",
+        epochs=epochs,
+        evaluation={"epochs": epochs},
     )
 
 
@@ -91,9 +79,7 @@ def _register(registry: Path, work: Path, status: str, epochs: int) -> None:
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("serve")
     root = folder / "project"
-    (root / "pipelines" / "tiny_endpoint").mkdir(parents=True)
-    shutil.copyfile(HANDLER, root / "pipelines" / "tiny_endpoint" / "inference.py")
-    (root / "spec.yaml").write_text(SPEC)
+    write_project(root, "tiny_endpoint", SPEC)
     registry = root / ".sagespec-runs" / "registry"
     _register(registry, folder, "Approved", epochs=20)  # version 1: what Current serves
     _register(registry, folder, "PendingManualApproval", epochs=2)  # version 2: Challenger's

@@ -7,11 +7,9 @@ as `make serve` runs it, and the generated script runs as `make smoke` runs it, 
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
 import sys
-import tarfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -19,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from sagespec.local.registry import register_model
 from sagespec.render import generate
 from sagespec.spec import load_spec
+
+from .conftest import register
 
 fasttext = pytest.importorskip("fasttext")
 
@@ -36,26 +35,15 @@ TRAIN = {
 
 
 def _register(project: Path, work: Path, status: str, epochs: int) -> None:
-    lines = [f"__label__{label} {text}\n" for label, texts in TRAIN.items() for text in texts] * 20
-    (work / "train.txt").write_text("".join(lines))
-    model = fasttext.train_supervised(
-        str(work / "train.txt"), epoch=epochs, dim=8, bucket=1000, thread=1, seed=1, verbose=0
-    )
-    model.save_model(str(work / "model.bin"))
-    with tarfile.open(work / "model.tar.gz", "w:gz") as tar:
-        tar.add(work / "model.bin", arcname="model.bin")
-    (work / "evaluation.json").write_text(json.dumps({"epochs": epochs}))
-    spec = load_spec(project / "spec.yaml").spec
-    register_model(
+    register(
         project / ".sagespec-runs" / "registry",
-        group=spec.model_package_group,
-        model_artifact=work / "model.tar.gz",
-        evaluation_report=work / "evaluation.json",
-        approval_status=status,
-        model_type="blazingtext",
-        region="us-east-1",
-        inference_instance_types=["ml.m5.large"],
+        work,
+        group=load_spec(project / "spec.yaml").spec.model_package_group,
+        lines=[f"__label__{label} {text}\n" for label, texts in TRAIN.items() for text in texts],
+        status=status,
         run_id=f"run-{epochs}",
+        epochs=epochs,
+        evaluation={"epochs": epochs},
     )
 
 
