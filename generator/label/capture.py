@@ -36,13 +36,13 @@ from types import ModuleType
 from typing import Any
 
 from ..errors import LabelingError
+from ..local.monitoring import captures
+from ..local.monitoring.captures import EVENT_VERSION
 from ..local.runs import capture_root, ground_truth_root
 from ..project_modules import import_file
 from .project import LabelingProject, project_on_path
 
-CAPTURE_SUFFIX = ".jsonl"
 GROUND_TRUTH_ENCODING = "CSV"  # the label as Model Monitor reads a CSV ground truth: the value itself
-EVENT_VERSION = "0"
 
 
 @dataclass(frozen=True)
@@ -75,9 +75,7 @@ def capture_files(project_dir: Path, variants: Iterable[str]) -> list[Path]:
     files = []
     for endpoint in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
         for variant in sorted(p for p in endpoint.iterdir() if p.is_dir() and p.name in wanted):
-            files += sorted(
-                variant.rglob(f"*{CAPTURE_SUFFIX}"), key=lambda p: p.relative_to(variant).as_posix()
-            )
+            files += captures.jsonl_files(variant)
     return files
 
 
@@ -125,7 +123,7 @@ def read_record(
     capture = record["captureData"]
     request, answer = capture["endpointInput"], capture["endpointOutput"]
     metadata = record.get("eventMetadata") or {}
-    event_id = metadata.get("inferenceId") or metadata.get("eventId")
+    event_id = captures.join_id(metadata.get("inferenceId"), metadata.get("eventId"))
     if not isinstance(event_id, str) or not event_id:
         raise ValueError("no eventId")
     texts = handler.input_fn(_body(request), request.get("observedContentType") or "application/json")

@@ -40,9 +40,9 @@ from json.encoder import encode_basestring_ascii as _quoted  # a JSON string lit
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
+from ..local.monitoring.captures import EVENT_VERSION
 from .handler import media_type
 
-EVENT_VERSION = "0"
 # The content types captured as text, as the endpoint stack's CaptureContentTypeHeader lists them
 # (sagespec.render.context_deploy.CAPTURE_CONTENT_TYPES); SageMaker base64-encodes any other body.
 TEXT_ENCODINGS = {"application/json": "JSON", "text/csv": "CSV"}

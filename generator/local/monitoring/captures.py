@@ -24,6 +24,7 @@ from typing import Any
 from ...errors import DataError
 
 SUFFIX = ".jsonl"
+EVENT_VERSION = "0"  # the eventVersion of data-capture and ground-truth records
 
 
 @dataclass(frozen=True)
@@ -41,11 +42,16 @@ class CapturedRecord:
     @property
     def join_id(self) -> str:
         """The id ground truth names this record by (Model Monitor: inferenceId, else eventId)."""
-        return self.inference_id or self.event_id
+        return join_id(self.inference_id, self.event_id)
 
     @property
     def where(self) -> str:
         return f"{self.path}:{self.line}"
+
+
+def join_id(inference_id: str | None, event_id: str) -> str:
+    """The id ground truth names a captured record by: Model Monitor joins on inferenceId, else eventId."""
+    return inference_id or event_id
 
 
 def jsonl_files(root: Path) -> list[Path]:
