@@ -8,15 +8,21 @@ negative reviews and disagrees on the positive ones.
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import io
 import json
 import shutil
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from sagespec.local.registry import register_model
+from sagespec.serve.endpoint import Endpoint, load_endpoint
+from sagespec.serve.listener import EndpointServer, start_in_thread
+from sagespec.spec import load_spec
 
 REPO = Path(__file__).resolve().parents[2]
 HANDLER = REPO / "template" / "pipelines" / "__pkg__" / "inference.py"
@@ -85,6 +91,23 @@ def write_project(root: Path, package: str, spec: str) -> None:
     (root / "pipelines" / package).mkdir(parents=True)
     shutil.copyfile(HANDLER, root / "pipelines" / package / "inference.py")
     (root / "spec.yaml").write_text(spec)
+
+
+def load(project: Path, seed: int | None = 0) -> Endpoint:
+    """The project's local endpoint (``seed`` as load_endpoint takes it), printing nothing."""
+    return load_endpoint(project, load_spec(project / "spec.yaml").spec, seed=seed, out=io.StringIO())
+
+
+@contextlib.contextmanager
+def serving(endpoint: Endpoint) -> Iterator[http.client.HTTPConnection]:
+    """``endpoint`` served on a free local port, and a connection to it; the server stops on leaving."""
+    server = EndpointServer(("127.0.0.1", 0), endpoint)
+    start_in_thread(server)
+    try:
+        yield http.client.HTTPConnection(*server.server_address[:2], timeout=10)
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture(scope="session")

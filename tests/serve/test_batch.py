@@ -16,10 +16,9 @@ import pytest
 from sagespec.cli import main
 from sagespec.serve import batch
 from sagespec.serve.batch import read_texts, run_batch
-from sagespec.serve.endpoint import load_endpoint
 from sagespec.spec import load_spec
 
-from .conftest import register, write_project
+from .conftest import load, register, write_project
 
 fasttext = pytest.importorskip("fasttext")
 
@@ -90,7 +89,7 @@ def _dataset_csv(path: Path, texts: list[str]) -> Path:
 
 def _endpoint_answers(project: Path, variant: str, texts: list[str]) -> list[dict]:
     """What the local endpoint answers for each text sent alone to ``variant``."""
-    endpoint = load_endpoint(project, load_spec(project / "spec.yaml").spec, out=io.StringIO())
+    endpoint = load(project)
     try:
         answers = []
         for text in texts:

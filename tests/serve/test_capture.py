@@ -4,9 +4,7 @@ the client's inference id, and nothing lost when the endpoint stops."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import http.client
-import io
 import json
 import re
 import signal
@@ -14,7 +12,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,11 +21,8 @@ from hypothesis import strategies as st
 from sagespec.local.runs import capture_root
 from sagespec.serve.capture import CaptureWriter, Exchange, capture_line
 from sagespec.serve.cli import STATE_FILE
-from sagespec.serve.endpoint import Endpoint, load_endpoint
-from sagespec.serve.listener import EndpointServer, start_in_thread
-from sagespec.spec import load_spec
 
-from .conftest import ENDPOINT_NAME, NEGATIVE, POSITIVE
+from .conftest import ENDPOINT_NAME, NEGATIVE, POSITIVE, load, serving
 
 # The field names of SageMaker's data-capture record, exactly.
 RECORD_KEYS = {"captureData", "eventMetadata", "eventVersion"}
@@ -47,21 +41,6 @@ def deployment(percentage: int, shadow: bool = False) -> str:
     if shadow:
         text += "  shadow_variants: [{name: Shadow, model: {select: newest}}]\n"
     return text
-
-
-def load(project: Path, seed: int | None = 7) -> Endpoint:
-    return load_endpoint(project, load_spec(project / "spec.yaml").spec, seed=seed, out=io.StringIO())
-
-
-@contextlib.contextmanager
-def serving(endpoint: Endpoint) -> Iterator[http.client.HTTPConnection]:
-    server = EndpointServer(("127.0.0.1", 0), endpoint)
-    start_in_thread(server)
-    try:
-        yield http.client.HTTPConnection(*server.server_address[:2], timeout=10)
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def post(connection: http.client.HTTPConnection, body: bytes | str, headers: dict[str, str]):
@@ -109,7 +88,7 @@ def decoded(side: dict) -> bytes:
 
 def test_records_hold_what_the_client_sent_and_got_in_sagemakers_format_and_layout(make_project):
     project = make_project(deployment(100))
-    endpoint = load(project)
+    endpoint = load(project, seed=7)
     sent = []
     started = time.time()
     try:
@@ -253,7 +232,7 @@ def test_the_sampling_percentage_holds(make_project, percentage):
 
 def test_without_data_capture_nothing_is_written(make_project):
     project = make_project(PRODUCTION_ONLY)
-    endpoint = load(project)
+    endpoint = load(project, seed=7)
     try:
         assert (
             endpoint.invoke(b'{"instances": ["nice"]}', "application/json", "application/json").status == 200
@@ -270,7 +249,7 @@ def test_without_data_capture_nothing_is_written(make_project):
 @pytest.mark.parametrize("inference_id", ["", " leading space", "x" * 65, "tab\there", "café", "del\x7f"])
 def test_an_inference_id_invoke_endpoint_refuses_is_a_400(make_project, inference_id):
     project = make_project(deployment(100))
-    endpoint = load(project)
+    endpoint = load(project, seed=7)
     try:
         response = endpoint.invoke(
             b'{"instances": ["nice"]}', "application/json", "application/json", None, inference_id

@@ -4,7 +4,6 @@ production variant's requests, compared and timed, and never answering a client,
 from __future__ import annotations
 
 import http.client
-import io
 import json
 import threading
 import time
@@ -16,13 +15,11 @@ import pytest
 
 from sagespec.serve import shadow as shadow_module
 from sagespec.serve.cli import summary_lines
-from sagespec.serve.endpoint import Endpoint, Variant, load_endpoint
+from sagespec.serve.endpoint import Endpoint, Variant
 from sagespec.serve.handler import Handler
-from sagespec.serve.listener import EndpointServer, start_in_thread
 from sagespec.serve.shadow import Shadow
-from sagespec.spec import load_spec
 
-from .conftest import NEGATIVE, POSITIVE
+from .conftest import NEGATIVE, POSITIVE, load, serving
 
 JSON = {"Content-Type": "application/json"}
 INVOKED = "X-Amzn-Invoked-Production-Variant"
@@ -33,21 +30,13 @@ WITH_SHADOW = """\
 """
 
 
-def serve(endpoint: Endpoint) -> EndpointServer:
-    server = EndpointServer(("127.0.0.1", 0), endpoint)
-    start_in_thread(server)
-    return server
-
-
-def post(server: EndpointServer, texts: list[str], headers: dict[str, str] | None = None):
-    connection = http.client.HTTPConnection(*server.server_address[:2], timeout=10)
+def post(connection: http.client.HTTPConnection, texts: list[str], headers: dict[str, str] | None = None):
     connection.request("POST", "/invocations", json.dumps({"instances": texts}), {**JSON, **(headers or {})})
     response = connection.getresponse()
     return response, response.read()
 
 
-def admin(server: EndpointServer) -> dict[str, Any]:
-    connection = http.client.HTTPConnection(*server.server_address[:2], timeout=10)
+def admin(connection: http.client.HTTPConnection) -> dict[str, Any]:
     connection.request("GET", "/admin/variants")
     return json.loads(connection.getresponse().read())
 
@@ -68,7 +57,7 @@ def settle(endpoint: Endpoint, invocations: int, timeout: float = 10) -> dict[st
 @pytest.fixture
 def fasttext_endpoint(make_project) -> Iterator[Endpoint]:
     project = make_project(WITH_SHADOW % 1.0)
-    endpoint = load_endpoint(project, load_spec(project / "spec.yaml").spec, seed=3, out=io.StringIO())
+    endpoint = load(project, seed=3)
     yield endpoint
     endpoint.close()
 
@@ -101,10 +90,9 @@ def test_the_shadow_serves_the_version_its_rule_picks_and_the_agreement_is_count
     compared = sum(len(batch) for batch in batches)
     assert 0 < expected < compared  # the two models agree on some texts, not on all
 
-    server = serve(endpoint)
-    try:
+    with serving(endpoint) as connection:
         for batch in batches:
-            response, body = post(server, batch)
+            response, body = post(connection, batch)
             assert response.status == 200 and response.getheader(INVOKED) == "Current"
             assert [p["label"] for p in json.loads(body)["predictions"]] == labels(
                 endpoint.variants["Current"].model, batch
@@ -116,10 +104,7 @@ def test_the_shadow_serves_the_version_its_rule_picks_and_the_agreement_is_count
             "texts_agreed": expected,
             "rate": round(expected / compared, 4),
         }
-        shown = admin(server)
-    finally:
-        server.shutdown()
-        server.server_close()
+        shown = admin(connection)
     (listed,) = shown["shadow_variants"]
     assert listed["name"] == "Shadow" and listed["source_variant"] == "Current"
     assert (listed["version"], listed["approval_status"], listed["sampling_percent"]) == (
@@ -138,23 +123,19 @@ def test_the_shadow_serves_the_version_its_rule_picks_and_the_agreement_is_count
 
 
 def test_a_target_variant_header_naming_the_shadow_is_refused(fasttext_endpoint):
-    server = serve(fasttext_endpoint)
-    try:
-        response, body = post(server, ["nice"], {TARGET: "Shadow"})
+    with serving(fasttext_endpoint) as connection:
+        response, body = post(connection, ["nice"], {TARGET: "Shadow"})
         assert response.status == 400 and response.getheader(INVOKED) is None
         assert "'Shadow' is a shadow variant" in json.loads(body)["error"]
-        response, _ = post(server, ["nice"], {TARGET: "Current"})
+        response, _ = post(connection, ["nice"], {TARGET: "Current"})
         assert response.status == 200 and response.getheader(INVOKED) == "Current"
         settle(fasttext_endpoint, 1)  # a request targeted at production is still copied
-    finally:
-        server.shutdown()
-        server.server_close()
     assert fasttext_endpoint.describe()["variants"][0]["invocations"] == 1
 
 
 def test_the_sampling_percent_is_the_shadows_weight_over_productions(make_project):
     project = make_project(WITH_SHADOW % 0.25)
-    endpoint = load_endpoint(project, load_spec(project / "spec.yaml").spec, seed=5, out=io.StringIO())
+    endpoint = load(project, seed=5)
     try:
         for _ in range(800):
             assert endpoint.invoke(b'{"instances": ["nice"]}', "application/json", "*/*").status == 200
@@ -214,19 +195,17 @@ def stand_in_endpoint(stand_in: StandIn, shadow_model: dict) -> Endpoint:
 )
 def test_the_shadow_never_answers_a_client(stand_in, shadow_model):
     endpoint = stand_in_endpoint(stand_in, shadow_model)
-    server = serve(endpoint)
     try:
-        for _ in range(5):
-            started = time.perf_counter()
-            response, body = post(server, ["a", "b"])
-            assert time.perf_counter() - started < 2  # a blocked shadow delays no answer
-            assert response.status == 200 and response.getheader(INVOKED) == "Current"
-            assert json.loads(body) == {"predictions": [{"label": "pos"}, {"label": "pos"}]}
-        stand_in.release.set()
-        described = settle(endpoint, 5)
+        with serving(endpoint) as connection:
+            for _ in range(5):
+                started = time.perf_counter()
+                response, body = post(connection, ["a", "b"])
+                assert time.perf_counter() - started < 2  # a blocked shadow delays no answer
+                assert response.status == 200 and response.getheader(INVOKED) == "Current"
+                assert json.loads(body) == {"predictions": [{"label": "pos"}, {"label": "pos"}]}
+            stand_in.release.set()
+            described = settle(endpoint, 5)
     finally:
-        server.shutdown()
-        server.server_close()
         endpoint.close()
     production = endpoint.describe()["variants"][0]
     assert production["invocations"] == 5 and production["errors"] == {"4xx": 0, "5xx": 0}
