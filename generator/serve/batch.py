@@ -42,6 +42,7 @@ from ..local.registry import MODEL_FILE
 from ..local.runs import SPEC_FILE, registry_root, runs_root
 from ..spec.models import Spec
 from .endpoint import ServeError, _call_model_fn, _unpack, load_handler, select_version
+from .handler import body_and_type
 
 OUTPUT_SUFFIX = ".out"  # what a transform job appends to an input object's name
 BATCH_DIR = "batch"  # the default output folder, under .sagespec-runs/
@@ -135,8 +136,7 @@ def answers(handler: ModuleType, model: Any, texts: list[str], accept: str = JSO
         if len(predictions) != len(chunk):
             raise ServeError(f"predict_fn answered {len(predictions)} predictions for {len(chunk)} texts")
         for prediction in predictions:
-            body = handler.output_fn([prediction], accept)
-            body = body[0] if isinstance(body, tuple) else body  # (body, content type): an older handler
+            body, _ = body_and_type(handler.output_fn([prediction], accept))
             body = body.decode("utf-8") if isinstance(body, bytes) else body
             if "\n" in body:  # AssembleWith: Line: a line break may only end a record's answer
                 body = json.dumps(json.loads(body))

@@ -57,7 +57,7 @@ class Handler:
                 check_json_body(body)
             texts = handler.input_fn(body, content_type)
             predictions = handler.predict_fn(texts, model)
-            answer, answer_type = _body_and_type(handler.output_fn(predictions, accept))
+            answer, answer_type = body_and_type(handler.output_fn(predictions, accept))
         except Exception as exc:
             if self._unsupported is not None and isinstance(exc, self._unsupported):
                 return Answer(error(415, str(exc)))
@@ -77,7 +77,7 @@ def predicted_labels(predictions: Any) -> list[Any] | None:
     return [p.get("label") if isinstance(p, dict) else p for p in predictions]
 
 
-def _body_and_type(answer: Any) -> tuple[str | bytes, str]:
+def body_and_type(answer: Any) -> tuple[str | bytes, str]:
     """output_fn's answer: the JSON body, or (body, content type) from a project generated earlier."""
     if isinstance(answer, tuple):
         body, content_type = answer
