@@ -313,7 +313,8 @@ def build_plan(spec: Spec) -> Plan:
             + ((StepOutput("monitoring", MONITORING_OUTPUT_DIR),) if spec.monitoring.enabled else ()),
         )
     )
-    steps += quality_check_steps(spec)
+    quality_checks = quality_check_steps(spec)
+    steps += quality_checks
     condition = Condition(
         metric=spec.evaluation.metric,
         json_path=f"metrics.{spec.evaluation.metric}.value",
@@ -327,7 +328,7 @@ def build_plan(spec: Spec) -> Plan:
             name=REGISTER_STEP,
             kind="register",
             inputs=(StepInput("model", f"step:{train_name}/model", "model"),),
-            depends_on=tuple(step.name for step in steps if step.kind == "quality-check"),
+            depends_on=tuple(step.name for step in quality_checks),
         ),
         Step(name=FAIL_STEP, kind="fail"),
     ]

@@ -161,7 +161,7 @@ def _verdicts(points: list[StepPoint], rules: dict[str, dict]) -> dict[str, int 
     rule_set = RuleSet(rules, [])
     for point in points:
         rule_set.feed(point)
-    return {name: verdict.step for name, verdict in rule_set.verdicts.items() if verdict.fired}
+    return {verdict.rule: verdict.step for verdict in rule_set.fired()}
 
 
 def _read_back(trial: dict) -> list[StepPoint]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..plan import Plan
+from ..plan import Plan, Step
 from ..spec.models import Spec
 from ..spec.models_monitoring import QualityMonitor, hours_between_jobs, schedule_expression
 from .context_deploy import logical_id
@@ -70,18 +70,17 @@ class MonitoringGroup:
     ground_truth_attribute: str = GROUND_TRUTH_ATTRIBUTE
 
 
-def _check(plan: Plan, name: str, monitor: QualityMonitor) -> QualityCheck:
-    step = plan.step(name)
+def _check(step: Step, check: str, monitor: QualityMonitor) -> QualityCheck:
     (baseline,) = step.inputs
     return QualityCheck(
         step_name=step.name,
-        check=step.check or "",
+        check=check,
         baseline=baseline.destination,
         instance_type=monitor.instance_type,
         max_runtime_seconds=monitor.max_runtime_seconds,
         schedule_expression=schedule_expression(monitor.schedule),
-        logical_id=logical_id(step.check or ""),
-        schedule_suffix=SCHEDULE_SUFFIXES[step.check or ""],
+        logical_id=logical_id(check),
+        schedule_suffix=SCHEDULE_SUFFIXES[check],
         start_time_offset=_start_time_offset(hours_between_jobs(monitor.schedule)),
     )
 
@@ -97,9 +96,9 @@ def monitoring_group(spec: Spec, plan: Plan) -> MonitoringGroup | None:
         return None
     monitors = {"data-quality": monitoring.data_quality, "model-quality": monitoring.model_quality}
     checks = [
-        _check(plan, step.name, monitor)
+        _check(step, check, monitor)
         for step in plan.steps
-        if step.kind == "quality-check" and (monitor := monitors[step.check or ""]) is not None
+        if (check := step.check) is not None and (monitor := monitors[check]) is not None
     ]
     by_kind = {check.check: check for check in checks}
     return MonitoringGroup(

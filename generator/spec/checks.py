@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from .aws_values import CONTAINER_ARGUMENT_MAX, UI_TEMPLATE_MAX, check_s3_uri, control_character
 from .catalog import algorithm_for, is_gpu_instance
 from .checks_debugger import check_debugger, check_debugger_with_tuning
-from .checks_monitoring import check_batch, check_monitoring, check_shadow_variants
+from .checks_monitoring import check_batch, check_monitoring, check_shadow_variants, check_variant_model
 from .checks_tuning import check_tuning
 from .findings import Finding, SectionUnavailable, error, warning
 from .labeling import TEXT_CLASSIFICATION_LAMBDAS
@@ -199,10 +199,7 @@ def check_deployment(spec: Spec) -> Iterator[Finding]:
         seen.setdefault(variant.name, i)
         if not variant.initial_weight > 0:
             yield error(f"{path}.initial_weight", f"must be positive, got {variant.initial_weight:g}")
-        if variant.model.select == "version" and variant.model.version is None:
-            yield error(f"{path}.model.version", "name the model package version to serve")
-        if variant.model.select != "version" and variant.model.version is not None:
-            yield error(f"{path}.model.version", "only applies with select: version")
+        yield from check_variant_model(path, variant.model)
     serverless = {v.name for v in dep.variants if v.serverless is not None}
     for i, scaling in enumerate(dep.autoscaling):
         path = f"deployment.autoscaling.{i}"

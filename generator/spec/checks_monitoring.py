@@ -6,10 +6,19 @@ from collections.abc import Iterator
 
 from .findings import Finding, error, warning
 from .models import Spec
+from .models_deployment import VariantModel
 from .models_monitoring import hours_between_jobs
 
 # A monitoring job must end before the schedule starts the next one.
 HOURLY_RUNTIME_MAX = 3600
+
+
+def check_variant_model(path: str, model: VariantModel) -> Iterator[Finding]:
+    """A variant's (or shadow's) model selection: a version exactly when the rule is select: version."""
+    if model.select == "version" and model.version is None:
+        yield error(f"{path}.model.version", "name the model package version to serve")
+    if model.select != "version" and model.version is not None:
+        yield error(f"{path}.model.version", "only applies with select: version")
 
 
 def check_shadow_variants(spec: Spec) -> Iterator[Finding]:
@@ -21,10 +30,7 @@ def check_shadow_variants(spec: Spec) -> Iterator[Finding]:
         path = f"deployment.shadow_variants.{i}"
         if shadow.name in names:
             yield error(f"{path}.name", f"{shadow.name!r} is already a production variant's name")
-        if shadow.model.select == "version" and shadow.model.version is None:
-            yield error(f"{path}.model.version", "name the model package version to serve")
-        if shadow.model.select != "version" and shadow.model.version is not None:
-            yield error(f"{path}.model.version", "only applies with select: version")
+        yield from check_variant_model(path, shadow.model)
     if len(dep.variants) != 1:
         yield error(
             "deployment.shadow_variants",

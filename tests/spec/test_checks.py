@@ -16,6 +16,15 @@ def messages(text: str) -> dict[str, str]:
     return {w.path: w.message for w in loaded.warnings}
 
 
+def assert_finding(text: str, old: str, new: str, path: str, fragment: str) -> None:
+    """Replacing ``old`` (its first occurrence) by ``new`` in ``text`` gives a finding at ``path`` saying
+    ``fragment``."""
+    assert old in text
+    found = messages(text.replace(old, new, 1))
+    assert path in found, found
+    assert fragment in found[path]
+
+
 def test_examples_have_no_findings(example_text):
     assert messages(example_text()) == {}
     assert messages(example_text("womens-clothing-bert.yaml")) == {}
@@ -80,11 +89,7 @@ def test_examples_have_no_findings(example_text):
     ],
 )
 def test_rule_fires(example_text, old, new, path, fragment):
-    text = example_text()
-    assert old in text
-    found = messages(text.replace(old, new, 1))
-    assert path in found, found
-    assert fragment in found[path]
+    assert_finding(example_text(), old, new, path, fragment)
 
 
 def test_bert_on_cpu_is_a_warning_not_an_error(example_text):

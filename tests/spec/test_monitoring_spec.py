@@ -13,7 +13,7 @@ from sagespec.plan import DATA_QUALITY_STEP, EVALUATE_STEP, MODEL_QUALITY_STEP, 
 from sagespec.spec import load_spec_text
 from sagespec.spec.models_monitoring import check_schedule, hours_between_jobs, schedule_expression
 
-from .test_checks import messages
+from .test_checks import assert_finding, messages
 
 MONITORED = """
 monitoring:
@@ -94,11 +94,8 @@ def test_without_monitoring_nothing_changes(example_text):
 )
 def test_monitoring_mistakes_are_named_where_they_are(example_text, old, new, path, fragment):
     text = blazingtext(example_text)
-    assert old in text
     assert text.count(old) == 1
-    found = messages(text.replace(old, new))
-    assert path in found, found
-    assert fragment in found[path]
+    assert_finding(text, old, new, path, fragment)
 
 
 def test_a_line_break_after_an_instance_type_is_refused(example_text):
@@ -145,11 +142,7 @@ def test_a_shadow_copies_a_share_of_the_production_variants_requests(example_tex
     ],
 )
 def test_shadow_mistakes_are_named_where_they_are(example_text, old, new, path, fragment):
-    text = with_shadow(example_text)
-    assert old in text
-    found = messages(text.replace(old, new, 1))
-    assert path in found, found
-    assert fragment in found[path]
+    assert_finding(with_shadow(example_text), old, new, path, fragment)
 
 
 def test_a_second_shadow_is_refused(example_text):
