@@ -84,10 +84,6 @@ def production_variants(project: LabelingProject) -> list[str]:
     return [v.name for v in project.spec.deployment.variants]
 
 
-def has_capture(project: LabelingProject) -> bool:
-    return bool(capture_files(project.root, production_variants(project)))
-
-
 def _body(payload: dict[str, Any]) -> bytes:
     data, encoding = payload.get("data"), payload.get("encoding", "")
     if not isinstance(data, str):
@@ -131,15 +127,16 @@ def read_record(
     return event_id, texts, predictions
 
 
-def scan_capture(project: LabelingProject) -> CaptureScan:
-    """Every captured prediction of one text (production variants only)."""
+def scan_capture(project: LabelingProject, files: list[Path]) -> CaptureScan:
+    """Every captured prediction of one text in ``files`` (:func:`capture_files` of the production
+    variants)."""
     scan = CaptureScan()
-    files = capture_files(project.root, production_variants(project))
+    root = capture_root(project.root)
     with project_on_path(project.root):
         handler, payload = _handler(project), _payload_module(project)
         for path in files:
             scan.files += 1
-            variant = path.relative_to(capture_root(project.root)).parts[1]
+            variant = path.relative_to(root).parts[1]
             for line in _lines(path):
                 scan.records += 1
                 try:

@@ -31,15 +31,17 @@ def prepare_queue(
     """Write the review queue (used by the command and by tests): the unsure predictions of the
     endpoint's captured traffic (``source`` "capture"), or of the run's test split scored with its model
     ("run"); "auto": captured traffic when there is some and no run is named, else the run."""
-    from .capture import has_capture
+    from .capture import capture_files, production_variants
     from .project import load_labeling_project
 
     project = load_labeling_project(project_dir)
     cutoff = project.settings.CONFIDENCE_THRESHOLD if threshold is None else threshold
+    wants_capture = source == "capture" or (source == "auto" and run_id is None)
+    files = capture_files(project.root, production_variants(project)) if wants_capture else []
     if source == "auto":
-        source = "capture" if run_id is None and has_capture(project) else "run"
+        source = "capture" if files else "run"
     if source == "capture":
-        return _capture_queue(project, cutoff, limit)
+        return _capture_queue(project, files, cutoff, limit)
     return _run_queue(project, run_id, cutoff, limit)
 
 
@@ -57,12 +59,14 @@ def _run_queue(project: LabelingProject, run_id: str | None, cutoff: float, limi
     return queue
 
 
-def _capture_queue(project: LabelingProject, cutoff: float, limit: int | None) -> ReviewQueue:
+def _capture_queue(
+    project: LabelingProject, files: list[Path], cutoff: float, limit: int | None
+) -> ReviewQueue:
     from ..local.runs import capture_root
     from .capture import scan_capture
     from .tasks import ReviewQueue
 
-    scan = scan_capture(project)
+    scan = scan_capture(project, files)
     if not scan.files:
         raise LabelingError(
             f"no captured traffic in {capture_root(project.root)}: serve the model with data capture on "

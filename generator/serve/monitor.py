@@ -83,8 +83,8 @@ def run_monitors(project_dir: Path, out: TextIO | None = None) -> MonitoringRun:
     deployment = build_deployment(spec)
     captures = capture_root(project_dir) / deployment.endpoint_name
     variant_dirs = sorted(d for d in captures.iterdir() if d.is_dir()) if captures.is_dir() else []
-    variant_dirs = [d for d in variant_dirs if jsonl_files(d)]
-    if not variant_dirs:
+    files = {d: found for d in variant_dirs if (found := jsonl_files(d))}
+    if not files:
         raise MonitorError(
             f"no captured traffic in {captures}: serve the models (`make serve`, with "
             "deployment.data_capture.enabled) and send it requests first"
@@ -99,7 +99,7 @@ def run_monitors(project_dir: Path, out: TextIO | None = None) -> MonitoringRun:
         "ModelQuality": spec.monitoring.model_quality is not None,
     }
     jobs = []
-    for folder in variant_dirs:
+    for folder in files:
         if folder.name not in rules:
             print(f"skipping {folder}: {folder.name} is not a variant of the spec's endpoint", file=out)
             continue
@@ -117,7 +117,7 @@ def run_monitors(project_dir: Path, out: TextIO | None = None) -> MonitoringRun:
     run_dir = _new_folder(monitoring_root(project_dir))
     results = [
         monitor_variant(
-            folder.name, version, read_captures(folder), features, baselines, ground_truth, run_dir
+            folder.name, version, read_captures(files[folder]), features, baselines, ground_truth, run_dir
         )
         for folder, version, baselines in jobs
     ]

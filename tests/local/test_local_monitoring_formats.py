@@ -14,7 +14,7 @@ import pytest
 from sagespec.errors import DataError
 from sagespec.local.monitoring import constraints, model_quality
 from sagespec.local.monitoring.baseline import suggest_baseline
-from sagespec.local.monitoring.captures import read_captures, read_ground_truth
+from sagespec.local.monitoring.captures import jsonl_files, read_captures, read_ground_truth
 from sagespec.local.monitoring.statistics import dataset_statistics
 from sagespec.project_modules import import_file
 
@@ -340,9 +340,9 @@ def test_malformed_capture_and_ground_truth_lines_name_file_and_line(tmp_path):
     path = folder / "a.jsonl"
     path.write_text(json.dumps(good) + "\n\n[1, 2]\n")
     with pytest.raises(DataError, match=rf"{path}:3: not a JSON object"):
-        read_captures(tmp_path / "Current")
+        read_captures(jsonl_files(tmp_path / "Current"))
     path.write_text(json.dumps(good) + "\n")
-    (record,) = read_captures(tmp_path / "Current")
+    (record,) = read_captures(jsonl_files(tmp_path / "Current"))
     assert record.join_id == "i1" and record.where == f"{path}:1"
 
     truth = tmp_path / "gt" / "2026" / "12" / "01" / "08" / "loop.jsonl"

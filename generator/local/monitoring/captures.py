@@ -92,10 +92,10 @@ def _text(document: dict[str, Any], dotted: str, where: str) -> str:
     return value
 
 
-def read_captures(variant_dir: Path) -> list[CapturedRecord]:
-    """Every captured record under one variant's folder, oldest file first."""
+def read_captures(files: list[Path]) -> list[CapturedRecord]:
+    """Every captured record of ``files`` (one variant's :func:`jsonl_files`), in their order."""
     records = []
-    for path in jsonl_files(variant_dir):
+    for path in files:
         for number, document in _lines(path):
             where = f"{path}:{number}"
             metadata = _field(document, "eventMetadata", where)
