@@ -41,7 +41,7 @@ from ..deployment import ModelSelection, build_deployment
 from ..local.registry import MODEL_FILE
 from ..local.runs import SPEC_FILE, registry_root, runs_root
 from ..spec.models import Spec
-from .endpoint import ServeError, _call_model_fn, _unpack, load_handler, select_version
+from .endpoint import ServeError, _call_model_fn, _note, _unpack, load_handler, select_version
 from .handler import body_and_type
 
 OUTPUT_SUFFIX = ".out"  # what a transform job appends to an input object's name
@@ -193,10 +193,9 @@ def run_batch(
     whose, rule = model_selection(spec, version)
     group = spec.model_package_group
     chosen = select_version(registry_root(project_dir), group, whose, rule)
-    note = f"  [{chosen.note}]" if chosen.note else ""
     print(
         f"scoring {len(texts)} records of {data} with {group} version {chosen.version} "
-        f"({chosen.status}, {whose}: {rule.describe()}){note}",
+        f"({chosen.status}, {whose}: {rule.describe()}){_note(chosen)}",
         file=out,
     )
     target = output_path(data, output_dir or runs_root(project_dir) / BATCH_DIR)
