@@ -117,10 +117,11 @@ def registry_root(project_dir: Path) -> Path:
     return runs_root(project_dir) / REGISTRY_DIR
 
 
-def new_run_dir(root: Path) -> tuple[str, Path]:
-    """A new, empty run folder named after the time (``-2``, ``-3``... when that name is taken)."""
+def new_run_dir(root: Path, now: datetime | None = None) -> tuple[str, Path]:
+    """A new, empty run folder named after the time, ``now`` or the local clock's (``-2``, ``-3``... when
+    that name is taken)."""
     root.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
     for n in range(1, 1000):
         run_id = stamp if n == 1 else f"{stamp}-{n}"
         path = root / run_id

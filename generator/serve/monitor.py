@@ -29,7 +29,14 @@ from ..errors import SagespecError
 from ..local.monitoring.captures import jsonl_files, read_captures, read_ground_truth
 from ..local.monitoring.monitor import DATA_QUALITY, MODEL_QUALITY, VariantMonitoring, monitor_variant
 from ..local.registry import RegisteredPackage, drift_check_baselines
-from ..local.runs import SPEC_FILE, capture_root, ground_truth_root, monitoring_root, registry_root
+from ..local.runs import (
+    SPEC_FILE,
+    capture_root,
+    ground_truth_root,
+    monitoring_root,
+    new_run_dir,
+    registry_root,
+)
 from ..project_modules import import_file
 from .endpoint import select_version
 
@@ -56,16 +63,6 @@ def _features_module(project_dir: Path, package: str) -> ModuleType:
     if not path.is_file():
         raise MonitorError(f"{path} is missing: regenerate the project with a monitoring section in its spec")
     return import_file(path, f"_sagespec_monitor_{package}_features")
-
-
-def _new_folder(root: Path) -> Path:
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    folder, n = root / stamp, 1
-    while folder.exists():
-        n += 1
-        folder = root / f"{stamp}-{n}"
-    folder.mkdir(parents=True)
-    return folder
 
 
 def run_monitors(project_dir: Path, out: TextIO | None = None) -> MonitoringRun:
@@ -114,7 +111,7 @@ def run_monitors(project_dir: Path, out: TextIO | None = None) -> MonitoringRun:
         jobs.append((folder, chosen.version, baselines))
     if not jobs:
         raise MonitorError(f"no captured traffic of the spec's variants in {captures}")
-    run_dir = _new_folder(monitoring_root(project_dir))
+    _, run_dir = new_run_dir(monitoring_root(project_dir), now=datetime.now(UTC))
     results = [
         monitor_variant(
             folder.name, version, read_captures(files[folder]), features, baselines, ground_truth, run_dir
