@@ -62,7 +62,7 @@ def _run_queue(project: LabelingProject, run_id: str | None, cutoff: float, limi
 def _capture_queue(
     project: LabelingProject, files: list[Path], cutoff: float, limit: int | None
 ) -> ReviewQueue:
-    from ..local.runs import capture_root
+    from ..local.runs import capture_root, ground_truth_root
     from .capture import scan_capture
     from .tasks import ReviewQueue
 
@@ -80,15 +80,10 @@ def _capture_queue(
     )
     _print_counts(queue, cutoff)
     print(
-        f"labels are also written as ground truth of the captured records to {ground_truth_folder(project)}"
+        "labels are also written as ground truth of the captured records to "
+        f"{ground_truth_root(project.root)}"
     )
     return queue
-
-
-def ground_truth_folder(project: LabelingProject) -> Path:
-    from ..local.runs import ground_truth_root
-
-    return ground_truth_root(project.root)
 
 
 def _print_counts(queue: ReviewQueue, cutoff: float) -> None:
