@@ -22,7 +22,7 @@ from ...errors import DataError
 from . import constraints as data_constraints
 from . import model_quality
 from .captures import CapturedRecord
-from .statistics import column_names, dataset_statistics, text_of
+from .statistics import column_names, dataset_statistics, present_values
 
 STATISTICS_FILE = "statistics.json"
 VIOLATIONS_FILE = "constraint_violations.json"
@@ -122,11 +122,9 @@ def _data_quality(
     rows: list[dict[str, Any]], columns: list[str], files: dict[str, Path], folder: Path
 ) -> MonitorResult:
     baseline, constraints = read_json(files["Statistics"]), read_json(files["Constraints"])
-    statistics = dataset_statistics(rows, column_names(rows, columns))
-    values = {
-        name: [text for text in (text_of(row.get(name)) for row in rows) if text != ""]
-        for name in column_names(rows, columns)
-    }
+    names = column_names(rows, columns)
+    statistics = dataset_statistics(rows, names)
+    values = present_values(rows, names)
     violations = data_constraints.check(statistics, constraints, baseline, values)
     write_json(folder / STATISTICS_FILE, statistics)
     write_json(folder / VIOLATIONS_FILE, violations)

@@ -58,12 +58,15 @@ def column_names(rows: Sequence[Row], expected: Sequence[str] = ()) -> list[str]
     return list(names)
 
 
+def present_values(rows: Sequence[Row], columns: Sequence[str]) -> dict[str, list[str]]:
+    """Each column's present values as texts, in row order (a missing key, None or "" is missing)."""
+    return {name: [t for t in (text_of(row.get(name)) for row in rows) if t != ""] for name in columns}
+
+
 def dataset_statistics(rows: Sequence[Row], columns: Sequence[str]) -> dict[str, Any]:
     """statistics.json for ``rows`` (dictionaries: a missing key or None is a missing value)."""
-    features = []
-    for name in columns:
-        texts = [text_of(row.get(name)) for row in rows]
-        features.append(feature_statistics(name, [t for t in texts if t != ""], len(texts)))
+    present = present_values(rows, columns)
+    features = [feature_statistics(name, present[name], len(rows)) for name in columns]
     return {"version": 0.0, "dataset": {"item_count": len(rows)}, "features": features}
 
 
