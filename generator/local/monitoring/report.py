@@ -14,10 +14,18 @@ from ..artifacts import write_text_atomic
 from ..report_html import template_environment
 from . import model_quality
 from .monitor import DATA_QUALITY, MODEL_QUALITY, VariantMonitoring
-from .statistics import FRACTIONAL, INTEGRAL, STRING, category_shares, features_by_name, sketch_values
+from .statistics import (
+    BUCKETS,
+    FRACTIONAL,
+    INTEGRAL,
+    STRING,
+    buckets,
+    category_shares,
+    features_by_name,
+    sketch_values,
+)
 
 REPORT_FILE = "report.html"
-HIST_BUCKETS = 10
 HIST_W, HIST_H = 360, 120  # a feature's histogram: plot area
 
 
@@ -44,11 +52,8 @@ class Shares:
 
 
 def _shares(values: list[float], low: float, high: float) -> list[float]:
-    width = (high - low) / HIST_BUCKETS or 1.0
-    counts = [0] * HIST_BUCKETS
-    for value in values:
-        counts[min(max(int((value - low) / width), 0), HIST_BUCKETS - 1)] += 1
-    return [count / (len(values) or 1) for count in counts]
+    """Each statistics bucket's share of sorted ``values``, all within ``low < high``."""
+    return [bucket["count"] / (len(values) or 1) for bucket in buckets(values, low, high)]
 
 
 def histogram(name: str, base: dict[str, Any], now: dict[str, Any], violations: list[str]) -> Histogram:
@@ -58,7 +63,7 @@ def histogram(name: str, base: dict[str, Any], now: dict[str, Any], violations: 
         high = low + 1
     baseline, current = _shares(left, low, high), _shares(right, low, high)
     top = max(baseline + current) or 1.0
-    slot = HIST_W / HIST_BUCKETS
+    slot = HIST_W / BUCKETS
     bar_w = slot / 2 - 1
 
     def bars(shares: list[float], offset: float) -> list[tuple[float, float, float]]:

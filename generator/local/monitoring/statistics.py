@@ -105,14 +105,16 @@ def _numbers(values: list[float]) -> dict[str, Any]:
         "max": high,
         "distribution": {
             "kll": {
-                "buckets": _buckets(values, low, high),
+                "buckets": buckets(values, low, high),
                 "sketch": {"parameters": {"c": SKETCH_C, "k": float(SKETCH_K)}, "data": [_sketch(values)]},
             }
         },
     }
 
 
-def _buckets(values: list[float], low: float, high: float) -> list[dict[str, float]]:
+def buckets(values: list[float], low: float, high: float) -> list[dict[str, float]]:
+    """``BUCKETS`` equal-width buckets from ``low`` to ``high`` and how many of ``values`` each holds (all
+    in the last when ``low == high``)."""
     width = (high - low) / BUCKETS
     counts = [0] * BUCKETS
     for value in values:
