@@ -3,79 +3,34 @@ against moto, and its input form: one record per line, however the texts are wri
 
 from __future__ import annotations
 
-import copy
 import csv
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from botocore.model import OperationModel
-from moto import mock_aws
 
 from deploy import batch, payload
-from deploy.settings import BATCH, MODEL_PACKAGE_GROUP, REGION, TEXT_COLUMN, VARIANTS
+from deploy.settings import BATCH, MODEL_PACKAGE_GROUP, TEXT_COLUMN, VARIANTS
 from tests.api_requests import request_problems
+from tests.conftest import RequestLog, register_packages
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/SageMakerExecutionRole"
 BUCKET = "sagespec-batch-bucket"
-IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/serving:1"
 # Texts a CSV quotes: commas, quotes and line breaks inside the field.
 TEXTS = ["Lovely dress, fits well", 'Runs "small"', "Too big.\nReturned it,\r\nsadly", ""]
 
 
-class RequestLog:
-    """A botocore hook: records and validates every request before it is built and sent."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, dict[str, Any]]] = []
-        self.problems: list[str] = []
-
-    def __call__(self, params: dict[str, Any], model: OperationModel, **_: Any) -> None:
-        self.requests.append((model.name, copy.deepcopy(params)))
-        self.problems += request_problems(model.service_model.service_name, model.name, params)
-
-    def request(self, operation: str) -> dict[str, Any]:
-        (params,) = [params for name, params in self.requests if name == operation]
-        return params
-
-
 @pytest.fixture
-def session(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[boto3.Session, RequestLog]]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        log = RequestLog()
-        boto = boto3.Session(region_name=REGION)
-        boto.events.register("before-parameter-build", log)
-        boto.client("s3").create_bucket(Bucket=BUCKET)
-        yield boto, log
+def session(session: tuple[boto3.Session, RequestLog]) -> tuple[boto3.Session, RequestLog]:
+    """conftest.py's session, with the bucket the jobs read and write."""
+    session[0].client("s3").create_bucket(Bucket=BUCKET)
+    return session
 
 
 def _register_packages(sagemaker: Any, statuses: list[str]) -> list[str]:
-    sagemaker.create_model_package_group(ModelPackageGroupName=MODEL_PACKAGE_GROUP)
-    arns = []
-    for version, status in enumerate(statuses, start=1):
-        response = sagemaker.create_model_package(
-            ModelPackageGroupName=MODEL_PACKAGE_GROUP,
-            ModelApprovalStatus=status,
-            InferenceSpecification={
-                "Containers": [
-                    {"Image": IMAGE, "ModelDataUrl": f"s3://{BUCKET}/models/{version}/model.tar.gz"}
-                ],
-                "SupportedContentTypes": ["application/json"],
-                "SupportedResponseMIMETypes": ["application/json"],
-            },
-        )
-        arns.append(response["ModelPackageArn"])
-    return arns
+    return register_packages(sagemaker, MODEL_PACKAGE_GROUP, statuses, bucket=BUCKET)
 
 
 def _data(path: Path) -> Path:
@@ -150,7 +105,7 @@ def test_version_picks_the_package(session: tuple[boto3.Session, RequestLog]) ->
     argv = ["--role-arn", ROLE_ARN, "--input", f"s3://{BUCKET}/in/", "--output", f"s3://{BUCKET}/out/"]
     assert batch.main([*argv, "--version", "1", "--no-wait"], session=boto) == 0
     assert log.request("CreateModel")["PrimaryContainer"]["ModelPackageName"] == arns[0]
-    assert [name for name, _ in log.requests if name == "DeleteModel"] == []  # the running job needs it
+    assert "DeleteModel" not in log.operations()  # the running job needs it
     assert not log.problems, log.problems
 
 
@@ -181,4 +136,4 @@ def test_usage_problems_are_one_line_errors(
     base.update(dict(zip(argv[::2], argv[1::2], strict=True)))
     assert batch.main([item for pair in base.items() for item in pair], session=boto) == 2
     assert message in capsys.readouterr().err
-    assert "CreateTransformJob" not in [name for name, _ in log.requests]
+    assert "CreateTransformJob" not in log.operations()

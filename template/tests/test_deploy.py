@@ -18,7 +18,6 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
@@ -27,8 +26,6 @@ from typing import Any
 import boto3
 import pytest
 import yaml
-from botocore.model import OperationModel
-from moto import mock_aws
 
 from deploy import build_config, cli
 from deploy.settings import (
@@ -46,12 +43,12 @@ from deploy.settings import (
     VARIANTS,
 )
 from tests.api_requests import request_problems
+from tests.conftest import IMAGE, RequestLog, register_packages
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
 ROLE_ARN = "arn:aws:iam::123456789012:role/SageMakerExecutionRole"
 BUCKET = "sagespec-test-bucket"
-IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/serving:1"
 MOTO_INSTANCE_TYPE = "ml.m5.large"  # an endpoint instance type moto 5.2.5 accepts
 MONITORING_ROLE_ARN = "arn:aws:iam::123456789012:role/ModelMonitorRole"
 # What a model package's DriftCheckBaselines holds for each monitor, as the pipeline registers it.
@@ -85,45 +82,6 @@ def _pipeline_module(name: str) -> ModuleType:
     if folder not in sys.path:
         sys.path.append(folder)
     return importlib.import_module(f"pipelines.{_package_dir().name}.{name}")
-
-
-# ---------------------------------------------------------------------------------------------- requests
-
-
-class RequestLog:
-    """A botocore hook: records and validates every request before it is built and sent."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, str, dict[str, Any]]] = []
-        self.problems: list[str] = []
-
-    def __call__(self, params: dict[str, Any], model: OperationModel, **_: Any) -> None:
-        self.requests.append((model.service_model.service_name, model.name, copy.deepcopy(params)))
-        self.problems += request_problems(model.service_model.service_name, model.name, params)
-
-    def operations(self) -> list[str]:
-        return [operation for _, operation, _ in self.requests]
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        yield
-
-
-@pytest.fixture
-def session(aws: None) -> tuple[boto3.Session, RequestLog]:
-    log = RequestLog()
-    session = boto3.Session(region_name=REGION)
-    session.events.register("before-parameter-build", log)
-    return session, log
 
 
 # ---------------------------------------------------------------------------------------------- the stack
@@ -446,27 +404,6 @@ def _drift_check_baselines() -> dict[str, Any]:
     return {entry: files for m in MONITORS for entry, files in DRIFT_CHECK_BASELINES[m].items()}
 
 
-def _register_packages(sagemaker: Any, statuses: list[str]) -> list[str]:
-    sagemaker.create_model_package_group(ModelPackageGroupName=MODEL_PACKAGE_GROUP)
-    arns = []
-    for version, status in enumerate(statuses, start=1):
-        response = sagemaker.create_model_package(
-            ModelPackageGroupName=MODEL_PACKAGE_GROUP,
-            ModelApprovalStatus=status,
-            InferenceSpecification={
-                "Containers": [
-                    {"Image": IMAGE, "ModelDataUrl": f"s3://{BUCKET}/models/{version}/model.tar.gz"}
-                ],
-                "SupportedContentTypes": ["application/json"],
-                "SupportedResponseMIMETypes": ["application/json"],
-            },
-            # What the pipeline's baseline steps register, for the monitoring schedules.
-            **({"DriftCheckBaselines": _drift_check_baselines()} if MONITORS else {}),
-        )
-        arns.append(response["ModelPackageArn"])
-    return arns
-
-
 def test_build_config_picks_each_variants_package(
     session: tuple[boto3.Session, RequestLog], tmp_path: Path
 ) -> None:
@@ -475,7 +412,14 @@ def test_build_config_picks_each_variants_package(
     pinned = [v["version"] for v in VARIANTS if v["select"] == "version"]
     count = max([3, *pinned])
     # Every version approved but the newest, which waits for approval.
-    arns = _register_packages(sagemaker, ["Approved"] * (count - 1) + ["PendingManualApproval"])
+    arns = register_packages(
+        sagemaker,
+        MODEL_PACKAGE_GROUP,
+        ["Approved"] * (count - 1) + ["PendingManualApproval"],
+        bucket=BUCKET,
+        # What the pipeline's baseline steps register, for the monitoring schedules.
+        drift_check_baselines=_drift_check_baselines(),
+    )
     expected = {"latest-approved": count - 1, "newest": count}
     s3 = boto.client("s3")
     s3.create_bucket(Bucket=BUCKET)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ import boto3
 import jmespath
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from deploy import build_config, payload
 from deploy.settings import ENDPOINT_INFERENCE_ATTRIBUTE, ENDPOINT_NAMES, REGION
@@ -155,17 +153,10 @@ def test_the_ground_truth_goes_where_the_schedule_reads_it() -> None:
 
 
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        client = boto3.client("s3", region_name=REGION)
-        client.create_bucket(Bucket=BUCKET)
-        yield client
+def s3(aws: str) -> Any:
+    client = boto3.client("s3", region_name=REGION)
+    client.create_bucket(Bucket=BUCKET)
+    return client
 
 
 def test_labels_land_in_the_hour_folder_as_json_lines(s3: Any, tmp_path: Path, capsys) -> None:

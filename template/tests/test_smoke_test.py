@@ -8,13 +8,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from deploy import payload, smoke_test
 from deploy.settings import CLASSES, ENDPOINT_NAMES, ERROR_ALARM_NAME, REGION, SAMPLE_DATA, VARIANTS
@@ -122,16 +120,8 @@ def test_a_failing_variant_fails_the_test() -> None:
 
 
 @pytest.fixture
-def cloudwatch(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        yield boto3.client("cloudwatch", region_name=REGION)
+def cloudwatch(aws: str) -> Any:
+    return boto3.client("cloudwatch", region_name=REGION)
 
 
 def _put_alarms(cloudwatch: Any, endpoint: str) -> list[str]:
