@@ -57,7 +57,12 @@ def suggest_baseline(check: str, source: Path, output_dir: Path) -> dict[str, An
         details = {"rows": len(rows), "accuracy": section["accuracy"]["value"]}
     else:
         raise LocalRunError(f"unknown quality check {check!r}")
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / STATISTICS_FILE).write_text(json.dumps(statistics, indent=2) + "\n", encoding="utf-8")
-    (output_dir / CONSTRAINTS_FILE).write_text(json.dumps(constraints, indent=2) + "\n", encoding="utf-8")
+    write_json(output_dir / STATISTICS_FILE, statistics)
+    write_json(output_dir / CONSTRAINTS_FILE, constraints)
     return details
+
+
+def write_json(path: Path, document: dict[str, Any]) -> None:
+    """One Model Monitor JSON file (statistics, constraints, violations), its folder made if missing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")

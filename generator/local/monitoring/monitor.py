@@ -21,10 +21,10 @@ from typing import Any
 from ...errors import DataError
 from . import constraints as data_constraints
 from . import model_quality
+from .baseline import STATISTICS_FILE, write_json
 from .captures import CapturedRecord
 from .statistics import column_names, dataset_statistics, present_values
 
-STATISTICS_FILE = "statistics.json"
 VIOLATIONS_FILE = "constraint_violations.json"
 DATA_QUALITY, MODEL_QUALITY = "data-quality", "model-quality"
 
@@ -60,11 +60,6 @@ def read_json(path: Path) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise DataError(f"{path}: a baseline file holds a JSON object")
     return document
-
-
-def write_json(path: Path, document: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
 
 def predictions_of(features: ModuleType, record: CapturedRecord) -> list[tuple[str, str, float | None]]:
