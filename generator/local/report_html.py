@@ -19,13 +19,22 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 def template_environment() -> Environment:
-    return Environment(
+    """The reports' environment; the chart sizes of report_charts.py are globals of every template."""
+    env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.globals.update(
+        label_w=charts.LABEL_W,
+        bar_w=charts.BAR_W,
+        row_h=charts.ROW_H,
+        curve_w=charts.CURVE_W,
+        curve_h=charts.CURVE_H,
+    )
+    return env
 
 
 def render(report: RunReport) -> str:
@@ -39,11 +48,6 @@ def render(report: RunReport) -> str:
         shading=charts.shading(report.confusion["matrix"]) if report.confusion else [],
         node_w=charts.NODE_W,
         node_h=charts.NODE_H,
-        label_w=charts.LABEL_W,
-        bar_w=charts.BAR_W,
-        row_h=charts.ROW_H,
-        curve_w=charts.CURVE_W,
-        curve_h=charts.CURVE_H,
     )
 
 

@@ -155,11 +155,6 @@ def render(project: str, endpoint: str, started: str, variants: list[VariantMoni
         variants=[variant_view(found) for found in variants],
         hist_w=HIST_W,
         hist_h=HIST_H,
-        label_w=charts.LABEL_W,
-        bar_w=charts.BAR_W,
-        row_h=charts.ROW_H,
-        curve_w=charts.CURVE_W,
-        curve_h=charts.CURVE_H,
     )
 
 

@@ -109,11 +109,6 @@ def render(watch: JobWatch, job: str) -> str:
         cores=per_core(samples),
         histogram=step_time_histogram(times),
         losses=charts.curves(loss_series(watch.points)),
-        label_w=charts.LABEL_W,
-        bar_w=charts.BAR_W,
-        row_h=charts.ROW_H,
-        curve_w=charts.CURVE_W,
-        curve_h=charts.CURVE_H,
     )
 
 
