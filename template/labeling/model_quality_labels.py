@@ -33,7 +33,7 @@ from deploy.settings import ENDPOINT_NAMES, HANDLER_MODULE
 from pipelines.aws_errors import reports_aws_errors
 
 from . import settings
-from .retraining_data import answer_labels, consensus, local_outputs, s3_outputs
+from .retraining_data import add_source_arguments, answer_labels, consensus, read_outputs
 
 
 def deployed_label(label: str) -> str:
@@ -110,12 +110,7 @@ def upload(s3: Any, uri: str, key: str, body: bytes) -> str:
 @reports_aws_errors
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--from-dir", type=Path, help="read output.json files under this folder")
-    source.add_argument(
-        "--output-s3-uri",
-        help="A2I's output for the flow definition (default: <output prefix>/<flow definition name>)",
-    )
+    add_source_arguments(parser)
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--out-dir", type=Path, help="write the ground truth under this folder instead")
     target.add_argument("--ground-truth-s3-uri", help="default: where the stage's schedule reads it")
@@ -123,17 +118,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--region", default=settings.REGION)
     args = parser.parse_args(argv)
 
-    session = None
-    if args.from_dir:
-        outputs = local_outputs(args.from_dir)
-    else:
-        import boto3
-
-        from .human_review import output_s3_uri
-
-        session = boto3.Session(region_name=args.region)
-        uri = args.output_s3_uri or f"{output_s3_uri(session)}/{settings.FLOW_DEFINITION_NAME}/"
-        outputs = s3_outputs(session.client("s3"), uri)
+    outputs, session = read_outputs(args)
     records, skipped = ground_truth_records(outputs)
     for line in skipped:
         print(f"left out {line}")

@@ -100,28 +100,38 @@ def s3_outputs(s3: Any, uri: str) -> Iterable[tuple[str, dict[str, Any]]]:
                 yield f"s3://{bucket}/{item['Key']}", json.loads(body)
 
 
-@reports_aws_errors
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    parser.add_argument("--out", type=Path, required=True, help="CSV file to write")
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where A2I's output.json files are read: --from-dir (a folder here) or --output-s3-uri."""
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--from-dir", type=Path, help="read output.json files under this folder")
     source.add_argument(
         "--output-s3-uri",
         help="A2I's output for the flow definition (default: <output prefix>/<flow definition name>)",
     )
+
+
+def read_outputs(args: argparse.Namespace) -> tuple[Iterable[tuple[str, dict[str, Any]]], Any | None]:
+    """The output documents add_source_arguments' arguments name (S3 in ``args.region`` unless
+    --from-dir), and the boto3 session opened to read them (None for a folder)."""
+    if args.from_dir:
+        return local_outputs(args.from_dir), None
+    import boto3
+
+    from .human_review import output_s3_uri
+
+    session = boto3.Session(region_name=args.region)
+    uri = args.output_s3_uri or f"{output_s3_uri(session)}/{settings.FLOW_DEFINITION_NAME}/"
+    return s3_outputs(session.client("s3"), uri), session
+
+
+@reports_aws_errors
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--out", type=Path, required=True, help="CSV file to write")
+    add_source_arguments(parser)
     parser.add_argument("--region", default=settings.REGION)
     args = parser.parse_args(argv)
-    if args.from_dir:
-        outputs = local_outputs(args.from_dir)
-    else:
-        import boto3
-
-        from .human_review import output_s3_uri
-
-        session = boto3.Session(region_name=args.region)
-        uri = args.output_s3_uri or f"{output_s3_uri(session)}/{settings.FLOW_DEFINITION_NAME}/"
-        outputs = s3_outputs(session.client("s3"), uri)
+    outputs, _ = read_outputs(args)
     rows, skipped = training_rows(outputs)
     for line in skipped:
         print(f"left out {line}")
