@@ -21,7 +21,7 @@ A body is kept as text when its content type is one the endpoint stack lists in
 folder; a file takes one variant's records of one hour.
 
 Only answered invocations (200) are captured: a refused request is not an inference a monitor could
-judge. Writing stays off the request path: :meth:`CaptureWriter.offer` draws the sample and appends the
+judge. Writing stays off the request path: :meth:`CaptureWriter.capture` draws the sample and appends the
 exchange to a list; a writer thread turns the list into records every :data:`FLUSH_INTERVAL_S` and
 appends each file's lines in one write, so a reader never meets half a batch. :meth:`CaptureWriter.close`
 writes what is still pending (the endpoint calls it on SIGTERM and Ctrl-C too).
@@ -137,7 +137,7 @@ def file_name(seconds: float) -> str:
 class CaptureWriter:
     """Captures a sampled share of every variant's invocations under ``root`` (``<root>/<variant>/...``).
 
-    ``offer`` is called on the request path; one writer thread does the rest.
+    ``capture`` (or ``offer``) is called on the request path; one writer thread does the rest.
     """
 
     def __init__(
@@ -164,10 +164,31 @@ class CaptureWriter:
 
     # ------------------------------------------------------------------------------------- request path
 
+    def capture(
+        self,
+        variant: str,
+        request: bytes,
+        request_type: str,
+        response: bytes,
+        response_type: str,
+        inference_id: str | None,
+    ) -> bool:
+        """Capture one invocation answered now if the sample draws it (only then is its Exchange made);
+        whether it will be written."""
+        if not self._sampler.take():
+            return False
+        return self._queue(
+            Exchange(variant, time.time(), request, request_type, response, response_type, inference_id)
+        )
+
     def offer(self, exchange: Exchange) -> bool:
         """Capture ``exchange`` if the sample draws it; whether it will be written."""
         if not self._sampler.take():
             return False
+        return self._queue(exchange)
+
+    def _queue(self, exchange: Exchange) -> bool:
+        """Append a drawn exchange for the writer, or drop and count it when too much is pending."""
         size = len(exchange.request) + len(exchange.response)
         with self._lock:
             if len(self._pending) >= MAX_PENDING_RECORDS or self._pending_bytes + size > MAX_PENDING_BYTES:

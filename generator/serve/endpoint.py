@@ -32,7 +32,7 @@ from ..local.registry import MODEL_FILE, PACKAGE_FILE, versions
 from ..local.runs import SPEC_FILE, capture_root, registry_root
 from ..project_modules import import_file
 from ..spec.models import Spec
-from .capture import CaptureWriter, Exchange
+from .capture import CaptureWriter
 from .handler import MAX_JSON_DEPTH, Handler, Response, check_inference_id, check_json_body, error
 from .shadow import Copy, Shadow
 from .stats import INLINE_LIMIT_S, LATENCY_WINDOW, VariantStats
@@ -290,16 +290,8 @@ class Endpoint:
         response.variant = variant.name
         # The answer is computed: what follows only queues work for other threads.
         if self.capture is not None and response.status == 200:
-            self.capture.offer(
-                Exchange(
-                    variant.name,
-                    time.time(),
-                    body,
-                    content_type,
-                    response.body,
-                    response.content_type,
-                    inference_id,
-                )
+            self.capture.capture(
+                variant.name, body, content_type, response.body, response.content_type, inference_id
             )
         for shadow in self.shadows.values():
             if shadow.source == variant.name:

@@ -20,7 +20,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from .capture import CaptureWriter, Exchange, Sampler
+from .capture import CaptureWriter, Sampler
 from .handler import Handler, predicted_labels
 from .stats import VariantStats
 
@@ -158,16 +158,13 @@ class Shadow:
             self.agreement.record(production, shadow)
         if self._capture is not None:
             response = answer.response
-            self._capture.offer(
-                Exchange(
-                    self.name,
-                    time.time(),
-                    copy.body,
-                    copy.content_type,
-                    response.body,
-                    response.content_type,
-                    copy.inference_id,
-                )
+            self._capture.capture(
+                self.name,
+                copy.body,
+                copy.content_type,
+                response.body,
+                response.content_type,
+                copy.inference_id,
             )
 
     def close(self, drain_seconds: float = DRAIN_SECONDS) -> None:
