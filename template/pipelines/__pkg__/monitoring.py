@@ -14,12 +14,12 @@ between pipeline runs would only fail retraining.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sagemaker.core.helper.pipeline_variable import PipelineVariable
 from sagemaker.core.model_metrics import MetricsSource
 from sagemaker.core.model_monitor.dataset_format import DatasetFormat
-from sagemaker.core.workflow.execution_variables import ExecutionVariables
 from sagemaker.core.workflow.functions import Join
 from sagemaker.core.workflow.pipeline_context import PipelineSession
 from sagemaker.mlops.workflow import CheckJobConfig, QualityCheckStep
@@ -62,11 +62,12 @@ def _check_config(check: dict[str, Any], dataset: Join, output_uri: Join) -> Qua
 def quality_check_steps(
     monitoring_uri: PipelineVariable,
     role: str,
-    bucket: str,
+    output_uri: Callable[[str, str], Join],
     base_job_prefix: str,
     pipeline_session: PipelineSession,
 ) -> list[QualityCheckStep]:
-    """One baseline step per monitor of the spec, reading its CSV under ``monitoring_uri``.
+    """One baseline step per monitor of the spec, reading its CSV under ``monitoring_uri`` and writing
+    under ``output_uri(<step>, "baseline")`` (pipeline.py's layout of step outputs).
 
     The jobs run Model Monitor's own analyzer image, which the SDK looks up for the region.
     """
@@ -74,15 +75,10 @@ def quality_check_steps(
     for check in QUALITY_CHECKS:
         # The CSV's key as an S3 prefix: only that file, not its neighbour, reaches the job.
         dataset = Join(on="/", values=[monitoring_uri, check["baseline"]])
-        # s3://<bucket>/<prefix>/<execution id>/<step>/baseline, as pipeline.py lays out step outputs.
-        execution_id = ExecutionVariables.PIPELINE_EXECUTION_ID
-        output_uri = Join(
-            on="/", values=["s3:/", bucket, base_job_prefix, execution_id, check["step"], "baseline"]
-        )
         steps.append(
             QualityCheckStep(
                 name=check["step"],
-                quality_check_config=_check_config(check, dataset, output_uri),
+                quality_check_config=_check_config(check, dataset, output_uri(check["step"], "baseline")),
                 check_job_config=CheckJobConfig(
                     role=role,
                     instance_count=1,
