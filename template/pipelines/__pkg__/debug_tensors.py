@@ -76,15 +76,14 @@ def masked_crc32c(data: bytes) -> int:
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
+# The footer of every record: the masked CRC of CHECKSUM_MARKER.
+_FOOTER = struct.pack("<I", masked_crc32c(CHECKSUM_MARKER))
+
+
 def tfrecord(payload: bytes) -> bytes:
     """length (uint64), its masked CRC, the payload, and the footer smdebug's reader expects."""
     length = struct.pack("<Q", len(payload))
-    return (
-        length
-        + struct.pack("<I", masked_crc32c(length))
-        + payload
-        + struct.pack("<I", masked_crc32c(CHECKSUM_MARKER))
-    )
+    return length + struct.pack("<I", masked_crc32c(length)) + payload + _FOOTER
 
 
 # ---------------------------------------------------------------------------------------------- protobuf
