@@ -102,3 +102,7 @@ class InvalidRequestError(SagespecError):
 
 class LabelingError(SagespecError):
     """Local labeling cannot start or go on: labeling is off, no local run or model, a bad answer."""
+
+
+class ServeError(SagespecError):
+    """The local endpoint cannot start: no model registered, no handler, a bad weight."""

@@ -22,12 +22,15 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import LocalRunError
-from ..plan import Plan, Step
-from ..spec.models import Spec
 from . import cache
+
+# Annotations only: `sagespec local ...` reads the run layout without loading the spec models.
+if TYPE_CHECKING:
+    from ..plan import Plan, Step
+    from ..spec.models import Spec
 
 RUNS_DIR = ".sagespec-runs"
 REGISTRY_DIR = "registry"

@@ -36,7 +36,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
-from ..arguments import positive_int
 from ..deployment import ModelSelection, build_deployment
 from ..local.registry import MODEL_FILE
 from ..local.runs import SPEC_FILE, registry_root, runs_root
@@ -231,33 +230,3 @@ def cmd_batch(args: argparse.Namespace) -> int:
     )
     print(f"wrote {result.records} predictions to {result.output} in {result.seconds:.1f} s")
     return 0
-
-
-def register_batch(local_subparsers: argparse._SubParsersAction) -> None:
-    """Add `batch` to the `sagespec local` command group."""
-    batch = local_subparsers.add_parser(
-        "batch",
-        help="score a CSV file through the inference handler, written as a batch transform job writes",
-        description="Score every record of a CSV file with a registered model through the project's "
-        "pipelines/<pkg>/inference.py, as a SageMaker transform job does (SplitType Line, SingleRecord, "
-        "AssembleWith Line): OUTPUT/<file name>.out holds one JSON answer per record, in order. The "
-        "texts are the spec's dataset.text_column.",
-    )
-    batch.add_argument(
-        "project_dir", nargs="?", default=".", metavar="DIR", help="the generated project (default: .)"
-    )
-    batch.add_argument("--data", required=True, metavar="FILE", help="the CSV file to score")
-    batch.add_argument(
-        "--output", metavar="FOLDER", help="where <file name>.out goes (default: DIR/.sagespec-runs/batch)"
-    )
-    batch.add_argument("--text-column", metavar="NAME", help="the texts' column (default: the spec's)")
-    batch.add_argument(
-        "--no-header", action="store_true", help="the file is one text per CSV record, without a header"
-    )
-    batch.add_argument(
-        "--version",
-        type=positive_int,
-        metavar="N",
-        help="score with this registered version (default: the first endpoint variant's rule)",
-    )
-    batch.set_defaults(func=cmd_batch)

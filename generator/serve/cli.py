@@ -1,4 +1,8 @@
-"""`sagespec local serve` and `sagespec local shift`. ``register_serve`` adds them to `sagespec local`."""
+"""`sagespec local serve`, `shift`, `batch` and `monitor`. ``register_serve`` adds them to `sagespec local`.
+
+Registering imports nothing heavy (the endpoint, the spec models): every `sagespec` command builds this
+parser, `sagespec local run` too, which starts its steps' fork server first.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..arguments import port
+from ..arguments import port, positive_int
+from ..errors import ServeError
 from ..local.runs import RUNS_DIR, SPEC_FILE
-from .batch import register_batch
-from .endpoint import ServeError
-from .monitor import register_monitor
 
 if TYPE_CHECKING:
     import urllib.error
@@ -209,3 +211,64 @@ def register_serve(local_subparsers: argparse._SubParsersAction) -> None:
 
     register_batch(local_subparsers)  # `sagespec local batch`: the handler over a file (serve/batch.py)
     register_monitor(local_subparsers)  # `sagespec local monitor`: Model Monitor over the capture
+
+
+def register_batch(local_subparsers: argparse._SubParsersAction) -> None:
+    """Add `batch` to the `sagespec local` command group."""
+    batch = local_subparsers.add_parser(
+        "batch",
+        help="score a CSV file through the inference handler, written as a batch transform job writes",
+        description="Score every record of a CSV file with a registered model through the project's "
+        "pipelines/<pkg>/inference.py, as a SageMaker transform job does (SplitType Line, SingleRecord, "
+        "AssembleWith Line): OUTPUT/<file name>.out holds one JSON answer per record, in order. The "
+        "texts are the spec's dataset.text_column.",
+    )
+    batch.add_argument(
+        "project_dir", nargs="?", default=".", metavar="DIR", help="the generated project (default: .)"
+    )
+    batch.add_argument("--data", required=True, metavar="FILE", help="the CSV file to score")
+    batch.add_argument(
+        "--output", metavar="FOLDER", help="where <file name>.out goes (default: DIR/.sagespec-runs/batch)"
+    )
+    batch.add_argument("--text-column", metavar="NAME", help="the texts' column (default: the spec's)")
+    batch.add_argument(
+        "--no-header", action="store_true", help="the file is one text per CSV record, without a header"
+    )
+    batch.add_argument(
+        "--version",
+        type=positive_int,
+        metavar="N",
+        help="score with this registered version (default: the first endpoint variant's rule)",
+    )
+    batch.set_defaults(func=_cmd_batch)
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from .batch import cmd_batch
+
+    return cmd_batch(args)
+
+
+def register_monitor(local_subparsers: argparse._SubParsersAction) -> None:
+    """Add `monitor` to the `sagespec local` command group."""
+    monitor = local_subparsers.add_parser(
+        "monitor",
+        help="run the data-quality and model-quality monitors over the local endpoint's captured traffic",
+        description="Compare what `sagespec local serve` captured with the baselines the pipeline "
+        "registered for the version each variant serves, as Model Monitor's jobs do: statistics.json and "
+        "constraint_violations.json per variant and monitor, and an HTML drift report, under "
+        "DIR/.sagespec-runs/monitoring/<time>/. Model quality reads the labels `sagespec local label` gave.",
+    )
+    monitor.add_argument(
+        "project_dir", nargs="?", default=".", metavar="DIR", help="the generated project (default: .)"
+    )
+    monitor.add_argument(
+        "--fail-on-violation", action="store_true", help="exit with status 1 when a monitor found a violation"
+    )
+    monitor.set_defaults(func=_cmd_monitor)
+
+
+def _cmd_monitor(args: argparse.Namespace) -> int:
+    from .monitor import cmd_monitor
+
+    return cmd_monitor(args)

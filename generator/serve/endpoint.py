@@ -26,7 +26,7 @@ from types import ModuleType
 from typing import Any, TextIO
 
 from ..deployment import DeploymentPlan, ModelSelection, build_deployment
-from ..errors import SagespecError
+from ..errors import ServeError
 from ..local.deps import missing_dependency
 from ..local.registry import MODEL_FILE, PACKAGE_FILE, versions
 from ..local.runs import SPEC_FILE, capture_root, registry_root
@@ -52,10 +52,6 @@ __all__ = [  # what the server, the tests and `local batch` import from here
 ]
 
 HANDLER_FUNCTIONS = ("model_fn", "input_fn", "predict_fn", "output_fn")
-
-
-class ServeError(SagespecError):
-    """The local endpoint cannot start: no model registered, no handler, a bad weight."""
 
 
 # ---------------------------------------------------------------------------------------------- handler

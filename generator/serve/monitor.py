@@ -158,22 +158,3 @@ def summary_lines(found: MonitoringRun) -> list[str]:
 def cmd_monitor(args: argparse.Namespace) -> int:
     found = run_monitors(Path(args.project_dir))
     return 1 if args.fail_on_violation and found.violations else 0
-
-
-def register_monitor(local_subparsers: argparse._SubParsersAction) -> None:
-    """Add `monitor` to the `sagespec local` command group."""
-    monitor = local_subparsers.add_parser(
-        "monitor",
-        help="run the data-quality and model-quality monitors over the local endpoint's captured traffic",
-        description="Compare what `sagespec local serve` captured with the baselines the pipeline "
-        "registered for the version each variant serves, as Model Monitor's jobs do: statistics.json and "
-        "constraint_violations.json per variant and monitor, and an HTML drift report, under "
-        "DIR/.sagespec-runs/monitoring/<time>/. Model quality reads the labels `sagespec local label` gave.",
-    )
-    monitor.add_argument(
-        "project_dir", nargs="?", default=".", metavar="DIR", help="the generated project (default: .)"
-    )
-    monitor.add_argument(
-        "--fail-on-violation", action="store_true", help="exit with status 1 when a monitor found a violation"
-    )
-    monitor.set_defaults(func=cmd_monitor)
