@@ -4,6 +4,7 @@ group, which sagespec.cli composes with the groups' other commands (serve, label
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,30 +37,41 @@ def step_names(text: str) -> tuple[str, ...]:
     return names
 
 
-def cmd_local_run(args: argparse.Namespace) -> int:
-    from .runner import run_pipeline
+def _fork_server(args: argparse.Namespace) -> contextlib.AbstractContextManager[None]:
+    """The steps' fork server (local/forkserver.py), started before the runner and the spec models are
+    imported: it loads the steps' libraries meanwhile, on another core."""
+    from . import forkserver
+    from .contract import offline_environment
 
-    run_pipeline(
-        _run_options(
-            args,
-            threshold=args.threshold,
-            processing_instances=args.processing_instances,
-            steps=args.steps,
+    return forkserver.serving(forkserver.preload_for(Path(args.project_dir)), offline_environment())
+
+
+def cmd_local_run(args: argparse.Namespace) -> int:
+    with _fork_server(args):
+        from .runner import run_pipeline
+
+        run_pipeline(
+            _run_options(
+                args,
+                threshold=args.threshold,
+                processing_instances=args.processing_instances,
+                steps=args.steps,
+            )
         )
-    )
     return 0
 
 
 def cmd_local_tune(args: argparse.Namespace) -> int:
-    from .runner import Runner
-    from .tuning import SearchSettings
+    with _fork_server(args):
+        from .runner import Runner
+        from .tuning import SearchSettings
 
-    options = _run_options(args, tune_trials=args.trials, tune_parallel=args.parallel)
-    runner = Runner(options)
-    SearchSettings.from_spec(runner.spec, args.trials, args.parallel)  # no tuning section: a clean error
-    tuning_step = next(step for step in runner.plan.steps if step.kind == "tuning")
-    runner.options.stop_after = tuning_step.name
-    runner.run()
+        options = _run_options(args, tune_trials=args.trials, tune_parallel=args.parallel)
+        runner = Runner(options)
+        SearchSettings.from_spec(runner.spec, args.trials, args.parallel)  # no tuning section: a clean error
+        tuning_step = next(step for step in runner.plan.steps if step.kind == "tuning")
+        runner.options.stop_after = tuning_step.name
+        runner.run()
     return 0
 
 

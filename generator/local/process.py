@@ -1,4 +1,9 @@
-"""Run one step's command as a subprocess: stream its output, keep a log, turn failures into errors."""
+"""Run one step's command as a process of its own: stream its output, keep a log, turn failures into errors.
+
+A Python step is forked from the run's fork server when there is one (see local/forkserver.py), else
+started as a fresh interpreter; both are a process of their own with the same arguments, folder and
+environment.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from ..errors import DataError, LocalRunError
+from . import forkserver
 from .artifacts import text_tail
 from .deps import from_step_output
 
@@ -60,18 +66,7 @@ def run_command(
     lock = threading.Lock()
     with log_path.open("w", encoding="utf-8") as log:
         log.write("$ " + " ".join(command) + "\n")
-        proc = subprocess.Popen(
-            list(command),
-            cwd=cwd,
-            env=full_env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            bufsize=1,
-        )
+        proc = _start(command, cwd, full_env)
         threads = [
             threading.Thread(target=_pump, args=(proc.stdout, out, log, lock, echo), daemon=True),
             threading.Thread(target=_pump, args=(proc.stderr, err, log, lock, echo), daemon=True),
@@ -133,7 +128,28 @@ def run_parallel(
     return finished, (first_failure[0] if first_failure else None)
 
 
-def _terminate(proc: subprocess.Popen[str]) -> int:
+def _start(
+    command: Sequence[str], cwd: Path, env: Mapping[str, str]
+) -> subprocess.Popen[str] | forkserver.ForkedProcess:
+    """The step's process: forked from the run's fork server, or a fresh one when that cannot be."""
+    forked = forkserver.start(command, cwd=cwd, env=env)
+    if forked is not None:
+        return forked
+    return subprocess.Popen(
+        list(command),
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        bufsize=1,
+    )
+
+
+def _terminate(proc: subprocess.Popen[str] | forkserver.ForkedProcess) -> int:
     proc.terminate()
     try:
         return proc.wait(timeout=10)
@@ -142,7 +158,9 @@ def _terminate(proc: subprocess.Popen[str]) -> int:
         return proc.wait()
 
 
-def _wait_unless_stopped(proc: subprocess.Popen[str], stop: threading.Event, poll: float = 0.1) -> int:
+def _wait_unless_stopped(
+    proc: subprocess.Popen[str] | forkserver.ForkedProcess, stop: threading.Event, poll: float = 0.1
+) -> int:
     while True:
         try:
             return proc.wait(timeout=poll)

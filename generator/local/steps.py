@@ -12,11 +12,11 @@ import json
 import shutil
 import sys
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import LocalRunError
+from ..errors import DataError, LocalRunError
 from ..plan import (
     DATA_QUALITY_STEP,
     EVALUATE_STEP,
@@ -32,13 +32,16 @@ from . import cache
 from .artifacts import file_digest, script_digest
 from .condition import evaluate_condition
 from .contract import TrainingLayout, local_path, offline_environment, replace_option, rewrite_arguments
-from .process import Job, check, dropped_row_lines, run_parallel
+from .process import Job, check, dropped_row_lines, run_command, run_parallel
 from .profiling.job import watched
 from .profiling.watch import ProfilingSettings
 from .runs import StepResult, registry_root, write_step_record
 from .session import RunSession
 from .shards import Worker, plan_workers
 from .training import TrainingJob, run_training_job
+
+if TYPE_CHECKING:
+    from .bias import BiasResult
 
 Handler = Callable[[RunSession, Step, StepResult], str | None]
 
@@ -144,6 +147,7 @@ def _read_evaluation(session: RunSession, record: StepResult) -> None:
 # ---------------------------------------------------------------------------------------------- bias
 def bias_check(session: RunSession, step: Step, record: StepResult) -> None:
     from . import bias as bias_mod
+    from . import bias_job
 
     folder = record.folder
     assert folder is not None
@@ -154,7 +158,7 @@ def bias_check(session: RunSession, step: Step, record: StepResult) -> None:
         {
             "step": step.name,
             "kind": step.kind,
-            "implementation": file_digest(Path(bias_mod.__file__)),
+            "implementation": "+".join(file_digest(Path(m.__file__)) for m in (bias_mod, bias_job)),
             "bias": config,
             "columns": spec.bias_columns,
             "inputs": session.digest(bias_input),
@@ -163,8 +167,7 @@ def bias_check(session: RunSession, step: Step, record: StepResult) -> None:
     if session.cached(step, record, key):
         found = bias_mod.load_result(folder, spec.bias)
     else:
-        # PreprocessData's bias parts are headerless: their columns are the spec's, in Clarify's order.
-        found = bias_mod.compute_bias(bias_input, spec.bias, folder, columns=spec.bias_columns, chart=False)
+        found = _run_bias_job(session, step, bias_input, folder)
         # The chart is read by no step: it is drawn while training runs (the gate is the numbers).
         session.background.start("bias chart", bias_mod.chart_drawer(found, folder))
         record.status = "done"
@@ -178,6 +181,37 @@ def bias_check(session: RunSession, step: Step, record: StepResult) -> None:
     for line in bias_mod.breach_lines(breaches):
         session.say(f"      warning: bias threshold breached: {line}")
     write_step_record(step, record, key)
+
+
+def _run_bias_job(session: RunSession, step: Step, bias_input: Path, folder: Path) -> BiasResult:
+    """The metrics, computed by the step's own process (local/bias_job.py, as Clarify's container is
+    on SageMaker); its errors raised again here as what they were there. The chart is left to draw."""
+    from . import bias_job
+    from .bias import CHART_FILE, load_result
+
+    command = [
+        sys.executable,
+        "-m",
+        bias_job.__name__,  # runner.BIAS_JOB: the module its fork server serves
+        "--bias-dir",
+        str(bias_input),
+        "--output-dir",
+        str(folder),
+        "--bias",
+        json.dumps(session.spec.bias.model_dump(mode="json")),
+        # PreprocessData's bias parts are headerless: their columns are the spec's, in Clarify's order.
+        "--columns",
+        json.dumps(list(session.spec.bias_columns)),
+    ]
+    log = folder / "logs" / "output.log"
+    completed = run_command(command, cwd=session.project_dir, env=offline_environment(), log_path=log)
+    if completed.returncode in (bias_job.EXIT_BAD_INPUT, bias_job.EXIT_CHECK_FAILED):
+        error = DataError if completed.returncode == bias_job.EXIT_BAD_INPUT else LocalRunError
+        message = completed.stderr.strip()
+        start = message.rfind(f"\n{step.name}: ")  # the job's error comes last, after any warnings
+        raise error(message[start + 1 :] if start >= 0 else message)
+    check(step.name, completed, log)  # a missing module, or a crash (with the tail of its output)
+    return replace(load_result(folder, session.spec.bias), chart=folder / CHART_FILE)
 
 
 # ---------------------------------------------------------------------------------------------- training

@@ -1,5 +1,5 @@
 """A missing third-party module is one line naming it and the install command, exit 2, wherever it is
-imported: in `sagespec local`'s own process, or in a step script's process."""
+imported: in `sagespec local`'s own process, or in a step's process."""
 
 from __future__ import annotations
 
@@ -55,12 +55,12 @@ def test_a_step_script_without_its_module_is_one_line(helpers, sample_csv, tmp_p
     )
 
 
-def test_a_module_missing_in_process_names_the_step(helpers, sample_csv, tmp_path, monkeypatch):
-    """The bias check runs smclarify in sagespec's own process (after preprocessing ran in its own)."""
+def test_the_bias_checks_process_without_smclarify_is_one_line(
+    helpers, sample_csv, tmp_path, without_in_subprocesses
+):
+    """The bias check runs smclarify in a process of its own (local/bias_job.py), as the data steps do."""
     project = helpers.make_project(tmp_path, helpers.blazingtext_spec(), sample_csv)
-    for name in [n for n in sys.modules if n == "smclarify" or n.startswith("smclarify.")]:
-        monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setitem(sys.modules, "smclarify", None)  # `import smclarify` raises ModuleNotFoundError
+    without_in_subprocesses("smclarify")
     result = helpers.run_cli(["local", "run", str(project), "--max-rows", "300"])
     assert result.code == 2, result.text
     assert result.err.splitlines() == [

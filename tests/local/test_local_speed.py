@@ -2,7 +2,8 @@
 
 evaluate.py counts its metrics without scikit-learn (the same numbers), the BlazingText stand-in's
 process loads neither the runner nor pydantic's spec models, model.tar.gz is deflated with the
-run-length strategy, and the bias check's libraries are imported while the steps before it run.
+run-length strategy, and the bias check's libraries are imported (by the fork server) while the steps
+before it run.
 """
 
 from __future__ import annotations
@@ -22,8 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sagespec.local.artifacts import make_model_tar
-from sagespec.local.prefetch import BIAS_LIBRARIES, Prefetch
-from sagespec.local.runner import Runner
+from sagespec.local.runner import BIAS_LIBRARIES, Runner
 from sagespec.plan import Step
 from sagespec.project_modules import import_file
 
@@ -108,15 +108,6 @@ def test_model_tar_gz_is_deflated_with_the_run_length_strategy(tmp_path):
     assert artifact.stat().st_size < len(tar_bytes)
 
 
-def test_prefetch_imports_in_the_background_and_leaves_a_broken_module_to_its_step():
-    name = "json.tool"  # light, and not imported by the test run so far
-    sys.modules.pop(name, None)
-    prefetch = Prefetch(["no_such_module_anywhere", name])
-    prefetch.wait()
-    assert name in sys.modules
-    Prefetch([]).wait()  # nothing to do: returns at once
-
-
 def _runner(steps: tuple[Step, ...], reused: tuple[str, ...] = (), left_out: frozenset[str] = frozenset()):
     runner = Runner.__new__(Runner)  # only the plan and the selection matter here
     runner.plan = types.SimpleNamespace(steps=steps)
@@ -124,13 +115,13 @@ def _runner(steps: tuple[Step, ...], reused: tuple[str, ...] = (), left_out: fro
     return runner
 
 
-def test_the_bias_checks_libraries_are_prefetched_only_when_it_runs():
+def test_the_bias_checks_libraries_are_preloaded_only_when_it_runs():
     bias = Step(name="CheckDataBias", kind="bias-check")
     train = Step(name="TrainModel", kind="training")
-    assert _runner((bias, train))._libraries_ahead() == BIAS_LIBRARIES
-    assert _runner((train,))._libraries_ahead() == ()  # bias.enabled: false
-    assert _runner((bias, train), reused=("CheckDataBias",))._libraries_ahead() == ()
-    assert _runner((bias, train), left_out=frozenset({"CheckDataBias"}))._libraries_ahead() == ()
+    assert _runner((bias, train))._bias_check_runs()
+    assert not _runner((train,))._bias_check_runs()  # bias.enabled: false
+    assert not _runner((bias, train), reused=("CheckDataBias",))._bias_check_runs()
+    assert not _runner((bias, train), left_out=frozenset({"CheckDataBias"}))._bias_check_runs()
 
 
 def test_background_work_is_joined_and_its_failure_reported_not_raised():

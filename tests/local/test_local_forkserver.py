@@ -1,0 +1,258 @@
+"""Steps forked from the run's fork server behave as the fresh interpreters they replace.
+
+Each case runs the same command twice through run_command, once as a fresh ``python`` and once forked
+from a server, and compares everything a script can see or show: its arguments, folder, environment,
+``sys.path``, ``__name__`` and ``__file__``, its output and its exit code (a traceback, ``sys.exit``
+with a message, an uncaught Ctrl-C, exit handlers and threads still running at the end).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from sagespec.local import forkserver
+from sagespec.local.process import Job, run_command, run_parallel
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the fork server runs on Linux only")
+
+PROBE = """
+import atexit, json, os, sys, threading, time
+
+def report():
+    print(json.dumps({
+        "argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ), "path": sys.path,
+        "name": __name__, "file": __file__, "stdin": sys.stdin.read(),
+        "preloaded": "colorsys" in sys.modules, "fds": sorted(os.listdir("/proc/self/fd")),
+    }))
+
+report()
+atexit.register(lambda: print("atexit ran"))
+threading.Thread(target=lambda: (time.sleep(0.2), print("thread finished"))).start()
+print("to stderr", file=sys.stderr)
+"""
+
+ENDINGS = {
+    "returns": "",
+    "exit code": "sys.exit(3)",
+    "exit message": "sys.exit('the data does not fit')",
+    "exception": "def fail():\n    raise ValueError('boom')\nfail()",
+    "interrupt": "raise KeyboardInterrupt",
+}
+
+
+def _run(tmp_path: Path, command: list[str], name: str, forked: bool):
+    env = {"SAGESPEC_PROBE": "1", "PYTHONUNBUFFERED": "1"}
+    log = tmp_path / f"{name}-{'forked' if forked else 'fresh'}.log"
+    if not forked:
+        return run_command(command, cwd=tmp_path, env=env, log_path=log)
+    with forkserver.serving(["colorsys"], {}):
+        started = forkserver.start
+        seen: list[object] = []
+
+        def spy(*args, **kwargs):
+            seen.append(started(*args, **kwargs))
+            return seen[-1]
+
+        forkserver.start = spy  # type: ignore[assignment]
+        try:
+            done = run_command(command, cwd=tmp_path, env=env, log_path=log)
+        finally:
+            forkserver.start = started  # type: ignore[assignment]
+    assert seen and seen[0] is not None, "the command did not go through the fork server"
+    return done
+
+
+def _seen(done) -> tuple[dict, list[str]]:
+    first, *rest = done.stdout.splitlines()
+    return json.loads(first), rest
+
+
+@pytest.mark.parametrize("ending", sorted(ENDINGS))
+def test_a_forked_script_sees_and_shows_what_a_fresh_interpreter_does(tmp_path, ending):
+    script = tmp_path / "steps" / "probe.py"
+    script.parent.mkdir()
+    script.write_text(PROBE + ENDINGS[ending] + "\n")
+    command = [sys.executable, "steps/probe.py", "--flag", "a value with spaces", "ünïcode"]
+    fresh = _run(tmp_path, command, ending, forked=False)
+    forked = _run(tmp_path, command, ending, forked=True)
+    assert forked.returncode == fresh.returncode
+    assert forked.stderr == fresh.stderr
+    fresh_seen, fresh_rest = _seen(fresh)
+    forked_seen, forked_rest = _seen(forked)
+    assert forked_rest == fresh_rest
+    assert forked_seen.pop("preloaded") is True
+    assert fresh_seen.pop("preloaded") is False
+    assert forked_seen == fresh_seen
+    # what each ending means, so that both sides agreeing on nothing cannot pass
+    expected = {"returns": 0, "exit code": 3, "exit message": 1, "exception": 1, "interrupt": -signal.SIGINT}
+    assert fresh.returncode == expected[ending]
+    assert fresh_rest[-2:] == ["thread finished", "atexit ran"]  # threads joined, then exit handlers
+
+
+def test_a_module_run_with_dash_m_sees_what_a_fresh_interpreter_does(tmp_path):
+    (tmp_path / "probe_module.py").write_text(PROBE)
+    command = [sys.executable, "-m", "probe_module", "x"]
+    fresh, forked = (_run(tmp_path, command, "module", forked=f) for f in (False, True))
+    fresh_seen, _ = _seen(fresh)
+    forked_seen, _ = _seen(forked)
+    for seen in (fresh_seen, forked_seen):
+        seen.pop("preloaded")
+    assert forked_seen == fresh_seen
+    assert forked_seen["argv"] == [str(tmp_path / "probe_module.py"), "x"]
+    assert forked.returncode == fresh.returncode == 0
+
+
+def test_a_stopped_step_dies_of_sigterm_as_a_fresh_one_does(tmp_path):
+    script = tmp_path / "slow.py"
+    script.write_text("import time\nprint('started', flush=True)\ntime.sleep(60)\n")
+    stop = threading.Event()
+
+    def echo(line: str) -> None:
+        if line == "started":
+            stop.set()
+
+    with forkserver.serving([], {}):
+        began = time.monotonic()
+        done = run_command(
+            [sys.executable, str(script)],
+            cwd=tmp_path,
+            env={},
+            log_path=tmp_path / "log",
+            echo=echo,
+            stop=stop,
+        )
+    assert done.returncode == -signal.SIGTERM
+    assert time.monotonic() - began < 30
+
+
+def test_parallel_workers_each_get_their_own_process_and_output(tmp_path):
+    script = tmp_path / "worker.py"
+    # each one alive while the others start: none may hold another's pipes (or the server's sockets)
+    script.write_text(
+        "import os, sys, time\ntime.sleep(0.3)\n"
+        "print(sys.argv[1], os.getpid(), len(os.listdir('/proc/self/fd')))\n"
+    )
+    jobs = [Job([sys.executable, str(script), str(index)], tmp_path / f"{index}.log") for index in range(6)]
+    with forkserver.serving([], {}):
+        results, failed = run_parallel(jobs, cwd=tmp_path, env={})
+    fresh = run_command([sys.executable, str(script), "0"], cwd=tmp_path, env={}, log_path=tmp_path / "log")
+    pids = set()
+    for index, done in enumerate(results):
+        number, pid, fds = done.stdout.split()
+        assert int(number) == index
+        assert fds == fresh.stdout.split()[2]
+        pids.add(pid)
+    assert len(pids) == len(jobs)
+    assert failed is None
+
+
+def test_without_a_server_a_step_starts_as_a_fresh_process(tmp_path, monkeypatch):
+    script = tmp_path / "ok.py"
+    script.write_text("print('ran')\n")
+    command = [sys.executable, str(script)]
+    assert forkserver.start(command, cwd=tmp_path, env={}) is None  # no run in progress
+    with forkserver.serving([], {}):
+        forkserver._servers[None]._process.kill()  # the server died
+        forkserver._servers[None]._process.wait()
+        assert forkserver.start(command, cwd=tmp_path, env={}) is None
+        assert run_command(command, cwd=tmp_path, env={}, log_path=tmp_path / "log").stdout == "ran\n"
+    monkeypatch.setenv(forkserver.FRESH_PROCESSES_VARIABLE, "1")
+    with forkserver.serving([], {}):
+        assert not forkserver._servers
+        assert forkserver.start(command, cwd=tmp_path, env={}) is None
+
+
+def test_only_python_commands_of_this_interpreter_are_forked(tmp_path):
+    with forkserver.serving([], {}):
+        for command in (["/bin/echo", "x"], [sys.executable, "-c", "print(1)"], [sys.executable, "-m"]):
+            assert forkserver.start(command, cwd=tmp_path, env={}) is None
+
+
+def test_the_server_preloads_what_the_projects_scripts_import_of_the_safe_libraries(tmp_path):
+    package = tmp_path / "pipelines" / "pkg"
+    package.mkdir(parents=True)
+    (package / "prepare.py").write_text("import pandas as pd\nimport pyarrow.parquet as pq\n")
+    (package / "evaluate.py").write_text(
+        textwrap.dedent(
+            """
+            def plot():
+                import matplotlib.pyplot as plt
+            def train():
+                import torch, tensorflow
+                from transformers import AutoModel
+            """
+        )
+    )
+    (package / "broken.py").write_text("def (:\n")
+    (tmp_path / "explore.py").write_text("import fasttext\n")  # not a step's: outside pipelines/
+    assert forkserver.preload_for(tmp_path) == ["pandas", "pyarrow.parquet", "matplotlib.pyplot"]
+
+
+def test_the_server_is_gone_after_the_run(tmp_path):
+    with forkserver.serving([], {}):
+        forkserver.add("json.tool", ["json.tool"], {})
+        pids = [server._process.pid for server in forkserver._servers.values()]
+        assert len(pids) == 2
+    assert not forkserver._servers
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_a_blazingtext_run_forks_every_step_process_from_a_server_with_its_libraries(
+    blazingtext_run, helpers, tmp_path, monkeypatch
+):
+    project = helpers.copy_project(blazingtext_run.project, tmp_path / "proj")
+    assert forkserver.preload_for(project) == [
+        "pandas",
+        "pyarrow.parquet",
+        "numpy",
+        "fasttext",
+        "matplotlib.pyplot",
+    ]
+    forked: list[str] = []
+    start = forkserver.ForkServer.start
+
+    servers: dict[str, int] = {}
+
+    def counting(self, command, **kwargs):
+        process = start(self, command, **kwargs)
+        forked.append(Path(command[1]).name if command[1] != "-m" else command[2])
+        servers[forked[-1]] = id(self)
+        return process
+
+    monkeypatch.setattr(forkserver.ForkServer, "start", counting)
+    result = helpers.run_cli(["local", "run", str(project), "--no-cache", "-q"])
+    assert result.code == 0, result.text
+    # the bias check has a server of its own (smclarify's imports beside the data steps)
+    assert len(set(servers.values())) == 2
+    assert list(servers.values()).count(servers["sagespec.local.bias_job"]) == 1
+    assert forked == [
+        "prepare.py",
+        "preprocess.py",
+        "sagespec.local.bias_job",
+        "sagespec.local.blazingtext",
+        "evaluate.py",
+    ]
+
+
+def test_the_runners_own_process_loads_neither_pandas_nor_smclarify(blazingtext_run, helpers, tmp_path):
+    """The bias check computes in a process of its own: the runner stays small and its start quick."""
+    project = helpers.copy_project(blazingtext_run.project, tmp_path / "proj")
+    code = (
+        "import sys; from sagespec.cli import main; "
+        f"code = main(['local', 'run', {str(project)!r}, '--no-cache', '-q']); "
+        "print(code, *(name in sys.modules for name in ('pandas', 'smclarify', 'sklearn')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split()[-4:] == ["0", "False", "False", "False"]
