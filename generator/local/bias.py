@@ -22,14 +22,51 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DataError, LocalRunError
-from ..spec.models import Bias
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..spec.models import Bias
+
 LABEL_COLUMN = "label"
 REPORT_FILE = "report.json"
 CHART_FILE = "bias-report.png"
+
+
+@dataclass(frozen=True)
+class BiasCheck:
+    """The spec's bias section as the check reads it: plain values, so that the check's own process
+    (local/bias_job.py) starts without pydantic and the spec models (0.2 s of its start)."""
+
+    thresholds: dict[str, float]  # metric name -> its threshold, in the spec's order
+    positive_labels: tuple[str, ...]
+    facets: tuple[tuple[str, tuple[str, ...]], ...]  # (column, the sensitive group's values; none: each)
+    group_column: str | None = None
+    fail_on_violation: bool = True
+
+    @classmethod
+    def of(cls, bias: Bias) -> BiasCheck:
+        return cls(
+            thresholds={name: metric.threshold for name, metric in bias.metrics.items()},
+            positive_labels=tuple(str(label) for label in bias.positive_labels),
+            facets=tuple((f.column, tuple(str(v) for v in f.values)) for f in bias.facets),
+            group_column=bias.group_column,
+            fail_on_violation=bias.fail_on_violation,
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> BiasCheck:
+        data = json.loads(text)
+        return cls(
+            thresholds={str(k): float(v) for k, v in data["thresholds"].items()},
+            positive_labels=tuple(data["positive_labels"]),
+            facets=tuple((column, tuple(values)) for column, values in data["facets"]),
+            group_column=data["group_column"],
+            fail_on_violation=bool(data["fail_on_violation"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -157,7 +194,7 @@ def _json_number(value: float | None) -> float | str | None:
 
 
 def compute_bias(
-    bias_dir: Path, bias: Bias, out_dir: Path, columns: Sequence[str] | None = None, chart: bool = True
+    bias_dir: Path, bias: BiasCheck, out_dir: Path, columns: Sequence[str] | None = None, chart: bool = True
 ) -> BiasResult:
     """Compute every configured metric for every facet; write report.json and the chart into ``out_dir``.
 
@@ -174,10 +211,10 @@ def compute_bias(
         )
     if df.empty:
         raise DataError(f"CheckDataBias: {source} has no rows")
-    metrics = list(bias.metrics)
+    metrics = list(bias.thresholds)
     if not metrics:
         raise LocalRunError("CheckDataBias: bias.metrics is empty; nothing to check")
-    positive = [str(v) for v in bias.positive_labels]
+    positive = list(bias.positive_labels)
     if not positive:
         raise LocalRunError(
             "CheckDataBias: bias.positive_labels is empty; Clarify needs the positive outcome"
@@ -193,16 +230,16 @@ def compute_bias(
     values: list[BiasValue] = []
     dropped: dict[str, int] = {}
     facets_report: dict[str, list[dict[str, Any]]] = {}
-    for facet in bias.facets:
-        if facet.column not in df.columns:
-            raise DataError(f"CheckDataBias: {source} has no facet column '{facet.column}'")
-        keep = df[facet.column].notna() & df[LABEL_COLUMN].notna()
-        dropped[facet.column] = int((~keep).sum())
+    for column, group_values in bias.facets:
+        if column not in df.columns:
+            raise DataError(f"CheckDataBias: {source} has no facet column '{column}'")
+        keep = df[column].notna() & df[LABEL_COLUMN].notna()
+        dropped[column] = int((~keep).sum())
         # Both as categories: class labels and facet values are categories, and smclarify would otherwise
         # guess from the data (a small table of labels "-1", "0", "1" passes for a continuous column).
-        frame = df.loc[keep, [LABEL_COLUMN, facet.column]].reset_index(drop=True).astype("category")
+        frame = df.loc[keep, [LABEL_COLUMN, column]].reset_index(drop=True).astype("category")
         group_series = df.loc[keep, group].reset_index(drop=True) if group else None
-        sensitive = [str(v) for v in facet.values] or None
+        sensitive = list(group_values) or None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             logger = logging.getLogger("smclarify")
@@ -211,7 +248,7 @@ def compute_bias(
             try:
                 report = bias_report(
                     frame,
-                    FacetColumn(facet.column, sensitive),
+                    FacetColumn(column, sensitive),
                     # a copy: smclarify converts the list in place to the label column's dtype
                     LabelColumn(LABEL_COLUMN, frame[LABEL_COLUMN], list(positive)),
                     StageType.PRE_TRAINING,
@@ -220,11 +257,11 @@ def compute_bias(
                 )
             except (ValueError, RuntimeError) as exc:
                 raise LocalRunError(
-                    f"CheckDataBias: smclarify could not compute facet '{facet.column}': {exc}"
+                    f"CheckDataBias: smclarify could not compute facet '{column}': {exc}"
                 ) from None
             finally:
                 logger.setLevel(level)
-        facets_report[facet.column] = []
+        facets_report[column] = []
         for entry in report:
             label = str(entry["value_or_threshold"])
             metric_rows = []
@@ -234,7 +271,7 @@ def compute_bias(
                 error = metric.get("error")
                 if result is None and not error:
                     error = "not computed"
-                bv = BiasValue(facet.column, label, name, result, bias.metrics[name].threshold, error)
+                bv = BiasValue(column, label, name, result, bias.thresholds[name], error)
                 values.append(bv)
                 metric_rows.append(
                     {
@@ -244,7 +281,7 @@ def compute_bias(
                         **({"error": str(error)} if error else {}),
                     }
                 )
-            facets_report[facet.column].append({"value_or_threshold": label, "metrics": metric_rows})
+            facets_report[column].append({"value_or_threshold": label, "metrics": metric_rows})
 
     result = BiasResult(tuple(values), len(df), dropped, out_dir / REPORT_FILE, None)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -258,7 +295,7 @@ def compute_bias(
             "label_value_or_threshold": ",".join(positive),
             "facets": facets_report,
         },
-        "thresholds": {name: m.threshold for name, m in bias.metrics.items()},
+        "thresholds": dict(bias.thresholds),
         "fail_on_violation": bias.fail_on_violation,
         "constraint_violations": [{**asdict(b), "result": _json_number(b.result)} for b in result.breaches],
     }
@@ -282,7 +319,7 @@ def chart_drawer(result: BiasResult, out_dir: Path) -> Callable[[], Path | None]
     return functools.partial(write_chart, result, out_dir / CHART_FILE)
 
 
-def load_result(out_dir: Path, bias: Bias) -> BiasResult:
+def load_result(out_dir: Path, bias: BiasCheck) -> BiasResult:
     """Read a finished report.json back (a cached CheckDataBias step)."""
     document = json.loads((out_dir / REPORT_FILE).read_text())
     values = []
@@ -297,7 +334,7 @@ def load_result(out_dir: Path, bias: Bias) -> BiasResult:
                         entry["value_or_threshold"],
                         metric["name"],
                         result,
-                        bias.metrics[metric["name"]].threshold,
+                        bias.thresholds[metric["name"]],
                         metric.get("error"),
                     )
                 )

@@ -20,8 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import DataError, LocalRunError
-from ..spec.models import Bias
-from .bias import compute_bias
+from .bias import BiasCheck, compute_bias
 
 EXIT_BAD_INPUT = 2
 EXIT_CHECK_FAILED = 3
@@ -31,12 +30,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sagespec.local.bias_job", description=__doc__)
     parser.add_argument("--bias-dir", type=Path, required=True, help="PreprocessData's bias output")
     parser.add_argument("--output-dir", type=Path, required=True, help="where report.json goes")
-    parser.add_argument("--bias", required=True, help="the spec's bias section, as JSON")
+    parser.add_argument("--bias", required=True, help="the check's settings (BiasCheck), as JSON")
     parser.add_argument(
         "--columns", required=True, help="the bias parts' columns (Spec.bias_columns), as JSON"
     )
     args = parser.parse_args(argv)
-    bias = Bias.model_validate(json.loads(args.bias))
+    bias = BiasCheck.from_json(args.bias)
     try:
         compute_bias(args.bias_dir, bias, args.output_dir, columns=json.loads(args.columns), chart=False)
     except DataError as exc:

@@ -13,8 +13,9 @@ child runs a script instead of a function, exits as the interpreter does (non-da
 reports that code to the runner.
 
 A server imports everything before it forks anything (a step forked while its server still imports
-runs three times slower: see :func:`add`), so a step with imports of its own that take long (the bias
-check's smclarify) gets a server of its own.
+runs three times slower: see :func:`add`). So the first server imports only what the data steps need
+(:data:`DATA_LIBRARIES`), and forks servers of their own that import on top of that, beside the data
+steps, what later steps need: the bias check's smclarify, the training and evaluation libraries.
 
 What is preloaded is :data:`PRELOADABLE` as far as the project's scripts import it: pure CPU libraries
 that are safe to fork. TensorFlow, PyTorch and CUDA are never preloaded (a forked CUDA context is
@@ -53,6 +54,9 @@ PRELOADABLE = {
     "fasttext": "fasttext",
     "matplotlib": "matplotlib.pyplot",
 }
+# What the first server of a run imports: the data steps' libraries, as soon as the run starts. The
+# rest come from servers added for the steps after them (see add).
+DATA_LIBRARIES = ("pandas", "pyarrow.parquet", "numpy")
 FRESH_PROCESSES_VARIABLE = "SAGESPEC_FRESH_PROCESSES"
 _PID = struct.Struct("!q")
 _STATUS = struct.Struct("!i")
@@ -76,6 +80,11 @@ def preload_for(project_dir: Path) -> list[str]:
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 imported.add(node.module.split(".")[0])
     return [module for name, module in PRELOADABLE.items() if name in imported]
+
+
+def data_libraries(project_dir: Path) -> list[str]:
+    """What the first server imports for a project: :data:`DATA_LIBRARIES` that it uses."""
+    return [module for module in preload_for(project_dir) if module in DATA_LIBRARIES]
 
 
 class ForkServerUnavailable(OSError):
@@ -119,14 +128,22 @@ class ForkedProcess:
 
 
 class ForkServer:
-    """The server process of one run, started with ``environment`` (the steps' offline variables, which
-    libraries such as matplotlib read when imported) and importing ``modules``."""
+    """A server of one run: a process started with ``environment`` (the steps' offline variables, which
+    libraries such as matplotlib read when imported) importing ``modules`` (:meth:`launch`), or one that
+    such a server forked to import more (:meth:`spawn`)."""
 
-    def __init__(self, modules: Sequence[str], environment: Mapping[str, str]):
+    def __init__(self, control: socket.socket, pid: int, process: subprocess.Popen[bytes] | None = None):
         self._lock = threading.Lock()
-        self._socket, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._socket = control
+        self._pid = pid
+        self._process = process  # None: a spawned server, a child of another server (which reaps it)
+        self._answered = False  # whether it has imported its modules and answered a request
+
+    @classmethod
+    def launch(cls, modules: Sequence[str], environment: Mapping[str, str]) -> ForkServer:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            self._process = subprocess.Popen(
+            process = subprocess.Popen(
                 [sys.executable, __file__, str(theirs.fileno()), *modules],
                 pass_fds=[theirs.fileno()],
                 env={**os.environ, **environment},
@@ -135,14 +152,28 @@ class ForkServer:
                 stderr=subprocess.DEVNULL,
             )
         except BaseException:
-            self._socket.close()
+            ours.close()
             raise
         finally:
             theirs.close()
+        return cls(ours, process.pid, process)
+
+    def spawn(self, modules: Sequence[str]) -> ForkServer:
+        """A server forked from this one (once it has imported its own modules) that imports ``modules``
+        on top and serves after. A sibling of the steps, not their parent: its imports do not slow
+        them down (see :func:`add`), and what this server has loaded it need not import again."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            pid = self._request({"serve": list(modules)}, [theirs.fileno()])
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        return ForkServer(ours, pid)
 
     def start(self, command: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> ForkedProcess:
         """Fork ``command`` (``[sys.executable, script, ...]`` or ``[sys.executable, "-m", module, ...]``)."""
-        request = json.dumps({"argv": list(command[1:]), "cwd": str(cwd), "env": dict(env)}).encode()
         ours: list[int] = []
         theirs: list[int] = []
         for _ in range(_FDS):
@@ -150,67 +181,99 @@ class ForkServer:
             ours.append(read)
             theirs.append(write)
         try:
-            with self._lock:
-                socket.send_fds(self._socket, [request], theirs)
-                reply = self._socket.recv(_PID.size)
-        except OSError as exc:
-            reply = b""
-            cause: OSError | None = exc
-        else:
-            cause = None
+            pid = self._request({"argv": list(command[1:]), "cwd": str(cwd), "env": dict(env)}, theirs)
+        except BaseException:
+            for fd in ours:
+                os.close(fd)
+            raise
         finally:
             for fd in theirs:
                 os.close(fd)
+        return ForkedProcess(command, pid, *ours)
+
+    def _request(self, request: dict[str, object], fds: Sequence[int]) -> int:
+        """Send ``request`` with ``fds``; the pid of the process the server forked for it."""
+        try:
+            with self._lock:
+                socket.send_fds(self._socket, [json.dumps(request).encode()], fds)
+                reply = self._socket.recv(_PID.size)
+        except OSError as exc:
+            raise ForkServerUnavailable("the fork server is not running") from exc
         if len(reply) != _PID.size:
-            for fd in ours:
-                os.close(fd)
-            raise ForkServerUnavailable("the fork server is not running") from cause
-        return ForkedProcess(command, _PID.unpack(reply)[0], *ours)
+            raise ForkServerUnavailable("the fork server is not running")
+        self._answered = True
+        return _PID.unpack(reply)[0]
 
     def close(self) -> None:
-        """Stop the server. It holds nothing to clean up, and may still be importing (a run whose steps
-        all came from the cache), so it is killed rather than waited for; its children, the steps,
-        are processes of their own that the callers have waited for."""
+        """Stop the server. A spawned one is killed (it may still be importing: a run whose bias check
+        came from the cache), and its parent reaps it. The first one, once it has answered, is let go:
+        it reaps what it forked (so that their CPU time is counted as the run's) and exits; one still
+        importing is killed. Its children, the steps, are processes the callers have waited for."""
         self._socket.close()
-        self._process.kill()
-        self._process.wait()
+        if self._process is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)
+            return
+        try:
+            self._process.wait(timeout=5 if self._answered else 0)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
 
 
-_servers: dict[str | None, ForkServer] = {}  # the run's: None for every step, else the module it runs
+_servers: dict[str | None, ForkServer] = {}  # the run's: None the first, else by the name add() gave it
+_current: list[str | None] = [None]  # the server the running step forks from (see using())
 
 
 @contextlib.contextmanager
 def serving(modules: Sequence[str], environment: Mapping[str, str]) -> Iterator[None]:
     """Within the block, :func:`start` forks Python steps from a server that preloaded ``modules``
-    (and the steps that :func:`add` gave a server of their own from that one)."""
+    (or from one that :func:`add` made, in :func:`using`)."""
     if not _supported() or _servers:
         yield
         return
     try:
-        _servers[None] = ForkServer(modules, environment)
+        _servers[None] = ForkServer.launch(modules, environment)
     except OSError:
         yield  # no server: every step starts fresh
         return
     try:
         yield
     finally:
-        for server in _servers.values():
+        # The spawned ones first: their parent reaps them.
+        for server in reversed(_servers.values()):
             server.close()
         _servers.clear()
 
 
-def add(module: str, modules: Sequence[str], environment: Mapping[str, str]) -> None:
-    """Within :func:`serving`, a server of its own, importing ``modules``, for ``python -m <module>``.
+def add(name: str, modules: Sequence[str]) -> None:
+    """Within :func:`serving`, a server named ``name`` that imports ``modules`` on top of the first one's,
+    for the steps run in ``using(name)``: forked from the first server once that has imported its own,
+    while the steps it serves run beside it.
 
-    Why not the one server: a forked step that runs while its server imports runs three times slower
-    (here, 0.9 s instead of 0.3 s: the two processes still share every page, and the server's imports
-    fault on them as the step does). So each server imports everything first and serves after, and a
-    step that needs much more (the bias check: smclarify, scikit-learn, SciPy, 1.3 s) gets a server
-    that imports it beside the data steps instead of holding them up.
+    Why not import everything in one server: a forked step that runs while its server imports runs three
+    times slower (here, 0.9 s instead of 0.3 s: the two share every page, and the server's imports fault
+    on them as the step does), while a sibling's imports cost it nothing measurable. So a server imports
+    everything first and serves after: the first one what the data steps need, the ones added here what
+    later steps need (the bias check's smclarify, scikit-learn and SciPy: 1.3 s), beside the data steps.
     """
-    if None in _servers and module not in _servers:
+    first = _servers.get(None)
+    if first is not None and name not in _servers:
         with contextlib.suppress(OSError):
-            _servers[module] = ForkServer(modules, environment)
+            _servers[name] = first.spawn(modules)
+
+
+@contextlib.contextmanager
+def using(name: str | None) -> Iterator[None]:
+    """Within the block, steps fork from the server :func:`add` named ``name`` (the first server when
+    there is none of that name): the runner's one step at a time, with every process it starts from any
+    thread (tuning trials, sharded workers)."""
+    before = _current[0]
+    _current[0] = name
+    try:
+        yield
+    finally:
+        _current[0] = before
 
 
 def start(command: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> ForkedProcess | None:
@@ -220,7 +283,7 @@ def start(command: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> Forke
         return None
     if command[1].startswith("-") and (command[1] != "-m" or len(command) < 3):
         return None
-    server = _servers.get(command[2] if command[1] == "-m" else None) or _servers[None]
+    server = _servers.get(_current[0]) or _servers[None]
     try:
         return server.start(command, cwd=cwd, env=env)
     except ForkServerUnavailable:
@@ -233,7 +296,9 @@ def _supported() -> bool:
 
 # ------------------------------------------------------------------------------------------ server side
 def _serve(control: socket.socket, modules: Sequence[str]) -> None:
-    """Import ``modules``, then fork the steps asked for (they wait meanwhile) until the runner is done."""
+    """Import ``modules``, then fork what is asked for (requests wait meanwhile) until the runner is done:
+    a step (a request with its argv, folder and environment, and three descriptors: its stdout, its
+    stderr, where its exit code goes), or a server importing more (``serve``, with its socket)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the steps (and the runner)
     for name in modules:
         with contextlib.suppress(Exception):  # the step imports it again and reports the failure
@@ -246,35 +311,56 @@ def _serve(control: socket.socket, modules: Sequence[str]) -> None:
     os.set_blocking(wake_write, False)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.set_wakeup_fd(wake_write)
-    status_fds: dict[int, int] = {}  # child pid -> where its exit code goes
+    status_fds: dict[int, int] = {}  # child pid -> where its exit code goes (a step's)
     with selectors.DefaultSelector() as selector:
         selector.register(control, selectors.EVENT_READ)
         selector.register(wake_read, selectors.EVENT_READ)
         while True:
             for key, _ in selector.select():
-                if key.fileobj is control:
-                    try:
-                        message, fds, _, _ = socket.recv_fds(control, 1 << 20, _FDS)
-                    except OSError:
-                        message, fds = b"", []
-                    if not message or len(fds) != _FDS:
-                        return  # the runner is done (or gone)
-                    pid = os.fork()
-                    if pid == 0:
-                        _child(json.loads(message), fds)
-                    os.close(fds[0])
-                    os.close(fds[1])
-                    status_fds[pid] = fds[2]
-                    control.send(_PID.pack(pid))
-                else:
+                if key.fileobj is not control:
                     with contextlib.suppress(BlockingIOError):
                         while os.read(wake_read, 512):
                             pass
                     _reap(status_fds)
+                    continue
+                try:
+                    message, fds, _, _ = socket.recv_fds(control, 1 << 20, _FDS)
+                except OSError:
+                    message, fds = b"", []
+                request = json.loads(message) if message else {}
+                serves = "serve" in request
+                if len(fds) != (1 if serves else _FDS):
+                    _reap_all()  # the runner is done (or gone): the servers spawned from this one too
+                    return
+                pid = os.fork()
+                if pid == 0:
+                    if serves:  # a server of its own, on the socket it was sent
+                        for fd in (control.fileno(), wake_read, wake_write, *status_fds.values()):
+                            os.close(fd)
+                        with contextlib.suppress(BaseException):
+                            _serve(socket.socket(fileno=fds[0]), request["serve"])
+                        os._exit(0)
+                    _child(request, fds)
+                if serves:
+                    os.close(fds[0])
+                else:
+                    os.close(fds[0])
+                    os.close(fds[1])
+                    status_fds[pid] = fds[2]
+                control.send(_PID.pack(pid))
+
+
+def _reap_all() -> None:
+    """Wait for every child still there (spawned servers the runner has killed)."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    with contextlib.suppress(ChildProcessError):
+        while True:
+            os.waitpid(-1, 0)
 
 
 def _reap(status_fds: dict[int, int]) -> None:
-    while status_fds:
+    """Collect every child that ended (a step, or a server spawned from this one); tell a step's code."""
+    while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
@@ -393,5 +479,7 @@ def _exit_code(value: object) -> int:
 
 
 if __name__ == "__main__":
-    with socket.socket(fileno=int(sys.argv[1])) as _control:
-        _serve(_control, sys.argv[2:])
+    _serve(socket.socket(fileno=int(sys.argv[1])), sys.argv[2:])
+    # Nothing to clean up, and the interpreter's own finalization of what it imported takes 0.2 s that
+    # the runner would wait for.
+    os._exit(0)

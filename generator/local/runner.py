@@ -32,10 +32,11 @@ from .selection import NOT_SELECTED
 from .session import RunSession
 from .steps import HANDLERS, describe
 
-# The bias check's process and what it imports: smclarify pulls in pandas, scikit-learn and SciPy, 1.3 s
-# of imports that a fork server of its own does while the data steps run.
-BIAS_JOB = "sagespec.local.bias_job"
-BIAS_LIBRARIES = ("smclarify.bias.report", BIAS_JOB)
+# The fork servers of a run beside the first one (the data steps'): the bias check's, for smclarify (it
+# pulls in pandas, scikit-learn and SciPy: 1.3 s of imports, done while the data steps run), and the
+# one for the steps from training on, with every library the project's scripts use.
+BIAS_SERVER, MODEL_SERVER = "bias", "model"
+BIAS_LIBRARIES = ("smclarify.bias.report", "sagespec.local.bias_job")
 
 
 class Runner(RunSession):
@@ -58,9 +59,10 @@ class Runner(RunSession):
         try:
             # Each step's process forks from a server that has imported the libraries the steps use.
             # (`sagespec local run` has started it already, before importing the runner.)
-            with forkserver.serving(forkserver.preload_for(self.project_dir), offline_environment()):
+            with forkserver.serving(forkserver.data_libraries(self.project_dir), offline_environment()):
                 if self._bias_check_runs():
-                    forkserver.add(BIAS_JOB, BIAS_LIBRARIES, offline_environment())
+                    forkserver.add(BIAS_SERVER, BIAS_LIBRARIES)
+                forkserver.add(MODEL_SERVER, forkserver.preload_for(self.project_dir))
                 self._run_steps(result)
             result.status = "succeeded"
         except KeyboardInterrupt:
@@ -118,7 +120,19 @@ class Runner(RunSession):
                 return
 
     def _run_step(self, step: Step, record: StepResult) -> str | None:
-        return HANDLERS[step.kind](self, step, record)
+        with forkserver.using(self._server_for(step)):
+            return HANDLERS[step.kind](self, step, record)
+
+    def _server_for(self, step: Step) -> str | None:
+        """Which fork server ``step``'s processes come from: the first one for the data steps (the
+        processing steps before training), else the one added for the bias check or for the rest."""
+        if step.kind == "bias-check":
+            return BIAS_SERVER
+        training = next((s.name for s in self.plan.steps if s.kind in ("training", "tuning")), None)
+        names = self.plan.names
+        if step.kind == "processing" and (training is None or names.index(step.name) < names.index(training)):
+            return None
+        return MODEL_SERVER
 
     def _bias_check_runs(self) -> bool:
         """Whether this run computes the bias check (it is in the plan, selected and not reused)."""

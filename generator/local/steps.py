@@ -165,7 +165,7 @@ def bias_check(session: RunSession, step: Step, record: StepResult) -> None:
         }
     )
     if session.cached(step, record, key):
-        found = bias_mod.load_result(folder, spec.bias)
+        found = bias_mod.load_result(folder, bias_mod.BiasCheck.of(spec.bias))
     else:
         found = _run_bias_job(session, step, bias_input, folder)
         # The chart is read by no step: it is drawn while training runs (the gate is the numbers).
@@ -187,18 +187,19 @@ def _run_bias_job(session: RunSession, step: Step, bias_input: Path, folder: Pat
     """The metrics, computed by the step's own process (local/bias_job.py, as Clarify's container is
     on SageMaker); its errors raised again here as what they were there. The chart is left to draw."""
     from . import bias_job
-    from .bias import CHART_FILE, load_result
+    from .bias import CHART_FILE, BiasCheck, load_result
 
+    settings = BiasCheck.of(session.spec.bias)
     command = [
         sys.executable,
         "-m",
-        bias_job.__name__,  # runner.BIAS_JOB: the module its fork server serves
+        bias_job.__name__,
         "--bias-dir",
         str(bias_input),
         "--output-dir",
         str(folder),
         "--bias",
-        json.dumps(session.spec.bias.model_dump(mode="json")),
+        settings.to_json(),
         # PreprocessData's bias parts are headerless: their columns are the spec's, in Clarify's order.
         "--columns",
         json.dumps(list(session.spec.bias_columns)),
@@ -211,7 +212,7 @@ def _run_bias_job(session: RunSession, step: Step, bias_input: Path, folder: Pat
         start = message.rfind(f"\n{step.name}: ")  # the job's error comes last, after any warnings
         raise error(message[start + 1 :] if start >= 0 else message)
     check(step.name, completed, log)  # a missing module, or a crash (with the tail of its output)
-    return replace(load_result(folder, session.spec.bias), chart=folder / CHART_FILE)
+    return replace(load_result(folder, settings), chart=folder / CHART_FILE)
 
 
 # ---------------------------------------------------------------------------------------------- training

@@ -11,18 +11,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sagespec.errors import DataError
-from sagespec.local.bias import BiasViolation, compute_bias, load_result, read_bias_table
+from sagespec.local.bias import BiasCheck, BiasViolation, compute_bias, load_result, read_bias_table
 from sagespec.spec import load_spec_text
 from sagespec.spec.models import Bias
 
 
-def _bias(**kwargs) -> Bias:
+def _bias(**kwargs) -> BiasCheck:
     base = {
         "facets": [{"column": "group"}],
         "positive_labels": [1],
         "metrics": {"CI": {"threshold": 0.9}, "DPL": {"threshold": 0.9}},
     }
-    return Bias.model_validate(base | kwargs)
+    return BiasCheck.of(Bias.model_validate(base | kwargs))
 
 
 def _write(tmp_path, rows: list[tuple[str, str | None]]):
@@ -201,3 +201,17 @@ def test_bias_columns_are_label_facets_then_the_group(example_text):
     # A group column that is a facet already is not listed twice.
     as_facet = spec.model_copy(update={"bias": spec.bias.model_copy(update={"group_column": facets[0]})})
     assert as_facet.bias_columns == ["label", *facets]
+
+
+def test_the_checks_settings_cross_to_its_process_unchanged():
+    """The bias check's process gets the spec's bias section as JSON (BiasCheck, without pydantic)."""
+    settings = _bias(
+        facets=[{"column": "group", "values": ["d", 7]}, {"column": "other"}],
+        positive_labels=[1, "yes"],
+        group_column="cohort",
+        fail_on_violation=False,
+    )
+    assert BiasCheck.from_json(settings.to_json()) == settings
+    assert settings.facets == (("group", ("d", "7")), ("other", ()))
+    assert settings.thresholds == {"CI": 0.9, "DPL": 0.9}
+    assert settings.positive_labels == ("1", "yes")

@@ -198,10 +198,29 @@ def test_the_server_preloads_what_the_projects_scripts_import_of_the_safe_librar
     assert forkserver.preload_for(tmp_path) == ["pandas", "pyarrow.parquet", "matplotlib.pyplot"]
 
 
-def test_the_server_is_gone_after_the_run(tmp_path):
+def test_an_added_server_serves_the_steps_run_in_using_it_with_the_first_servers_modules_and_its_own(
+    tmp_path,
+):
+    script = tmp_path / "which.py"
+    script.write_text("import sys\nprint(*(name in sys.modules for name in ('colorsys', 'json.tool')))\n")
+    command = [sys.executable, str(script)]
+
+    def loaded() -> list[str]:
+        return run_command(command, cwd=tmp_path, env={}, log_path=tmp_path / "log").stdout.split()
+
+    with forkserver.serving(["colorsys"], {}):
+        forkserver.add("extra", ["json.tool"])
+        assert loaded() == ["True", "False"]
+        with forkserver.using("extra"):
+            assert loaded() == ["True", "True"]
+        with forkserver.using("no such server"):  # the first one
+            assert loaded() == ["True", "False"]
+
+
+def test_the_servers_are_gone_after_the_run(tmp_path):
     with forkserver.serving([], {}):
-        forkserver.add("json.tool", ["json.tool"], {})
-        pids = [server._process.pid for server in forkserver._servers.values()]
+        forkserver.add("extra", ["json.tool"])
+        pids = [server._pid for server in forkserver._servers.values()]
         assert len(pids) == 2
     assert not forkserver._servers
     for pid in pids:
@@ -234,9 +253,11 @@ def test_a_blazingtext_run_forks_every_step_process_from_a_server_with_its_libra
     monkeypatch.setattr(forkserver.ForkServer, "start", counting)
     result = helpers.run_cli(["local", "run", str(project), "--no-cache", "-q"])
     assert result.code == 0, result.text
-    # the bias check has a server of its own (smclarify's imports beside the data steps)
-    assert len(set(servers.values())) == 2
-    assert list(servers.values()).count(servers["sagespec.local.bias_job"]) == 1
+    # three servers: the data steps', the bias check's (smclarify's imports beside the data steps), and
+    # the one for training and evaluation (fastText and matplotlib)
+    assert servers["prepare.py"] == servers["preprocess.py"]
+    assert servers["sagespec.local.blazingtext"] == servers["evaluate.py"]
+    assert len({servers[name] for name in ("prepare.py", "sagespec.local.bias_job", "evaluate.py")}) == 3
     assert forked == [
         "prepare.py",
         "preprocess.py",

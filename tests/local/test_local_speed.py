@@ -138,7 +138,7 @@ def test_background_work_is_joined_and_its_failure_reported_not_raised():
 
 
 def test_the_bias_chart_can_be_drawn_after_the_numbers(tmp_path):
-    from sagespec.local.bias import CHART_FILE, chart_drawer, compute_bias
+    from sagespec.local.bias import CHART_FILE, BiasCheck, chart_drawer, compute_bias
     from sagespec.spec.models import Bias
 
     rows = "".join(
@@ -146,8 +146,10 @@ def test_the_bias_chart_can_be_drawn_after_the_numbers(tmp_path):
     )
     (tmp_path / "bias").mkdir()
     (tmp_path / "bias" / "bias-0.csv").write_text(rows)
-    bias = Bias.model_validate(
-        {"facets": [{"column": "group"}], "positive_labels": [1], "metrics": {"DPL": {"threshold": 0.5}}}
+    bias = BiasCheck.of(
+        Bias.model_validate(
+            {"facets": [{"column": "group"}], "positive_labels": [1], "metrics": {"DPL": {"threshold": 0.5}}}
+        )
     )
     found = compute_bias(tmp_path / "bias", bias, tmp_path / "out", columns=["label", "group"], chart=False)
     assert found.values and not (tmp_path / "out" / CHART_FILE).exists()  # the numbers, no chart yet
