@@ -34,7 +34,7 @@ from .steps import HANDLERS, describe
 
 # The fork servers of a run beside the first one (the data steps'): the bias check's, for smclarify (it
 # pulls in pandas, scikit-learn and SciPy: 1.3 s of imports, done while the data steps run), and the
-# one for the steps from training on, with every library the project's scripts use.
+# one for the steps after training, with every library the project's scripts use.
 BIAS_SERVER, MODEL_SERVER = "bias", "model"
 BIAS_LIBRARIES = ("smclarify.bias.report", "sagespec.local.bias_job")
 
@@ -62,7 +62,6 @@ class Runner(RunSession):
             with forkserver.serving(forkserver.data_libraries(self.project_dir), offline_environment()):
                 if self._bias_check_runs():
                     forkserver.add(BIAS_SERVER, BIAS_LIBRARIES)
-                forkserver.add(MODEL_SERVER, forkserver.preload_for(self.project_dir))
                 self._run_steps(result)
             result.status = "succeeded"
         except KeyboardInterrupt:
@@ -120,17 +119,23 @@ class Runner(RunSession):
                 return
 
     def _run_step(self, step: Step, record: StepResult) -> str | None:
+        if step.kind != "processing":
+            # The data steps are done: the server for the steps after training imports (matplotlib)
+            # while this one (the bias check, or training) runs, not while the bias check's server
+            # still imports.
+            forkserver.add(MODEL_SERVER, forkserver.preload_for(self.project_dir))
         with forkserver.using(self._server_for(step)):
             return HANDLERS[step.kind](self, step, record)
 
     def _server_for(self, step: Step) -> str | None:
-        """Which fork server ``step``'s processes come from: the first one for the data steps (the
-        processing steps before training), else the one added for the bias check or for the rest."""
+        """Which fork server ``step``'s processes come from: the first one (None) for the data steps and
+        training (its libraries are the first server's, or its own: TensorFlow and PyTorch are not
+        preloaded), the bias check's own, and the one added for the steps after training."""
         if step.kind == "bias-check":
             return BIAS_SERVER
-        training = next((s.name for s in self.plan.steps if s.kind in ("training", "tuning")), None)
         names = self.plan.names
-        if step.kind == "processing" and (training is None or names.index(step.name) < names.index(training)):
+        training = next((s.name for s in self.plan.steps if s.kind in ("training", "tuning")), None)
+        if training is None or names.index(step.name) <= names.index(training):
             return None
         return MODEL_SERVER
 
