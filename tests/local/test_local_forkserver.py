@@ -50,25 +50,24 @@ ENDINGS = {
 }
 
 
-def _run(tmp_path: Path, command: list[str], name: str, forked: bool):
+def _run(tmp_path: Path, command: list[str], name: str, how: str = "fresh"):
+    """``command`` through run_command: a fresh interpreter, forked from a server that preloaded
+    colorsys, or run by a waiting interpreter that imported it (where steps are not forked)."""
     env = {"SAGESPEC_PROBE": "1", "PYTHONUNBUFFERED": "1"}
-    log = tmp_path / f"{name}-{'forked' if forked else 'fresh'}.log"
-    if not forked:
+    log = tmp_path / f"{name}-{how}.log"
+    if how == "fresh":
         return run_command(command, cwd=tmp_path, env=env, log_path=log)
-    with forkserver.serving(["colorsys"], {}):
-        started = forkserver.start
-        seen: list[object] = []
-
-        def spy(*args, **kwargs):
-            seen.append(started(*args, **kwargs))
-            return seen[-1]
-
-        forkserver.start = spy  # type: ignore[assignment]
-        try:
-            done = run_command(command, cwd=tmp_path, env=env, log_path=log)
-        finally:
-            forkserver.start = started  # type: ignore[assignment]
-    assert seen and seen[0] is not None, "the command did not go through the fork server"
+    with pytest.MonkeyPatch.context() as patch:
+        if how == "warm":
+            patch.setenv(forkserver.FRESH_PROCESSES_VARIABLE, "1")
+        with forkserver.serving(["colorsys"] if how == "forked" else [], {}):
+            forkserver.add("probe", ["colorsys"])
+            seen: list[object] = []
+            started = forkserver.start
+            patch.setattr(forkserver, "start", lambda *a, **k: seen.append(started(*a, **k)) or seen[-1])
+            with forkserver.using("probe"):
+                done = run_command(command, cwd=tmp_path, env=env, log_path=log)
+    assert seen and seen[0] is not None, f"the command was not {how}"
     return done
 
 
@@ -77,14 +76,15 @@ def _seen(done) -> tuple[dict, list[str]]:
     return json.loads(first), rest
 
 
+@pytest.mark.parametrize("how", ["forked", "warm"])
 @pytest.mark.parametrize("ending", sorted(ENDINGS))
-def test_a_forked_script_sees_and_shows_what_a_fresh_interpreter_does(tmp_path, ending):
+def test_a_forked_or_waiting_script_sees_and_shows_what_a_fresh_interpreter_does(tmp_path, ending, how):
     script = tmp_path / "steps" / "probe.py"
     script.parent.mkdir()
     script.write_text(PROBE + ENDINGS[ending] + "\n")
     command = [sys.executable, "steps/probe.py", "--flag", "a value with spaces", "ünïcode"]
-    fresh = _run(tmp_path, command, ending, forked=False)
-    forked = _run(tmp_path, command, ending, forked=True)
+    fresh = _run(tmp_path, command, ending)
+    forked = _run(tmp_path, command, ending, how)
     assert forked.returncode == fresh.returncode
     assert forked.stderr == fresh.stderr
     fresh_seen, fresh_rest = _seen(fresh)
@@ -92,6 +92,7 @@ def test_a_forked_script_sees_and_shows_what_a_fresh_interpreter_does(tmp_path, 
     assert forked_rest == fresh_rest
     assert forked_seen.pop("preloaded") is True
     assert fresh_seen.pop("preloaded") is False
+    forked_seen["env"].pop(forkserver.FRESH_PROCESSES_VARIABLE, None)  # what the warm case sets to be one
     assert forked_seen == fresh_seen
     # what each ending means, so that both sides agreeing on nothing cannot pass
     expected = {"returns": 0, "exit code": 3, "exit message": 1, "exception": 1, "interrupt": -signal.SIGINT}
@@ -102,7 +103,7 @@ def test_a_forked_script_sees_and_shows_what_a_fresh_interpreter_does(tmp_path, 
 def test_a_module_run_with_dash_m_sees_what_a_fresh_interpreter_does(tmp_path):
     (tmp_path / "probe_module.py").write_text(PROBE)
     command = [sys.executable, "-m", "probe_module", "x"]
-    fresh, forked = (_run(tmp_path, command, "module", forked=f) for f in (False, True))
+    fresh, forked = (_run(tmp_path, command, "module", how) for how in ("fresh", "forked"))
     fresh_seen, _ = _seen(fresh)
     forked_seen, _ = _seen(forked)
     for seen in (fresh_seen, forked_seen):
@@ -276,3 +277,32 @@ def test_the_runners_own_process_loads_neither_pandas_nor_smclarify(blazingtext_
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split()[-4:] == ["0", "False", "False", "False"]
+
+
+def test_where_steps_are_not_forked_the_added_ones_run_in_interpreters_started_ahead(
+    blazingtext_run, helpers, tmp_path, monkeypatch
+):
+    """Off Linux (or with SAGESPEC_FRESH_PROCESSES=1) the bias check and evaluation each get a fresh
+    interpreter that imports their libraries while the steps before them run; the rest start fresh."""
+    monkeypatch.setenv(forkserver.FRESH_PROCESSES_VARIABLE, "1")
+    project = helpers.copy_project(blazingtext_run.project, tmp_path / "proj")
+    ran: list[str] = []
+    start = forkserver.WarmInterpreter.start
+
+    def counting(self, command, **kwargs):
+        ran.append(Path(command[1]).name if command[1] != "-m" else command[2])
+        return start(self, command, **kwargs)
+
+    monkeypatch.setattr(forkserver.WarmInterpreter, "start", counting)
+    result = helpers.run_cli(["local", "run", str(project), "--no-cache", "-q"])
+    assert result.code == 0, result.text
+    assert ran == ["sagespec.local.bias_job", "evaluate.py"]
+
+
+def test_a_waiting_interpreter_no_step_came_for_is_stopped(tmp_path, monkeypatch):
+    monkeypatch.setenv(forkserver.FRESH_PROCESSES_VARIABLE, "1")
+    with forkserver.serving([], {}):
+        forkserver.add("unused", ["colorsys"])
+        waiting = forkserver._servers["unused"]
+        assert isinstance(waiting, forkserver.WarmInterpreter)
+    assert waiting._process.returncode is not None
