@@ -134,6 +134,7 @@ class ForkServer:
         self._pid = pid
         self._process = process  # None: a spawned server, a child of another server (which reaps it)
         self._answered = False  # whether it has imported its modules and answered a request
+        self._pending: list[ForkServer] = []  # spawned from it, their pid still to be read
 
     @classmethod
     def launch(cls, modules: Sequence[str], environment: Mapping[str, str]) -> ForkServer:
@@ -157,16 +158,25 @@ class ForkServer:
     def spawn(self, modules: Sequence[str]) -> ForkServer:
         """A server forked from this one (once it has imported its own modules) that imports ``modules``
         on top and serves after. A sibling of the steps, not their parent: its imports do not slow
-        them down (see :func:`add`), and what this server has loaded it need not import again."""
+        them down (see :func:`add`), and what this server has loaded it need not import again.
+
+        The request is sent without waiting for this server to finish its imports: its answer (the new
+        server's pid) is read with the next one's, so that a run whose steps come from the cache does
+        not wait for imports it never uses."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        spawned = ForkServer(ours, 0)
         try:
-            pid = self._request({"serve": list(modules)}, [theirs.fileno()])
-        except BaseException:
+            with self._lock:
+                socket.send_fds(
+                    self._socket, [json.dumps({"serve": list(modules)}).encode()], [theirs.fileno()]
+                )
+                self._pending.append(spawned)
+        except OSError as exc:
             ours.close()
-            raise
+            raise ForkServerUnavailable("the fork server is not running") from exc
         finally:
             theirs.close()
-        return ForkServer(ours, pid)
+        return spawned
 
     def start(self, command: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> ForkedProcess:
         """Fork ``command`` (``[sys.executable, script, ...]`` or ``[sys.executable, "-m", module, ...]``)."""
@@ -192,6 +202,7 @@ class ForkServer:
         try:
             with self._lock:
                 socket.send_fds(self._socket, [json.dumps(request).encode()], fds)
+                self._collect_spawned()
                 reply = self._socket.recv(PID.size)
         except OSError as exc:
             raise ForkServerUnavailable("the fork server is not running") from exc
@@ -200,6 +211,20 @@ class ForkServer:
         self._answered = True
         return PID.unpack(reply)[0]
 
+    def _collect_spawned(self) -> None:
+        """Read the answers to spawn requests (they come first, in order), under the lock."""
+        for spawned in self._pending:
+            reply = self._socket.recv(PID.size)
+            spawned._pid = PID.unpack(reply)[0] if len(reply) == PID.size else 0
+        self._pending.clear()
+
+    def collect_spawned(self) -> None:
+        """The pids of the servers spawned from this one, once it has answered anything (it is serving,
+        so they come at once); those of a server still importing are left unread."""
+        if self._answered:
+            with self._lock, contextlib.suppress(OSError):
+                self._collect_spawned()
+
     def close(self) -> None:
         """Stop the server. A spawned one is killed (it may still be importing: a run whose bias check
         came from the cache), and its parent reaps it. The first one, once it has answered, is let go:
@@ -207,8 +232,9 @@ class ForkServer:
         importing is killed. Its children, the steps, are processes the callers have waited for."""
         self._socket.close()
         if self._process is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self._pid, signal.SIGKILL)
+            if self._pid:  # else never forked, or its pid never read: it exits on its socket's end
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self._pid, signal.SIGKILL)
             return
         try:
             self._process.wait(timeout=5 if self._answered else 0)
@@ -277,6 +303,9 @@ def serving(modules: Sequence[str], environment: Mapping[str, str]) -> Iterator[
     try:
         yield
     finally:
+        first = _servers.get(None)
+        if isinstance(first, ForkServer):
+            first.collect_spawned()
         # The spawned ones first: their parent reaps them.
         for server in reversed(_servers.values()):
             server.close()

@@ -219,14 +219,28 @@ def test_an_added_server_serves_the_steps_run_in_using_it_with_the_first_servers
 
 
 def test_the_servers_are_gone_after_the_run(tmp_path):
+    script = tmp_path / "ok.py"
+    script.write_text("print('ran')\n")
     with forkserver.serving([], {}):
         forkserver.add("extra", ["json.tool"])
+        # a step's request also reads the answer to the spawn request before it (the spawned pid)
+        assert run_command(
+            [sys.executable, str(script)], cwd=tmp_path, env={}, log_path=tmp_path / "log"
+        ).stdout
         pids = [server._pid for server in forkserver._servers.values()]
-        assert len(pids) == 2
+        assert len(pids) == 2 and all(pids)
     assert not forkserver._servers
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_a_run_that_forks_nothing_does_not_wait_for_its_servers_imports(tmp_path):
+    """All steps from the cache: the servers are stopped while they still import, not waited for."""
+    with forkserver.serving(["json.tool"], {}):
+        forkserver.add("extra", ["colorsys"])  # sent, not answered: the first server still starts
+        first = forkserver._servers[None]
+    assert first._process.returncode is not None  # stopped with the run, not left behind
 
 
 def test_a_blazingtext_run_forks_every_step_process_from_a_server_with_its_libraries(
