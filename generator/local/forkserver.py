@@ -15,12 +15,14 @@ reports that code to the runner.
 A server imports everything before it forks anything (a step forked while its server still imports
 runs three times slower: see :func:`add`). So the first server imports only what the data steps need
 (:data:`DATA_LIBRARIES`), and forks servers of their own that import on top of that, beside the data
-steps, what later steps need: the bias check's smclarify, the training and evaluation libraries.
+steps, what later steps need: the bias check's smclarify, the evaluation's libraries.
 
-What is preloaded is :data:`PRELOADABLE` as far as the project's scripts import it: pure CPU libraries
-that are safe to fork. TensorFlow, PyTorch and CUDA are never preloaded (a forked CUDA context is
-unusable). Only on Linux; elsewhere, or when a server cannot start, every step starts as a fresh
-interpreter (``subprocess``). Set ``SAGESPEC_FRESH_PROCESSES=1`` for that everywhere.
+What is preloaded is :data:`PRELOADABLE` as far as the project's scripts import it: CPU libraries that
+processes forked with them loaded are known to use (pandas starts pyarrow's jemalloc thread and
+OpenBLAS its workers, both with fork handlers, as in any multiprocessing "fork" pool). TensorFlow,
+PyTorch and CUDA are never preloaded (a forked CUDA context is unusable). Only on Linux; elsewhere, with
+``SAGESPEC_FRESH_PROCESSES=1``, or when a server cannot start, every step is a fresh interpreter
+(``subprocess``), the bias check's and the evaluation's started ahead (:class:`WarmInterpreter`).
 
 The servers' side is local/forkserver_process.py, run as a file: it imports nothing of sagespec's but
 what it is asked to preload.
