@@ -32,9 +32,7 @@ def _serve(control: socket.socket, modules: Sequence[str]) -> None:
     a step (a request with its argv, folder and environment, and three descriptors: its stdout, its
     stderr, where its exit code goes), or a server importing more (``serve``, with its socket)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the steps (and the runner)
-    for name in modules:
-        with contextlib.suppress(Exception):  # the step imports it again and reports the failure
-            importlib.import_module(name)
+    _import_all(modules)
     # What is loaded stays out of the children's garbage collections: walking it would cost each step
     # time and copy the pages its fork shares with this process.
     gc.freeze()
@@ -114,16 +112,9 @@ def _child(request: dict[str, object], fds: list[int]) -> None:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         stdout, stderr, _status = fds
-        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
         os.dup2(stdout, 1)
         os.dup2(stderr, 2)
-        # As a fresh process started by subprocess (close_fds): nothing open but stdin, stdout and
-        # stderr; not the server's sockets, nor the pipes of the steps running beside this one.
-        _close_all_but_stdio()
-        os.chdir(str(request["cwd"]))
-        os.environ.clear()
-        os.environ.update(request["env"])  # type: ignore[arg-type]
-        code = _run(list(request["argv"]))  # type: ignore[arg-type]
+        code = _run_request(request)
     except BaseException:  # noqa: BLE001 - whatever happened, the child must not return into the server
         with contextlib.suppress(BaseException):
             sys.excepthook(*sys.exc_info())  # type: ignore[arg-type]
@@ -131,11 +122,25 @@ def _child(request: dict[str, object], fds: list[int]) -> None:
         os._exit(code)
 
 
-def _close_all_but_stdio() -> None:
-    """Close every descriptor above stderr, as subprocess's close_fds leaves a fresh process (where
-    descriptors are not inherited anyway, Windows, there is nothing to close)."""
-    if hasattr(os, "sysconf"):
+def _import_all(modules: Sequence[str]) -> None:
+    for name in modules:
+        with contextlib.suppress(Exception):  # the step imports it again and reports the failure
+            importlib.import_module(name)
+
+
+def _run_request(request: dict[str, object]) -> int:
+    """Become the step ``request`` describes (its stdout and stderr in place) and run it: stdin empty,
+    nothing else open (as subprocess's close_fds leaves a fresh process: not a server's sockets, nor the
+    pipes of the steps beside it), its folder and environment. The exit code (see _run)."""
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    if hasattr(os, "sysconf"):  # Windows: descriptors are not inherited, nothing to close
         os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+    os.chdir(str(request["cwd"]))
+    os.environ.clear()
+    os.environ.update(request["env"])  # type: ignore[arg-type]
+    return _run(list(request["argv"]))  # type: ignore[arg-type]
 
 
 def _run(argv: list[str]) -> int:
@@ -219,19 +224,11 @@ def _exit_code(value: object) -> int:
 
 def _warm(modules: Sequence[str]) -> None:
     """A waiting interpreter (WarmInterpreter): import ``modules``, read the step from stdin, run it."""
-    for name in modules:
-        with contextlib.suppress(Exception):  # the step imports it again and reports the failure
-            importlib.import_module(name)
+    _import_all(modules)
     line = sys.stdin.readline()
     if not line:
         os._exit(0)  # no step came
-    request = json.loads(line)
-    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-    _close_all_but_stdio()
-    os.chdir(request["cwd"])
-    os.environ.clear()
-    os.environ.update(request["env"])
-    os._exit(_run(request["argv"]))
+    os._exit(_run_request(json.loads(line)))
 
 
 if __name__ == "__main__" and sys.argv[1] == WARM:
