@@ -43,7 +43,8 @@ def _fork_server(args: argparse.Namespace) -> contextlib.AbstractContextManager[
     from . import forkserver
     from .contract import offline_environment
 
-    return forkserver.serving(forkserver.data_libraries(Path(args.project_dir)), offline_environment())
+    libraries = forkserver.preload_for(Path(args.project_dir))
+    return forkserver.serving(forkserver.data_libraries(libraries), offline_environment())
 
 
 def cmd_local_run(args: argparse.Namespace) -> int:

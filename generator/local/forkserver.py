@@ -80,9 +80,9 @@ def preload_for(project_dir: Path) -> list[str]:
     return [module for name, module in PRELOADABLE.items() if name in imported]
 
 
-def data_libraries(project_dir: Path) -> list[str]:
-    """What the first server imports for a project: :data:`DATA_LIBRARIES` that it uses."""
-    return [module for module in preload_for(project_dir) if module in DATA_LIBRARIES]
+def data_libraries(libraries: Sequence[str]) -> list[str]:
+    """What the first server imports of a project's ``libraries`` (preload_for's): the data steps'."""
+    return [module for module in libraries if module in DATA_LIBRARIES]
 
 
 class ForkServerUnavailable(OSError):

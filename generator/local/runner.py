@@ -43,6 +43,8 @@ class Runner(RunSession):
     """Walks the plan's steps in order: one handler per step kind, the branch the condition picks, the
     progress lines, the run record and the summary."""
 
+    _libraries: list[str] = []  # what the project's scripts import that a fork server preloads (run())
+
     def run(self) -> RunResult:
         self.selection.check_reusable(runs_root(self.project_dir), self.project_dir)
         run_id, run_dir = new_run_dir(runs_root(self.project_dir))
@@ -59,7 +61,8 @@ class Runner(RunSession):
         try:
             # Each step's process forks from a server that has imported the libraries the steps use.
             # (`sagespec local run` has started it already, before importing the runner.)
-            with forkserver.serving(forkserver.data_libraries(self.project_dir), offline_environment()):
+            self._libraries = forkserver.preload_for(self.project_dir)
+            with forkserver.serving(forkserver.data_libraries(self._libraries), offline_environment()):
                 if self._bias_check_runs():
                     forkserver.add(BIAS_SERVER, BIAS_LIBRARIES)
                 self._run_steps(result)
@@ -123,7 +126,7 @@ class Runner(RunSession):
             # The data steps are done: the server for the steps after training imports (matplotlib)
             # while this one (the bias check, or training) runs, not while the bias check's server
             # still imports.
-            forkserver.add(MODEL_SERVER, forkserver.preload_for(self.project_dir))
+            forkserver.add(MODEL_SERVER, self._libraries)
         with forkserver.using(self._server_for(step)):
             return HANDLERS[step.kind](self, step, record)
 

@@ -254,6 +254,11 @@ def test_a_blazingtext_run_forks_every_step_process_from_a_server_with_its_libra
         "fasttext",
         "matplotlib.pyplot",
     ]
+    assert forkserver.data_libraries(forkserver.preload_for(project)) == [
+        "pandas",
+        "pyarrow.parquet",
+        "numpy",
+    ]
     forked: list[str] = []
     start = forkserver.ForkServer.start
 
