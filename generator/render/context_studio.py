@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from ..deployment import build_deployment
 from ..spec.models import Spec
+from .context_debugger import debugger_group
 from .data_paths import default_data_key
 from .project_scope import LOWER_CASE_KINDS, arn_name_sub, endpoint_kind, name_sub, name_suffixes
 
@@ -77,6 +78,9 @@ class StudioGroup:
     # model.type autopilot: the pipeline runs an AutoML job, a model of its best candidate and a transform.
     autopilot: bool
     feature_store: bool
+    # model.debugger.stop_training_on: the rule jobs' StopTraining action lists the in-progress training
+    # jobs (ListTrainingJobs, which takes no resource) to find the one to stop.
+    stop_training: bool
     # The offline store (feature_store.offline_store_s3_uri), which Feature Store writes as the pipeline
     # role (feature_store.py creates the group with it): its bucket, and its objects as a Fn::Sub string.
     offline_store_bucket: str | None
@@ -104,6 +108,7 @@ def studio_group(spec: Spec) -> StudioGroup:
     dep = spec.deployment
     capture = dep.data_capture
     deployment = build_deployment(spec)
+    debugger = debugger_group(spec)
     suffixes = name_suffixes(deployment)
     arn_names = {kind: arn_name_sub(suffix) for kind, suffix in suffixes.items()}
     features = spec.feature_store
@@ -124,6 +129,7 @@ def studio_group(spec: Spec) -> StudioGroup:
         tuning=spec.tuning_enabled,
         autopilot=spec.model.type == "autopilot",
         feature_store=spec.feature_store_enabled,
+        stop_training=bool(debugger and debugger.stop_training_on),
         offline_store_bucket=_bucket_of(offline_store),
         offline_store_objects=_objects_sub(offline_store) if offline_store else None,
         cognito_workforce=spec.labeling.enabled and spec.labeling.workforce.create == "cognito",

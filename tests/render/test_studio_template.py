@@ -116,6 +116,22 @@ def projects(tmp_path_factory) -> dict[str, Path]:
         spec.write_text(text + extra)
         out[name] = folder / "project"
         generate(load_spec(spec), out[name])
+    # The BERT example with Debugger rules, one of which stops training.
+    folder = tmp_path_factory.mktemp("debugger")
+    bert = (
+        (REPO / "specs" / "womens-clothing-bert.yaml")
+        .read_text()
+        .replace("../data/", f"{REPO.as_posix()}/data/")
+    )
+    debugger = (
+        "  debugger:\n"
+        "    rules: {LossNotDecreasing: {}, Overtraining: {}}\n"
+        "    stop_training_on: [Overtraining]\n"
+    )
+    assert bert.count("\n\nevaluation:\n") == 1
+    (folder / "spec.yaml").write_text(bert.replace("\n\nevaluation:\n", f"\n{debugger}\nevaluation:\n"))
+    out["debugger"] = folder / "project"
+    generate(load_spec(folder / "spec.yaml"), out["debugger"])
     return out
 
 
@@ -287,13 +303,14 @@ RESOURCELESS = {
     "ecr:GetAuthorizationToken",
     "cloudwatch:PutMetricData",
     "sagemaker:ListModelPackages",
+    "sagemaker:ListTrainingJobs",
     "cloudformation:ValidateTemplate",
     "application-autoscaling:DescribeScalableTargets",
     "application-autoscaling:DescribeScalingPolicies",
 }
 
 
-@pytest.mark.parametrize("name", ["blazingtext", "codecommit", "autopilot"])
+@pytest.mark.parametrize("name", ["blazingtext", "codecommit", "autopilot", "debugger"])
 def test_iam_is_scoped(projects, name):
     template = load_cfn(projects[name] / TEMPLATE)
     policies = [
@@ -318,7 +335,7 @@ def test_iam_is_scoped(projects, name):
 # The connection variant differs from blazingtext only in parameter defaults: four templates cover
 # every branch the linters care about (CodeCommit, deployment features, BERT's checkpoint bucket, the
 # Cognito workforce, Autopilot's jobs).
-LINTED = ["bert", "blazingtext", "codecommit", "cognito", "autopilot"]
+LINTED = ["bert", "blazingtext", "codecommit", "cognito", "autopilot", "debugger"]
 
 
 @pytest.fixture(scope="module")
@@ -457,3 +474,26 @@ def test_the_pipeline_role_may_run_autopilot_and_its_jobs(projects):
     assert not _pipeline_role_allows(template, "sagemaker:CreateModel", arn + "model/other-team-model")
     other = load_cfn(projects["blazingtext"] / TEMPLATE)
     assert not _pipeline_role_allows(other, "sagemaker:CreateAutoMLJob", arn + f"automl-job/{automl_job}")
+
+
+def _pipeline_role_statements(template: dict[str, Any], action: str) -> list[dict[str, Any]]:
+    role = template["Resources"]["SageMakerPipelineRole"]["Properties"]
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    return [
+        s for s in statements if action in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    ]
+
+
+def test_a_rule_that_stops_training_may_list_the_training_jobs(projects):
+    """model.debugger.stop_training_on: smdebug's StopTrainingAction, in the rule's job as the pipeline
+    role, finds the job to stop with ListTrainingJobs (NameContains=pipelines-<execution id>) and then
+    stops it; without the listing it gives up and stops nothing. Only such projects get the permission."""
+    template = load_cfn(projects["debugger"] / TEMPLATE)
+    (listing,) = _pipeline_role_statements(template, "sagemaker:ListTrainingJobs")
+    assert listing["Effect"] == "Allow" and listing["Resource"] == "*"  # List* takes no resource
+    arn = "arn:aws:sagemaker:us-east-1:111122223333:training-job/pipelines-1a2b3c4d5e6f-trainmodel-x1y2z3"
+    assert _pipeline_role_allows(template, "sagemaker:StopTrainingJob", arn)
+    for name in ("bert", "blazingtext"):
+        assert not _pipeline_role_statements(
+            load_cfn(projects[name] / TEMPLATE), "sagemaker:ListTrainingJobs"
+        )
