@@ -68,8 +68,9 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 def _project_spec(project: Path, spec_file: str | None):
     from .spec import load_spec
+    from .spec.project_file import project_spec_path
 
-    loaded = load_spec(spec_file or project / "spec.yaml")
+    loaded = load_spec(spec_file or project_spec_path(project))
     _print_warnings(loaded)
     return loaded
 

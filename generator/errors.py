@@ -104,5 +104,9 @@ class LabelingError(SagespecError):
     """Local labeling cannot start or go on: labeling is off, no local run or model, a bad answer."""
 
 
+class NotAProjectError(SagespecError):
+    """A command that works on a generated project was given a folder that is not one (no spec.yaml)."""
+
+
 class ServeError(SagespecError):
     """The local endpoint cannot start: no model registered, no handler, a bad weight."""

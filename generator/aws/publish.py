@@ -127,10 +127,9 @@ def publish(request: PublishRequest, session: boto3.Session | None = None) -> Pu
 
 def _read_project(folder: Path) -> _Project:
     from ..spec import load_spec
+    from ..spec.project_file import project_spec_path
 
-    spec_file = folder / "spec.yaml"
-    if not spec_file.is_file():
-        raise PublishError(f"{folder} is not a generated project: it has no spec.yaml")
+    spec_file = project_spec_path(folder)
     spec = load_spec(spec_file).spec
     if not spec.studio.enabled:
         raise PublishError(f"{spec_file}: studio.enabled is false; this project has no Studio template")

@@ -11,8 +11,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import SagespecError
+from ..spec.project_file import project_spec_path
 from . import report
-from .runs import SPEC_FILE, read_run_record, runs_root
+from .runs import read_run_record, runs_root
 
 # A run folder's name: the time it started (runs.new_run_dir), "-2", "-3"... when that was taken. The
 # other folders under .sagespec-runs (registry/, labeling/) are no runs.
@@ -29,8 +30,7 @@ class RunLine:
 
 
 def _project(project_dir: Path) -> Path:
-    if not (project_dir / SPEC_FILE).is_file():
-        raise SagespecError(f"{project_dir}: no {SPEC_FILE} here (is it a generated sagespec project?)")
+    project_spec_path(project_dir)
     return project_dir
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import LocalRunError
+from ..spec.project_file import SPEC_FILE
 from . import cache
 
 # Annotations only: `sagespec local ...` reads the run layout without loading the spec models.
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 
 RUNS_DIR = ".sagespec-runs"
 REGISTRY_DIR = "registry"
-SPEC_FILE = "spec.yaml"
 RUN_FILE = "run.json"
 CAPTURE_DIR = "data-capture"
 GROUND_TRUTH_DIR = "ground-truth"

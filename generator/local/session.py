@@ -16,10 +16,11 @@ from ..errors import DataError, LocalRunError, SagespecError
 from ..plan import Step, build_plan
 from ..spec.catalog import algorithm_for
 from ..spec.models import BertModel, Spec
+from ..spec.project_file import load_project_spec
 from . import cache
 from .artifacts import relative_files, tree_digest
 from .background import Background
-from .runs import SPEC_FILE, RunOptions, RunResult, StepResult, runs_root
+from .runs import RunOptions, RunResult, StepResult, runs_root
 from .selection import Selection
 from .shards import SHARDED, worker_count
 from .tracking import tracking_environment
@@ -33,12 +34,7 @@ class RunSession:
     def __init__(self, options: RunOptions):
         self.options = options
         self.project_dir = Path(options.project_dir).resolve()
-        spec_path = self.project_dir / SPEC_FILE
-        if not spec_path.is_file():
-            raise SagespecError(f"no {SPEC_FILE} in {self.project_dir} (is it a generated sagespec project?)")
-        from ..spec import load_spec
-
-        self.loaded = load_spec(spec_path)
+        self.loaded = load_project_spec(self.project_dir)
         self.spec: Spec = self.loaded.spec
         self.plan = build_plan(self.spec)
         self.package_dir = self.project_dir / "pipelines" / self.spec.project.package

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..arguments import port, positive_int
 from ..errors import ServeError
-from ..local.runs import RUNS_DIR, SPEC_FILE
+from ..local.runs import RUNS_DIR
 
 if TYPE_CHECKING:
     import urllib.error
@@ -25,12 +25,12 @@ STATE_FILE = Path(RUNS_DIR) / "serve" / "endpoint.json"  # where a running `serv
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from ..foreground import serve_until_stopped
-    from ..spec import load_spec
+    from ..spec.project_file import load_project_spec
     from .endpoint import load_endpoint
     from .listener import EndpointServer
 
     project = Path(args.project_dir)
-    loaded = load_spec(project / SPEC_FILE)
+    loaded = load_project_spec(project)
     endpoint = load_endpoint(project, loaded.spec, seed=args.seed)
     try:
         server = EndpointServer((args.host, args.port), endpoint, verbose=args.verbose)

@@ -67,11 +67,11 @@ def _features_module(project_dir: Path, package: str) -> ModuleType:
 
 def run_monitors(project_dir: Path, out: TextIO | None = None) -> MonitoringRun:
     """Run the spec's monitors over every variant's captured traffic; print a summary; return what ran."""
-    from ..spec import load_spec
+    from ..spec.project_file import load_project_spec
 
     out = out or sys.stdout
     project_dir = project_dir.resolve()
-    spec = load_spec(project_dir / SPEC_FILE).spec
+    spec = load_project_spec(project_dir).spec
     if not spec.monitoring.enabled:
         raise MonitorError(
             f"{project_dir / SPEC_FILE} has no monitoring section: add monitoring.data_quality and/or "

@@ -9,10 +9,11 @@ import sys
 import urllib.error
 import urllib.request
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
-from sagespec.errors import LabelingError
+from sagespec.errors import NotAProjectError
 
 HOSTILE = '<script>document.title = "owned"</script> Runs small & "itchy" {{ 7*7 }} {% if true %}x{% endif %}'
 
@@ -139,10 +140,10 @@ def test_only_predictions_under_the_threshold_become_tasks(labeling_project, que
     assert len(unsure.tasks) == 2  # the same text is one human loop, as on AWS
 
 
-def test_labeling_off_is_a_clear_error(tmp_path):
+def test_a_folder_without_spec_is_a_clear_error(tmp_path):
     from sagespec.label.project import load_labeling_project
 
-    with pytest.raises(LabelingError, match="spec.yaml"):
+    with pytest.raises(NotAProjectError, match="has no spec.yaml"):
         load_labeling_project(tmp_path)
 
 
@@ -176,3 +177,13 @@ def test_a_missing_liquid_is_named_on_the_page(labeling_project, queue_for, serv
     status, _, page = _request(server.url + f"task/{queue.tasks[0].name}")
     assert status == 500
     assert "'liquid' (package python-liquid)" in page and 'pip install "sagespec[local]"' in page
+
+
+def test_labeling_off_is_a_clear_error(tmp_path):
+    from sagespec.errors import LabelingError
+    from sagespec.label.project import load_labeling_project
+
+    spec = Path(__file__).resolve().parents[2] / "specs" / "womens-clothing-bert.yaml"  # no labeling section
+    (tmp_path / "spec.yaml").write_text(spec.read_text())
+    with pytest.raises(LabelingError, match="labeling is off in .*spec.yaml: set labeling.enabled: true"):
+        load_labeling_project(tmp_path)
