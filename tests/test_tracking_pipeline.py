@@ -1,7 +1,8 @@
 """On SageMaker, every job of a tracking project's pipeline logs to the MLflow tracking server: the real
 definition (SDK v3 under moto) gives each processing, training and tuning job the server as
-MLFLOW_TRACKING_URI, the experiment, and the pipeline execution id that names the execution's run, and
-each step's request stays one botocore accepts (the generated project's own definition test)."""
+MLFLOW_TRACKING_URI, the experiment, and the pipeline execution id that names the execution's run, the
+registered model package names that experiment and execution, and each step's request stays one
+botocore accepts (the generated project's own definition test)."""
 
 from __future__ import annotations
 
@@ -76,6 +77,22 @@ def test_every_job_logs_to_the_tracking_server_within_its_execution(project):
             "MLFLOW_EXPERIMENT_NAME": spec.project.slug,
             "PIPELINE_EXECUTION_ID": {"Get": "Execution.PipelineExecutionId"},
         }, name
+    # The registered model package leads back to the execution's MLflow run (tagged with its id).
+    (register,) = [step for step in _all_steps(definition["Steps"]) if step["Name"] == "RegisterModel"]
+    assert register["Arguments"]["CustomerMetadataProperties"] == {
+        "mlflow_experiment": spec.project.slug,
+        "pipeline_execution_id": {"Get": "Execution.PipelineExecutionId"},
+    }
+
+
+def _all_steps(steps: list[dict]) -> list[dict]:
+    """The steps and, within condition steps, the steps of both branches."""
+    found = []
+    for step in steps:
+        found.append(step)
+        arguments = step.get("Arguments", {})
+        found += _all_steps(arguments.get("IfSteps", []) + arguments.get("ElseSteps", []))
+    return found
 
 
 def test_the_step_requests_stay_valid_api_requests(tmp_path_factory):
