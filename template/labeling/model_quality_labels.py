@@ -33,7 +33,7 @@ from deploy.settings import ENDPOINT_NAMES, HANDLER_MODULE
 from pipelines.aws_errors import reports_aws_errors
 
 from . import settings
-from .retraining_data import add_source_arguments, answer_labels, consensus, read_outputs
+from .retraining_data import add_source_arguments, chosen_label, converted, read_outputs
 
 
 def deployed_label(label: str) -> str:
@@ -51,12 +51,7 @@ def ground_truth_record(output: dict[str, Any]) -> dict[str, Any]:
     inference_id = prediction.get("inference_id")
     if not inference_id:
         raise ValueError("its task has no inference id (scored before model-quality labels were on)")
-    labels = answer_labels(output)
-    name = consensus(labels)
-    if name is None:
-        raise ValueError(f"no majority among the answers {labels}" if labels else "no answer")
-    if name not in settings.LABELS:
-        raise ValueError(f"the answer {name!r} is not one of the labels {list(settings.LABELS)}")
+    name = chosen_label(output)
     return {
         "groundTruthData": {"data": deployed_label(settings.LABELS[name]), "encoding": "CSV"},
         "eventMetadata": {"eventId": inference_id},
@@ -68,13 +63,7 @@ def ground_truth_records(
     outputs: Iterable[tuple[str, dict[str, Any]]],
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """``(where, output document)`` pairs -> the records, and one line for each document left out."""
-    records, skipped = [], []
-    for where, output in outputs:
-        try:
-            records.append(ground_truth_record(output))
-        except ValueError as err:
-            skipped.append(f"{where}: {err}")
-    return records, skipped
+    return converted(outputs, ground_truth_record)
 
 
 def ground_truth_key(records: Sequence[dict[str, Any]], now: datetime) -> str:

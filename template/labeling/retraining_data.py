@@ -16,15 +16,16 @@ import argparse
 import csv
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pipelines.aws_errors import reports_aws_errors
 
 from . import settings
 
 OUTPUT_FILE = "output.json"
+T = TypeVar("T")
 
 
 def answer_labels(output: dict[str, Any]) -> list[str]:
@@ -45,18 +46,39 @@ def consensus(labels: Sequence[str]) -> str | None:
     return ranked[0][0]
 
 
-def training_row(output: dict[str, Any]) -> dict[str, str]:
-    """One A2I output document -> one row of the dataset; ValueError says why it cannot be."""
-    content = output.get("inputContent") or {}
-    text = content.get("taskObject")
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("its inputContent has no taskObject text")
+def chosen_label(output: dict[str, Any]) -> str:
+    """The label name the reviewers of one A2I output document agreed on; ValueError when they did not
+    (no answer, a tie) or chose a name that is not one of the labels."""
     labels = answer_labels(output)
     name = consensus(labels)
     if name is None:
         raise ValueError(f"no majority among the answers {labels}" if labels else "no answer")
     if name not in settings.LABELS:
         raise ValueError(f"the answer {name!r} is not one of the labels {list(settings.LABELS)}")
+    return name
+
+
+def converted(
+    outputs: Iterable[tuple[str, dict[str, Any]]], convert: Callable[[dict[str, Any]], T]
+) -> tuple[list[T], list[str]]:
+    """``(where, output document)`` pairs -> what ``convert`` makes of each, and one line for each
+    document it refused (its ValueError)."""
+    done, skipped = [], []
+    for where, output in outputs:
+        try:
+            done.append(convert(output))
+        except ValueError as err:
+            skipped.append(f"{where}: {err}")
+    return done, skipped
+
+
+def training_row(output: dict[str, Any]) -> dict[str, str]:
+    """One A2I output document -> one row of the dataset; ValueError says why it cannot be."""
+    content = output.get("inputContent") or {}
+    text = content.get("taskObject")
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("its inputContent has no taskObject text")
+    name = chosen_label(output)
     row = {
         settings.TEXT_COLUMN: text,
         settings.LABEL_COLUMN: settings.RAW_LABELS[settings.LABELS[name]],
@@ -69,13 +91,7 @@ def training_row(output: dict[str, Any]) -> dict[str, str]:
 
 def training_rows(outputs: Iterable[tuple[str, dict[str, Any]]]) -> tuple[list[dict[str, str]], list[str]]:
     """``(where, output document)`` pairs -> the rows, and one line for each document left out."""
-    rows, skipped = [], []
-    for where, output in outputs:
-        try:
-            rows.append(training_row(output))
-        except ValueError as err:
-            skipped.append(f"{where}: {err}")
-    return rows, skipped
+    return converted(outputs, training_row)
 
 
 def write_rows(rows: Sequence[dict[str, str]], path: Path) -> None:
