@@ -254,9 +254,10 @@ def main() -> None:
         )
     for recipe in recipes:
         text = " ".join(f"{k}={v}" for k, v in recipe.items())
-        runs[f"PyTorch train.py {text}".strip()] = lambda data, seed, work, recipe=recipe: generated_script(
-            data, model_dir, work, {"seed": str(seed), **recipe}
-        )
+        if "pytorch" in options.frameworks:
+            runs[f"PyTorch train.py {text}".strip()] = lambda data, seed, work, recipe=recipe: (
+                generated_script(data, model_dir, work, {"seed": str(seed), **recipe})
+            )
         if "tensorflow" in options.frameworks:
             runs[f"TensorFlow train.py {text}".strip()] = lambda data, seed, work, recipe=recipe: (
                 tensorflow_script(data, model_dir, work, {"seed": str(seed), **recipe})

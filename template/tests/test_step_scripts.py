@@ -522,13 +522,13 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tokenizer.save_pretrained(folder)
     if TRAINS_WITH_PYTORCH:
         transformers.BertModel(config).save_pretrained(folder)
-        # Pooled as sentence-transformers checkpoints say (all-MiniLM-L6-v2's mean of the tokens).
-        (folder / "1_Pooling").mkdir()
-        (folder / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_mean_tokens": True}))
     else:
         model = transformers.TFBertForSequenceClassification(config)
         model(model.dummy_inputs)  # create the weights
         model.save_pretrained(folder)
+    # Pooled as sentence-transformers checkpoints say (all-MiniLM-L6-v2's mean of the tokens).
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_mean_tokens": True}))
     return folder
 
 
@@ -641,6 +641,8 @@ def test_train_resumes_from_checkpoint_then_evaluate(
 ) -> None:
     lines = epoch_lines(bert_training.first.stdout)
     assert [line.split(" ")[0] for line in lines] == ["epoch=1"], bert_training.first.stdout
+    # Mean pooling leaves the encoder's pooler out of training, so every trained variable gets a gradient.
+    assert "Gradients do not exist" not in bert_training.first.stderr
     for name, pattern in METRIC_PATTERNS.items():
         assert pattern.search(lines[0]), f"{name} missing from {lines[0]!r}"
     assert list((bert_training.checkpoint_dir / "spot-job").glob("*.index")), "no checkpoint written"
@@ -655,7 +657,9 @@ def test_train_resumes_from_checkpoint_then_evaluate(
 
     model_dir = bert_training.model_dir
     classes = read_classes(tfrecord_splits / "train")
-    assert json.loads((model_dir / "labels.json").read_text(encoding="utf-8"))["classes"] == classes
+    labels = json.loads((model_dir / "labels.json").read_text(encoding="utf-8"))
+    assert labels["classes"] == classes
+    assert labels["pooling"] == "mean"  # as the checkpoint's 1_Pooling/config.json says
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     assert [config["id2label"][str(i)] for i in range(len(classes))] == classes
     for name in ("tf_model.h5", "tokenizer.json", "tokenizer_config.json", "saved_model/1/saved_model.pb"):

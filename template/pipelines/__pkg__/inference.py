@@ -295,7 +295,8 @@ def _tensorflow_probabilities(directory: Path) -> Probabilities:
     """TensorFlow's export through a graph function.
 
     train.py's SavedModel (saved_model/1, what TensorFlow Serving serves) when the export has one, else
-    the Hugging Face model traced once for any batch and length.
+    the Hugging Face model traced once for any batch and length ([CLS] pooling only: a mean-pooling
+    classifier's head is in the SavedModel alone).
     """
     import tensorflow as tf
 
@@ -306,6 +307,9 @@ def _tensorflow_probabilities(directory: Path) -> Probabilities:
         def graph(input_ids: tf.Tensor, attention_mask: tf.Tensor) -> tf.Tensor:
             return signature(input_ids=input_ids, attention_mask=attention_mask)["probabilities"]
 
+    elif _read_json(directory / "labels.json").get("pooling") == "mean":
+        # The head of a mean-pooling classifier is train.py's own: only its SavedModel holds it.
+        raise FileNotFoundError(f"{saved_model} is missing: a mean-pooling export is served from it")
     else:
         from transformers import TFAutoModelForSequenceClassification
 

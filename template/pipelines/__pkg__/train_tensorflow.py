@@ -6,6 +6,11 @@ Inputs (written by preprocess.py with --output-format tfrecord):
 
 Hyperparameters arrive as ``--name value`` arguments (SageMaker also puts them in SM_HPS).
 
+The classifier pools the text as its checkpoint was trained to: a sentence-transformers checkpoint says
+how in 1_Pooling/config.json (all-MiniLM-L6-v2: the mean of its tokens' vectors), and then the encoder's
+token vectors are averaged (padding left out) and a dense layer of its own classifies them; any other
+checkpoint gets Hugging Face's sequence classifier ([CLS] and its pooler). The PyTorch script pools the same.
+
 Scaling: MirroredStrategy over the GPUs of one instance, MultiWorkerMirroredStrategy over several
 instances (TF_CONFIG is built from SM_HOSTS / SM_CURRENT_HOST); the global batch is the per-device
 batch_size times the number of replicas. Mixed precision ``auto`` picks bfloat16 on Ampere or newer GPUs,
@@ -24,11 +29,12 @@ When the spec has Debugger rules, the chief also writes each epoch's training an
 where the rule jobs read them (debug_tensors.py, SAGESPEC_DEBUG_TENSORS_DIR).
 
 Export (chief worker only) to SM_MODEL_DIR, which SageMaker packs into model.tar.gz:
-    config.json, tf_model.h5        the fine-tuned Hugging Face model (save_pretrained), labels in config
+    config.json, tf_model.h5        the fine-tuned Hugging Face model (save_pretrained), labels in config;
+                                    with mean pooling the encoder alone (the head is in saved_model/1)
     tokenizer files                 the tokenizer (save_pretrained), tokenizer.json among them
-    labels.json                     {"classes": [...], "max_seq_length": n, "pad_token_id": i}: the outputs'
-                                    index order, the length inputs were truncated to in training and the
-                                    id they were padded with
+    labels.json                     {"classes": [...], "max_seq_length": n, "pad_token_id": i,
+                                    "pooling": "mean" | "cls"}: the outputs' index order, the length inputs
+                                    were truncated to in training, the id they were padded with, the pooling
     saved_model/1/                  TF SavedModel, float32. Signature serving_default:
                                     input_ids, attention_mask (int32 [batch, length])
                                     -> logits, probabilities (float32 [batch, classes])
@@ -57,7 +63,13 @@ import tensorflow as tf
 import tf_keras
 from safetensors import safe_open
 from safetensors.numpy import load_file
-from transformers import AutoConfig, AutoTokenizer, TFAutoModelForSequenceClassification, TFPreTrainedModel
+from transformers import (
+    AutoConfig,
+    AutoTokenizer,
+    TFAutoModel,
+    TFAutoModelForSequenceClassification,
+    TFPreTrainedModel,
+)
 from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
 from transformers.utils import cached_file
 
@@ -335,8 +347,23 @@ def evaluation_dataset(spec: InputSpec, global_batch_size: int) -> tf.data.Datas
 # ---------------------------------------------------------------------------------------------- model
 
 
-def load_pretrained(source: str, classes: list[str]) -> TFPreTrainedModel:
-    """A TF sequence classifier with ``source``'s encoder weights and a new head for ``classes``.
+def checkpoint_pooling(source: str) -> str:
+    """The pooling a sentence-transformers checkpoint was trained with; [CLS] for any other checkpoint."""
+    path = Path(source) / "1_Pooling" / "config.json"
+    if not path.is_file():
+        try:
+            from huggingface_hub import hf_hub_download
+
+            path = Path(hf_hub_download(source, "1_Pooling/config.json"))
+        except Exception:  # noqa: BLE001 - not on the hub, not a sentence-transformers model, or offline
+            return "cls"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    return "mean" if config.get("pooling_mode_mean_tokens") else "cls"
+
+
+def load_pretrained(source: str, classes: list[str], pooling: str) -> TFPreTrainedModel:
+    """``source``'s encoder weights in a TF model: a sequence classifier with a new head for ``classes``
+    ([CLS] pooling), or the encoder alone (mean pooling: SequenceClassifier adds the head).
 
     Many hub models (all-MiniLM-L6-v2 among them) ship only PyTorch-format safetensors. TensorFlow cannot
     load those without torch in transformers 4.57, so they are read as numpy arrays and converted here.
@@ -350,20 +377,19 @@ def load_pretrained(source: str, classes: list[str]) -> TFPreTrainedModel:
         )
     except (OSError, ValueError) as err:
         raise TrainingError(f"cannot load pretrained_model {source!r}: {str(err).splitlines()[0]}") from None
+    model_class = TFAutoModel if pooling == "mean" else TFAutoModelForSequenceClassification
     # A checkpoint that already has a classification head for another label set gets a new one.
     load_options = {"config": config, "ignore_mismatched_sizes": True}
     if cached_file(source, "tf_model.h5", _raise_exceptions_for_missing_entries=False):
-        return TFAutoModelForSequenceClassification.from_pretrained(
-            source, use_safetensors=False, **load_options
-        )
+        return model_class.from_pretrained(source, use_safetensors=False, **load_options)
     weights = cached_file(source, "model.safetensors", _raise_exceptions_for_missing_entries=False)
     if weights is None:
         raise TrainingError(f"{source!r} has neither tf_model.h5 nor model.safetensors (sharded weights?)")
     with safe_open(weights, framework="np") as archive:
         weight_format = (archive.metadata() or {}).get("format", "pt")
     if weight_format == "tf":
-        return TFAutoModelForSequenceClassification.from_pretrained(source, **load_options)
-    model = TFAutoModelForSequenceClassification.from_config(config)
+        return model_class.from_pretrained(source, **load_options)
+    model = model_class.from_config(config)
     model.build_in_name_scope()
     # Missing keys are allowed: the classification head is new (transformers logs what it initialised).
     load_pytorch_state_dict_in_tf2_model(
@@ -373,21 +399,38 @@ def load_pretrained(source: str, classes: list[str]) -> TFPreTrainedModel:
 
 
 class SequenceClassifier(tf_keras.Model):
-    """Wraps a Hugging Face TF model so Keras sees float32 logits.
+    """A Hugging Face TF model as a classifier that Keras sees giving float32 logits.
 
+    [CLS] pooling: the Hugging Face sequence classifier as it is. Mean pooling: the encoder's token vectors
+    averaged over each text (padding left out), dropout, and a dense layer of this model's own.
     Under a mixed-precision policy the classifier computes in float16/bfloat16; the softmax and loss must
     not, so the logits are cast back to float32 here (the "keep the output layer float32" rule).
     """
 
-    def __init__(self, hf_model: TFPreTrainedModel) -> None:
+    def __init__(self, hf_model: TFPreTrainedModel, pooling: str, num_classes: int) -> None:
         super().__init__()
         self.hf_model = hf_model
+        self.pooling = pooling
+        if pooling == "mean":
+            config = hf_model.config
+            self.dropout = tf_keras.layers.Dropout(config.hidden_dropout_prob)
+            initializer = tf_keras.initializers.TruncatedNormal(stddev=config.initializer_range)
+            self.head = tf_keras.layers.Dense(num_classes, kernel_initializer=initializer, name="classifier")
+            # The encoder's pooler ([CLS] through a dense layer) takes no part: keep it out of training.
+            pooler = getattr(getattr(hf_model, hf_model.base_model_prefix, None), "pooler", None)
+            if pooler is not None:
+                pooler.trainable = False
 
     def call(self, inputs: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         outputs = self.hf_model(
             input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], training=training
         )
-        return tf.cast(outputs.logits, tf.float32)
+        if self.pooling != "mean":
+            return tf.cast(outputs.logits, tf.float32)
+        hidden = outputs.last_hidden_state
+        mask = tf.cast(inputs["attention_mask"], hidden.dtype)[:, :, None]
+        pooled = tf.reduce_sum(hidden * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+        return tf.cast(self.head(self.dropout(pooled, training=training)), tf.float32)
 
 
 class WarmupLinearDecay(tf_keras.optimizers.schedules.LearningRateSchedule):
@@ -426,12 +469,12 @@ def build_model(
 ) -> SequenceClassifier:
     """Create and compile the model; call inside the strategy's scope."""
     tf_keras.mixed_precision.set_global_policy(policy)
-    hf_model = load_pretrained(args.pretrained_model, classes)
+    pooling = checkpoint_pooling(args.pretrained_model)
+    hf_model = load_pretrained(args.pretrained_model, classes, pooling)
     if args.freeze_encoder:
         getattr(hf_model, hf_model.base_model_prefix).trainable = False
-    model = SequenceClassifier(hf_model)
-    dummy = tf.ones((1, 8), tf.int32)
-    model({"input_ids": dummy, "attention_mask": dummy})  # create the variables before compile / restore
+    model = SequenceClassifier(hf_model, pooling, len(classes))
+    build(model)  # create the variables before compile / restore
     model.compile(
         # compile wraps the optimizer in a LossScaleOptimizer under mixed_float16.
         optimizer=make_optimizer(args, steps_per_epoch),
@@ -443,6 +486,12 @@ def build_model(
     inner = getattr(model.optimizer, "inner_optimizer", model.optimizer)
     inner.build(model.trainable_variables)
     return model
+
+
+def build(model: SequenceClassifier) -> None:
+    """Create the model's variables (one call on a dummy batch)."""
+    dummy = tf.ones((1, 8), tf.int32)
+    model({"input_ids": dummy, "attention_mask": dummy})
 
 
 # ---------------------------------------------------------------------------------------------- checkpoints
@@ -533,7 +582,7 @@ def make_callbacks(
 # ---------------------------------------------------------------------------------------------- export
 
 
-def save_serving_signature(model: TFPreTrainedModel, path: Path) -> None:
+def save_serving_signature(model: SequenceClassifier, path: Path) -> None:
     """A SavedModel holding the weights and one signature, serving_default.
 
     Only the variables and the signature's graph are saved, not the Keras object (saving that traces
@@ -549,7 +598,7 @@ def save_serving_signature(model: TFPreTrainedModel, path: Path) -> None:
         ]
     )
     def serve(input_ids: tf.Tensor, attention_mask: tf.Tensor) -> dict[str, tf.Tensor]:
-        logits = model(input_ids=input_ids, attention_mask=attention_mask, training=False).logits
+        logits = model({"input_ids": input_ids, "attention_mask": attention_mask}, training=False)
         return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1)}
 
     module.serve = serve
@@ -587,13 +636,20 @@ def export(
         "classes": classes,
         "max_seq_length": max_seq_length,
         "pad_token_id": tokenizer.pad_token_id or 0,
+        "pooling": model.pooling,
     }
     (model_dir / "labels.json").write_text(json.dumps(labels, indent=2) + "\n", encoding="utf-8")
 
     # Reload in float32: a SavedModel traced under a mixed-precision policy would run in half precision
     # on every host, including CPU-only inference endpoints.
     tf_keras.mixed_precision.set_global_policy("float32")
-    serving_model = TFAutoModelForSequenceClassification.from_pretrained(str(model_dir))
+    model_class = TFAutoModel if model.pooling == "mean" else TFAutoModelForSequenceClassification
+    serving_model = SequenceClassifier(
+        model_class.from_pretrained(str(model_dir)), model.pooling, len(classes)
+    )
+    build(serving_model)
+    if model.pooling == "mean":  # the head is this model's own, not in the Hugging Face export
+        serving_model.head.set_weights([weight.astype("float32") for weight in model.head.get_weights()])
     save_serving_signature(serving_model, model_dir / "saved_model" / "1")
     exported = "model, tokenizer, labels.json, saved_model/1"
     if Path(__file__).with_name("inference.py").is_file():  # a project without an endpoint has no handler
