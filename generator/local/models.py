@@ -56,6 +56,6 @@ def resolve_pretrained_model(pretrained_model: str, project_dir: Path, override:
     )
     raise PretrainedModelError(
         f"model.pretrained_model {pretrained_model!r} is not a local folder, and the local run never "
-        f"downloads from a model hub. Pass --model PATH to a folder saved with save_pretrained() "
-        f"(config, weights, tokenizer){hint}."
+        f"downloads from a model hub. Pass --model PATH (make local MODEL=PATH) to a folder saved with "
+        f"save_pretrained() (config, weights, tokenizer){hint}."
     )

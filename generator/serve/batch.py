@@ -157,11 +157,24 @@ def write_lines(target: Path, lines: Iterator[str]) -> int:
             for line in lines:
                 f.write(line + "\n")
                 count += 1
+        # mkstemp makes the file readable by its owner alone; the output gets an ordinary file's mode.
+        os.chmod(partial, 0o666 & ~_umask())
         os.replace(partial, target)
     except BaseException:
         Path(partial).unlink(missing_ok=True)
         raise
     return count
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it: set it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def model_selection(spec: Spec, version: int | None) -> tuple[str, ModelSelection]:
@@ -194,7 +207,7 @@ def run_batch(
     group = spec.model_package_group
     chosen = select_version(registry_root(project_dir), group, whose, rule)
     print(
-        f"scoring {len(texts)} records of {data} with {group} version {chosen.version} "
+        f"scoring {plural(len(texts), 'record')} of {data} with {group} version {chosen.version} "
         f"({chosen.status}, {whose}: {rule.describe()}){_note(chosen)}",
         file=out,
     )
@@ -224,5 +237,5 @@ def cmd_batch(args: argparse.Namespace) -> int:
         header=not args.no_header,
         version=args.version,
     )
-    print(f"wrote {result.records} predictions to {result.output} in {result.seconds:.1f} s")
+    print(f"wrote {plural(result.records, 'prediction')} to {result.output} in {result.seconds:.1f} s")
     return 0

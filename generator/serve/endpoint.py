@@ -102,7 +102,9 @@ def select_version(registry: Path, group: str, variant: str, rule: ModelSelectio
     found = versions(registry, group)
     if not found:
         raise ServeError(
-            f"no model registered in {registry / group}: run the pipeline first (`sagespec local run`)"
+            f"no model registered in {registry / group}: run the pipeline first (`make local`); a run "
+            "registers its model only when the evaluation reaches the threshold (`make local THRESHOLD=...` "
+            "lowers it for a try)"
         )
 
     def pick(version: int, note: str = "") -> Selection:

