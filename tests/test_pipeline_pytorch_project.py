@@ -65,3 +65,29 @@ def test_the_jobs_install_the_transformers_make_local_runs(tmp_path: Path):
     assert jobs["transformers"] == local["transformers"] and jobs["transformers"].startswith("==")
     assert not {"tensorflow", "tf-keras"} & set(jobs)
     assert "Torchrun" in package.read_text()
+
+
+def test_ci_installs_the_cpu_build_of_torch_only_for_pytorch_projects(tmp_path: Path):
+    """The CI machines have no GPU: a PyTorch project's CI takes torch from PyTorch's CPU index (pip then
+    prefers <version>+cpu), not PyPI's CUDA build; a TensorFlow project's CI installs no torch at all."""
+    import yaml
+
+    for text, framework in (
+        (pytorch_bert_text(), "pytorch"),
+        ((SPECS / "womens-clothing-bert.yaml").read_text(), "tf"),
+    ):
+        files = render_project(load_spec_text(text, SPECS / f"{framework}.yaml")).files
+        workflow = yaml.safe_load(files[".github/workflows/ci.yml"].decode())
+        (install,) = [step for step in workflow["jobs"]["test"]["steps"] if step.get("name") == "Install"]
+        buildspec = yaml.safe_load(files["codebuild-buildspec.yml"].decode())
+        found = {
+            install["env"].get("PIP_EXTRA_INDEX_URL"),
+            buildspec["env"]["variables"].get("PIP_EXTRA_INDEX_URL"),
+        }
+        expected = "https://download.pytorch.org/whl/cpu" if framework == "pytorch" else None
+        assert found == {expected}, framework
+        torch_lines = [
+            line for line in files["requirements-dev.txt"].decode().splitlines() if line.startswith("torch")
+        ]
+        assert len(torch_lines) == (1 if framework == "pytorch" else 0), torch_lines
+        assert all(line.startswith("torch==") for line in torch_lines)  # pinned: an exact version to find
