@@ -13,9 +13,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import os
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -75,6 +77,23 @@ def offline_aws(region: str) -> Iterator[None]:
         yield
 
 
+@contextmanager
+def quiet_sdk() -> Iterator[None]:
+    """Only errors logged while the definition is built offline.
+
+    Importing the SDK turns on INFO logging for every library (sagemaker.core.experiments calls
+    logging.basicConfig), and building against moto then logs dozens of lines about the stand-in: the
+    dummy credentials, the bucket it made, job names popped from the definition. None is news here.
+    """
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Running within a PipelineSession")
+            yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
 def validate_sdk_config_once() -> None:
     """Validate an unchanging SDK configuration once instead of on each of the ~70 lookups of a build."""
     from sagemaker.core.config.config_manager import SageMakerConfig
@@ -97,7 +116,7 @@ def print_definition(module_name: str | None, kwargs: dict[str, Any]) -> None:
     S3 keys of uploaded code carry timestamps, and your SDK defaults files are not read (the session
     gets OFFLINE_SAGEMAKER_CONFIG instead), so compare definitions with that in mind.
     """
-    with offline_aws(kwargs.get("region", "us-east-1")):
+    with offline_aws(kwargs.get("region", "us-east-1")), quiet_sdk():
         module = import_pipeline_module(module_name)
         validate_sdk_config_once()
         region = kwargs.get("region", import_settings(module).DEFAULT_REGION)
