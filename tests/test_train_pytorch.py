@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import re
 import shutil
@@ -216,12 +217,28 @@ def test_a_sentence_transformers_checkpoint_keeps_its_pooling(tmp_path, monkeypa
     assert train_pytorch.checkpoint_pooling(str(tmp_path / "plain-bert")) == "cls"
 
 
+def test_only_the_warning_about_unused_pooler_weights_is_dropped():
+    def kept(unused: str) -> bool:
+        message = (
+            f"Some weights of the model checkpoint at m were not used when initializing BertModel: {unused}"
+        )
+        record = logging.LogRecord(
+            "transformers.modeling_utils", logging.WARNING, __file__, 1, message, (), None
+        )
+        return train_pytorch.UnusedPoolerFilter().filter(record)
+
+    assert not kept("['pooler.dense.bias', 'pooler.dense.weight']")
+    assert kept("['pooler.dense.bias', 'encoder.layer.0.output.dense.weight']")
+    assert kept("['cls.predictions.bias']")
+
+
 # ---------------------------------------------------------------------------------------------- whole runs
 
 
 def test_a_run_prints_the_metric_lines_and_exports_what_serving_loads(tmp_path, tiny_model):
     done = _run(tmp_path, tiny_model, "--epochs", "2", "--learning_rate", "1e-3")
     assert done.returncode == 0, done.stderr[-2000:]
+    assert "were not used when initializing" not in done.stderr  # the pooler, left out on purpose
     for epoch in (1, 2):
         line = next(line for line in done.stdout.splitlines() if line.startswith(f"epoch={epoch} "))
         for metric in BERT_PYTORCH.metrics.values():  # the training job's metric definitions read them

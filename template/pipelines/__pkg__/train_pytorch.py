@@ -43,9 +43,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import random
+import re
 import shutil
 import sys
 import time
@@ -375,7 +377,19 @@ class TextClassifier(nn.Module):
         return self.classifier(self.dropout(pooled)).float()
 
 
+class UnusedPoolerFilter(logging.Filter):
+    """Drops transformers' warning that the checkpoint's pooler weights went unused ("This IS NOT expected
+    if ..."): they are left out on purpose. A warning about any other unused weight still shows."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        unused = re.search(r"were not used when initializing \w+: \[([^\]]*)\]", record.getMessage())
+        return unused is None or not all("pooler" in key for key in unused.group(1).split(","))
+
+
 def load_pretrained(args: argparse.Namespace, num_classes: int) -> TextClassifier:
+    loading_logger = logging.getLogger("transformers.modeling_utils")
+    quiet = UnusedPoolerFilter()
+    loading_logger.addFilter(quiet)
     try:
         config = AutoConfig.from_pretrained(args.pretrained_model)
         # No pooler layer: the classifier pools itself, and a checkpoint's pooler may be untrained.
@@ -385,6 +399,8 @@ def load_pretrained(args: argparse.Namespace, num_classes: int) -> TextClassifie
     except (OSError, ValueError) as err:
         message = str(err).splitlines()[0]
         raise TrainingError(f"cannot load pretrained_model {args.pretrained_model!r}: {message}") from None
+    finally:
+        loading_logger.removeFilter(quiet)
     return TextClassifier(encoder, num_classes, checkpoint_pooling(args.pretrained_model), args.dropout)
 
 
