@@ -354,3 +354,33 @@ def test_the_tensorflow_scripts_defaults_are_the_catalogs_too():
     args = vars(module.parse_args([]))
     for name, hyperparameter in BERT.hyperparameters.items():
         assert args[name] == hyperparameter.default, name
+
+
+def test_a_checkpoint_without_a_pooler_trains_and_its_export_serves(tmp_path, tiny_model):
+    """DistilBERT-family checkpoints have no pooler, so AutoModel takes no add_pooling_layer for them: the
+    script and the handler load them without it (and BERT-family ones with it)."""
+    from transformers import AutoConfig, BertConfig, DistilBertConfig, DistilBertModel
+
+    distil = tmp_path / "tiny-distilbert"
+    vocab_size = AutoConfig.from_pretrained(tiny_model).vocab_size
+    DistilBertModel(
+        DistilBertConfig(vocab_size=vocab_size, dim=16, n_layers=1, n_heads=2, hidden_dim=32)
+    ).save_pretrained(distil)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (tiny_model / name).is_file():
+            shutil.copy(tiny_model / name, distil / name)
+    assert train_pytorch.without_pooler(DistilBertConfig()) == {}
+    assert train_pytorch.without_pooler(BertConfig()) == {"add_pooling_layer": False}
+
+    done = _run(tmp_path / "run", distil, "--epochs", "1")
+    assert done.returncode == 0, done.stderr[-2000:]
+    spec = importlib.util.spec_from_file_location("handler_under_test", SCRIPT.with_name("inference.py"))
+    assert spec and spec.loader
+    handler = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = handler
+    spec.loader.exec_module(handler)
+    model = handler.model_fn(str(tmp_path / "run" / "model"))
+    predictions = handler.predict_fn(
+        handler.input_fn('{"instances": ["love this dress", "awful fit"]}'), model
+    )
+    assert [sorted(p["probabilities"]) for p in predictions] == [CLASSES, CLASSES]

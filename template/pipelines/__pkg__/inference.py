@@ -330,13 +330,21 @@ def _tensorflow_probabilities(directory: Path) -> Probabilities:
 def _pytorch_probabilities(directory: Path) -> Probabilities:
     """PyTorch's export: the encoder, the pooling labels.json names and the linear head, as train.py's
     TextClassifier computes them (without dropout, which is off at inference)."""
+    import inspect
+
     import torch
     from safetensors.torch import load_file
-    from transformers import AutoModel
+    from transformers import AutoConfig, AutoModel
+    from transformers.models.auto.modeling_auto import MODEL_MAPPING
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    # No pooler layer: train.py trained none (the head pools itself). local_files_only: never the hub.
-    encoder = AutoModel.from_pretrained(str(directory), add_pooling_layer=False, local_files_only=True)
+    # No pooler layer where the architecture has one (DistilBERT has none): train.py trained none, the
+    # head pools itself. local_files_only: never the hub.
+    config = AutoConfig.from_pretrained(str(directory), local_files_only=True)
+    model_class = MODEL_MAPPING.get(type(config), None)
+    parameters = inspect.signature(model_class.__init__).parameters if model_class is not None else {}
+    options = {"add_pooling_layer": False} if "add_pooling_layer" in parameters else {}
+    encoder = AutoModel.from_pretrained(str(directory), config=config, local_files_only=True, **options)
     weights = load_file(str(directory / PYTORCH_HEAD_FILE))
     num_classes, hidden_size = weights["weight"].shape
     head = torch.nn.Linear(hidden_size, num_classes)

@@ -42,6 +42,7 @@ Export (rank 0 only) to SM_MODEL_DIR, which SageMaker packs into model.tar.gz:
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import logging
 import math
@@ -64,6 +65,7 @@ from safetensors.torch import save_file
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from transformers import AutoConfig, AutoModel, AutoTokenizer
+from transformers.models.auto.modeling_auto import MODEL_MAPPING
 
 try:
     import tracking  # MLflow logging, beside this script when the spec tracks experiments
@@ -386,6 +388,14 @@ class UnusedPoolerFilter(logging.Filter):
         return unused is None or not all("pooler" in key for key in unused.group(1).split(","))
 
 
+def without_pooler(config: Any) -> dict[str, Any]:
+    """AutoModel's option that leaves the pooler out, where the architecture has one (BERT, RoBERTa,
+    MPNet, ...); DistilBERT and others have none and take no such option."""
+    model_class = MODEL_MAPPING.get(type(config), None)
+    parameters = inspect.signature(model_class.__init__).parameters if model_class is not None else {}
+    return {"add_pooling_layer": False} if "add_pooling_layer" in parameters else {}
+
+
 def load_pretrained(args: argparse.Namespace, num_classes: int) -> TextClassifier:
     loading_logger = logging.getLogger("transformers.modeling_utils")
     quiet = UnusedPoolerFilter()
@@ -393,7 +403,7 @@ def load_pretrained(args: argparse.Namespace, num_classes: int) -> TextClassifie
     try:
         config = AutoConfig.from_pretrained(args.pretrained_model)
         # No pooler layer: the classifier pools itself, and a checkpoint's pooler may be untrained.
-        encoder = AutoModel.from_pretrained(args.pretrained_model, config=config, add_pooling_layer=False)
+        encoder = AutoModel.from_pretrained(args.pretrained_model, config=config, **without_pooler(config))
         # float32 master weights whatever dtype the checkpoint was saved in; autocast does the half precision.
         encoder = encoder.float()
     except (OSError, ValueError) as err:

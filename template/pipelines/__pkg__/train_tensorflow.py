@@ -413,8 +413,11 @@ class SequenceClassifier(tf_keras.Model):
         self.pooling = pooling
         if pooling == "mean":
             config = hf_model.config
-            self.dropout = tf_keras.layers.Dropout(config.hidden_dropout_prob)
-            initializer = tf_keras.initializers.TruncatedNormal(stddev=config.initializer_range)
+            # The encoder's own dropout rate (DistilBERT's config names it `dropout`).
+            rate = getattr(config, "hidden_dropout_prob", getattr(config, "dropout", 0.1))
+            self.dropout = tf_keras.layers.Dropout(rate)
+            stddev = getattr(config, "initializer_range", 0.02)
+            initializer = tf_keras.initializers.TruncatedNormal(stddev=stddev)
             self.head = tf_keras.layers.Dense(num_classes, kernel_initializer=initializer, name="classifier")
             # The encoder's pooler ([CLS] through a dense layer) takes no part: keep it out of training.
             pooler = getattr(getattr(hf_model, hf_model.base_model_prefix, None), "pooler", None)
