@@ -98,7 +98,8 @@ def bert_project(workdir: Path, texts: list[str]) -> Path:
     # The SavedModel train.py exports beside them (what the handler serves when it is there).
     sys.path.insert(0, str(project))
     train = importlib.import_module(f"pipelines.{spec.project.package}.train")
-    train.save_serving_signature(model, export / "saved_model" / "1")
+    classifier = train.SequenceClassifier(model, "cls", num_classes=len(spec.dataset.classes))
+    train.save_serving_signature(classifier, export / "saved_model" / "1")
     classes = [str(c) for c in spec.dataset.classes]
     (export / "labels.json").write_text(json.dumps({"classes": classes, "max_seq_length": 128}))
     with tarfile.open(workdir / "model.tar.gz", "w:gz") as tar:

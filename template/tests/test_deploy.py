@@ -586,7 +586,9 @@ def test_the_handler_serves_a_bert_artifact(tmp_path: Path) -> None:
 
     if (_package_dir() / "tfrecord_format.py").is_file():  # train.py is TensorFlow's
         # With train.py's SavedModel in the export, the handler serves that, with the same answers.
-        _pipeline_module("train").save_serving_signature(model, export / "saved_model" / "1")
+        train = _pipeline_module("train")
+        classifier = train.SequenceClassifier(model, "cls", num_classes=3)
+        train.save_serving_signature(classifier, export / "saved_model" / "1")
         served = handler.predict_fn(texts, handler.model_fn(str(export)))
         for ours, theirs in zip(served, predictions, strict=True):
             for label, probability in ours["probabilities"].items():
