@@ -30,6 +30,7 @@ import os
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,27 +151,20 @@ def output_path(data: Path, output_dir: Path) -> Path:
 def write_lines(target: Path, lines: Iterator[str]) -> int:
     """Write ``lines`` (each followed by a line break) to ``target`` whole, or leave it as it was."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    # Mode 0o666 through the umask, as for any file this user writes (mkstemp's would be 0600).
+    handle = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     count = 0
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as f:
             for line in lines:
                 f.write(line + "\n")
                 count += 1
-        # mkstemp makes the file readable by its owner alone; the output gets an ordinary file's mode.
-        os.chmod(partial, 0o666 & ~_umask())
         os.replace(partial, target)
     except BaseException:
-        Path(partial).unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
         raise
     return count
-
-
-def _umask() -> int:
-    """The process's umask (reading it means setting it: set it straight back)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def plural(count: int, noun: str) -> str:
