@@ -59,6 +59,16 @@ PRELOADABLE = {
 # rest come from servers added for the steps after them (see add).
 DATA_LIBRARIES = ("pandas", "pyarrow.parquet", "numpy")
 FRESH_PROCESSES_VARIABLE = "SAGESPEC_FRESH_PROCESSES"
+# How a step's process started with subprocess gives its output: text pipes, line by line, as the
+# runner reads them (a forked step's are opened alike, see ForkedProcess).
+STEP_OUTPUT = {
+    "stdout": subprocess.PIPE,
+    "stderr": subprocess.PIPE,
+    "text": True,
+    "encoding": "utf-8",
+    "errors": "replace",
+    "bufsize": 1,
+}
 
 
 # ------------------------------------------------------------------------------------------ runner side
@@ -256,12 +266,7 @@ class WarmInterpreter:
             [sys.executable, forkserver_process.__file__, WARM, *modules],
             env={**os.environ, **environment},
             stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            bufsize=1,
+            **STEP_OUTPUT,
         )
         self._started = False
 

@@ -136,16 +136,7 @@ def _start(
     if forked is not None:
         return forked
     return subprocess.Popen(
-        list(command),
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        bufsize=1,
+        list(command), cwd=cwd, env=env, stdin=subprocess.DEVNULL, **forkserver.STEP_OUTPUT
     )
 
 
