@@ -361,6 +361,12 @@ def checkpoint_pooling(source: str) -> str:
     return "mean" if config.get("pooling_mode_mean_tokens") else "cls"
 
 
+def hf_model_class(pooling: str) -> type[TFPreTrainedModel]:
+    """The Hugging Face class a pooling takes: the encoder alone for mean pooling (SequenceClassifier adds
+    the head), the sequence classifier with its own [CLS] head otherwise."""
+    return TFAutoModel if pooling == "mean" else TFAutoModelForSequenceClassification
+
+
 def load_pretrained(source: str, classes: list[str], pooling: str) -> TFPreTrainedModel:
     """``source``'s encoder weights in a TF model: a sequence classifier with a new head for ``classes``
     ([CLS] pooling), or the encoder alone (mean pooling: SequenceClassifier adds the head).
@@ -377,7 +383,7 @@ def load_pretrained(source: str, classes: list[str], pooling: str) -> TFPreTrain
         )
     except (OSError, ValueError) as err:
         raise TrainingError(f"cannot load pretrained_model {source!r}: {str(err).splitlines()[0]}") from None
-    model_class = TFAutoModel if pooling == "mean" else TFAutoModelForSequenceClassification
+    model_class = hf_model_class(pooling)
     # A checkpoint that already has a classification head for another label set gets a new one.
     load_options = {"config": config, "ignore_mismatched_sizes": True}
     if cached_file(source, "tf_model.h5", _raise_exceptions_for_missing_entries=False):
@@ -646,10 +652,8 @@ def export(
     # Reload in float32: a SavedModel traced under a mixed-precision policy would run in half precision
     # on every host, including CPU-only inference endpoints.
     tf_keras.mixed_precision.set_global_policy("float32")
-    model_class = TFAutoModel if model.pooling == "mean" else TFAutoModelForSequenceClassification
-    serving_model = SequenceClassifier(
-        model_class.from_pretrained(str(model_dir)), model.pooling, len(classes)
-    )
+    hf_model = hf_model_class(model.pooling).from_pretrained(str(model_dir))
+    serving_model = SequenceClassifier(hf_model, model.pooling, len(classes))
     build(serving_model)
     if model.pooling == "mean":  # the head is this model's own, not in the Hugging Face export
         serving_model.head.set_weights([weight.astype("float32") for weight in model.head.get_weights()])
