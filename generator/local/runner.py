@@ -10,6 +10,7 @@ runs in ``<project>/.sagespec-runs/<run-id>/<StepName>/``, which stands in for t
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ class Runner(RunSession):
     """Walks the plan's steps in order: one handler per step kind, the branch the condition picks, the
     progress lines, the run record and the summary."""
 
-    _libraries: list[str] = []  # what the project's scripts import that a fork server preloads (run())
+    _libraries: Sequence[str] = ()  # what the project's scripts import that a fork server preloads (run())
 
     def run(self) -> RunResult:
         self.selection.check_reusable(runs_root(self.project_dir), self.project_dir)
