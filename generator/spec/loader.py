@@ -8,6 +8,7 @@ data stops at :data:`MAX_VALUES` values, so aliases cannot expand a small file i
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from .reading import MAX_DEPTH, parse_yaml, read_spec_file
 MAX_VALUES = 100_000
 # The one explicit tag a spec may carry (`!!str 5`): it only says how to read a scalar.
 ALLOWED_TAGS = frozenset({"tag:yaml.org,2002:str"})
+# A "\ud800"-style escape: half of a UTF-16 surrogate pair, no character, which no UTF-8 file can hold.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # A check of the spec against something outside it (the local dataset): it gets the spec, valid or
 # partial (see _partial_spec), and the folder relative paths start at. Runs when ``spec.dataset`` is valid.
@@ -146,9 +149,24 @@ class _Plain:
 
     def _issue(self, loc: tuple[Any, ...], message: str) -> None:
         line, col = _position(self.root, loc)
-        self.issues.append(Issue(".".join(str(p) for p in loc), message, self.file, line, col))
+        dotted = ".".join(_SURROGATE.sub("\ufffd", str(p)) for p in loc)
+        self.issues.append(Issue(dotted, message, self.file, line, col))
 
-    def convert(self, node: Any, loc: tuple[Any, ...] = ()) -> Any:
+    def _text(self, node: str, loc: tuple[Any, ...], what: str) -> str:
+        """``node``, or, when it holds a lone surrogate, an issue and the text with U+FFFD in its place
+        (so that no message or file downstream meets a character UTF-8 cannot encode)."""
+        found = _SURROGATE.search(node)
+        if found is None:
+            return node
+        self._issue(
+            loc,
+            f"{what} holds the escape \\u{ord(found.group()):04x}, half of a UTF-16 surrogate pair, which "
+            "is no character: write the character itself, or its \\U00XXXXXX escape",
+        )
+        return _SURROGATE.sub("\ufffd", str(node))
+
+    def convert(self, node: Any, loc: tuple[Any, ...] = (), key_at: tuple[Any, ...] | None = None) -> Any:
+        """``node`` as plain data; ``key_at``: where ``node`` is a mapping's key, the key's own place."""
         self.count += 1
         if self.count > MAX_VALUES:
             where, field = self._located(loc)
@@ -165,7 +183,10 @@ class _Plain:
         if tag is not None and tag not in ALLOWED_TAGS:
             self._issue(loc, f"unknown tag {tag!r}: a spec is plain YAML, without tags")
         if isinstance(node, dict):
-            return {self.convert(k, loc): self.convert(v, (*loc, k)) for k, v in node.items()}
+            plain = {}
+            for key, value in node.items():
+                plain[self.convert(key, loc, key_at=(*loc, key))] = self.convert(value, (*loc, key))
+            return plain
         if isinstance(node, list):
             return [self.convert(v, (*loc, i)) for i, v in enumerate(node)]
         if isinstance(node, AbstractSet | bytes):
@@ -180,8 +201,11 @@ class _Plain:
         if type(node).__module__.startswith("ruamel"):
             for base in (bool, int, float, str):
                 if isinstance(node, base):
-                    return base(node)
-        return node
+                    node = base(node)
+                    break
+        if not isinstance(node, str):
+            return node
+        return self._text(node, loc, "the value") if key_at is None else self._text(node, key_at, "the key")
 
 
 def _explicit_tag(node: Any) -> str | None:

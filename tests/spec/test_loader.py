@@ -334,3 +334,60 @@ def test_any_bytes_as_a_spec_give_a_sagespec_error(tmp_path, data):
     with pytest.raises(SagespecError) as info:
         load_spec(path)
     assert isinstance(info.value, SpecError) or "\n" not in str(info.value)  # one line
+
+
+def _string_places(node, path=()):
+    """(path, is_key) of every string value and mapping key of a spec's data."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield (*path, key), True
+            yield from _string_places(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _string_places(value, (*path, index))
+    elif isinstance(node, str):
+        yield path, False
+
+
+def _with_surrogate(node, path, is_key, surrogate):
+    if len(path) == 1:
+        if is_key:
+            return {(k + surrogate if k == path[0] else k): v for k, v in node.items()}
+        copy = list(node) if isinstance(node, list) else dict(node)
+        copy[path[0]] = node[path[0]] + surrogate
+        return copy
+    copy = list(node) if isinstance(node, list) else dict(node)
+    copy[path[0]] = _with_surrogate(node[path[0]], path[1:], is_key, surrogate)
+    return copy
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), surrogate=st.integers(0xD800, 0xDFFF).map(chr))
+def test_a_lone_surrogate_escape_anywhere_is_a_located_error_not_a_crash(
+    tmp_path, example_text, write_spec, capsys, data, surrogate
+):
+    """YAML's "\\ud800" is half of a UTF-16 pair, no character: in any key or value it is refused where it
+    stands, and `sagespec new` exits 2 without a traceback and writes nothing (it once rendered the
+    spec and died encoding the files: UnicodeEncodeError)."""
+    import json
+
+    from ruamel.yaml import YAML
+
+    from sagespec.cli import main
+
+    spec = json.loads(json.dumps(YAML(typ="safe").load(write_spec(example_text()).read_text())))
+    places = [p for p in _string_places(spec) if p[0][0] != "spec_version"]
+    path, is_key = data.draw(st.sampled_from(places))
+    # JSON is YAML: json.dumps writes the lone surrogate as the escape \udXXX, which YAML reads back.
+    spec_file = tmp_path / "surrogate.yaml"
+    spec_file.write_text(json.dumps(_with_surrogate(spec, path, is_key, surrogate)), encoding="utf-8")
+    with pytest.raises(SpecError) as info:
+        load_spec(spec_file)
+    message = info.value.render()
+    message.encode("utf-8")  # printable as it is
+    assert "half of a UTF-16 surrogate pair" in message
+    assert re.search(rf"surrogate\.yaml:\d+:\d+: error: {re.escape(str(path[0]))}", message), message
+    out = tmp_path / "out"
+    assert main(["new", str(spec_file), "-o", str(out)]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert not out.exists()
