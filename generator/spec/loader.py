@@ -31,7 +31,8 @@ from .reading import MAX_DEPTH, parse_yaml, read_spec_file
 MAX_VALUES = 100_000
 # The one explicit tag a spec may carry (`!!str 5`): it only says how to read a scalar.
 ALLOWED_TAGS = frozenset({"tag:yaml.org,2002:str"})
-# A "\ud800"-style escape: half of a UTF-16 surrogate pair, no character, which no UTF-8 file can hold.
+# A "\ud800"-style escape: half of a UTF-16 surrogate pair, no character, which no UTF-8 file can hold
+# (YAML parsers do not join an escaped pair as JSON does: _Plain._text does).
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 # A check of the spec against something outside it (the local dataset): it gets the spec, valid or
@@ -153,8 +154,12 @@ class _Plain:
         self.issues.append(Issue(dotted, message, self.file, line, col))
 
     def _text(self, node: str, loc: tuple[Any, ...], what: str) -> str:
-        """``node``, or, when it holds a lone surrogate, an issue and the text with U+FFFD in its place
-        (so that no message or file downstream meets a character UTF-8 cannot encode)."""
+        """``node`` with each escaped surrogate pair ("\\ud83d\\ude00", as JSON writes what lies beyond
+        U+FFFF) made the character it encodes; a lone surrogate left is an issue, and U+FFFD takes its
+        place (so that no message or file downstream meets a character UTF-8 cannot encode)."""
+        if _SURROGATE.search(node) is None:
+            return node
+        node = str(node).encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
         found = _SURROGATE.search(node)
         if found is None:
             return node

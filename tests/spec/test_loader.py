@@ -391,3 +391,15 @@ def test_a_lone_surrogate_escape_anywhere_is_a_located_error_not_a_crash(
     assert main(["new", str(spec_file), "-o", str(out)]) == 2
     assert "Traceback" not in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_an_escaped_surrogate_pair_is_the_character_as_in_json(example_text):
+    """JSON is YAML, and JSON writes a character beyond U+FFFF as an escaped pair: it reads as that one
+    character (ruamel alone would give two lone surrogates)."""
+    text = example_text().replace(
+        "name: Women's Clothing Reviews - BlazingText", 'name: "Reviews \\ud83d\\ude00"'
+    )
+    text = text.replace("description: Sentiment of", 'description: "\\ud83d\\ude1e" #')
+    loaded = load_spec_text(text)
+    assert loaded.spec.project.name == "Reviews \U0001f600"
+    assert loaded.spec.project.description == "\U0001f61e"
