@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -24,8 +24,9 @@ from .findings import Finding
 from .loader import LoadedSpec, load_spec, locate
 from .models import Bias, Dataset, Spec
 
-# The strings pandas reads as missing (read_csv's default na_values). preprocess.py drops a row whose text
-# or label is one of these or blank, so such a label is no value to map.
+# The strings pandas reads as missing (read_csv's default na_values). prepare.py drops a row whose text
+# is one of these or blank, and a row whose label is blank or one of these that the label mapping does not
+# name (a raw label "NA" the spec maps is data).
 MISSING_VALUES = frozenset(
     {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
      "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}
@@ -46,8 +47,9 @@ def dataset_path(spec: Spec, base_dir: Path) -> Path | None:
     return path if path.is_absolute() else base_dir / path
 
 
-def _is_missing(value: str) -> bool:
-    return value in MISSING_VALUES or not value.strip()
+def _is_missing(value: str, data: Collection[str] = ()) -> bool:
+    """Whether prepare.py reads ``value`` as no value; ``data``: the strings that are values here."""
+    return (value in MISSING_VALUES and value not in data) or not value.strip()
 
 
 def _number_text(value: str) -> str:
@@ -73,7 +75,8 @@ def _quoted(names: Iterable[str]) -> str:
 @dataclass(frozen=True)
 class ColumnScan:
     """One pass over a CSV: its header, the distinct values (with counts) of some columns, and the
-    (stripped) label values of the rows that have both a text and a label: what preprocessing keeps."""
+    label values of the rows that have a text and a label that is not blank: what preprocessing keeps,
+    unless the label is one of pandas' missing values that the mapping does not name."""
 
     header: tuple[str, ...]
     counts: dict[str, Counter[str]]
@@ -128,8 +131,8 @@ def scan_csv(
                         counts[column][row[index]] += 1
                 if pair and max(pair) < len(row):
                     text, label = row[pair[0]], row[pair[1]]
-                    if not (_is_missing(text) or _is_missing(label)):
-                        labelled[label.strip()] += 1
+                    if not _is_missing(text) and label.strip():
+                        labelled[label] += 1
         except UnicodeDecodeError:
             raise _not_utf8(path) from None
         except csv.Error as err:
@@ -197,11 +200,11 @@ def _error(field: str, message: str) -> Finding:
 def _label_problems(ds: Dataset, file_name: str, scan: ColumnScan, *, rows_known: bool) -> list[Finding]:
     """Unmapped label values (an empty label is none: preprocessing drops its row, as it drops a row
     without text), then whether the rows with a text and a label hold at least two classes."""
+    mapping = {str(raw): str(label) for raw, label in ds.label_mapping.items()}
     counts: Counter[str] = Counter()
     for value, n in scan.counts[ds.label_column].items():
-        if not _is_missing(value):
+        if not _is_missing(value, data=mapping):
             counts[_number_text(value.strip())] += n
-    mapping = {str(raw): str(label) for raw, label in ds.label_mapping.items()}
     unmapped = {value: n for value, n in counts.items() if value not in mapping}
     if unmapped:
         listed = ", ".join(f"{_cut(v)!r} ({n} rows)" for v, n in sorted(unmapped.items())[:10])
@@ -210,7 +213,8 @@ def _label_problems(ds: Dataset, file_name: str, scan: ColumnScan, *, rows_known
         return []
     classes: Counter[str] = Counter()
     for value, n in scan.labelled.items():
-        classes[mapping[_number_text(value)]] += n
+        if not _is_missing(value, data=mapping):
+            classes[mapping[_number_text(value.strip())]] += n
     if not classes:
         return [
             _error(

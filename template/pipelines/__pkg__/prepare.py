@@ -29,7 +29,7 @@ import hashlib
 import json
 import re
 import sys
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -49,6 +49,13 @@ KEY_BUCKET_BITS = 16
 KEY_COLUMNS = ("text", "label", "key")
 
 _INTEGRAL_FLOAT = re.compile(r"-?\d+\.0+")
+# The strings read_csv reads as missing by default (pandas' STR_NA_VALUES). A CSV field that is one of
+# these, or blank, is no value, except in the label column where the label mapping names it: a class
+# raw-labelled "NA" or "None" is data.
+MISSING_VALUES = frozenset(
+    {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
+     "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}
+)  # fmt: skip
 
 
 class InputError(Exception):
@@ -138,8 +145,16 @@ def input_files(input_dir: Path, name: str | None) -> list[Path]:
     return sorted(p for p in input_dir.rglob("*") if p.is_file() and p.suffix.lower() in DATA_SUFFIXES)
 
 
-def read_chunks(path: Path, text_columns: Collection[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """The file's rows, ``chunk_rows`` at a time; of a CSV, only ``text_columns``, read as text."""
+def read_chunks(
+    path: Path,
+    text_columns: Collection[str],
+    chunk_rows: int,
+    values: Mapping[str, Collection[str]] | None = None,
+) -> Iterator[pd.DataFrame]:
+    """The file's rows, ``chunk_rows`` at a time; of a CSV, only ``text_columns``, read as text.
+
+    ``values``: per column, strings that are data there although pandas reads them as missing.
+    """
     if path.suffix.lower() == ".parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -155,10 +170,13 @@ def read_chunks(path: Path, text_columns: Collection[str], chunk_rows: int) -> I
         # column with a gap could be 30.0 in one chunk and 30 in the next (and the label 1 would no longer
         # match the mapping key "1"). Only those columns are parsed (a quarter less time on the reviews
         # file); columns not in the file are ignored, and check_columns names them.
+        kept = values or {}
         reader = pd.read_csv(
             path,
             dtype=dict.fromkeys(text_columns, str),
             usecols=lambda column: column in text_columns,
+            keep_default_na=False,
+            na_values={column: MISSING_VALUES - set(kept.get(column, ())) for column in text_columns},
             chunksize=chunk_rows,
         )
         for frame in reader:
@@ -335,7 +353,10 @@ class FilePreparer:
             *self.wanted_columns(),
             *([self.args.record_identifier] if self.args.record_identifier else []),
         ]
-        for number, frame in enumerate(read_chunks(self.path, as_text, self.args.chunk_rows)):
+        # A label value the mapping names is data, even "NA" or "None".
+        values = {self.args.label_column: self.args.label_mapping.keys()}
+        chunks = read_chunks(self.path, as_text, self.args.chunk_rows, values)
+        for number, frame in enumerate(chunks):
             if number == 0:
                 check_columns(frame, self.path, self.wanted_columns())
             rows = self.shape(frame)

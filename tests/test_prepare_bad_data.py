@@ -1,0 +1,115 @@
+"""Data that a careless or hostile user hands PrepareData (prepare.py, the pipeline's first step) and
+`sagespec validate`'s dataset check: what the spec names is data, a misshapen file is a located error, and
+the two readers agree on which rows are kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sagespec.spec import dataset_check, load_spec
+from sagespec.spec.dataset_check import dataset_problems
+
+PACKAGE = Path(__file__).resolve().parents[1] / "template" / "pipelines" / "__pkg__"
+
+
+@pytest.fixture(scope="module")
+def prepare() -> Iterator[ModuleType]:
+    sys.path.insert(0, str(PACKAGE))
+    try:
+        yield importlib.import_module("prepare")
+    finally:
+        sys.path.remove(str(PACKAGE))
+
+
+def run_prepare(prepare: ModuleType, data: Path, mapping: dict[str, str], output: Path) -> pd.DataFrame:
+    """prepare.py on ``data`` (columns text, label); the rows it kept (text, label)."""
+    args = ["--input-dir", str(data.parent), "--input-file", data.name, "--output-dir", str(output)]
+    args += ["--text-column", "text", "--label-column", "label", "--label-mapping", json.dumps(mapping)]
+    prepare.run(prepare.parse_args(args))
+    parts = sorted((output / "rows").glob("*.parquet"))
+    return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)[["text", "label"]]
+
+
+def write_spec(folder: Path, data: Path, mapping: dict[str, str]) -> Path:
+    spec = {
+        "spec_version": 1,
+        "project": {"name": "Hostile data", "slug": "hostile-data", "region": "us-east-1"},
+        "dataset": {
+            "source": str(data),
+            "format": "csv",
+            "text_column": "text",
+            "label_column": "label",
+            "label_mapping": mapping,
+            "split": {"train": 0.6, "validation": 0.2, "test": 0.2},
+        },
+        "bias": {"enabled": False},
+        "model": {"type": "blazingtext", "instance_type": "ml.c5.2xlarge"},
+        "evaluation": {"metric": "accuracy", "threshold": 0.5},
+    }
+    path = folder / "spec.yaml"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    return path
+
+
+def test_both_copies_of_the_missing_strings_are_pandas_own():
+    """prepare.py (which cannot import sagespec) and the dataset check each hold pandas' list."""
+    from pandas._libs.parsers import STR_NA_VALUES
+
+    pandas_own = set(STR_NA_VALUES)
+    sys.path.insert(0, str(PACKAGE))
+    try:
+        prepare = importlib.import_module("prepare")
+    finally:
+        sys.path.remove(str(PACKAGE))
+    assert set(prepare.MISSING_VALUES) == pandas_own
+    assert set(dataset_check.MISSING_VALUES) == pandas_own
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+# A raw label a spec may map: one of the strings pandas reads as missing, or any other word (numbers are
+# left out: "1.0" and "1" are one label on purpose, tested elsewhere).
+RAW_LABELS = st.sampled_from(sorted(dataset_check.MISSING_VALUES - {""})) | st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=8
+).filter(lambda text: text == text.strip() and text and not _is_number(text))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raws=st.lists(RAW_LABELS, min_size=2, max_size=4, unique=True))
+def test_a_label_the_mapping_names_is_data_to_validate_and_to_prepare(prepare, tmp_path_factory, raws):
+    """A class whose raw label is "NA", "None" or "null" is learnt from, not dropped as missing; a
+    missing string the mapping does not name is still no label, and a blank label never is one."""
+    folder = tmp_path_factory.mktemp("data")
+    mapping = {raw: f"class{index % 2}" for index, raw in enumerate(raws)}
+    data = folder / "data.csv"
+    with data.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        for index, raw in enumerate(raws):
+            writer.writerows([f"review {index} number {row}", raw] for row in range(3))
+        unnamed = sorted(dataset_check.MISSING_VALUES - set(raws) - {""})[0]
+        writer.writerows([["no label here", ""], ["no label either", unnamed]])
+    loaded = load_spec(write_spec(folder, data, mapping))
+    assert dataset_problems(loaded.spec, loaded.base_dir) == []
+    kept = run_prepare(prepare, data, mapping, folder / "out")
+    assert Counter(kept["label"]) == Counter(mapping[raw] for raw in raws for _ in range(3))
+    assert not kept["text"].str.startswith("no label").any()
