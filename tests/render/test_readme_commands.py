@@ -10,6 +10,7 @@ from functools import cache
 
 import pytest
 
+from sagespec.plan import build_plan
 from sagespec.render import render_project
 from sagespec.spec import load_spec
 
@@ -60,3 +61,23 @@ def test_a_project_without_monitoring_says_how_to_get_make_monitor():
     monitored = rendered(MONITORED)
     assert "\nmonitor: ##" in monitored["Makefile"]
     assert "these files are for `make monitor`, not for the monitor on SageMaker" in monitored["README.md"]
+
+
+@cache
+def step_names(case: str) -> tuple[str, ...]:
+    spec = load_monitored() if case == MONITORED else load_spec(SPECS / f"{case}.yaml")
+    return tuple(build_plan(spec.spec).names)
+
+
+@pytest.mark.parametrize("case", [*(path.stem for path in EXAMPLE_SPECS), MONITORED])
+def test_the_steps_example_names_steps_of_the_pipeline(case):
+    """`--steps TrainModel,...` in a tuning project (whose training step is TuneModel) exits 2."""
+    readme = rendered(case)["README.md"]
+    selections = re.findall(r"--steps ([A-Za-z]+(?:,[A-Za-z]+)*)", readme)
+    assert selections, "the README shows no --steps example"
+    for selection in selections:
+        unknown = set(selection.split(",")) - set(step_names(case))
+        assert not unknown, f"--steps {selection}: no step {unknown} in {step_names(case)}"
+    # What follows the selection is said as the runner does it (sagespec.local.selection): the condition
+    # and its branch follow a selection that reaches the evaluation.
+    assert "goes on as a whole run does,\nto " in readme
