@@ -164,16 +164,21 @@ def dataset_problems(spec: Spec, base_dir: Path) -> list[Finding]:
     if path is None:
         return []
     ds = spec.dataset
-    if not path.exists():
-        return [_error("dataset.source", f"no such file: {path} (relative paths start at the spec's folder)")]
-    if not path.is_file():
-        return [_error("dataset.source", f"{path} is not a regular file (a folder, a device, a pipe?)")]
-    if ds.format != "csv":
-        return []
     try:
+        if not path.exists():
+            return [
+                _error("dataset.source", f"no such file: {path} (relative paths start at the spec's folder)")
+            ]
+        if not path.is_file():
+            return [_error("dataset.source", f"{path} is not a regular file (a folder, a device, a pipe?)")]
+        if ds.format != "csv":
+            return []
         scan = _scan(spec, path)
     except UnreadableData as err:
         return [_error("dataset.source", f"{path.name}: {err}")]
+    except OSError as err:
+        # A name too long, a folder without permission, an I/O error: the system's word for it.
+        return [_error("dataset.source", f"cannot read {_cut(str(path))}: {err.strerror or err}")]
     if not scan.header:
         return [_error("dataset.source", f"{path.name} is empty: it has no header row")]
     wanted = {"dataset.text_column": ds.text_column, "dataset.label_column": ds.label_column}

@@ -168,3 +168,35 @@ def test_a_non_utf8_byte_is_located_by_line_and_column(tmp_path, write_spec, exa
     content = (HEADER + rows).encode() + "caf\xe9,5,Dresses\n".encode("latin-1")
     found = problems_in(tmp_path, write_spec, example_text, content)
     assert found == {"dataset.source": "reviews.csv: line 5002, column 4 is not UTF-8 text (byte 0xe9)"}
+
+
+@pytest.mark.parametrize(
+    "source", ["x" * 5000, "d/" * 3000 + "x.csv", "y" * 300 + ".csv"], ids=["long-name", "deep", "255+"]
+)
+def test_a_source_no_file_system_takes_is_a_located_error(tmp_path, write_spec, example_text, capsys, source):
+    """A name longer than the file system allows is an error at dataset.source, exit 2, not OSError's
+    traceback (validate and new both ran into it)."""
+    text = example_text().replace("../data/womens_clothing_ecommerce_reviews.csv", source)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(text)
+    found = issues_for(spec)
+    assert list(found) == ["dataset.source"]
+    assert found["dataset.source"].message.endswith("File name too long")
+    assert len(found["dataset.source"].message) < 200  # the name is cut short
+    assert main(["new", str(spec), "-o", str(tmp_path / "out")]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    source=(
+        st.text(min_size=1, max_size=600)
+        | st.builds(str.__mul__, st.sampled_from(["x", "é", "d/", "../", "\0"]), st.integers(100, 3000))
+    ).filter(lambda s: s.strip() and "${" not in s)
+)
+def test_any_text_as_the_source_gives_findings_not_exceptions(tmp_path, write_spec, example_text, source):
+    spec = load_spec(write_spec(example_text()))
+    spec = spec.spec.model_copy(update={"dataset": spec.spec.dataset.model_copy(update={"source": source})})
+    for field, message, severity in dataset_problems(spec, tmp_path):
+        assert field == "dataset.source" and severity == "error" and message
