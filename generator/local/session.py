@@ -73,6 +73,15 @@ class RunSession:
 
     # ------------------------------------------------------------------------------------------ inputs
     def _dataset_path(self) -> Path:
+        try:
+            return self._existing_dataset_path()
+        except OSError as err:  # a name too long, no permission, an I/O error
+            origin = "--data" if self.options.data is not None else "dataset.source"
+            name = str(err.filename or "")
+            shown = name if len(name) <= 80 else name[:80] + "..."
+            raise DataError(f"{origin}: cannot read the data file {shown}: {err.strerror or err}") from None
+
+    def _existing_dataset_path(self) -> Path:
         if self.options.data is not None:
             path = Path(self.options.data).expanduser().resolve()
             origin = "--data"

@@ -100,6 +100,11 @@ def _dataset_bytes(loaded: LoadedSpec) -> bytes | None:
         raise GenerationError(
             f"{loaded.path or 'spec'}: dataset.source: {source} is a folder, not a file"
         ) from None
+    except OSError as err:  # a name too long, no permission, an I/O error
+        shown = str(source) if len(str(source)) <= 80 else str(source)[:80] + "..."
+        raise GenerationError(
+            f"{loaded.path or 'spec'}: dataset.source: cannot read {shown}: {err.strerror or err}"
+        ) from None
 
 
 def render_project(

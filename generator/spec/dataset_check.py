@@ -264,12 +264,14 @@ def facet_values(loaded: LoadedSpec) -> dict[str, list[str]]:
     spec = loaded.spec
     wanted = [f.column for f in spec.bias.facets if not f.values] if spec.bias.enabled else []
     path = dataset_path(spec, loaded.base_dir)
-    if not wanted or path is None or not path.is_file() or spec.dataset.format != "csv":
+    if not wanted or path is None or spec.dataset.format != "csv":
         return {}
     try:
+        if not path.is_file():
+            return {}
         scan = _scan(spec, path)
-    except UnreadableData:
-        return {}  # validation reports it
+    except (UnreadableData, OSError):
+        return {}  # validation reports it, and so does rendering, which copies the file
     return {
         column: sorted(value for value in scan.counts[column] if value.strip())
         for column in wanted

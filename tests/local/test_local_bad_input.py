@@ -64,3 +64,17 @@ def test_other_data_through_data(blazingtext_run, helpers, tmp_path):
     frame.assign(Rating=frame["Rating"].where(frame.index % 50 != 0, 9)).to_csv(other)
     result = helpers.run_cli(["local", "run", str(project), "--data", str(other), "-q"])
     _assert_clean_exit_2(result, "values not in --label-mapping: '9'")
+
+
+def test_a_data_path_the_file_system_refuses_is_a_clean_error(blazingtext_run, helpers, tmp_path):
+    """A name longer than the file system takes, through --data or dataset.source: exit 2 and the system's
+    reason, not OSError's traceback; no run folder is left behind."""
+    project = helpers.copy_project(blazingtext_run.project, tmp_path / "proj")
+    runs_before = sorted((project / ".sagespec-runs").iterdir())
+    result = helpers.run_cli(["local", "run", str(project), "--data", str(tmp_path / ("x" * 300))])
+    _assert_clean_exit_2(result, "--data: cannot read the data file", "File name too long")
+    helpers.edit_spec(project, dataset={"source": "d/" * 3000 + "x.csv"})
+    result = helpers.run_cli(["local", "run", str(project)])
+    _assert_clean_exit_2(result, "dataset.source: cannot read the data file", "File name too long")
+    assert len(result.err) < 400  # the name is cut short
+    assert sorted((project / ".sagespec-runs").iterdir()) == runs_before

@@ -328,3 +328,18 @@ def test_a_slug_rename_carries_edits_and_added_files_to_the_new_package(project)
     assert "pipelines/reviews_blazingtext/preprocess.py -> pipelines/reviews_bt/preprocess.py" in report.moved
     assert "pipelines/reviews_blazingtext/helpers.py -> pipelines/reviews_bt/helpers.py" in report.moved
     check_project(project, spec)
+
+
+def test_update_and_check_with_a_source_the_file_system_refuses(project, capsys):
+    """dataset.source longer than the file system takes: check and update end with exit 2 and the
+    system's reason (check died in OSError's traceback) and change nothing."""
+    from sagespec.cli import main
+
+    spec = project / "spec.yaml"
+    spec.write_text(re.sub(r"(?m)^  source: .*$", "  source: " + "x" * 400, spec.read_text(), count=1))
+    before = {p: p.read_bytes() for p in project.rglob("*") if p.is_file()}
+    for command in ("check", "update"):
+        assert main([command, str(project)]) == 2
+        err = capsys.readouterr().err
+        assert "dataset.source" in err and "File name too long" in err and "Traceback" not in err
+    assert {p: p.read_bytes() for p in project.rglob("*") if p.is_file()} == before
