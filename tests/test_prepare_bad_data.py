@@ -113,3 +113,37 @@ def test_a_label_the_mapping_names_is_data_to_validate_and_to_prepare(prepare, t
     kept = run_prepare(prepare, data, mapping, folder / "out")
     assert Counter(kept["label"]) == Counter(mapping[raw] for raw in raws for _ in range(3))
     assert not kept["text"].str.startswith("no label").any()
+
+
+def prepare_error(prepare: ModuleType, data: Path, mapping: dict[str, str], output: Path) -> str:
+    with pytest.raises(prepare.InputError) as info:
+        run_prepare(prepare, data, mapping, output)
+    assert not (output / "rows").exists() or not any((output / "rows").iterdir())  # nothing half-written
+    return str(info.value)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.integers(1, 60_000),
+    where=st.floats(0, 1),
+    prefix=st.text(alphabet="abc é€,", max_size=10),
+    byte=st.sampled_from([b"\xe9", b"\xff", b"\x80", b"\xc3("]),
+)
+def test_a_byte_that_is_no_utf8_is_located_by_line_and_column(
+    prepare, tmp_path_factory, rows, where, prefix, byte
+):
+    """Wherever the bad byte is, even past pandas' first block of the file, the message names its line
+    and column in the file (pandas' own error gives an offset into the block it was decoding)."""
+    folder = tmp_path_factory.mktemp("latin")
+    bad_row = int(where * (rows - 1))
+    lines = [b"text,label\n"]
+    for number in range(rows):
+        text = f"review {number}".encode()
+        if number == bad_row:
+            text = f'"{prefix}'.encode() + byte + b'"'
+        lines.append(text + b"," + (b"a" if number % 2 else b"b") + b"\n")
+    data = folder / "data.csv"
+    data.write_bytes(b"".join(lines))
+    message = prepare_error(prepare, data, {"a": "0", "b": "1"}, folder / "out")
+    column = len(f'"{prefix}') + 1
+    assert message.startswith(f"data.csv: line {bad_row + 2}, column {column} is not UTF-8 text"), message

@@ -186,8 +186,26 @@ def read_chunks(
             yield frame
     except pd.errors.EmptyDataError:
         raise InputError(f"{path.name} is empty: it has no header row") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+    except UnicodeDecodeError:
+        raise InputError(f"{path.name}: {not_utf8(path)}") from None
+    except pd.errors.ParserError as err:
         raise InputError(f"{path.name}: cannot be read as CSV: {str(err).splitlines()[0]}") from None
+
+
+def not_utf8(path: Path) -> str:
+    """Where the file stops being UTF-8 text: pandas decodes it in blocks, and its error gives an offset
+    into one block, which names no place in the file."""
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as err:
+                column = len(line[: err.start].decode("utf-8")) + 1
+                return (
+                    f"line {number}, column {column} is not UTF-8 text (byte 0x{line[err.start]:02x}); "
+                    "save the file as UTF-8"
+                )
+    return "it is not UTF-8 text; save the file as UTF-8"
 
 
 def file_columns(path: Path) -> list[str]:
