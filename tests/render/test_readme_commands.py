@@ -6,6 +6,8 @@ example (whose `make tune` passes the knobs its help names on to `sagespec local
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from functools import cache
 
 import pytest
@@ -81,3 +83,32 @@ def test_the_steps_example_names_steps_of_the_pipeline(case):
     # What follows the selection is said as the runner does it (sagespec.local.selection): the condition
     # and its branch follow a selection that reaches the evaluation.
     assert "goes on as a whole run does,\nto " in readme
+
+
+# A value no Makefile default or spec holds, so finding it in the dry run means the variable got there.
+_PROBE = "probe{}"
+
+
+@pytest.mark.parametrize("case", [path.stem for path in EXAMPLE_SPECS])
+def test_every_variable_a_targets_help_names_reaches_its_command(case, tmp_path):
+    """`make tune MAX_ROWS=2000` ran the search on the whole dataset: the help names a variable, the
+    recipe must pass it on."""
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    makefile = rendered(case)["Makefile"]
+    (tmp_path / "Makefile").write_text(makefile)
+    helps = re.findall(r"^([a-z][a-z-]*):[^\n#]*## (.*)$", makefile, re.MULTILINE)
+    checked = 0
+    for target, help_text in helps:
+        variables = sorted(set(re.findall(r"\b([A-Z][A-Z_]+)=", help_text)))
+        if not variables:
+            continue
+        values = {name: _PROBE.format(index) for index, name in enumerate(variables)}
+        assignments = [f"{name}={value}" for name, value in values.items()]
+        dry_run = subprocess.run(
+            ["make", "-n", target, *assignments], cwd=tmp_path, capture_output=True, text=True, check=False
+        )
+        for name, value in values.items():
+            assert value in dry_run.stdout, f"make {target} {name}=...: not passed on\n{dry_run.stdout}"
+        checked += 1
+    assert checked, "no target's help names a variable"
