@@ -147,3 +147,31 @@ def test_a_byte_that_is_no_utf8_is_located_by_line_and_column(
     message = prepare_error(prepare, data, {"a": "0", "b": "1"}, folder / "out")
     column = len(f'"{prefix}') + 1
     assert message.startswith(f"data.csv: line {bad_row + 2}, column {column} is not UTF-8 text"), message
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    order=st.permutations(["text", "label", "other"]),
+    extra=st.integers(1, 3),
+    rows=st.integers(2, 40),
+)
+def test_rows_with_trailing_fields_keep_their_columns_in_place(prepare, tmp_path_factory, order, extra, rows):
+    """Each row one to three fields longer than the header (a trailing comma, as some exports write):
+    every column stays where the header puts it, in prepare.py as in validate's dataset check. pandas
+    alone takes the surplus leading fields as an index and shifts the columns: the text became the
+    label, or nothing was kept."""
+    folder = tmp_path_factory.mktemp("trailing")
+    data = folder / "data.csv"
+    expected = []
+    with data.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(order)
+        for number in range(rows):
+            row = {"text": f"review {number}", "label": "ab"[number % 2], "other": f"x{number}"}
+            writer.writerow([row[column] for column in order] + [""] * extra)
+            expected.append((row["text"], {"a": "0", "b": "1"}[row["label"]]))
+    mapping = {"a": "0", "b": "1"}
+    loaded = load_spec(write_spec(folder, data, mapping))
+    assert dataset_problems(loaded.spec, loaded.base_dir) == []
+    kept = run_prepare(prepare, data, mapping, folder / "out")
+    assert sorted(zip(kept["text"], kept["label"], strict=True)) == sorted(expected)

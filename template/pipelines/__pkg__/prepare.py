@@ -169,12 +169,15 @@ def read_chunks(
         # Read the columns used as text: pandas guesses each chunk's types on its own, so an integer
         # column with a gap could be 30.0 in one chunk and 30 in the next (and the label 1 would no longer
         # match the mapping key "1"). Only those columns are parsed (a quarter less time on the reviews
-        # file); columns not in the file are ignored, and check_columns names them.
+        # file); columns not in the file are ignored, and check_columns names them. index_col=False: rows
+        # with more fields than the header (a trailing comma on each line) keep their columns in place,
+        # instead of pandas taking their first fields as an index and shifting every column by one.
         kept = values or {}
         reader = pd.read_csv(
             path,
             dtype=dict.fromkeys(text_columns, str),
             usecols=lambda column: column in text_columns,
+            index_col=False,
             keep_default_na=False,
             na_values={column: MISSING_VALUES - set(kept.get(column, ())) for column in text_columns},
             chunksize=chunk_rows,
