@@ -3,10 +3,11 @@
 The model is the one the run registered (else the registry's newest version, else the run's own
 training artifact). It is served through the project's inference handler
 (``pipelines/<package>/inference.py``: model_fn, input_fn, predict_fn, output_fn) when the project has
-one, and its answer is read by ``labeling/review_predictions.py``'s parser, the code that reads the real
-endpoint's answer. Without a handler a BlazingText model.bin is scored with fastText directly, on the
-tokens the project's training lines hold (``blazingtext_format.py``, the BlazingText writer beside
-preprocess.py).
+one, and its answer is read by ``deploy/payload.py``'s ``decode`` in the handler's own format, as the
+endpoint's captured answers are (the deployed server may answer in another: Autopilot's container sends
+CSV where the handler sends JSON). Without a handler a BlazingText model.bin is scored with fastText
+directly, on the tokens the project's training lines hold (``blazingtext_format.py``, the BlazingText
+writer beside preprocess.py).
 """
 
 from __future__ import annotations
@@ -113,6 +114,28 @@ def handler_predictor(handler: ModuleType, model_dir: Path, parse: Callable[[str
     return predict
 
 
+def handler_answer_parser(project: LabelingProject) -> Callable[[str], list[dict[str, Any]]]:
+    """The inference handler's answer -> one {"label", "confidence", "probabilities"} per text.
+
+    ``labeling/review_predictions.py``'s parser reads the deployed server's answer, which is not the
+    handler's where the endpoint runs a built-in container (Autopilot answers CSV): read the handler's
+    JSON with ``deploy/payload.py``'s ``decode`` in the handler's format (``payload.HANDLER``), as the
+    captured traffic is read. A project whose payload module predates ``HANDLER`` keeps the parser."""
+    review = project.review_predictions
+    payload = getattr(review, "payload", None)
+    handler_format = getattr(payload, "HANDLER", None)
+    if payload is None or handler_format is None:
+        return review.parse_predictions
+
+    def parse(body: str) -> list[dict[str, Any]]:
+        return [
+            {"label": p.label, "confidence": p.confidence, "probabilities": p.probabilities}
+            for p in payload.decode(body, handler_format)
+        ]
+
+    return parse
+
+
 def fasttext_predictor(model_dir: Path, tokens: Callable[[str], str]) -> Predictor:
     """Texts -> predictions from a BlazingText/fastText model.bin, every class's probability."""
     import fasttext
@@ -174,7 +197,7 @@ def score_run(project: LabelingProject, run_dir: Path) -> tuple[list[ScoredText]
             raise LabelingError(f"cannot extract {source.artifact}: {err}") from None
         if handler_file.is_file():
             handler = import_file(handler_file, "_sagespec_inference_handler")
-            predict = handler_predictor(handler, model_dir, project.review_predictions.parse_predictions)
+            predict = handler_predictor(handler, model_dir, handler_answer_parser(project))
             served = f"pipelines/{project.spec.project.package}/inference.py"
         elif project.spec.model.type == "blazingtext":
             predict = fasttext_predictor(model_dir, blazingtext_tokenizer(project, package_dir))
