@@ -148,6 +148,8 @@ def _odd_outputs(tmp_path):
         "blank name": ("   ", "empty name"),
         "under a file": (str(tmp_path / "afile" / "sub"), "afile is not a folder"),
         "a file": (str(tmp_path / "afile"), "exists and is not a folder"),
+        "a name too long": (str(tmp_path / ("z" * 300)), "as the output folder: File name too long"),
+        "a path too long": (str(tmp_path / ("d/" * 3000)), "as the output folder: File name too long"),
         "dangling symlink": (str(tmp_path / "dangling"), "is a symbolic link"),
         "symlink to a full folder": (str(tmp_path / "link"), "exists and is not empty"),
         "under a dangling symlink": (str(tmp_path / "dangling" / "sub"), "dangling is not a folder"),
@@ -233,3 +235,21 @@ def test_a_folder_that_is_no_project_gets_one_answer_from_every_command(command,
         assert result.returncode == 2, result.stderr
         assert result.stderr.startswith(message) and len(result.stderr.splitlines()) == 1, result.stderr
     assert not list(empty.iterdir()) and sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
+
+
+@pytest.mark.parametrize("command", PROJECT_COMMANDS, ids=" ".join)
+def test_a_folder_name_the_file_system_refuses_gets_one_line_from_every_command(command, tmp_path):
+    """A name longer than the file system takes: exit 2, one line with the system's reason and the name
+    cut short, not OSError's traceback; nothing written. (`new -o`: test_new_refuses_odd_output_paths.)"""
+    (tmp_path / "spec.yaml").write_text("spec_version: 1\n")
+    folder = tmp_path / ("q" * 300)
+    result = subprocess.run(
+        [sys.executable, "-m", "sagespec", *command, str(folder)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.rstrip().endswith("File name too long") and len(result.stderr) < 200
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.yaml"]

@@ -40,9 +40,11 @@ def step_names(text: str) -> tuple[str, ...]:
 def _fork_server(args: argparse.Namespace) -> contextlib.AbstractContextManager[None]:
     """The steps' fork server (local/forkserver.py), started before the runner and the spec models are
     imported: it loads the steps' libraries meanwhile, on another core."""
+    from ..spec.project_file import project_spec_path
     from . import forkserver
     from .contract import offline_environment
 
+    project_spec_path(args.project_dir)  # a folder that is no project: refused before a server starts
     libraries = forkserver.preload_for(Path(args.project_dir))
     return forkserver.serving(forkserver.data_libraries(libraries), offline_environment())
 

@@ -86,13 +86,17 @@ def _writable_folder(output: Path) -> Path:
                 "the current folder no longer exists: cd to an existing folder, or give an absolute -o"
             ) from None
         raise GenerationError(f"cannot use {output} as the output folder: {exc}") from None
-    if output.is_symlink() and not output.is_dir():
-        raise GenerationError(f"{output} is a symbolic link to no folder; give a folder as the output")
-    for ancestor in output.parents:
-        if ancestor.exists() or ancestor.is_symlink():
-            if not ancestor.is_dir():
-                raise GenerationError(f"cannot create {output}: {ancestor} is not a folder")
-            break
+    try:
+        if output.is_symlink() and not output.is_dir():
+            raise GenerationError(f"{output} is a symbolic link to no folder; give a folder as the output")
+        for ancestor in output.parents:
+            if ancestor.exists() or ancestor.is_symlink():
+                if not ancestor.is_dir():
+                    raise GenerationError(f"cannot create {output}: {ancestor} is not a folder")
+                break
+    except OSError as exc:  # a name too long, a folder without permission
+        shown = str(output) if len(str(output)) <= 80 else str(output)[:80] + "..."
+        raise GenerationError(f"cannot use {shown} as the output folder: {exc.strerror or exc}") from None
     return output
 
 

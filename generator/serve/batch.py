@@ -69,14 +69,14 @@ class BatchResult:
 
 def read_texts(path: Path, text_column: str | None, *, header: bool = True) -> list[str]:
     """The text of every record of ``path``, in order. A BatchError names the file and what is wrong."""
-    if not path.exists():
-        raise BatchError(f"{path}: no such file")
-    if not path.is_file():
-        raise BatchError(f"{path}: not a file")
     try:
+        if not path.exists():
+            raise BatchError(f"{path}: no such file")
+        if not path.is_file():
+            raise BatchError(f"{path}: not a file")
         raw = path.read_bytes()
-    except OSError as err:
-        raise BatchError(f"{path}: cannot read it: {err.strerror or err}") from None
+    except OSError as err:  # a name too long, no permission, an I/O error
+        raise BatchError(f"{_shown(path)}: cannot read it: {err.strerror or err}") from None
     if not raw.strip():
         raise BatchError(f"{path}: the file is empty")
     if b"\0" in raw[:SNIFF_BYTES]:
@@ -142,6 +142,12 @@ def answers(handler: ModuleType, model: Any, texts: list[str], accept: str = JSO
             if "\n" in body:  # AssembleWith: Line: a line break may only end a record's answer
                 body = json.dumps(json.loads(body))
             yield body
+
+
+def _shown(path: Path) -> str:
+    """A path for a message, cut short: a name too long for the file system is not repeated whole."""
+    text = str(path)
+    return text if len(text) <= 80 else text[:80] + "..."
 
 
 def output_path(data: Path, output_dir: Path) -> Path:
@@ -214,6 +220,8 @@ def run_batch(
             count = write_lines(target, answers(handler, model, texts))
         except ValueError as err:  # what the endpoint answers 400: a record the handler refuses
             raise BatchError(f"{data}: the handler refused a record: {err}") from None
+        except OSError as err:  # --output is a file, read-only, too long a name: nothing was written
+            raise BatchError(f"cannot write {_shown(target)}: {err.strerror or err}") from None
     if count != len(texts):
         raise ServeError(f"wrote {count} answers for {len(texts)} records")
     return BatchResult(target, count, chosen.version, time.perf_counter() - started)

@@ -226,6 +226,27 @@ def test_a_record_the_handler_refuses_leaves_no_output(project, tmp_path, capsys
     assert not list((tmp_path / "o").iterdir())
 
 
+@pytest.mark.parametrize("where", ["data", "output-too-long", "output-is-a-file"])
+def test_a_path_the_file_system_refuses_is_a_clear_error(project, tmp_path, capsys, where):
+    """--data or --output that cannot be used (too long a name, a file where the folder goes): exit 2 and
+    the system's reason, not OSError's traceback, and no partial output."""
+    data = _dataset_csv(tmp_path / "reviews.csv", ["fine"])
+    output = tmp_path / "out"
+    if where == "data":
+        data = tmp_path / ("x" * 300)
+    elif where == "output-too-long":
+        output = tmp_path / ("o" * 300)
+    else:
+        output.write_text("a file, not a folder\n")
+    assert main(["local", "batch", str(project), "--data", str(data), "--output", str(output)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert ("File name too long" if where != "output-is-a-file" else "cannot write") in err
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    if where == "output-is-a-file":
+        assert output.read_text() == "a file, not a folder\n"
+
+
 def test_missing_registry_model_is_a_clear_error(project, tmp_path, capsys):
     data = _dataset_csv(tmp_path / "reviews.csv", ["fine"])
     assert main(["local", "batch", str(project), "--data", str(data), "--version", "9"]) == 2
