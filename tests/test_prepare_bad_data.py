@@ -175,3 +175,36 @@ def test_rows_with_trailing_fields_keep_their_columns_in_place(prepare, tmp_path
     assert dataset_problems(loaded.spec, loaded.base_dir) == []
     kept = run_prepare(prepare, data, mapping, folder / "out")
     assert sorted(zip(kept["text"], kept["label"], strict=True)) == sorted(expected)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    header=st.lists(st.sampled_from(["text", "label", "other"]), min_size=3, max_size=6).filter(
+        lambda names: (
+            {"text", "label"} <= set(names) and (names.count("text") > 1 or names.count("label") > 1)
+        )
+    )
+)
+def test_a_column_named_twice_in_the_header_is_an_error_in_both_readers(prepare, tmp_path_factory, header):
+    """pandas renames a repeated column ("label.1") and reads the first, the csv module's header.index
+    too: which one the user meant is unknown, so both say where the name repeats, and nothing is kept."""
+    folder = tmp_path_factory.mktemp("twice")
+    data = folder / "data.csv"
+    with data.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(
+            [f"review {n}" if name == "text" else "ab"[n % 2] for name in header] for n in range(6)
+        )
+    mapping = {"a": "0", "b": "1"}
+    repeated = "text" if header.count("text") > 1 else "label"
+    places = ", ".join(str(n) for n, name in enumerate(header, start=1) if name == repeated)
+    loaded = load_spec(write_spec(folder, data, mapping))
+    problems = {field: message for field, message, _ in dataset_problems(loaded.spec, loaded.base_dir)}
+    assert (
+        f"column {repeated!r} is in the header of data.csv {header.count(repeated)} times"
+        in (problems[f"dataset.{repeated}_column"])
+    )
+    message = prepare_error(prepare, data, mapping, folder / "out")
+    assert message.startswith(f"column {repeated!r} (--{repeated}-column) is in the header of data.csv")
+    assert f"(columns {places})" in message

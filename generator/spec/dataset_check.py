@@ -193,6 +193,16 @@ def dataset_problems(spec: Spec, base_dir: Path) -> list[Finding]:
     problems = [
         _error(field, f"no column {column!r} in {path.name}; {columns}") for field, column in missing.items()
     ]
+    for field, column in wanted.items():
+        places = [str(number) for number, name in enumerate(scan.header, start=1) if name == column]
+        if len(places) > 1:  # preprocessing would read the first and ignore the others
+            problems.append(
+                _error(
+                    field,
+                    f"column {_cut(column)!r} is in the header of {path.name} {len(places)} times "
+                    f"(columns {', '.join(places)}): rename all but the one to read",
+                )
+            )
     if "dataset.label_column" not in missing:
         problems += _label_problems(ds, path.name, scan, rows_known="dataset.text_column" not in missing)
     return problems

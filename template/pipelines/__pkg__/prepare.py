@@ -25,6 +25,7 @@ a one-line message on stderr, so the pipeline's failure reason says what to fix.
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import json
 import re
@@ -228,6 +229,21 @@ def check_columns(frame: pd.DataFrame, path: Path, wanted: dict[str, str]) -> No
             available = ", ".join(file_columns(path))
             raise InputError(
                 f"column {column!r} ({argument}) is not in {path.name}; its columns are: {available}"
+            )
+    if path.suffix.lower() != ".csv":
+        return
+    # pandas renames a repeated column ("label", "label.1") and reads the first: say so instead.
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            header = next(csv.reader(handle), [])
+    except (UnicodeDecodeError, csv.Error):
+        return  # reading the rows reports it
+    for column, argument in wanted.items():
+        places = [str(number) for number, name in enumerate(header, start=1) if name == column]
+        if len(places) > 1:
+            raise InputError(
+                f"column {column!r} ({argument}) is in the header of {path.name} {len(places)} times "
+                f"(columns {', '.join(places)}): rename all but the one to read"
             )
 
 
