@@ -7,7 +7,8 @@ same per-GPU batch, for the same number of epochs, in the same run. Printed for 
 taken over the epochs after the first (the first pays for compilation and warm-up).
 
 The script measured is the one sagespec copies into every PyTorch BERT project unchanged
-(template/pipelines/__pkg__/train_pytorch.py, generated as pipelines/<pkg>/train.py); it runs here
+(template/pipelines/__pkg__/train_pytorch.py, generated as pipelines/<pkg>/train.py, with the modules it
+imports from beside it: token_batches.py, text_classifier.py, trainer.py); it runs here
 through its own train() under the same container contract (SM_CHANNEL_*, SM_MODEL_DIR).
 
     python benchmarks/gpu_train.py                        # on a GPU machine; needs torch, transformers,
@@ -63,11 +64,17 @@ class Throughput:
 
 
 def load_script() -> ModuleType:
+    """The script, importing its modules from beside it (token_batches.py, trainer.py, ...) as a project's
+    train.py does."""
     spec = importlib.util.spec_from_file_location("generated_train", SCRIPT)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while the class is created
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
     return module
 
 

@@ -41,7 +41,7 @@ WRITER, HANDLER, PREPROCESS = (
     _module("inference.py"),
     _module("preprocess.py"),
 )
-TRAIN = _module("train_pytorch.py")
+BATCHES = _module("token_batches.py")  # what train.py reads the arrays with
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_train_reads_the_ids_the_endpoint_sends(
     # preprocess.py cleans the texts, then writes the split.
     cleaned = [PREPROCESS.clean_text(text) for text in texts]
     WRITER.write_token_arrays(channel / "train.npz", cleaned, labels, tokenizer, preprocess_length)
-    read = TRAIN.TokenizedTexts.read(channel, num_classes=3, max_seq_length=train_length)
+    read = BATCHES.TokenizedTexts.read(channel, num_classes=3, max_seq_length=train_length)
     assert read.labels.tolist() == labels
     trained = [read.input_ids[a:b].tolist() for a, b in zip(read.offsets[:-1], read.offsets[1:], strict=True)]
 
@@ -125,7 +125,7 @@ def test_the_parts_of_a_split_read_as_the_whole_split(
         name: array.tolist() for name, array in whole.items()
     }
     if texts:  # train.py refuses a channel without texts
-        trained = TRAIN.TokenizedTexts.read(channel, num_classes=3, max_seq_length=16)
+        trained = BATCHES.TokenizedTexts.read(channel, num_classes=3, max_seq_length=16)
         assert trained.labels.tolist() == labels
         assert trained.offsets.tolist() == whole["offsets"].tolist()
         assert trained.input_ids.tolist() == whole["input_ids"].tolist()

@@ -1,5 +1,6 @@
 """The PyTorch BERT training script a `framework: pytorch` project gets as pipelines/<pkg>/train.py
-(template/pipelines/__pkg__/train_pytorch.py, copied unchanged), run on the CPU with a tiny model."""
+(template/pipelines/__pkg__/train_pytorch.py, copied unchanged) and the modules it imports from beside it
+(token_batches.py, text_classifier.py, trainer.py), run on the CPU with a tiny model."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sagespec.project_modules import import_file
 from sagespec.spec.catalog import BERT_PYTORCH
 
 from .smdebug_env import DEBUG_TENSORS, read_trial
@@ -26,7 +28,10 @@ from .smdebug_env import DEBUG_TENSORS, read_trial
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-SCRIPT = Path(__file__).resolve().parents[1] / "template" / "pipelines" / "__pkg__" / "train_pytorch.py"
+PACKAGE = Path(__file__).resolve().parents[1] / "template" / "pipelines" / "__pkg__"
+SCRIPT = PACKAGE / "train_pytorch.py"
+# What train.py imports from beside it, generated under these names too.
+TRAINING_MODULES = ("token_arrays_format.py", "token_batches.py", "text_classifier.py", "trainer.py")
 CLASSES = ["negative", "neutral", "positive"]
 TEXTS = {
     0: ["awful fabric, returned it", "too small and cheap", "bad fit, poor quality", "the seams ripped"],
@@ -35,16 +40,30 @@ TEXTS = {
 }
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("train_pytorch_under_test", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def _load(name: str) -> ModuleType:
+    # The script imports the modules beside it, as it does in its container.
+    sys.path.insert(0, str(PACKAGE))
+    try:
+        return import_file(PACKAGE / name, f"_template_{Path(name).stem}")
+    finally:
+        sys.path.remove(str(PACKAGE))
 
 
-train_pytorch = _load()
+train_pytorch = _load("train_pytorch.py")
+token_batches, text_classifier, trainer = (
+    _load("token_batches.py"),
+    _load("text_classifier.py"),
+    _load("trainer.py"),
+)
+
+
+def _package(folder: Path, *extra: Path) -> Path:
+    """train.py as a project has it, with its modules (and ``extra`` files) beside it; its path."""
+    folder.mkdir(parents=True)
+    shutil.copy2(SCRIPT, folder / "train.py")
+    for path in (*(PACKAGE / name for name in TRAINING_MODULES), *extra):
+        shutil.copy2(path, folder / path.name)
+    return folder / "train.py"
 
 
 @pytest.fixture(scope="module")
@@ -132,34 +151,32 @@ def _run(
 )
 def test_every_process_gets_as_many_full_batches_and_no_text_twice(lengths, batch_size, world_size, seed):
     lengths = np.asarray(lengths)
-    if len(lengths) // batch_size < world_size:
-        with pytest.raises(train_pytorch.TrainingError, match="lower batch_size"):
-            train_pytorch.length_bucketed_batches(lengths, batch_size, seed, 0, world_size)
-        return
     shares = [
-        train_pytorch.length_bucketed_batches(lengths, batch_size, seed, rank, world_size)
+        token_batches.length_bucketed_batches(lengths, batch_size, seed, rank, world_size)
         for rank in range(world_size)
     ]
-    assert len({len(share) for share in shares}) == 1  # DDP: the same number of steps everywhere
+    # DDP: the same number of steps everywhere, the number train.py plans its schedule with.
+    expected = token_batches.full_batches_per_process(len(lengths), batch_size, world_size)
+    assert [len(share) for share in shares] == [expected] * world_size
     seen = [i for share in shares for batch in share for i in batch]
     assert all(len(batch) == batch_size for share in shares for batch in share)
     assert len(seen) == len(set(seen))
     # All but the texts that cannot fill a batch (per window) or a round of processes are used.
-    window = batch_size * train_pytorch.BUCKET_WINDOW_BATCHES
+    window = batch_size * token_batches.BUCKET_WINDOW_BATCHES
     windows = -(-len(lengths) // window)
     assert len(seen) >= len(lengths) - windows * (batch_size - 1) - (world_size - 1) * batch_size
 
 
 def test_batches_hold_texts_alike_in_length_and_change_order_each_epoch():
     lengths = np.random.default_rng(0).integers(5, 128, size=3200)
-    first = train_pytorch.length_bucketed_batches(lengths, 32, seed=1)
+    first = token_batches.length_bucketed_batches(lengths, 32, seed=1)
     spreads = [int(np.ptp(lengths[batch])) for batch in first]
     assert np.median(spreads) <= 3  # sorted inside windows of 50 batches: neighbours differ little
-    assert first != train_pytorch.length_bucketed_batches(lengths, 32, seed=2)
+    assert first != token_batches.length_bucketed_batches(lengths, 32, seed=2)
 
 
 def test_long_texts_are_cut_keeping_the_closing_token():
-    texts = train_pytorch.TokenizedTexts(
+    texts = token_batches.TokenizedTexts(
         np.array([2, 5, 6, 7, 8, 3, 2, 9, 3]), np.array([0, 6, 9]), np.array([0, 1])
     ).truncated(4)
     assert texts.input_ids.tolist() == [2, 5, 6, 3, 2, 9, 3]
@@ -179,7 +196,7 @@ def test_a_channel_of_several_parts_is_read_as_one_split_in_name_order(tmp_path)
             offsets=np.cumsum([0, *map(len, part)]),
             labels=np.asarray([len(text) % 3 for text in part], np.int64),
         )
-    read = train_pytorch.TokenizedTexts.read(tmp_path, num_classes=3, max_seq_length=8)
+    read = token_batches.TokenizedTexts.read(tmp_path, num_classes=3, max_seq_length=8)
     assert [
         read.input_ids[a:b].tolist() for a, b in zip(read.offsets[:-1], read.offsets[1:], strict=True)
     ] == texts
@@ -187,7 +204,7 @@ def test_a_channel_of_several_parts_is_read_as_one_split_in_name_order(tmp_path)
 
 
 def test_learning_rate_warms_up_then_decays_to_zero():
-    factor = train_pytorch.warmup_linear_decay(warmup_steps=10, total_steps=100)
+    factor = trainer.warmup_linear_decay(warmup_steps=10, total_steps=100)
     assert factor(0) == pytest.approx(0.1)
     assert factor(9) == pytest.approx(1.0)
     assert factor(55) == pytest.approx(0.5)
@@ -198,14 +215,14 @@ def test_early_stopping_keeps_the_best_epoch_and_stops_after_patience():
     import torch
 
     classifier = torch.nn.Linear(2, 2)
-    trainer = SimpleNamespace(args=SimpleNamespace(early_stopping_patience=2), classifier=classifier)
+    run = SimpleNamespace(args=SimpleNamespace(early_stopping_patience=2), classifier=classifier)
     best: dict = {}
-    assert not train_pytorch.early_stopping(trainer, best, 0.5, epoch=0)
+    assert not train_pytorch.early_stopping(run, best, 0.5, epoch=0)
     best_weight = classifier.weight.detach().clone()
     with torch.no_grad():
         classifier.weight.add_(1.0)
-    assert not train_pytorch.early_stopping(trainer, best, 0.7, epoch=1)
-    assert train_pytorch.early_stopping(trainer, best, 0.6, epoch=2)
+    assert not train_pytorch.early_stopping(run, best, 0.7, epoch=1)
+    assert train_pytorch.early_stopping(run, best, 0.6, epoch=2)
     assert best["epoch"] == 0 and torch.equal(best["state"]["weight"], best_weight)
 
 
@@ -213,8 +230,8 @@ def test_a_sentence_transformers_checkpoint_keeps_its_pooling(tmp_path, monkeypa
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     (tmp_path / "1_Pooling").mkdir()
     (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_mean_tokens": True}))
-    assert train_pytorch.checkpoint_pooling(str(tmp_path)) == "mean"
-    assert train_pytorch.checkpoint_pooling(str(tmp_path / "plain-bert")) == "cls"
+    assert text_classifier.checkpoint_pooling(str(tmp_path)) == "mean"
+    assert text_classifier.checkpoint_pooling(str(tmp_path / "plain-bert")) == "cls"
 
 
 def test_only_the_warning_about_unused_pooler_weights_is_dropped():
@@ -225,7 +242,7 @@ def test_only_the_warning_about_unused_pooler_weights_is_dropped():
         record = logging.LogRecord(
             "transformers.modeling_utils", logging.WARNING, __file__, 1, message, (), None
         )
-        return train_pytorch.UnusedPoolerFilter().filter(record)
+        return text_classifier.UnusedPoolerFilter().filter(record)
 
     assert not kept("['pooler.dense.bias', 'pooler.dense.weight']")
     assert kept("['pooler.dense.bias', 'encoder.layer.0.output.dense.weight']")
@@ -259,9 +276,7 @@ def test_a_run_prints_the_metric_lines_and_exports_what_serving_loads(tmp_path, 
 
 
 def test_a_project_without_an_endpoint_exports_no_serving_code(tmp_path, tiny_model):
-    alone = tmp_path / "pkg" / "train.py"  # no inference.py beside it: the spec has no deployment
-    alone.parent.mkdir()
-    shutil.copy2(SCRIPT, alone)
+    alone = _package(tmp_path / "pkg")  # no inference.py beside it: the spec has no deployment
     done = _run(tmp_path, tiny_model, "--epochs", "1", script=alone)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "model" / "classifier.safetensors").is_file()
@@ -271,13 +286,10 @@ def test_a_project_without_an_endpoint_exports_no_serving_code(tmp_path, tiny_mo
 def test_with_debugger_rules_each_epochs_losses_are_where_the_rule_jobs_read_them(tmp_path, tiny_model):
     """debug_tensors.py beside train.py (the spec has Debugger rules) and the hook's folder named: smdebug
     reads each epoch's training and validation loss back, the values the metric lines print."""
-    package = tmp_path / "pkg"
-    package.mkdir()
-    shutil.copy2(SCRIPT, package / "train.py")
-    shutil.copy2(DEBUG_TENSORS, package / "debug_tensors.py")
+    script = _package(tmp_path / "pkg", DEBUG_TENSORS)
     tensors = tmp_path / "tensors"
     environment = {"SAGESPEC_DEBUG_TENSORS_DIR": str(tensors)}
-    done = _run(tmp_path, tiny_model, "--epochs", "2", script=package / "train.py", environment=environment)
+    done = _run(tmp_path, tiny_model, "--epochs", "2", script=script, environment=environment)
     assert done.returncode == 0, done.stderr[-2000:]
     trial = read_trial(tensors)
     assert trial["losses"] == ["loss"] and trial["loaded_all_steps"]
@@ -327,6 +339,15 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path, tiny_model, damage, mes
     assert not (tmp_path / "model").exists()
 
 
+def test_a_batch_larger_than_the_training_split_is_refused_before_loading_the_model(tmp_path, tiny_model):
+    done = _run(tmp_path, tiny_model, "--batch_size", "64")
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr == (
+        "train.py: error: 48 training texts do not fill one batch of 64 per process (1 processes); "
+        "lower batch_size\n"
+    )
+
+
 def test_a_hyperparameter_out_of_range_is_refused_before_training(tmp_path, tiny_model):
     done = _run(tmp_path, tiny_model, "--warmup_ratio", "1.5")
     assert done.returncode == 2 and "--warmup_ratio must be in [0, 1)" in done.stderr
@@ -369,8 +390,8 @@ def test_a_checkpoint_without_a_pooler_trains_and_its_export_serves(tmp_path, ti
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         if (tiny_model / name).is_file():
             shutil.copy(tiny_model / name, distil / name)
-    assert train_pytorch.without_pooler(DistilBertConfig()) == {}
-    assert train_pytorch.without_pooler(BertConfig()) == {"add_pooling_layer": False}
+    assert text_classifier.without_pooler(DistilBertConfig()) == {}
+    assert text_classifier.without_pooler(BertConfig()) == {"add_pooling_layer": False}
 
     done = _run(tmp_path / "run", distil, "--epochs", "1")
     assert done.returncode == 0, done.stderr[-2000:]

@@ -132,8 +132,8 @@ def test_a_pytorch_bert_model_is_served_from_the_registry(server: EndpointServer
 
 
 def test_the_served_answer_is_the_models_forward_pass(server: EndpointServer, project: Path) -> None:
-    """The endpoint's probabilities are train.py's TextClassifier's: mean of the encoder's token vectors,
-    then the linear head (one text at a time here, so padding plays no part)."""
+    """The endpoint's probabilities are those of train.py's model (text_classifier.py): the mean of the
+    encoder's token vectors, then the linear head (one text at a time here, so padding plays no part)."""
     from safetensors.torch import load_file
 
     artifact = next((project / ".sagespec-runs" / "registry" / GROUP).glob("*/model.tar.gz"))

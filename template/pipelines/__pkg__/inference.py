@@ -329,7 +329,7 @@ def _tensorflow_probabilities(directory: Path) -> Probabilities:
 
 def _pytorch_probabilities(directory: Path) -> Probabilities:
     """PyTorch's export: the encoder, the pooling labels.json names and the linear head, as train.py's
-    TextClassifier computes them (without dropout, which is off at inference)."""
+    model (text_classifier.py's TextClassifier) computes them, without dropout (off at inference)."""
     import inspect
 
     import torch
