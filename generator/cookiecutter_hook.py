@@ -33,6 +33,7 @@ from jinja2 import Environment
 from jinja2.ext import Extension
 
 if TYPE_CHECKING:
+    from .errors import SpecError
     from .spec.loader import LoadedSpec
 
 REPO_DIR = Path(__file__).resolve().parents[1]
@@ -100,7 +101,15 @@ def _yaml_literal(value: str) -> str:
         "true", "false", "yes", "no", "on", "off", "null", "y", "n",
     }:  # fmt: skip
         return value
-    return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid double-quoted YAML scalar
+    # A JSON string is a valid double-quoted YAML scalar once the characters YAML does not allow raw or
+    # reads as line breaks (DEL, C1 controls with NEL, U+2028/U+2029, U+FFFE/U+FFFF, lone surrogates;
+    # json.dumps escapes only those below U+0020) are escaped too.
+    return _NOT_YAML_PRINTABLE.sub(
+        lambda match: f"\\u{ord(match.group()):04x}", json.dumps(value, ensure_ascii=False)
+    )
+
+
+_NOT_YAML_PRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
 
 
 def _set_project_fields(text: str, path: Path | None, values: dict[str, str]) -> str:
@@ -163,9 +172,26 @@ def _check_answers(values: dict[str, str]) -> None:
                 raise GenerationError(f"{answer} {values[field]!r} {rule}")
 
 
+def _from_answers(error: SpecError, changes: dict[str, str]) -> SpecError:
+    """``error`` with each problem of a field an answer set naming that answer: the line it points at
+    holds the answer, not what the spec file says."""
+    from dataclasses import replace
+
+    from .errors import SpecError
+
+    answer_of = {f"project.{field}": answer for answer, field in PROJECT_ANSWERS.items() if field in changes}
+    issues = [
+        replace(issue, path=f"{issue.path} (the {answer_of[issue.path]} answer)")
+        if issue.path in answer_of
+        else issue
+        for issue in error.issues + error.warnings
+    ]
+    return SpecError(issues, error.file)
+
+
 def build_spec(answers: dict[str, Any], repo_dir: Path) -> LoadedSpec:
     """The validated spec the answers describe (raises SpecError / GenerationError)."""
-    from .errors import GenerationError
+    from .errors import GenerationError, SpecError
     from .spec import load_spec, load_spec_text
 
     spec_file = str(answers.get("spec_file") or "").strip()
@@ -191,7 +217,10 @@ def build_spec(answers: dict[str, Any], repo_dir: Path) -> LoadedSpec:
         return loaded
     _check_answers(changes)
     text = _set_project_fields(loaded.text, loaded.path, changes)
-    edited = load_spec_text(text, loaded.path)
+    try:
+        edited = load_spec_text(text, loaded.path)
+    except SpecError as exc:
+        raise _from_answers(exc, changes) from None
     for field, value in changes.items():
         if getattr(edited.spec.project, field) != value:  # the edit must read back exactly
             raise GenerationError(f"{loaded.path}: could not set project.{field}; edit the spec file instead")

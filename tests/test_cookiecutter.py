@@ -8,10 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sagespec.cli import main as sagespec_main
 from sagespec.cookiecutter_hook import _set_project_fields, build_spec
-from sagespec.errors import GenerationError
+from sagespec.errors import GenerationError, SpecError
 from sagespec.spec import load_spec, load_spec_text
 
 pytest.importorskip("cookiecutter", reason="cookiecutter is a development dependency of sagespec")
@@ -224,3 +226,27 @@ def test_flow_style_project_without_the_key_is_refused(tmp_path):
     assert (
         build_spec({"spec_file": str(path), "project_slug": "new-slug"}, REPO).spec.project.slug == "new-slug"
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    name=(
+        st.text(min_size=1, max_size=60)
+        | st.builds(str.__add__, st.text(max_size=5), st.sampled_from("\x7f\x85\x9f\u2028\u2029\ud800\ufffe"))
+    ).filter(lambda text: text.strip())
+)
+def test_any_project_name_answer_is_the_name_or_an_error_that_names_the_answer(name):
+    """The answer is data: it reads back exactly, or the error points at the answer, not at a line of a
+    spec file the user never wrote (the example spec's `name:` line, before)."""
+    spec = REPO / "specs" / "womens-clothing-blazingtext.yaml"
+    answers = {"spec_file": str(spec), "project_name": name, "model_type": "blazingtext"}
+    try:
+        loaded = build_spec(answers, REPO)
+    except SpecError as exc:
+        named = [issue for issue in exc.issues if issue.path.startswith("project.name")]
+        assert named and all(i.path == "project.name (the project_name answer)" for i in named), exc.render()
+        assert "(the project_name answer)" in exc.render()
+    except GenerationError as exc:
+        assert "project_name" in str(exc)
+    else:
+        assert loaded.spec.project.name == name.strip()
