@@ -8,7 +8,7 @@ taken over the epochs after the first (the first pays for compilation and warm-u
 
 The script measured is the one sagespec copies into every PyTorch BERT project unchanged
 (template/pipelines/__pkg__/train_pytorch.py, generated as pipelines/<pkg>/train.py, with the modules it
-imports from beside it: token_batches.py, text_classifier.py, trainer.py); it runs here
+imports from beside it: token_batches.py, text_classifier.py, training_loop.py); it runs here
 through its own train() under the same container contract (SM_CHANNEL_*, SM_MODEL_DIR).
 
     python benchmarks/gpu_train.py                        # on a GPU machine; needs torch, transformers,
@@ -64,8 +64,8 @@ class Throughput:
 
 
 def load_script() -> ModuleType:
-    """The script, importing its modules from beside it (token_batches.py, trainer.py, ...) as a project's
-    train.py does."""
+    """The script, importing its modules from beside it (token_batches.py, training_loop.py, ...) as a
+    project's train.py does."""
     spec = importlib.util.spec_from_file_location("generated_train", SCRIPT)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

@@ -1,6 +1,6 @@
 """The PyTorch BERT training script a `framework: pytorch` project gets as pipelines/<pkg>/train.py
 (template/pipelines/__pkg__/train_pytorch.py, copied unchanged) and the modules it imports from beside it
-(token_batches.py, text_classifier.py, trainer.py), run on the CPU with a tiny model."""
+(token_batches.py, text_classifier.py, training_loop.py), run on the CPU with a tiny model."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ pytest.importorskip("transformers")
 PACKAGE = Path(__file__).resolve().parents[1] / "template" / "pipelines" / "__pkg__"
 SCRIPT = PACKAGE / "train_pytorch.py"
 # What train.py imports from beside it, generated under these names too.
-TRAINING_MODULES = ("token_arrays_format.py", "token_batches.py", "text_classifier.py", "trainer.py")
+TRAINING_MODULES = ("token_arrays_format.py", "token_batches.py", "text_classifier.py", "training_loop.py")
 CLASSES = ["negative", "neutral", "positive"]
 TEXTS = {
     0: ["awful fabric, returned it", "too small and cheap", "bad fit, poor quality", "the seams ripped"],
@@ -53,7 +53,7 @@ train_pytorch = _load("train_pytorch.py")
 token_batches, text_classifier, trainer = (
     _load("token_batches.py"),
     _load("text_classifier.py"),
-    _load("trainer.py"),
+    _load("training_loop.py"),
 )
 
 

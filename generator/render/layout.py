@@ -56,7 +56,7 @@ FEATURE_RULES: dict[str, Rule] = {
     # The PyTorch train.py's modules: its batches, its model, one process's training loop.
     "pipelines/__pkg__/token_batches.py": lambda s: uses_bert(s, "pytorch"),
     "pipelines/__pkg__/text_classifier.py": lambda s: uses_bert(s, "pytorch"),
-    "pipelines/__pkg__/trainer.py": lambda s: uses_bert(s, "pytorch"),
+    "pipelines/__pkg__/training_loop.py": lambda s: uses_bert(s, "pytorch"),
     # ... and its training job and images (model_bert.py).
     "pipelines/__pkg__/model_bert_tensorflow.py": lambda s: uses_bert(s, "tensorflow"),
     "pipelines/__pkg__/model_bert_pytorch.py": lambda s: uses_bert(s, "pytorch"),

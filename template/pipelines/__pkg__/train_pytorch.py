@@ -22,7 +22,7 @@ token), dropout and one linear layer.
 
 This script reads its inputs, runs the epochs and exports; the modules beside it (SageMaker uploads the
 whole folder) hold the rest: token_batches.py (reading the token arrays, forming batches),
-text_classifier.py (the model) and trainer.py (device, precision, optimizer, an epoch, checkpoints).
+text_classifier.py (the model) and training_loop.py (device, precision, optimizer, an epoch, checkpoints).
 
 Managed spot training: model, optimizer, schedule and epoch counter are saved after every epoch to
 --checkpoint_dir/<training job name>/; a restarted job resumes after the newest checkpoint (see
@@ -63,7 +63,7 @@ from safetensors.torch import save_file
 from text_classifier import TextClassifier, load_pretrained
 from token_arrays_format import TokenArraysError
 from token_batches import TokenizedTexts, full_batches_per_process, read_classes
-from trainer import CheckpointError, EpochResult, Trainer, make_trainer, start_processes
+from training_loop import CheckpointError, EpochResult, Trainer, make_trainer, start_processes
 from transformers import AutoTokenizer
 
 try:
