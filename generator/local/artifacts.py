@@ -44,7 +44,11 @@ def script_digest(script: Path) -> dict[str, str]:
         if path.name in found:
             continue
         found[path.name] = file_digest(path)
-        for node in ast.walk(ast.parse(path.read_bytes(), str(path))):
+        try:
+            tree = ast.parse(path.read_bytes(), str(path))
+        except (SyntaxError, ValueError):
+            continue  # an edited script that does not parse: the step runs it and fails with Python's word
+        for node in ast.walk(tree):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
             if isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 names = [node.module]

@@ -78,3 +78,18 @@ def test_a_data_path_the_file_system_refuses_is_a_clean_error(blazingtext_run, h
     _assert_clean_exit_2(result, "dataset.source: cannot read the data file", "File name too long")
     assert len(result.err) < 400  # the name is cut short
     assert sorted((project / ".sagespec-runs").iterdir()) == runs_before
+
+
+def test_a_step_script_the_team_broke_fails_its_step_with_pythons_words(blazingtext_run, helpers, tmp_path):
+    """An edited prepare.py that does not parse: the step fails as its job would on SageMaker, with the
+    file, line and Python's message, instead of the runner's traceback while it hashed the script for
+    the cache key."""
+    project = helpers.copy_project(blazingtext_run.project, tmp_path / "proj")
+    script = next(project.glob("pipelines/*/prepare.py"))
+    lines = len(script.read_text().splitlines())
+    script.write_text(script.read_text() + "def broken(:\n")
+    result = helpers.run_cli(["local", "run", str(project), "-q"])
+    assert result.code == 1, result.text
+    assert "Traceback" not in result.text
+    assert "error: PrepareData failed" in result.err
+    assert f'prepare.py", line {lines + 1}' in result.err and "SyntaxError: invalid syntax" in result.err
