@@ -40,7 +40,10 @@ from botocore.exceptions import ConnectionError as ConnectionFailure
 CONFIGURATION = 2  # exit status: the local AWS configuration is missing or wrong
 REMOTE = 1  # exit status: AWS refused the request or could not be reached
 
-REGION_HINT = "set AWS_REGION (or AWS_DEFAULT_REGION), or pass REGION=... to make"
+# botocore takes the region from AWS_DEFAULT_REGION or the profile; it ignores AWS_REGION.
+REGION_HINT = (
+    "set AWS_DEFAULT_REGION or your AWS profile's region (aws configure), or pass REGION=... to make"
+)
 CREDENTIALS_HINT = (
     "set AWS_PROFILE to a profile from `aws configure` or `aws sso login`, "
     "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"

@@ -49,6 +49,24 @@ def import_pipeline_module(module_name: str | None) -> ModuleType:
     return importlib.import_module(module_name or default_module_name())
 
 
+def import_for_aws(module_name: str | None, kwargs: dict[str, Any]) -> tuple[ModuleType, ModuleType]:
+    """The pipeline module and its settings, for a command that calls AWS in the pipeline's region.
+
+    Importing the SDK (sagemaker.mlops) creates boto3 clients, which raise NoRegionError where no
+    region is configured (botocore reads AWS_DEFAULT_REGION and the profile, never AWS_REGION), although
+    every call here names its region: --kwargs' "region" (REGION=... to make), else the spec's. Where
+    none is configured, that region is the SDK's default too.
+    """
+    name = module_name or default_module_name()
+    settings = importlib.import_module(".settings", name.rpartition(".")[0])
+    os.environ.setdefault("AWS_DEFAULT_REGION", kwargs.get("region", settings.DEFAULT_REGION))
+    module = importlib.import_module(name)
+    # The SDK turns on INFO logging for every library when imported, and its session then says which
+    # SDK defaults files it did not find, twice a command: keep its warnings and errors only.
+    logging.getLogger("sagemaker.config").setLevel(logging.WARNING)
+    return module, settings
+
+
 def import_settings(module: ModuleType) -> ModuleType:
     """The settings.py beside the pipeline module: the defaults rendered from the spec."""
     return importlib.import_module(".settings", module.__package__)
@@ -133,8 +151,7 @@ def upsert(
     description: str | None,
     tags: dict[str, str],
 ) -> None:
-    module = import_pipeline_module(module_name)
-    settings = import_settings(module)
+    module, settings = import_for_aws(module_name, kwargs)
     pipeline = module.get_pipeline(**{"role": role_arn, **kwargs})
     all_tags = {**settings.TAGS, **tags}
     response = pipeline.upsert(
@@ -149,7 +166,7 @@ def start(module_name: str | None, kwargs: dict[str, Any], parameters: dict[str,
     """Start an execution of the pipeline as it was last upserted (nothing is rebuilt or uploaded)."""
     import boto3
 
-    settings = import_settings(import_pipeline_module(module_name))
+    _, settings = import_for_aws(module_name, kwargs)
     client = boto3.client("sagemaker", region_name=kwargs.get("region", settings.DEFAULT_REGION))
     response = client.start_pipeline_execution(
         PipelineName=kwargs.get("pipeline_name", settings.DEFAULT_PIPELINE_NAME),

@@ -26,7 +26,6 @@ from pipelines.aws_errors import CONFIGURATION, REMOTE, describe, reports_aws_er
 
 PROJECT = Path(__file__).resolve().parents[1]
 ROLE = "arn:aws:iam::111122223333:role/Example"
-NO_REGION = "error: no AWS region:"
 NO_CREDENTIALS = "error: no AWS credentials:"
 
 
@@ -50,8 +49,14 @@ def no_aws_environment(tmp_path: Path, **extra: str) -> dict[str, str]:
 CSV = "{tmp}/reviews.csv"  # "{tmp}" stands for the test's own folder
 COMMANDS = [
     # (file that must exist in this project, arguments after `python -m`, how the line starts)
-    ("pipelines", ["pipelines.run_pipeline", "upsert", "--role-arn", ROLE], NO_REGION),
-    ("pipelines", ["pipelines.run_pipeline", "start"], NO_REGION),
+    # The pipeline's commands name their region (REGION=..., else the spec's): only credentials lack.
+    ("pipelines", ["pipelines.run_pipeline", "upsert", "--role-arn", ROLE], NO_CREDENTIALS),
+    ("pipelines", ["pipelines.run_pipeline", "start"], NO_CREDENTIALS),
+    (
+        "pipelines",
+        ["pipelines.run_pipeline", "start", "--kwargs", '{{"region": "eu-west-1"}}'],
+        NO_CREDENTIALS,
+    ),
     ("deploy", ["deploy.cli", "describe"], NO_CREDENTIALS),
     ("labeling/human_review.py", ["labeling.human_review", "create", "--role-arn", ROLE], NO_CREDENTIALS),
     ("labeling", ["labeling.retraining_data", "--out", "{tmp}/retraining.csv"], NO_CREDENTIALS),
@@ -111,7 +116,12 @@ def client_error(code: str, message: str) -> ClientError:
 @pytest.mark.parametrize(
     ("error", "expected", "status"),
     [
-        (NoRegionError(), "no AWS region: set AWS_REGION", CONFIGURATION),
+        # botocore ignores AWS_REGION: the hint names the variable it reads.
+        (
+            NoRegionError(),
+            "no AWS region: set AWS_DEFAULT_REGION or your AWS profile's region",
+            CONFIGURATION,
+        ),
         (NoCredentialsError(), "no AWS credentials: set AWS_PROFILE", CONFIGURATION),
         (
             PartialCredentialsError(provider="env", cred_var="AWS_SECRET_ACCESS_KEY"),
