@@ -19,6 +19,7 @@ import tarfile
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,7 +90,18 @@ class Selection:
 
 
 def _package(registry: Path, group: str, version: int) -> dict[str, Any]:
-    return json.loads((registry / group / str(version) / PACKAGE_FILE).read_text())
+    path = registry / group / str(version) / PACKAGE_FILE
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON
+        document = exc
+    if not isinstance(document, dict):
+        reason = f": {document}" if isinstance(document, Exception) else ": not a JSON object"
+        raise ServeError(
+            f"{path} is damaged{reason}: restore it, or remove the folder {path.parent} to drop that "
+            "version from the local registry"
+        )
+    return document
 
 
 def select_version(registry: Path, group: str, variant: str, rule: ModelSelection) -> Selection:
@@ -339,7 +351,7 @@ def _unpack(archive: Path, destination: Path) -> Path:
     try:
         with tarfile.open(archive) as tar:
             tar.extractall(destination, filter="data")
-    except (tarfile.TarError, OSError) as exc:
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:  # EOFError: a truncated archive
         raise ServeError(f"cannot unpack {archive}: {exc}") from None
     return destination
 

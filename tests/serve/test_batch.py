@@ -251,3 +251,37 @@ def test_missing_registry_model_is_a_clear_error(project, tmp_path, capsys):
     data = _dataset_csv(tmp_path / "reviews.csv", ["fine"])
     assert main(["local", "batch", str(project), "--data", str(data), "--version", "9"]) == 2
     assert "has no version 9" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("truncated-model", "cannot unpack"),
+        ("package-not-json", "model-package.json is damaged: Expecting"),
+        ("package-not-an-object", "model-package.json is damaged: not a JSON object"),
+    ],
+)
+def test_a_damaged_registered_version_is_a_clear_error_to_batch_and_serve(
+    project, tmp_path, capsys, damage, message
+):
+    """A registry version cut short by a full disk or an interrupted copy: batch and serve say which file
+    and what to do, exit 2, instead of EOFError's or JSONDecodeError's traceback."""
+    import shutil
+
+    from sagespec.errors import ServeError
+
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy)
+    version = copy / ".sagespec-runs" / "registry" / "tiny-batch-models" / "1"
+    if damage == "truncated-model":
+        archive = version / "model.tar.gz"
+        archive.write_bytes(archive.read_bytes()[:100])
+    else:
+        (version / "model-package.json").write_text("[1, 2" if damage == "package-not-json" else "[]")
+    data = _dataset_csv(tmp_path / "reviews.csv", ["fine"])
+    assert main(["local", "batch", str(copy), "--data", str(data), "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+    with pytest.raises(ServeError, match=message.split(":")[0]):
+        load(copy)
