@@ -97,6 +97,8 @@ def bert_project(workdir: Path, texts: list[str]) -> Path:
     tokenizer.save_pretrained(str(export))
     # The SavedModel train.py exports beside them (what the handler serves when it is there).
     sys.path.insert(0, str(project))
+    # train.py imports its modules from beside it (keras_classifier.py, ...), as in the training job.
+    sys.path.insert(0, str(project / "pipelines" / spec.project.package))
     train = importlib.import_module(f"pipelines.{spec.project.package}.train")
     classifier = train.SequenceClassifier(model, "cls", num_classes=len(spec.dataset.classes))
     train.save_serving_signature(classifier, export / "saved_model" / "1")

@@ -365,14 +365,7 @@ def test_the_tensorflow_scripts_defaults_are_the_catalogs_too():
     pytest.importorskip("tensorflow")
     from sagespec.spec.catalog import BERT
 
-    spec = importlib.util.spec_from_file_location(
-        "train_tensorflow_under_test", SCRIPT.with_name("train_tensorflow.py")
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    args = vars(module.parse_args([]))
+    args = vars(_load("train_tensorflow.py").parse_args([]))
     for name, hyperparameter in BERT.hyperparameters.items():
         assert args[name] == hyperparameter.default, name
 

@@ -53,6 +53,9 @@ FEATURE_RULES: dict[str, Rule] = {
     # One BERT training script per framework; either is generated as train.py (TARGET_NAMES).
     "pipelines/__pkg__/train_tensorflow.py": lambda s: uses_bert(s, "tensorflow"),
     "pipelines/__pkg__/train_pytorch.py": lambda s: uses_bert(s, "pytorch"),
+    # The TensorFlow train.py's modules: its input pipelines, its model.
+    "pipelines/__pkg__/tfrecord_batches.py": lambda s: uses_bert(s, "tensorflow"),
+    "pipelines/__pkg__/keras_classifier.py": lambda s: uses_bert(s, "tensorflow"),
     # The PyTorch train.py's modules: its batches, its model, one process's training loop.
     "pipelines/__pkg__/token_batches.py": lambda s: uses_bert(s, "pytorch"),
     "pipelines/__pkg__/text_classifier.py": lambda s: uses_bert(s, "pytorch"),

@@ -40,7 +40,7 @@ from .settings import (
     VOLUME_SIZE_GB,
 )
 
-# This folder: the training job's code (train.py, inference.py, requirements.txt).
+# This folder: the training job's code (train.py and the modules it imports, inference.py, requirements.txt).
 SOURCE_DIR = str(Path(__file__).resolve().parent)
 # What inference.py's TensorFlow Serving handlers read.
 MODEL_CONTENT_TYPES = ["application/json", "text/csv"]

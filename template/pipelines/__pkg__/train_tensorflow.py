@@ -11,6 +11,10 @@ how in 1_Pooling/config.json (all-MiniLM-L6-v2: the mean of its tokens' vectors)
 token vectors are averaged (padding left out) and a dense layer of its own classifies them; any other
 checkpoint gets Hugging Face's sequence classifier ([CLS] and its pooler). The PyTorch script pools the same.
 
+This script reads its inputs, runs the epochs and exports; the modules beside it (SageMaker uploads the
+whole folder) hold the rest: tfrecord_batches.py (the input pipelines) and keras_classifier.py (the model
+and its optimizer).
+
 Scaling: MirroredStrategy over the GPUs of one instance, MultiWorkerMirroredStrategy over several
 instances (TF_CONFIG is built from SM_HOSTS / SM_CURRENT_HOST); the global batch is the per-device
 batch_size times the number of replicas. Mixed precision ``auto`` picks bfloat16 on Ampere or newer GPUs,
@@ -61,17 +65,17 @@ from typing import Any, NoReturn
 
 import tensorflow as tf
 import tf_keras
-from safetensors import safe_open
-from safetensors.numpy import load_file
-from transformers import (
-    AutoConfig,
-    AutoTokenizer,
-    TFAutoModel,
-    TFAutoModelForSequenceClassification,
-    TFPreTrainedModel,
+from keras_classifier import PretrainedModelError, SequenceClassifier, build, build_model, hf_model_class
+from tfrecord_batches import (
+    ChannelError,
+    InputSpec,
+    count_records,
+    evaluation_dataset,
+    read_classes,
+    tfrecord_files,
+    training_dataset,
 )
-from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
-from transformers.utils import cached_file
+from transformers import AutoTokenizer
 
 try:
     import tracking  # MLflow logging, beside this script when the spec tracks experiments
@@ -85,8 +89,6 @@ except ModuleNotFoundError:
 # TF_CONFIG port for MultiWorkerMirroredStrategy (the hosts of one training job can reach each other).
 WORKER_PORT = 2222
 CHECKPOINTS_TO_KEEP = 2
-SHUFFLE_BUFFER = 10_000
-NUM_LENGTH_BUCKETS = 8
 EPOCH_METRICS = {  # printed name -> Keras log key
     "train:loss": "loss",
     "train:accuracy": "accuracy",
@@ -234,273 +236,6 @@ def precision_policy(requested: str, num_gpus: int) -> str:
     ]
     # bfloat16 needs Ampere (8.0) or newer; it has float32's range, so no loss scaling is needed.
     return "mixed_bfloat16" if min(capabilities) >= (8, 0) else "mixed_float16"
-
-
-# ---------------------------------------------------------------------------------------------- data
-
-
-def read_classes(directory: Path) -> list[str]:
-    path = directory / "labels.json"
-    if not path.is_file():
-        raise TrainingError(f"{path} is missing; the channel must hold preprocess.py's tfrecord output")
-    return [str(c) for c in json.loads(path.read_text(encoding="utf-8"))["classes"]]
-
-
-def tfrecord_files(directory: Path) -> list[str]:
-    files = sorted(str(p) for p in directory.glob("*.tfrecord"))
-    if not files:
-        raise TrainingError(f"no .tfrecord files in {directory}")
-    return files
-
-
-def count_records(files: list[str]) -> int:
-    return int(tf.data.TFRecordDataset(files).reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
-
-
-def parse_example(serialized: tf.Tensor, max_seq_length: int) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
-    features = tf.io.parse_single_example(
-        serialized,
-        {"input_ids": tf.io.RaggedFeature(tf.int64), "label": tf.io.FixedLenFeature([], tf.int64)},
-    )
-    input_ids = tf.cast(features["input_ids"], tf.int32)
-    # preprocess.py truncated to its own --max-seq-length; if this run's is shorter, cut again but keep
-    # the closing special token ([SEP]) the model saw in pre-training.
-    input_ids = tf.cond(
-        tf.size(input_ids) > max_seq_length,
-        lambda: tf.concat([input_ids[: max_seq_length - 1], input_ids[-1:]], axis=0),
-        lambda: input_ids,
-    )
-    inputs = {"input_ids": input_ids, "attention_mask": tf.ones_like(input_ids)}
-    return inputs, tf.cast(features["label"], tf.int32)
-
-
-def length_buckets(max_seq_length: int) -> list[int]:
-    """Bucket boundaries: NUM_LENGTH_BUCKETS equal-width buckets, widths a multiple of 8 (tensor cores).
-
-    ``bucket_by_sequence_length`` puts lengths < boundary in a bucket and, when padding to the boundary,
-    pads to boundary - 1, hence the +1.
-    """
-    width = max(8, math.ceil(max_seq_length / NUM_LENGTH_BUCKETS / 8) * 8)
-    return [*range(width + 1, max_seq_length + 1, width), max_seq_length + 1]
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    files: list[str]
-    batch_size: int  # per replica
-    max_seq_length: int
-    pad_token_id: int
-    seed: int
-    static_shapes: bool  # XLA: pad to bucket boundaries so there are few distinct shapes to compile
-
-    def parse(self, serialized: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
-        return parse_example(serialized, self.max_seq_length)
-
-
-def _padding_values(spec: InputSpec) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
-    return (
-        {"input_ids": tf.constant(spec.pad_token_id, tf.int32), "attention_mask": tf.constant(0, tf.int32)},
-        tf.constant(0, tf.int32),
-    )
-
-
-def training_dataset(spec: InputSpec, context: tf.distribute.InputContext) -> tf.data.Dataset:
-    """Endless, shuffled, length-bucketed batches of spec.batch_size for one input pipeline.
-
-    Endless because every worker must run the same number of steps per epoch (fit's steps_per_epoch);
-    per-replica batches because the strategy hands each replica its own element.
-    """
-    records = tf.data.TFRecordDataset(spec.files, num_parallel_reads=tf.data.AUTOTUNE)
-    if context.num_input_pipelines > 1:
-        records = records.shard(context.num_input_pipelines, context.input_pipeline_id)
-    boundaries = length_buckets(spec.max_seq_length)
-    return (
-        records.shuffle(SHUFFLE_BUFFER, seed=spec.seed, reshuffle_each_iteration=True)
-        .repeat()
-        .map(spec.parse, num_parallel_calls=tf.data.AUTOTUNE)
-        .bucket_by_sequence_length(
-            element_length_func=lambda inputs, label: tf.shape(inputs["input_ids"])[0],
-            bucket_boundaries=boundaries,
-            # One more than boundaries: the bucket past the last boundary, which no example reaches.
-            bucket_batch_sizes=[spec.batch_size] * (len(boundaries) + 1),
-            padding_values=_padding_values(spec),
-            pad_to_bucket_boundary=spec.static_shapes,
-        )
-        .prefetch(tf.data.AUTOTUNE)
-    )
-
-
-def evaluation_dataset(spec: InputSpec, global_batch_size: int) -> tf.data.Dataset:
-    """Every example exactly once, in file order, padded per batch; Keras splits batches over replicas."""
-    records = tf.data.TFRecordDataset(spec.files, num_parallel_reads=tf.data.AUTOTUNE)
-    padded_shapes = ({"input_ids": [spec.max_seq_length], "attention_mask": [spec.max_seq_length]}, [])
-    dataset = records.map(spec.parse, num_parallel_calls=tf.data.AUTOTUNE).padded_batch(
-        global_batch_size,
-        padded_shapes=padded_shapes if spec.static_shapes else None,
-        padding_values=_padding_values(spec),
-    )
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
-
-
-# ---------------------------------------------------------------------------------------------- model
-
-
-def checkpoint_pooling(source: str) -> str:
-    """The pooling a sentence-transformers checkpoint was trained with; [CLS] for any other checkpoint."""
-    path = Path(source) / "1_Pooling" / "config.json"
-    if not path.is_file():
-        try:
-            from huggingface_hub import hf_hub_download
-
-            path = Path(hf_hub_download(source, "1_Pooling/config.json"))
-        except Exception:  # noqa: BLE001 - not on the hub, not a sentence-transformers model, or offline
-            return "cls"
-    config = json.loads(path.read_text(encoding="utf-8"))
-    return "mean" if config.get("pooling_mode_mean_tokens") else "cls"
-
-
-def hf_model_class(pooling: str) -> type[TFPreTrainedModel]:
-    """The Hugging Face class a pooling takes: the encoder alone for mean pooling (SequenceClassifier adds
-    the head), the sequence classifier with its own [CLS] head otherwise."""
-    return TFAutoModel if pooling == "mean" else TFAutoModelForSequenceClassification
-
-
-def load_pretrained(source: str, classes: list[str], pooling: str) -> TFPreTrainedModel:
-    """``source``'s encoder weights in a TF model: a sequence classifier with a new head for ``classes``
-    ([CLS] pooling), or the encoder alone (mean pooling: SequenceClassifier adds the head).
-
-    Many hub models (all-MiniLM-L6-v2 among them) ship only PyTorch-format safetensors. TensorFlow cannot
-    load those without torch in transformers 4.57, so they are read as numpy arrays and converted here.
-    """
-    try:
-        config = AutoConfig.from_pretrained(
-            source,
-            num_labels=len(classes),
-            id2label=dict(enumerate(classes)),
-            label2id={label: i for i, label in enumerate(classes)},
-        )
-    except (OSError, ValueError) as err:
-        raise TrainingError(f"cannot load pretrained_model {source!r}: {str(err).splitlines()[0]}") from None
-    model_class = hf_model_class(pooling)
-    # A checkpoint that already has a classification head for another label set gets a new one.
-    load_options = {"config": config, "ignore_mismatched_sizes": True}
-    if cached_file(source, "tf_model.h5", _raise_exceptions_for_missing_entries=False):
-        return model_class.from_pretrained(source, use_safetensors=False, **load_options)
-    weights = cached_file(source, "model.safetensors", _raise_exceptions_for_missing_entries=False)
-    if weights is None:
-        raise TrainingError(f"{source!r} has neither tf_model.h5 nor model.safetensors (sharded weights?)")
-    with safe_open(weights, framework="np") as archive:
-        weight_format = (archive.metadata() or {}).get("format", "pt")
-    if weight_format == "tf":
-        return model_class.from_pretrained(source, **load_options)
-    model = model_class.from_config(config)
-    model.build_in_name_scope()
-    # Missing keys are allowed: the classification head is new (transformers logs what it initialised).
-    load_pytorch_state_dict_in_tf2_model(
-        model, load_file(weights), tf_inputs=False, allow_missing_keys=True, ignore_mismatched_sizes=True
-    )
-    return model
-
-
-class SequenceClassifier(tf_keras.Model):
-    """A Hugging Face TF model as a classifier that Keras sees giving float32 logits.
-
-    [CLS] pooling: the Hugging Face sequence classifier as it is. Mean pooling: the encoder's token vectors
-    averaged over each text (padding left out), dropout, and a dense layer of this model's own.
-    Under a mixed-precision policy the classifier computes in float16/bfloat16; the softmax and loss must
-    not, so the logits are cast back to float32 here (the "keep the output layer float32" rule).
-    """
-
-    def __init__(self, hf_model: TFPreTrainedModel, pooling: str, num_classes: int) -> None:
-        super().__init__()
-        self.hf_model = hf_model
-        self.pooling = pooling
-        if pooling == "mean":
-            config = hf_model.config
-            # The encoder's own dropout rate (DistilBERT's config names it `dropout`).
-            rate = getattr(config, "hidden_dropout_prob", getattr(config, "dropout", 0.1))
-            self.dropout = tf_keras.layers.Dropout(rate)
-            stddev = getattr(config, "initializer_range", 0.02)
-            initializer = tf_keras.initializers.TruncatedNormal(stddev=stddev)
-            self.head = tf_keras.layers.Dense(num_classes, kernel_initializer=initializer, name="classifier")
-            # The encoder's pooler ([CLS] through a dense layer) takes no part: keep it out of training.
-            pooler = getattr(getattr(hf_model, hf_model.base_model_prefix, None), "pooler", None)
-            if pooler is not None:
-                pooler.trainable = False
-
-    def call(self, inputs: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
-        outputs = self.hf_model(
-            input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], training=training
-        )
-        if self.pooling != "mean":
-            return tf.cast(outputs.logits, tf.float32)
-        hidden = outputs.last_hidden_state
-        mask = tf.cast(inputs["attention_mask"], hidden.dtype)[:, :, None]
-        pooled = tf.reduce_sum(hidden * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
-        return tf.cast(self.head(self.dropout(pooled, training=training)), tf.float32)
-
-
-class WarmupLinearDecay(tf_keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up to ``peak`` over ``warmup_steps``, then linear decay to 0 at ``total_steps``."""
-
-    def __init__(self, peak: float, warmup_steps: int, total_steps: int) -> None:
-        self.peak = peak
-        self.warmup_steps = warmup_steps
-        self.total_steps = total_steps
-
-    def __call__(self, step: tf.Tensor) -> tf.Tensor:
-        step = tf.cast(step, tf.float32) + 1.0
-        warmup = self.peak * step / max(1, self.warmup_steps)
-        remaining = (self.total_steps - step) / max(1, self.total_steps - self.warmup_steps)
-        decay = self.peak * tf.maximum(0.0, remaining)
-        return tf.where(step <= self.warmup_steps, warmup, decay)
-
-    def get_config(self) -> dict[str, Any]:
-        return {"peak": self.peak, "warmup_steps": self.warmup_steps, "total_steps": self.total_steps}
-
-
-def make_optimizer(args: argparse.Namespace, steps_per_epoch: int) -> tf_keras.optimizers.Optimizer:
-    total_steps = steps_per_epoch * args.epochs
-    schedule = WarmupLinearDecay(args.learning_rate, int(total_steps * args.warmup_ratio), total_steps)
-    # tf_keras (Keras 2) optimizer: Hugging Face TF models reject Keras 3 objects.
-    optimizer = tf_keras.optimizers.AdamW(
-        learning_rate=schedule, weight_decay=args.weight_decay, epsilon=1e-8, global_clipnorm=1.0
-    )
-    # As in BERT's recipe, no weight decay on biases and LayerNorm parameters.
-    optimizer.exclude_from_weight_decay(var_names=["bias", "LayerNorm", "layer_norm"])
-    return optimizer
-
-
-def build_model(
-    args: argparse.Namespace, classes: list[str], steps_per_epoch: int, policy: str
-) -> SequenceClassifier:
-    """Create and compile the model; call inside the strategy's scope."""
-    tf_keras.mixed_precision.set_global_policy(policy)
-    pooling = checkpoint_pooling(args.pretrained_model)
-    hf_model = load_pretrained(args.pretrained_model, classes, pooling)
-    if args.freeze_encoder:
-        getattr(hf_model, hf_model.base_model_prefix).trainable = False
-    model = SequenceClassifier(hf_model, pooling, len(classes))
-    build(model)  # create the variables before compile / restore
-    model.compile(
-        # compile wraps the optimizer in a LossScaleOptimizer under mixed_float16.
-        optimizer=make_optimizer(args, steps_per_epoch),
-        loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-        jit_compile=args.xla,
-    )
-    # Create the optimizer's slots now so a checkpoint restores into them immediately.
-    inner = getattr(model.optimizer, "inner_optimizer", model.optimizer)
-    inner.build(model.trainable_variables)
-    return model
-
-
-def build(model: SequenceClassifier) -> None:
-    """Create the model's variables (one call on a dummy batch)."""
-    dummy = tf.ones((1, 8), tf.int32)
-    model({"input_ids": dummy, "attention_mask": dummy})
 
 
 # ---------------------------------------------------------------------------------------------- checkpoints
@@ -759,7 +494,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     try:
         train(args, Environment.from_env())
-    except TrainingError as err:
+    except (TrainingError, ChannelError, PretrainedModelError) as err:
         print(f"train.py: error: {err}", file=sys.stderr)
         sys.exit(2)
 
