@@ -29,6 +29,9 @@ from .reading import MAX_DEPTH, parse_yaml, read_spec_file
 # The most values (mapping keys, values, list items) a spec may hold once its aliases are expanded. The
 # example specs hold about 200; nine levels of ten aliases each would make a billion.
 MAX_VALUES = 100_000
+# The largest integer a spec may hold, in bits: far above any count or seed (AWS's largest are 64-bit),
+# far below what Python can no longer print (4300 decimal digits; a 0x... literal reaches it unchecked).
+MAX_INT_BITS = 1024
 # The one explicit tag a spec may carry (`!!str 5`): it only says how to read a scalar.
 ALLOWED_TAGS = frozenset({"tag:yaml.org,2002:str"})
 # A "\ud800"-style escape: half of a UTF-16 surrogate pair, no character, which no UTF-8 file can hold
@@ -198,6 +201,9 @@ class _Plain:
             kind = "a set (!!set)" if isinstance(node, AbstractSet) else "binary data (!!binary)"
             self._issue(loc, f"{kind} is not allowed: a spec is plain YAML, without tags")
             return None
+        if isinstance(node, int) and not isinstance(node, bool) and node.bit_length() > MAX_INT_BITS:
+            self._issue(loc, f"a number of {node.bit_length():,} bits; a spec needs far fewer")
+            return 0  # what validation would say about it is noise, and str() of it would fail
         if isinstance(node, float) and not math.isfinite(node):
             self._issue(loc, f"must be a finite number, got {node}")
             return float(node)

@@ -10,6 +10,7 @@ turned into plain data, in :mod:`.loader`.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -117,3 +118,15 @@ def parse_yaml(text: str, path: Path | None = None) -> Any:
         ) from None
     except YAMLError as exc:
         raise SpecSyntaxError(f"{_where(path)}: not valid YAML: {exc}") from None
+    except ValueError as exc:
+        # ruamel turns digits into an int with int(), which refuses more than 4300 digits (Python's
+        # guard against quadratic conversions) with a ValueError that carries no position.
+        found = _LONG_NUMBER.search(text)
+        if found is None:
+            raise SpecSyntaxError(f"{_where(path)}: not valid YAML: {exc}") from None
+        where = _where(path, *_line_column(text, found.start()))
+        raise SpecSyntaxError(f"{where}: a number of thousands of digits; a spec needs a handful") from None
+
+
+# A run of digits that Python's int() refuses (over 4300 digits; YAML allows _ between them).
+_LONG_NUMBER = re.compile(r"[0-9][0-9_]{4299,}")

@@ -403,3 +403,31 @@ def test_an_escaped_surrogate_pair_is_the_character_as_in_json(example_text):
     loaded = load_spec_text(text)
     assert loaded.spec.project.name == "Reviews \U0001f600"
     assert loaded.spec.project.description == "\U0001f61e"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    data=st.data(),
+    form=st.sampled_from(["{}", "-{}", "+{}", "1_{}", "0x{}", "0o{}", "0b{}"]),
+    digits=st.integers(4000, 9000),
+)
+def test_a_number_of_thousands_of_digits_is_a_located_error(example_text, data, form, digits):
+    """Python's int() refuses more than 4300 decimal digits, and str() of a larger int made from 0x...
+    fails too: either way a ValueError traceback from the parser or a check, before. Now one located
+    error, wherever the number stands."""
+    alphabet = {"0x": "f", "0o": "7", "0b": "1"}.get(form[:2], "9")
+    number = form.format(alphabet * digits)
+    text = example_text()
+    old, new = data.draw(
+        st.sampled_from(
+            [("epochs: 15", "epochs: {}"), ("seed: 42", "seed: {}"), ("threshold: 0.6", "threshold: {}"),
+             ("4: 1, 5: 1}", "4: 1, 5: {}}}")]
+        )
+    )  # fmt: skip
+    text = text.replace(old, new.format(number), 1)
+    line = next(n for n, row in enumerate(text.splitlines(), start=1) if number in row)
+    with pytest.raises(SagespecError) as info:
+        load_spec_text(text, Path("spec.yaml"))
+    rendered = info.value.render()
+    assert "Traceback" not in rendered and f"spec.yaml:{line}:" in rendered, rendered
+    assert "thousands of digits" in rendered or "bits; a spec needs far fewer" in rendered, rendered
