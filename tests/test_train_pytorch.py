@@ -31,7 +31,13 @@ pytest.importorskip("transformers")
 PACKAGE = Path(__file__).resolve().parents[1] / "template" / "pipelines" / "__pkg__"
 SCRIPT = PACKAGE / "train_pytorch.py"
 # What train.py imports from beside it, generated under these names too.
-TRAINING_MODULES = ("token_arrays_format.py", "token_batches.py", "text_classifier.py", "training_loop.py")
+TRAINING_MODULES = (
+    "token_arrays_format.py",
+    "token_batches.py",
+    "checkpoint_pooling.py",
+    "text_classifier.py",
+    "training_loop.py",
+)
 CLASSES = ["negative", "neutral", "positive"]
 TEXTS = {
     0: ["awful fabric, returned it", "too small and cheap", "bad fit, poor quality", "the seams ripped"],
@@ -230,8 +236,9 @@ def test_a_sentence_transformers_checkpoint_keeps_its_pooling(tmp_path, monkeypa
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     (tmp_path / "1_Pooling").mkdir()
     (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_mean_tokens": True}))
-    assert text_classifier.checkpoint_pooling(str(tmp_path)) == "mean"
-    assert text_classifier.checkpoint_pooling(str(tmp_path / "plain-bert")) == "cls"
+    pooling = _load("checkpoint_pooling.py").checkpoint_pooling
+    assert pooling(str(tmp_path)) == "mean"
+    assert pooling(str(tmp_path / "plain-bert")) == "cls"
 
 
 def test_only_the_warning_about_unused_pooler_weights_is_dropped():

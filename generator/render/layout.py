@@ -53,6 +53,8 @@ FEATURE_RULES: dict[str, Rule] = {
     # One BERT training script per framework; either is generated as train.py (TARGET_NAMES).
     "pipelines/__pkg__/train_tensorflow.py": lambda s: uses_bert(s, "tensorflow"),
     "pipelines/__pkg__/train_pytorch.py": lambda s: uses_bert(s, "pytorch"),
+    # How the checkpoint pools a text, which either framework's classifier reads.
+    "pipelines/__pkg__/checkpoint_pooling.py": lambda s: isinstance(s.model, BertModel),
     # The TensorFlow train.py's modules: its input pipelines, its model.
     "pipelines/__pkg__/tfrecord_batches.py": lambda s: uses_bert(s, "tensorflow"),
     "pipelines/__pkg__/keras_classifier.py": lambda s: uses_bert(s, "tensorflow"),

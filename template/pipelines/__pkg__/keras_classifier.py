@@ -2,9 +2,9 @@
 was trained to, with a classification head; and its optimizer (AdamW, warm-up then linear decay).
 
 A sentence-transformers checkpoint says how it pools in 1_Pooling/config.json (all-MiniLM-L6-v2: the mean
-of its tokens' vectors); then the encoder's token vectors are averaged (padding left out) and a dense
-layer of this model's own classifies them. Any other checkpoint gets Hugging Face's sequence classifier
-([CLS] and its pooler). The PyTorch script pools the same.
+of its tokens' vectors; see checkpoint_pooling.py); then the encoder's token vectors are averaged (padding
+left out) and a dense layer of this model's own classifies them. Any other checkpoint gets Hugging Face's
+sequence classifier ([CLS] and its pooler). The PyTorch script pools the same.
 
 Only projects whose model is BERT trained with TensorFlow have this module.
 """
@@ -12,12 +12,11 @@ Only projects whose model is BERT trained with TensorFlow have this module.
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 from typing import Any
 
 import tensorflow as tf
 import tf_keras
+from checkpoint_pooling import checkpoint_pooling
 from safetensors import safe_open
 from safetensors.numpy import load_file
 from transformers import AutoConfig, TFAutoModel, TFAutoModelForSequenceClassification, TFPreTrainedModel
@@ -27,20 +26,6 @@ from transformers.utils import cached_file
 
 class PretrainedModelError(ValueError):
     """pretrained_model cannot be loaded: the user has to name another one."""
-
-
-def checkpoint_pooling(source: str) -> str:
-    """The pooling a sentence-transformers checkpoint was trained with; [CLS] for any other checkpoint."""
-    path = Path(source) / "1_Pooling" / "config.json"
-    if not path.is_file():
-        try:
-            from huggingface_hub import hf_hub_download
-
-            path = Path(hf_hub_download(source, "1_Pooling/config.json"))
-        except Exception:  # noqa: BLE001 - not on the hub, not a sentence-transformers model, or offline
-            return "cls"
-    config = json.loads(path.read_text(encoding="utf-8"))
-    return "mean" if config.get("pooling_mode_mean_tokens") else "cls"
 
 
 def hf_model_class(pooling: str) -> type[TFPreTrainedModel]:

@@ -2,37 +2,23 @@
 and one linear layer.
 
 A sentence-transformers checkpoint says how it pools in 1_Pooling/config.json (mean pooling for
-all-MiniLM-L6-v2); any other checkpoint pools with its [CLS] token. inference.py computes the same from
-train.py's export (it travels alone in model.tar.gz, so it has its own few lines for it).
+all-MiniLM-L6-v2; see checkpoint_pooling.py); any other checkpoint pools with its [CLS] token.
+inference.py computes the same from train.py's export (it travels alone in model.tar.gz, so it has its
+own few lines for it).
 """
 
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 import re
-from pathlib import Path
 from typing import Any
 
 import torch
+from checkpoint_pooling import checkpoint_pooling
 from torch import nn
 from transformers import AutoConfig, AutoModel
 from transformers.models.auto.modeling_auto import MODEL_MAPPING
-
-
-def checkpoint_pooling(source: str) -> str:
-    """The pooling a sentence-transformers checkpoint was trained with; [CLS] for any other checkpoint."""
-    path = Path(source) / "1_Pooling" / "config.json"
-    if not path.is_file():
-        try:
-            from huggingface_hub import hf_hub_download
-
-            path = Path(hf_hub_download(source, "1_Pooling/config.json"))
-        except Exception:  # noqa: BLE001 - not on the hub, not a sentence-transformers model, or offline
-            return "cls"
-    config = json.loads(path.read_text(encoding="utf-8"))
-    return "mean" if config.get("pooling_mode_mean_tokens") else "cls"
 
 
 class TextClassifier(nn.Module):
