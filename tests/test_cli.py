@@ -52,6 +52,19 @@ def test_new_with_a_bad_spec_writes_nothing(write_spec, example_text, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.yaml"]
 
 
+def test_a_reader_that_stops_early_ends_the_command_quietly():
+    """`sagespec schema | head -1`: the pipe closes before everything is written; no traceback."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "sagespec", "schema"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.read(1) == b"{"
+        process.stdout.close()  # what head does once it has its line
+        stderr = process.stderr.read().decode()
+    assert stderr == ""
+    assert process.returncode == 141  # 128 + SIGPIPE, as a shell reports it
+
+
 def test_schema_is_json_schema(capsys):
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
