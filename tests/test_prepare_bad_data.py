@@ -208,3 +208,38 @@ def test_a_column_named_twice_in_the_header_is_an_error_in_both_readers(prepare,
     message = prepare_error(prepare, data, mapping, folder / "out")
     assert message.startswith(f"column {repeated!r} (--{repeated}-column) is in the header of data.csv")
     assert f"(columns {places})" in message
+
+
+NUMBER_LIKE = ["1", "1.0", "1.00", "-1", "-1.0", "1e0", "+1", "01", "1.5", " 2", "2", "2.0", "NA", "x"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    values=st.lists(st.sampled_from(NUMBER_LIKE), min_size=2, max_size=6, unique=True),
+    keys=st.lists(st.sampled_from([v.strip() for v in NUMBER_LIKE]), min_size=2, max_size=6, unique=True),
+)
+def test_validate_and_prepare_agree_on_which_labels_the_mapping_names(
+    prepare, tmp_path_factory, values, keys
+):
+    """Number-like labels ("1.0" for the key "1", a key "1.0" itself, "1e0", "+1"): `sagespec validate`
+    refuses exactly the data that PrepareData refuses, and when both accept, every mapped row is kept.
+    (validate read "1.0" as "1" even where "1.0" was the key, and refused what prepare.py accepts.)"""
+    folder = tmp_path_factory.mktemp("numbers")
+    mapping = {key: f"class{index % 2}" for index, key in enumerate(keys)}
+    data = folder / "data.csv"
+    with data.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows([f"review {value!r} {row}", value] for value in values for row in range(2))
+    loaded = load_spec(write_spec(folder, data, mapping))
+    problems = {field: message for field, message, _ in dataset_problems(loaded.spec, loaded.base_dir)}
+    try:
+        kept = run_prepare(prepare, data, mapping, folder / "out")
+    except prepare.InputError as err:
+        assert "values not in --label-mapping" in str(err) or "class" in str(err), err
+        assert "dataset.label_mapping" in problems or "dataset.source" in problems, (err, problems)
+    else:
+        assert (
+            "dataset.label_mapping" not in problems or "one class only" in problems["dataset.label_mapping"]
+        )
+        assert len(kept) == 2 * sum(value.strip() != "NA" or "NA" in mapping for value in values)

@@ -12,6 +12,7 @@ loader, which runs it even when other sections are broken and reports its findin
 from __future__ import annotations
 
 import csv
+import re
 import sys
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator
@@ -31,6 +32,7 @@ MISSING_VALUES = frozenset(
     {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
      "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}
 )  # fmt: skip
+_INTEGRAL_FLOAT = re.compile(r"-?\d+\.0+")  # prepare.py's own
 MAX_COLUMNS_SHOWN = 20
 MAX_VALUE_SHOWN = 40  # characters of a column name or label value quoted in a message
 
@@ -52,13 +54,13 @@ def _is_missing(value: str, data: Collection[str] = ()) -> bool:
     return (value in MISSING_VALUES and value not in data) or not value.strip()
 
 
-def _number_text(value: str) -> str:
-    """'4.0' and '4' name the same label when a CSV column was written as floats."""
-    try:
-        number = float(value)
-    except ValueError:
-        return value
-    return str(int(number)) if number.is_integer() else value
+def _label_key(value: str, keys: Collection[str]) -> str:
+    """The mapping key a raw label names, as prepare.py's label_strings reads it: stripped, and "4.0" is
+    "4" (an integer column with a gap is written as floats) unless "4.0" itself is a key."""
+    text = value.strip()
+    if text not in keys and _INTEGRAL_FLOAT.fullmatch(text):
+        return text.split(".", 1)[0]
+    return text
 
 
 def _cut(value: str) -> str:
@@ -219,7 +221,7 @@ def _label_problems(ds: Dataset, file_name: str, scan: ColumnScan, *, rows_known
     counts: Counter[str] = Counter()
     for value, n in scan.counts[ds.label_column].items():
         if not _is_missing(value, data=mapping):
-            counts[_number_text(value.strip())] += n
+            counts[_label_key(value, mapping)] += n
     unmapped = {value: n for value, n in counts.items() if value not in mapping}
     if unmapped:
         listed = ", ".join(f"{_cut(v)!r} ({n} rows)" for v, n in sorted(unmapped.items())[:10])
@@ -229,7 +231,7 @@ def _label_problems(ds: Dataset, file_name: str, scan: ColumnScan, *, rows_known
     classes: Counter[str] = Counter()
     for value, n in scan.labelled.items():
         if not _is_missing(value, data=mapping):
-            classes[mapping[_number_text(value.strip())]] += n
+            classes[mapping[_label_key(value, mapping)]] += n
     if not classes:
         return [
             _error(
