@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import json
 import os
 import shutil
 import tarfile
@@ -57,6 +58,17 @@ def script_digest(script: Path) -> dict[str, str]:
                 if sibling.is_file():
                     pending.append(sibling)
     return dict(sorted(found.items()))
+
+
+def training_script_digest(script: Path) -> str:
+    """What a training script's output depends on: the script with the modules beside it that it imports
+    (a BERT train.py's token_batches.py, training_loop.py, ...) and the inference handler beside it,
+    which the BERT export copies into the model (code/inference.py)."""
+    digest = script_digest(script)
+    handler = script.with_name("inference.py")
+    if handler.is_file():
+        digest[handler.name] = file_digest(handler)
+    return json.dumps(digest, sort_keys=True)
 
 
 def tree_files(root: Path) -> list[Path]:

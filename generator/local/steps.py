@@ -29,7 +29,7 @@ from ..plan import (
 )
 from ..spec.catalog import model_kind
 from . import cache
-from .artifacts import file_digest, script_digest
+from .artifacts import file_digest, script_digest, training_script_digest
 from .condition import evaluate_condition
 from .contract import TrainingLayout, local_path, offline_environment, replace_option, rewrite_arguments
 from .process import Job, check, dropped_row_lines, run_command, run_parallel
@@ -228,11 +228,7 @@ def training_program(session: RunSession, step: Step) -> tuple[Path | None, str]
     """The training script (None: the BlazingText stand-in) and the digest of what runs."""
     if step.script:
         script = session.script(step)
-        # The BERT export copies the inference handler into the model (code/inference.py), so a
-        # change to the handler is a change to what the training step produces.
-        handler = script.with_name("inference.py")
-        shipped = [script, handler] if handler.is_file() else [script]
-        return script, "+".join(file_digest(path) for path in shipped)
+        return script, training_script_digest(script)
     if session.spec.model.type == "autopilot":
         from . import automl
 

@@ -96,6 +96,38 @@ def test_a_step_script_is_keyed_with_the_modules_beside_it_that_it_imports(tmp_p
     assert script_digest(tmp_path / "preprocess.py") != before
 
 
+def test_a_training_script_is_keyed_with_its_modules_and_the_handler_its_export_ships(tmp_path):
+    """A BERT train.py imports its batches, model and loop from beside it: editing any of them, or the
+    inference.py the export copies, is a new training step (its cached model is not reused)."""
+    from types import SimpleNamespace
+
+    from sagespec.local.steps import training_program
+
+    train = tmp_path / "train.py"
+    session = SimpleNamespace(script=lambda step: tmp_path / step.script)
+
+    def training_script_digest(script: Path) -> str:  # the implementation part of TrainModel's key
+        found, implementation = training_program(session, SimpleNamespace(script=script.name))
+        assert found == script
+        return implementation
+
+    train.write_text("from token_batches import batches\nfrom training_loop import Trainer\n")
+    (tmp_path / "token_batches.py").write_text("batches = 1\n")
+    (tmp_path / "training_loop.py").write_text("Trainer = object\n")
+    (tmp_path / "evaluate.py").write_text("# another step's script\n")
+    keys = [training_script_digest(train)]
+    (tmp_path / "evaluate.py").write_text("# edited\n")
+    assert training_script_digest(train) == keys[0]
+    for edited in ("training_loop.py", "token_batches.py", "train.py"):
+        (tmp_path / edited).write_text((tmp_path / edited).read_text() + "# edited\n")
+        keys.append(training_script_digest(train))
+    (tmp_path / "inference.py").write_text("def model_fn(model_dir): ...\n")
+    keys.append(training_script_digest(train))
+    (tmp_path / "inference.py").write_text("def model_fn(model_dir): return None\n")
+    keys.append(training_script_digest(train))
+    assert len(set(keys)) == len(keys)
+
+
 def test_steps_reuse_the_newest_finished_copy_whatever_its_key(tmp_path):
     from sagespec.local import cache
 
