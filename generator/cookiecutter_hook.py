@@ -23,6 +23,7 @@ sagespec's dependencies are installed: it imports nothing beyond Jinja at module
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import sys
@@ -84,14 +85,30 @@ def spec_value(spec_file: str, dotted: str, fallback: str) -> str:
     return node if isinstance(node, str) and node.strip() else fallback
 
 
+class HookFailureInOneLine(logging.Filter):
+    """Cookiecutter logs a failed hook with the traceback of its own FailedHookException, under the
+    hook's one-line error; this keeps cookiecutter's message and drops the traceback, which says nothing
+    about the input."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and type(record.exc_info[1]).__name__ == "FailedHookException":
+            record.exc_info = record.exc_text = None
+        return True
+
+
 class SpecDefaults(Extension):
     """For cookiecutter.json: the filter ``spec_value`` (defaults taken from the spec file being
-    answered) and ``sagespec_cwd()``, the folder cookiecutter was started in (hooks run elsewhere)."""
+    answered) and ``sagespec_cwd()``, the folder cookiecutter was started in (hooks run elsewhere).
+
+    Loaded in cookiecutter's own process, it also quiets that process's report of a failed hook."""
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         environment.filters["spec_value"] = spec_value
         environment.globals["sagespec_cwd"] = os.getcwd
+        hooks_logger = logging.getLogger("cookiecutter.hooks")
+        if not any(isinstance(f, HookFailureInOneLine) for f in hooks_logger.filters):
+            hooks_logger.addFilter(HookFailureInOneLine())
 
 
 # ------------------------------------------------------------------------------------------ generation

@@ -125,6 +125,7 @@ def test_bad_spec_file_fails_cleanly_and_leaves_no_folder(run_cookiecutter, tmp_
     assert result.returncode != 0
     assert f"{bad}:" in result.stderr and "model.hyperparameters.epochs" in result.stderr
     assert str(REPO / "generator") not in result.stderr  # no traceback through sagespec
+    assert "Traceback" not in result.stdout + result.stderr
     assert not (tmp_path / "out" / "bad-one").exists()
 
 
@@ -141,6 +142,8 @@ def test_bad_answers_fail_cleanly(run_cookiecutter, tmp_path, args, message):
     assert result.returncode != 0
     assert message in result.stderr
     assert str(REPO / "generator") not in result.stderr
+    # Cookiecutter logs (to stdout) the failed hook without the traceback of its own exception.
+    assert "Traceback" not in result.stdout + result.stderr
     out = tmp_path / "out"
     assert not out.exists() or not any(out.iterdir())
 
