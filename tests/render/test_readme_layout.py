@@ -121,3 +121,19 @@ def test_sagespecs_readme_names_every_module_of_the_pipeline_package():
     } - UNNAMED
     named = set(re.findall(r"[\w.-]+\.(?:py|txt)\b", tree))
     assert modules <= named, sorted(modules - named)
+
+
+def test_a_data_file_name_with_backticks_stays_one_code_span(tmp_path):
+    """The README quotes the pipeline's default input, whose key ends in the data file's name: a name
+    holding a backtick is fenced by more of them, not cut short."""
+    from sagespec.render.engine import markdown_code
+
+    data = tmp_path / "rev`iews.csv"
+    data.write_bytes((DATA / "womens_clothing_ecommerce_reviews.csv").read_bytes())
+    spec = (SPECS / "womens-clothing-blazingtext.yaml").read_text()
+    spec = re.sub(r"(?m)^  source: .*$", '  source: "rev`iews.csv"', spec)
+    (tmp_path / "spec.yaml").write_text(spec)
+    readme = render_project(load_spec(tmp_path / "spec.yaml")).files["README.md"].decode()
+    key = "reviews-blazingtext/data/rev`iews.csv"
+    assert markdown_code(f"s3://<default-bucket>/{key}") in readme
+    assert not re.search(f"(?<!`)`{re.escape(f's3://<default-bucket>/{key}')}`(?!`)", readme)
