@@ -84,7 +84,14 @@ def read_texts(path: Path, text_column: str | None, *, header: bool = True) -> l
     try:
         text = raw.decode("utf-8-sig")  # a spreadsheet's export may start with a byte-order mark
     except UnicodeDecodeError as err:
-        raise BatchError(f"{path}: not UTF-8 text (byte {err.start}): save it as UTF-8 CSV") from None
+        decoded = err.object  # the bytes after a byte-order mark: err.start counts from there
+        line_start = decoded.rfind(b"\n", 0, err.start) + 1
+        line = decoded.count(b"\n", 0, err.start) + 1
+        column = len(decoded[line_start : err.start].decode("utf-8", errors="replace")) + 1
+        raise BatchError(
+            f"{path}: line {line}, column {column} is not UTF-8 text (byte 0x{decoded[err.start]:02x}): "
+            "save it as UTF-8 CSV"
+        ) from None
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         rows = list(reader)

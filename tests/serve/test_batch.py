@@ -14,10 +14,12 @@ import stat
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sagespec.cli import main
 from sagespec.serve import batch
-from sagespec.serve.batch import read_texts, run_batch
+from sagespec.serve.batch import BatchError, read_texts, run_batch
 from sagespec.spec import load_spec
 
 from .conftest import load, register, write_project
@@ -170,7 +172,7 @@ def test_a_byte_order_mark_is_not_part_of_the_header(tmp_path):
         (b"", "the file is empty"),
         (b"  \n\n", "the file is empty"),
         (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03binary", "a binary file"),
-        ("caf\xe9,ok\n".encode("latin-1"), "not UTF-8"),
+        ("Review Text\nok\ncaf\xe9\n".encode("latin-1"), "line 3, column 4 is not UTF-8 text (byte 0xe9)"),
         (b"id,text,Rating\n1,nice,5\n", "no 'Review Text' column in its header (columns: id, text, Rating)"),
         (b"Review Text,Rating\n", "no records to score"),
         (b"Review Text,Rating\nnice,5\nGreat, love it,5\n", "record 3: 3 fields, the header has 2"),
@@ -285,3 +287,25 @@ def test_a_damaged_registered_version_is_a_clear_error_to_batch_and_serve(
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
     with pytest.raises(ServeError, match=message.split(":")[0]):
         load(copy)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lines=st.lists(st.text(alphabet="ab é€,", max_size=12), min_size=1, max_size=40),
+    where=st.floats(0, 1),
+    column=st.integers(0, 12),
+    byte=st.sampled_from([b"\xe9", b"\xff", b"\x80"]),
+    bom=st.sampled_from([b"", b"\xef\xbb\xbf"]),
+)
+def test_a_byte_that_is_no_utf8_is_named_by_its_line_and_column(
+    tmp_path_factory, lines, where, column, byte, bom
+):
+    row = int(where * (len(lines) - 1))
+    column = min(column, len(lines[row]))
+    encoded = [line.encode() for line in lines]
+    encoded[row] = lines[row][:column].encode() + byte + lines[row][column:].encode()
+    data = tmp_path_factory.mktemp("latin") / "reviews.csv"
+    data.write_bytes(bom + b"Review Text\n" + b"\n".join(encoded) + b"\n")
+    with pytest.raises(BatchError) as info:
+        read_texts(data, "Review Text")
+    assert f"line {row + 2}, column {column + 1} is not UTF-8 text (byte 0x{byte[0]:02x})" in str(info.value)
