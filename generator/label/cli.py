@@ -151,7 +151,8 @@ def cmd_local_retrain_data(args: argparse.Namespace) -> int:
     target, count, skipped = retrain_data(Path(args.project_dir), Path(args.out) if args.out else None)
     for line in skipped:
         print(f"left out {line}")
-    print(f"wrote {count} rows to {target} (the dataset's columns; append them to the data to retrain)")
+    rows = "1 row" if count == 1 else f"{count} rows"
+    print(f"wrote {rows} to {target} (the dataset's columns; append them to the data to retrain)")
     return 0
 
 

@@ -126,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         session = session or boto3.Session(region_name=args.region)
         uri = args.ground_truth_s3_uri or schedule_ground_truth_uri(session.client("sagemaker"), args.stage)
         written = upload(session.client("s3"), uri, key, jsonl(records))
-    print(f"wrote {len(records)} labels to {written}")
+    print(f"wrote {len(records)} label{'' if len(records) == 1 else 's'} to {written}")
 
 
 if __name__ == "__main__":

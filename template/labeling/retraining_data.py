@@ -152,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for line in skipped:
         print(f"left out {line}")
     write_rows(rows, args.out)
-    print(f"wrote {len(rows)} rows to {args.out}")
+    print(f"wrote {len(rows)} row{'' if len(rows) == 1 else 's'} to {args.out}")
 
 
 if __name__ == "__main__":

@@ -239,6 +239,18 @@ def test_retrain_data_keeps_working_with_labels_of_captured_traffic(
     assert {r[settings.LABEL_COLUMN] for r in rows} == {settings.RAW_LABELS["1"]}
 
 
+def test_retrain_data_counts_its_rows_in_words(labeling_project, captured, serve, tmp_path, capsys):
+    queue = prepare_queue(labeling_project)
+    server = serve(queue)
+    _submit(server, queue.tasks[0].name, "Positive")
+    assert main(["local", "retrain-data", str(labeling_project), "--out", str(tmp_path / "one.csv")]) == 0
+    assert f"wrote 1 row to {tmp_path / 'one.csv'} " in capsys.readouterr().out
+    for task in queue.tasks[1:]:
+        _submit(server, task.name, "Positive")
+    assert main(["local", "retrain-data", str(labeling_project), "--out", str(tmp_path / "all.csv")]) == 0
+    assert f"wrote {len(queue.tasks)} rows to " in capsys.readouterr().out
+
+
 def test_from_run_ignores_captured_traffic_and_from_capture_needs_some(labeling_project, capsys):
     with pytest.raises(LabelingError, match="no captured traffic in .*data-capture"):
         prepare_queue(labeling_project, source="capture")
