@@ -55,6 +55,20 @@ class ModelSource:
 TEST_SPLIT_PATTERN = "test*.csv"
 
 
+def failed_at(err: BaseException, root: Path) -> str:
+    """``<file>:<line>: <Type>: <message>`` at the innermost frame of ``err`` in a file under ``root``
+    (the project's handler or labeling code), or just the error where none is."""
+    where = ""
+    frame = err.__traceback__
+    while frame is not None:
+        path = Path(frame.tb_frame.f_code.co_filename)
+        if path.is_relative_to(root):
+            where = f"{path.relative_to(root)}:{frame.tb_lineno}: "
+        frame = frame.tb_next
+    message = str(err).splitlines()[0] if str(err) else ""
+    return f"{where}{type(err).__name__}{': ' + message if message else ''}"
+
+
 def find_test_split(run_dir: Path) -> list[Path]:
     """The CSV parts (text,label) of the run's test split, in name order, as PreprocessData wrote them;
     none when the step has not finished."""
@@ -195,22 +209,29 @@ def score_run(project: LabelingProject, run_dir: Path) -> tuple[list[ScoredText]
                 tar.extractall(model_dir, filter="data")
         except (tarfile.TarError, OSError) as err:
             raise LabelingError(f"cannot extract {source.artifact}: {err}") from None
-        if handler_file.is_file():
-            handler = import_file(handler_file, "_sagespec_inference_handler")
-            predict = handler_predictor(handler, model_dir, handler_answer_parser(project))
-            served = f"pipelines/{project.spec.project.package}/inference.py"
-        elif project.spec.model.type == "blazingtext":
-            predict = fasttext_predictor(model_dir, blazingtext_tokenizer(project, package_dir))
-            served = "fastText (model.bin), no inference handler in the project"
-        else:
+        try:
+            if handler_file.is_file():
+                handler = import_file(handler_file, "_sagespec_inference_handler")
+                predict = handler_predictor(handler, model_dir, handler_answer_parser(project))
+                served = f"pipelines/{project.spec.project.package}/inference.py"
+            elif project.spec.model.type == "blazingtext":
+                predict = fasttext_predictor(model_dir, blazingtext_tokenizer(project, package_dir))
+                served = "fastText (model.bin), no inference handler in the project"
+            else:
+                raise LabelingError(
+                    f"{handler_file.relative_to(project.root)} is missing: a BERT model is scored through "
+                    "the project's inference handler (deployment.enabled: true generates it)"
+                )
+            predictions: list[dict[str, Any]] = []
+            texts = [text for text, _ in rows]
+            for start in range(0, len(texts), BATCH_SIZE):
+                predictions += predict(texts[start : start + BATCH_SIZE])
+        except (LabelingError, ImportError):
+            raise  # ours, or a library to install: the command reports those itself
+        except Exception as err:  # noqa: BLE001 - the project's own code failed: where, not a traceback
             raise LabelingError(
-                f"{handler_file.relative_to(project.root)} is missing: a BERT model is scored through the "
-                "project's inference handler (deployment.enabled: true generates it)"
-            )
-        predictions: list[dict[str, Any]] = []
-        texts = [text for text, _ in rows]
-        for start in range(0, len(texts), BATCH_SIZE):
-            predictions += predict(texts[start : start + BATCH_SIZE])
+                f"scoring the test split of run {run_dir.name} failed: {failed_at(err, project.root)}"
+            ) from None
     if len(predictions) != len(rows):
         raise LabelingError(f"the model answered {len(predictions)} predictions for {len(rows)} texts")
     scored = [

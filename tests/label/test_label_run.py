@@ -77,6 +77,25 @@ def test_without_the_handler_or_the_blazingtext_writer_the_error_names_the_missi
         prepare_queue(copy)
 
 
+@pytest.mark.parametrize(
+    ("function", "error"),
+    [("predict_fn", "ValueError('the team broke this')"), ("model_fn", "KeyError('model.bin')")],
+)
+def test_a_handler_that_fails_is_one_line_naming_where(run_project, tmp_path, capsys, function, error):
+    """The team's edit of inference.py raises: `label` names the file and line, as a failed step does."""
+    copy = Path(shutil.copytree(run_project, tmp_path / "project"))
+    handler = copy / "pipelines" / "reviews_blazingtext" / "inference.py"
+    text = handler.read_text()
+    head, body = text.split(f"\ndef {function}(", 1)
+    signature, rest = body.split(":\n", 1)
+    handler.write_text(f"{head}\ndef {function}({signature}:\n    raise {error}\n{rest}")
+    line = f"{head}\ndef {function}({signature}:\n".count("\n") + 1
+    assert main(["local", "label", str(copy)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"pipelines/reviews_blazingtext/inference.py:{line}: {error.split('(')[0]}" in err
+
+
 def test_answers_become_rows_in_the_datasets_format(run_project, serve, tmp_path):
     queue = prepare_queue(run_project, limit=3)
     server = serve(queue)
