@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -53,16 +54,17 @@ def test_new_with_a_bad_spec_writes_nothing(write_spec, example_text, tmp_path):
 
 
 def test_a_reader_that_stops_early_ends_the_command_quietly():
-    """`sagespec schema | head -1`: the pipe closes before everything is written; no traceback."""
-    with subprocess.Popen(
-        [sys.executable, "-m", "sagespec", "schema"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    ) as process:
-        assert process.stdout is not None and process.stderr is not None
-        assert process.stdout.read(1) == b"{"
-        process.stdout.close()  # what head does once it has its line
-        stderr = process.stderr.read().decode()
-    assert stderr == ""
-    assert process.returncode == 141  # 128 + SIGPIPE, as a shell reports it
+    """`sagespec schema | head -1`: the reader is gone before everything is written; no traceback."""
+    reader, writer = os.pipe()
+    os.close(reader)  # gone before the first write: every write fails as head's closed pipe makes it
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "sagespec", "schema"], stdout=writer, stderr=subprocess.PIPE, text=True
+        )
+    finally:
+        os.close(writer)
+    assert result.stderr == ""
+    assert result.returncode == 141  # 128 + SIGPIPE, as a shell reports it
 
 
 def test_schema_is_json_schema(capsys):
