@@ -69,14 +69,20 @@ def test_the_bias_checks_process_without_smclarify_is_one_line(
     ]
 
 
-def test_every_local_command_reports_a_missing_module(helpers, monkeypatch):
+def _a_project_folder(tmp_path: Path) -> Path:
+    """What the commands check before they start: a folder with a spec.yaml (the runner is replaced)."""
+    (tmp_path / "spec.yaml").write_text("# the replaced runner reads nothing\n")
+    return tmp_path
+
+
+def test_every_local_command_reports_a_missing_module(helpers, monkeypatch, tmp_path):
     from sagespec.local import runner
 
     def run_pipeline(options):
         import optuna_is_not_installed  # noqa: F401
 
     monkeypatch.setattr(runner, "run_pipeline", run_pipeline)
-    result = helpers.run_cli(["local", "run", "somewhere"])
+    result = helpers.run_cli(["local", "run", str(_a_project_folder(tmp_path))])
     assert (result.code, result.err) == (
         2,
         "error: sagespec local run needs the Python module 'optuna_is_not_installed', which is not "
@@ -84,7 +90,7 @@ def test_every_local_command_reports_a_missing_module(helpers, monkeypatch):
     )
 
 
-def test_a_missing_module_of_sagespec_itself_keeps_its_traceback(helpers, monkeypatch):
+def test_a_missing_module_of_sagespec_itself_keeps_its_traceback(helpers, monkeypatch, tmp_path):
     from sagespec.local import runner
 
     def run_pipeline(options):
@@ -92,7 +98,7 @@ def test_a_missing_module_of_sagespec_itself_keeps_its_traceback(helpers, monkey
 
     monkeypatch.setattr(runner, "run_pipeline", run_pipeline)
     with pytest.raises(ModuleNotFoundError):
-        helpers.run_cli(["local", "run", "somewhere"])
+        helpers.run_cli(["local", "run", str(_a_project_folder(tmp_path))])
 
 
 def test_the_step_process_output_is_read_for_the_module(tmp_path, without_in_subprocesses):
