@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -13,6 +14,18 @@ REPO = Path(__file__).resolve().parents[1]
 SPECS = REPO / "specs"
 DATA = REPO / "data"
 EXAMPLE_SPECS = sorted(SPECS.glob("*.yaml"))
+
+
+def import_beside(path: Path, name: str) -> ModuleType:
+    """A step script (a template's or a project's) imported as it runs in its container, where the
+    modules beside it are importable: preprocess.py imports prepare.py, train.py its training modules."""
+    from sagespec.project_modules import import_file
+
+    sys.path.insert(0, str(path.parent))
+    try:
+        return import_file(path, name)
+    finally:
+        sys.path.remove(str(path.parent))
 
 
 def run_in_project(project: Path, *args: str, timeout: int = 1200) -> subprocess.CompletedProcess[str]:

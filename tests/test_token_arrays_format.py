@@ -6,7 +6,6 @@ training each use."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -14,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sagespec.project_modules import import_file
+from .conftest import import_beside
 
 pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -28,12 +27,7 @@ TEXTS = st.lists(st.lists(st.sampled_from(PIECES), max_size=40).map("".join), mi
 
 
 def _module(name: str) -> ModuleType:
-    # A step script imports the modules beside it (preprocess.py: prepare.py), as it does in its container.
-    sys.path.insert(0, str(PACKAGE))
-    try:
-        return import_file(PACKAGE / name, f"_template_{Path(name).stem}")
-    finally:
-        sys.path.remove(str(PACKAGE))
+    return import_beside(PACKAGE / name, f"_template_{Path(name).stem}")
 
 
 WRITER, HANDLER, PREPROCESS = (

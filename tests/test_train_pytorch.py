@@ -20,9 +20,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sagespec.project_modules import import_file
 from sagespec.spec.catalog import BERT_PYTORCH
 
+from .conftest import import_beside
 from .smdebug_env import DEBUG_TENSORS, read_trial
 
 pytest.importorskip("torch")
@@ -47,12 +47,7 @@ TEXTS = {
 
 
 def _load(name: str) -> ModuleType:
-    # The script imports the modules beside it, as it does in its container.
-    sys.path.insert(0, str(PACKAGE))
-    try:
-        return import_file(PACKAGE / name, f"_template_{Path(name).stem}")
-    finally:
-        sys.path.remove(str(PACKAGE))
+    return import_beside(PACKAGE / name, f"_template_{Path(name).stem}")
 
 
 train_pytorch = _load("train_pytorch.py")
