@@ -31,6 +31,13 @@ class Issue:
         return f"{where}: {self.severity}: {field}: {self.message}"
 
 
+def shown_name(name: object, limit: int = 80) -> str:
+    """A file or folder name (or a value) for a message, cut to ``limit`` characters: a name too long for
+    the file system, the very thing an error may be about, is not repeated whole."""
+    text = str(name)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 class SagespecError(Exception):
     """Base of every error sagespec reports to a user. ``exit_code`` is what the CLI exits with."""
 

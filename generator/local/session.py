@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import DataError, LocalRunError, SagespecError
+from ..errors import DataError, LocalRunError, SagespecError, shown_name
 from ..plan import Step, build_plan
 from ..spec.catalog import algorithm_for
 from ..spec.models import BertModel, Spec
@@ -77,8 +77,7 @@ class RunSession:
             return self._existing_dataset_path()
         except OSError as err:  # a name too long, no permission, an I/O error
             origin = "--data" if self.options.data is not None else "dataset.source"
-            name = str(err.filename or "")
-            shown = name if len(name) <= 80 else name[:80] + "..."
+            shown = shown_name(err.filename or "")
             raise DataError(f"{origin}: cannot read the data file {shown}: {err.strerror or err}") from None
 
     def _existing_dataset_path(self) -> Path:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import jinja2
 
-from ..errors import GenerationError
+from ..errors import GenerationError, shown_name
 from ..spec.dataset_check import facet_values
 from ..spec.loader import LoadedSpec, parse_yaml
 from .context import build_context, local_data_path
@@ -101,9 +101,9 @@ def _dataset_bytes(loaded: LoadedSpec) -> bytes | None:
             f"{loaded.path or 'spec'}: dataset.source: {source} is a folder, not a file"
         ) from None
     except OSError as err:  # a name too long, no permission, an I/O error
-        shown = str(source) if len(str(source)) <= 80 else str(source)[:80] + "..."
+        reason = err.strerror or err
         raise GenerationError(
-            f"{loaded.path or 'spec'}: dataset.source: cannot read {shown}: {err.strerror or err}"
+            f"{loaded.path or 'spec'}: dataset.source: cannot read {shown_name(source)}: {reason}"
         ) from None
 
 

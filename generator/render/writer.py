@@ -10,7 +10,7 @@ import stat
 import tempfile
 from pathlib import Path, PurePosixPath
 
-from ..errors import GenerationError, UnsafePathError
+from ..errors import GenerationError, UnsafePathError, shown_name
 
 
 def safe_target(root: Path, rel: PurePosixPath | str) -> Path:
@@ -95,8 +95,9 @@ def _writable_folder(output: Path) -> Path:
                     raise GenerationError(f"cannot create {output}: {ancestor} is not a folder")
                 break
     except OSError as exc:  # a name too long, a folder without permission
-        shown = str(output) if len(str(output)) <= 80 else str(output)[:80] + "..."
-        raise GenerationError(f"cannot use {shown} as the output folder: {exc.strerror or exc}") from None
+        raise GenerationError(
+            f"cannot use {shown_name(output)} as the output folder: {exc.strerror or exc}"
+        ) from None
     return output
 
 

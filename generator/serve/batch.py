@@ -38,6 +38,7 @@ from types import ModuleType
 from typing import Any, TextIO
 
 from ..deployment import ModelSelection, build_deployment
+from ..errors import shown_name
 from ..local.registry import MODEL_FILE
 from ..local.runs import registry_root, runs_root
 from ..spec.models import Spec
@@ -76,7 +77,7 @@ def read_texts(path: Path, text_column: str | None, *, header: bool = True) -> l
             raise BatchError(f"{path}: not a file")
         raw = path.read_bytes()
     except OSError as err:  # a name too long, no permission, an I/O error
-        raise BatchError(f"{_shown(path)}: cannot read it: {err.strerror or err}") from None
+        raise BatchError(f"{shown_name(path)}: cannot read it: {err.strerror or err}") from None
     if not raw.strip():
         raise BatchError(f"{path}: the file is empty")
     if b"\0" in raw[:SNIFF_BYTES]:
@@ -151,12 +152,6 @@ def answers(handler: ModuleType, model: Any, texts: list[str], accept: str = JSO
             yield body
 
 
-def _shown(path: Path) -> str:
-    """A path for a message, cut short: a name too long for the file system is not repeated whole."""
-    text = str(path)
-    return text if len(text) <= 80 else text[:80] + "..."
-
-
 def output_path(data: Path, output_dir: Path) -> Path:
     return output_dir / f"{data.name}{OUTPUT_SUFFIX}"
 
@@ -228,7 +223,7 @@ def run_batch(
         except ValueError as err:  # what the endpoint answers 400: a record the handler refuses
             raise BatchError(f"{data}: the handler refused a record: {err}") from None
         except OSError as err:  # --output is a file, read-only, too long a name: nothing was written
-            raise BatchError(f"cannot write {_shown(target)}: {err.strerror or err}") from None
+            raise BatchError(f"cannot write {shown_name(target)}: {err.strerror or err}") from None
     if count != len(texts):
         raise ServeError(f"wrote {count} answers for {len(texts)} records")
     return BatchResult(target, count, chosen.version, time.perf_counter() - started)

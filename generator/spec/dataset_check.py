@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ..errors import Issue, SpecError
+from ..errors import Issue, SpecError, shown_name
 from .findings import Finding
 from .loader import LoadedSpec, load_spec, locate
 from .models import Bias, Dataset, Spec
@@ -64,7 +64,7 @@ def _label_key(value: str, keys: Collection[str]) -> str:
 
 
 def _cut(value: str) -> str:
-    return value if len(value) <= MAX_VALUE_SHOWN else value[:MAX_VALUE_SHOWN] + "..."
+    return shown_name(value, MAX_VALUE_SHOWN)
 
 
 def _quoted(names: Iterable[str]) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import NotAProjectError
+from ..errors import NotAProjectError, shown_name
 
 if TYPE_CHECKING:
     from .loader import LoadedSpec
@@ -32,9 +32,9 @@ def project_spec_path(project_dir: Path | str) -> Path:
                 "(`sagespec new SPEC -o DIR` makes one)"
             )
     except OSError as err:  # a name too long, a folder without permission
-        name = str(project_dir)
-        shown = name if len(name) <= 80 else name[:80] + "..."
-        raise NotAProjectError(f"{shown}: cannot use this folder: {err.strerror or err}") from None
+        raise NotAProjectError(
+            f"{shown_name(project_dir)}: cannot use this folder: {err.strerror or err}"
+        ) from None
     return path
 
 
