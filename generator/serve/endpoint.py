@@ -93,14 +93,13 @@ def _package(registry: Path, group: str, version: int) -> dict[str, Any]:
     path = registry / group / str(version) / PACKAGE_FILE
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON
-        document = exc
-    if not isinstance(document, dict):
-        reason = f": {document}" if isinstance(document, Exception) else ": not a JSON object"
+        if not isinstance(document, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON, not an object
         raise ServeError(
-            f"{path} is damaged{reason}: restore it, or remove the folder {path.parent} to drop that "
+            f"{path} is damaged: {exc}: restore it, or remove the folder {path.parent} to drop that "
             "version from the local registry"
-        )
+        ) from None
     return document
 
 
