@@ -41,6 +41,7 @@ from ..deployment import ModelSelection, build_deployment
 from ..errors import shown_name
 from ..local.registry import MODEL_FILE
 from ..local.runs import registry_root, runs_root
+from ..spec.dataset_check import not_utf8_at
 from ..spec.models import Spec
 from ..spec.project_file import load_project_spec
 from .endpoint import ServeError, _call_model_fn, _note, _unpack, load_handler, select_version
@@ -85,14 +86,9 @@ def read_texts(path: Path, text_column: str | None, *, header: bool = True) -> l
     try:
         text = raw.decode("utf-8-sig")  # a spreadsheet's export may start with a byte-order mark
     except UnicodeDecodeError as err:
-        decoded = err.object  # the bytes after a byte-order mark: err.start counts from there
-        line_start = decoded.rfind(b"\n", 0, err.start) + 1
-        line = decoded.count(b"\n", 0, err.start) + 1
-        column = len(decoded[line_start : err.start].decode("utf-8", errors="replace")) + 1
-        raise BatchError(
-            f"{path}: line {line}, column {column} is not UTF-8 text (byte 0x{decoded[err.start]:02x}): "
-            "save it as UTF-8 CSV"
-        ) from None
+        # err.object: the bytes after a byte-order mark, which is no line's column.
+        where = not_utf8_at(err.object.split(b"\n")) or "not UTF-8 text"
+        raise BatchError(f"{path}: {where}: save it as UTF-8 CSV") from None
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         rows = list(reader)

@@ -93,18 +93,22 @@ def _text_lines(handle: Iterable[str]) -> Iterator[str]:
         yield line
 
 
+def not_utf8_at(lines: Iterable[bytes]) -> str | None:
+    """Where ``lines`` (a file's, in order) first hold a byte that is no UTF-8: "line N, column C is not
+    UTF-8 text (byte 0xXX)"; None when there is none."""
+    for number, raw in enumerate(lines, start=1):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            column = len(raw[: err.start].decode("utf-8")) + 1
+            return f"line {number}, column {column} is not UTF-8 text (byte 0x{raw[err.start]:02x})"
+    return None
+
+
 def _not_utf8(path: Path) -> UnreadableData:
     """Where the file stops being UTF-8 (the text reader decodes in chunks, so it cannot say)."""
     with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                column = len(raw[: err.start].decode("utf-8")) + 1
-                return UnreadableData(
-                    f"line {number}, column {column} is not UTF-8 text (byte 0x{raw[err.start]:02x})"
-                )
-    return UnreadableData("it is not UTF-8 text")
+        return UnreadableData(not_utf8_at(handle) or "it is not UTF-8 text")
 
 
 @lru_cache(maxsize=8)
