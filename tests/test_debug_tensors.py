@@ -54,7 +54,8 @@ import debug_tensors
 from smdebug.core.modes import ModeKeys
 from smdebug.core.writer import FileWriter
 
-folder = Path(tempfile.mkdtemp())
+scratch = tempfile.TemporaryDirectory()
+folder = Path(scratch.name)
 results = []
 for step, mode, mode_step, value, wall_time in json.loads(sys.argv[1]):
     with FileWriter(trial_dir=str(folder), worker="worker_0", step=step) as writer:
@@ -65,6 +66,7 @@ for step, mode, mode_step, value, wall_time in json.loads(sys.argv[1]):
     ours = debug_tensors.tfrecord(debug_tensors.loss_event(value, step, mode, mode_step, wall_time))
     index = json.loads((folder / "index" / f"{step // 1000:09d}" / f"{name}.json").read_text())
     results.append({"same": theirs == ours, "length": len(theirs), "index": index})
+scratch.cleanup()
 print(json.dumps(results))
 """
 

@@ -31,7 +31,7 @@ BUILD = textwrap.dedent(
     from tests.api_requests import request_problems
     from tests.offline_pipeline import Resolver, build_offline
 
-    with build_offline(Path(tempfile.mkdtemp())) as built:
+    with tempfile.TemporaryDirectory() as tmp, build_offline(Path(tmp)) as built:
         step = built.step("TrainModel")
         service = botocore.session.get_session().get_service_model("sagemaker")
         request = Resolver(built.definition, service).concretize(step["Arguments"])
