@@ -18,6 +18,7 @@ import signal
 import socket
 import struct
 import sys
+import tempfile
 import threading
 from collections.abc import Sequence
 
@@ -140,6 +141,7 @@ def _run_request(request: dict[str, object]) -> int:
     os.chdir(str(request["cwd"]))
     os.environ.clear()
     os.environ.update(request["env"])  # type: ignore[arg-type]
+    tempfile.tempdir = None  # read TMPDIR again, as a fresh interpreter would
     return _run(list(request["argv"]))  # type: ignore[arg-type]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -58,15 +59,20 @@ def run_command(
 
     Setting ``stop`` (from ``echo``, say) terminates the command, as SageMaker stops a training job
     that a tuning job's early stopping gives up on; its return code then tells of the signal.
+
+    The command gets a temporary folder of its own (TMPDIR), removed when it has ended, as a
+    container's /tmp goes with it: a step stopped by a signal cannot clean up its temporary files.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    full_env = {**os.environ, **env}
     out: list[str] = []
     err: list[str] = []
     lock = threading.Lock()
-    with log_path.open("w", encoding="utf-8") as log:
+    with (
+        log_path.open("w", encoding="utf-8") as log,
+        tempfile.TemporaryDirectory(prefix="sagespec-step-", ignore_cleanup_errors=True) as scratch,
+    ):
         log.write("$ " + " ".join(command) + "\n")
-        proc = _start(command, cwd, full_env)
+        proc = _start(command, cwd, {**os.environ, **env, "TMPDIR": scratch})
         threads = [
             threading.Thread(target=_pump, args=(proc.stdout, out, log, lock, echo), daemon=True),
             threading.Thread(target=_pump, args=(proc.stderr, err, log, lock, echo), daemon=True),

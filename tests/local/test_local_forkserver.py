@@ -8,6 +8,7 @@ with a message, an uncaught Ctrl-C, exit handlers and threads still running at t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -26,11 +27,12 @@ from sagespec.local.process import Job, run_command, run_parallel
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the fork server runs on Linux only")
 
 PROBE = """
-import atexit, json, os, sys, threading, time
+import atexit, json, os, sys, tempfile, threading, time
 
 def report():
     print(json.dumps({
         "argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ), "path": sys.path,
+        "tempdir": tempfile.gettempdir(),
         "name": __name__, "file": __file__, "stdin": sys.stdin.read(),
         "preloaded": "colorsys" in sys.modules, "fds": sorted(os.listdir("/proc/self/fd")),
     }))
@@ -72,8 +74,13 @@ def _run(tmp_path: Path, command: list[str], name: str, how: str = "fresh"):
 
 
 def _seen(done) -> tuple[dict, list[str]]:
+    """What the probe saw, less its temporary folder (each run has its own), and what it printed after."""
     first, *rest = done.stdout.splitlines()
-    return json.loads(first), rest
+    seen = json.loads(first)
+    scratch = seen["env"].pop("TMPDIR")
+    assert seen.pop("tempdir") == scratch and Path(scratch).name.startswith("sagespec-step-")
+    assert not Path(scratch).exists()  # removed once the step ended
+    return seen, rest
 
 
 @pytest.mark.parametrize("how", ["forked", "warm"])
@@ -134,6 +141,30 @@ def test_a_stopped_step_dies_of_sigterm_as_a_fresh_one_does(tmp_path):
         )
     assert done.returncode == -signal.SIGTERM
     assert time.monotonic() - began < 30
+
+
+@pytest.mark.parametrize("forked", [False, True])
+def test_a_stopped_step_leaves_no_temporary_files_behind(tmp_path, forked):
+    script = tmp_path / "slow.py"
+    script.write_text(
+        "import tempfile, time\n"
+        "with tempfile.NamedTemporaryFile(delete=False) as f:\n"
+        "    print(f.name, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    made: list[Path] = []
+    stop = threading.Event()
+
+    def echo(line: str) -> None:
+        made.append(Path(line))
+        stop.set()
+
+    command = [sys.executable, str(script)]
+    with forkserver.serving([], {}) if forked else contextlib.nullcontext():
+        done = run_command(command, cwd=tmp_path, env={}, log_path=tmp_path / "log", echo=echo, stop=stop)
+    assert done.returncode == -signal.SIGTERM  # killed: no clean-up of its own ran
+    assert made and made[0].parent.name.startswith("sagespec-step-")
+    assert not made[0].parent.exists()
 
 
 def test_parallel_workers_each_get_their_own_process_and_output(tmp_path):
