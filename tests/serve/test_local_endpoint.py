@@ -11,6 +11,7 @@ import contextlib
 import http.client
 import io
 import json
+import os
 import shutil
 import signal
 import socket
@@ -251,8 +252,11 @@ def serve_process(
     SIG_IGN (what a background job of a non-interactive shell inherits), whatever the test runner has.
     """
     command = [sys.executable, "-m", "sagespec", "local", "serve", str(project), "--port", "0"]
+    scratch = project.parent / "serve-tmp"  # what a killed server cannot remove stays in the test's folder
+    scratch.mkdir(exist_ok=True)
     process = subprocess.Popen(
         command,
+        env={**os.environ, "TMPDIR": str(scratch)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
