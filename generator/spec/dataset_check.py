@@ -288,8 +288,9 @@ def facet_values(loaded: LoadedSpec) -> dict[str, list[str]]:
         scan = _scan(spec, path)
     except (UnreadableData, OSError):
         return {}  # validation reports it, and so does rendering, which copies the file
+    # Blank values and the strings prepare.py reads as missing are no facet value: those rows have none.
     return {
-        column: sorted(value for value in scan.counts[column] if value.strip())
+        column: sorted(v for v in scan.counts[column] if v.strip() and v not in MISSING_VALUES)
         for column in wanted
         if column in scan.counts
     }

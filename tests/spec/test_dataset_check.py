@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sagespec.cli import main
 from sagespec.errors import SpecError
 from sagespec.spec import load_spec
-from sagespec.spec.dataset_check import check_dataset_file, dataset_problems
+from sagespec.spec.dataset_check import check_dataset_file, dataset_problems, facet_values
 
 
 def issues_for(path):
@@ -71,6 +71,12 @@ def problems_in(tmp_path, write_spec, example_text, content: bytes | str) -> dic
 def test_rows_with_an_empty_label_are_not_unmapped_values(tmp_path, write_spec, example_text):
     rows = "good,5,Dresses\nbad,1,Dresses\nno label,,Dresses\nblank, ,Knits\nna,NA,Knits\n"
     assert problems_in(tmp_path, write_spec, example_text, HEADER + rows) == {}
+
+
+def test_facet_values_are_those_preprocessing_keeps(tmp_path, write_spec, example_text):
+    rows = "a,5,Dresses\nb,1,NA\nc,4,null\nd,2, \ne,3,\nf,1,Knits\ng,5,N/A\nh,4,Dresses\n"
+    loaded = spec_for(tmp_path, write_spec, example_text, HEADER + rows)
+    assert facet_values(loaded) == {"Class Name": ["Dresses", "Knits"]}  # prepare.py reads NA as missing
 
 
 def test_a_non_empty_unmapped_label_is_still_an_error(tmp_path, write_spec, example_text):
