@@ -22,6 +22,7 @@ from ..errors import DataError, LocalRunError
 from . import forkserver
 from .artifacts import text_tail
 from .deps import from_step_output
+from .startup_noise import is_startup_noise
 
 EXIT_BAD_INPUT = 2  # the step scripts' (and the stand-ins') exit code for data that does not fit
 
@@ -174,16 +175,22 @@ def check(step: str, result: Completed, log_path: Path) -> None:
     missing = from_step_output(result.stderr, step)
     if missing is not None:
         raise missing
+    stderr, stdout = _without_startup_noise(result.stderr), _without_startup_noise(result.stdout)
     if result.returncode == EXIT_BAD_INPUT:
-        message = text_tail(result.stderr, 8) or text_tail(result.stdout, 8) or "bad input (exit 2)"
+        message = text_tail(stderr, 8) or text_tail(stdout, 8) or "bad input (exit 2)"
         raise DataError(f"{step}: {message}")
-    tail = text_tail(result.stderr or result.stdout, 15)
+    tail = text_tail(stderr or stdout, 15)
     how = (
         f"exit code {result.returncode}"
         if result.returncode > 0
         else f"killed by signal {-result.returncode}"
     )
     raise LocalRunError(f"{step} failed ({how}). Last lines of its output:\n{tail}\nfull log: {log_path}")
+
+
+def _without_startup_noise(text: str) -> str:
+    """``text`` less TensorFlow's start-up lines, which would otherwise head a failed step's message."""
+    return "\n".join(line for line in text.splitlines() if not is_startup_noise(line))
 
 
 DROPPED_ROWS_LINE = re.compile(r"^dropped (\d+) rows? (.*)$", re.MULTILINE)

@@ -23,6 +23,7 @@ from .background import Background
 from .runs import RunOptions, RunResult, StepResult, runs_root
 from .selection import Selection
 from .shards import SHARDED, worker_count
+from .startup_noise import is_startup_noise
 from .tracking import tracking_environment
 
 
@@ -65,11 +66,17 @@ class RunSession:
         stream = self.options.out or sys.stdout
         print(text, file=stream, flush=True)
 
-    def echo(self) -> Callable[[str], None] | None:
-        """Where a step's own log lines are echoed (indented under its heading); None when quiet."""
+    def echo(self, tag: str = "") -> Callable[[str], None] | None:
+        """Where a step's own log lines are echoed (indented under its heading, after ``tag``); None when
+        quiet. TensorFlow's start-up noise stays in the step's log only (see local/startup_noise.py)."""
         if self.options.quiet:
             return None
-        return lambda line: self.say(f"      | {line}")
+
+        def echo(line: str) -> None:
+            if not is_startup_noise(line):
+                self.say(f"      | {tag}{line}")
+
+        return echo
 
     # ------------------------------------------------------------------------------------------ inputs
     def _dataset_path(self) -> Path:

@@ -120,15 +120,16 @@ def processing(session: RunSession, step: Step, record: StepResult) -> None:
 def _worker_echo(session: RunSession, worker: Worker, workers: int) -> Callable[[str], None] | None:
     """Where a worker's lines are echoed: under the step's heading, tagged with the worker's index
     when there are several (their lines interleave)."""
-    echo = session.echo()
-    if echo is None or workers == 1:
-        return echo
+    if workers == 1:
+        return session.echo()
+    echo = session.echo(tag=f"[{worker.index}] ")
+    if echo is None:
+        return None
     lock = session.echo_lock
-    tag = f"[{worker.index}] "
 
     def tagged(line: str) -> None:
         with lock:
-            echo(tag + line)
+            echo(line)
 
     return tagged
 
