@@ -68,9 +68,12 @@ def load_pretrained(source: str, classes: list[str], pooling: str) -> TFPreTrain
         return model_class.from_pretrained(source, **load_options)
     model = model_class.from_config(config)
     model.build_in_name_scope()
+    # Older PyTorch checkpoints (all-MiniLM-L6-v2's among them) saved the position ids, a constant the TF
+    # model makes itself: left out, else transformers warns that they went unused.
+    state = {name: array for name, array in load_file(weights).items() if not name.endswith("position_ids")}
     # Missing keys are allowed: the classification head is new (transformers logs what it initialised).
     load_pytorch_state_dict_in_tf2_model(
-        model, load_file(weights), tf_inputs=False, allow_missing_keys=True, ignore_mismatched_sizes=True
+        model, state, tf_inputs=False, allow_missing_keys=True, ignore_mismatched_sizes=True
     )
     return model
 
