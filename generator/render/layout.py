@@ -67,9 +67,15 @@ FEATURE_RULES: dict[str, Rule] = {
     "pipelines/__pkg__/model_bert_pytorch.py": lambda s: uses_bert(s, "pytorch"),
     "pipelines/__pkg__/model_blazingtext.py": lambda s: s.model.type == "blazingtext",
     "pipelines/__pkg__/model_autopilot.py": lambda s: s.model.type == "autopilot",
+    # evaluate.py's predictions, by the model the spec trains (evaluation_inputs.py, what they share, is
+    # in every project).
+    "pipelines/__pkg__/predict_blazingtext.py": lambda s: s.model.type == "blazingtext",
+    "pipelines/__pkg__/predict_autopilot.py": lambda s: s.model.type == "autopilot",
+    "pipelines/__pkg__/predict_tensorflow.py": lambda s: uses_bert(s, "tensorflow"),
+    "pipelines/__pkg__/predict_pytorch.py": lambda s: uses_bert(s, "pytorch"),
     # preprocess.py's optional parts: the training-format writers (BlazingText's lines; BERT's TFRecords or
     # token arrays) and the Feature Store ingestion.
-    # (evaluate.py tokenizes with it for an AutoML search's fastText candidate too.)
+    # (predict_autopilot.py tokenizes with it for an AutoML search's fastText candidate too.)
     "pipelines/__pkg__/blazingtext_format.py": lambda s: s.model.type in ("blazingtext", "autopilot"),
     "pipelines/__pkg__/tfrecord_format.py": lambda s: uses_bert(s, "tensorflow"),
     "pipelines/__pkg__/token_arrays_format.py": lambda s: uses_bert(s, "pytorch"),

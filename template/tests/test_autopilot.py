@@ -124,6 +124,7 @@ def test_evaluate_scores_the_batch_transform_output(evaluate: Any, tmp_path: Pat
     predictions.mkdir()
     (predictions / "test-b.csv.out").write_text('text,label,1\n"fine, I guess",0,0\n', encoding="utf-8")
     (predictions / "test-a.csv.out").write_text("text,label,-1\nawful,-1,-1\nlovely,1,0\n", encoding="utf-8")
-    truth, predicted = evaluate.predict_automl(predictions, tmp_path / "test")
+    scorer = evaluate.predictor("autopilot", predictions)
+    truth, predicted = scorer.predict(predictions, tmp_path / "test", ["-1", "0", "1"])
     assert truth == ["-1", "1", "0"]
     assert predicted == ["-1", "0", "0"]

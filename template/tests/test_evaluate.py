@@ -32,6 +32,20 @@ def evaluate(monkeypatch: pytest.MonkeyPatch) -> Any:
     return module
 
 
+def beside_evaluate(name: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """One of the modules evaluate.py imports, as it imports it; skipped where this project has none (each
+    project has the predictions of its own model only)."""
+    if not (SCRIPTS / f"{name}.py").is_file():
+        pytest.skip(f"this project's model is not scored by {name}.py")
+    monkeypatch.syspath_prepend(str(SCRIPTS))
+    return importlib.import_module(name)
+
+
+@pytest.fixture
+def blazingtext(monkeypatch: pytest.MonkeyPatch) -> Any:
+    return beside_evaluate("predict_blazingtext", monkeypatch)
+
+
 def write_test_split(test_dir: Path, parts: dict[str, str]) -> Path:
     """A test split folder: labels.json, the CSV part preprocess.py writes beside the lines, and ``parts``."""
     test_dir.mkdir(parents=True, exist_ok=True)
@@ -45,7 +59,7 @@ def write_test_split(test_dir: Path, parts: dict[str, str]) -> Path:
 # ---------------------------------------------------------------------------------------------- BlazingText
 
 
-def test_every_blazingtext_part_is_read_in_name_order(evaluate: Any, tmp_path: Path) -> None:
+def test_every_blazingtext_part_is_read_in_name_order(blazingtext: Any, tmp_path: Path) -> None:
     # Parts are named after preprocess.py's input files, not numbered: the order is the names' order.
     test_dir = write_test_split(
         tmp_path / "test",
@@ -55,45 +69,51 @@ def test_every_blazingtext_part_is_read_in_name_order(evaluate: Any, tmp_path: P
             "test-reviews-a-00000.txt": "__label__very%20bad awful fit\n",
         },
     )
-    truth, texts = evaluate.read_blazingtext_lines(test_dir)
+    truth, texts = blazingtext.read_blazingtext_lines(test_dir)
     assert truth == ["very bad", "ok", "good", "good"]
     assert texts == ["awful fit", "fine", "lovely", "great dress"]
 
 
-def test_the_single_test_txt_of_an_earlier_project_is_read(evaluate: Any, tmp_path: Path) -> None:
+def test_the_single_test_txt_of_an_earlier_project_is_read(blazingtext: Any, tmp_path: Path) -> None:
     test_dir = write_test_split(tmp_path / "test", {"test.txt": "__label__ok fine\n__label__good lovely\n"})
-    assert evaluate.read_blazingtext_lines(test_dir) == (["ok", "good"], ["fine", "lovely"])
+    assert blazingtext.read_blazingtext_lines(test_dir) == (["ok", "good"], ["fine", "lovely"])
 
 
-def test_a_line_without_a_class_names_its_part(evaluate: Any, tmp_path: Path) -> None:
+def test_a_line_without_a_class_names_its_part(evaluate: Any, blazingtext: Any, tmp_path: Path) -> None:
     test_dir = write_test_split(
         tmp_path / "test",
         {"test-a-00000.txt": "__label__ok fine\n", "test-b-00000.txt": "__label__ok fine\nno class here\n"},
     )
     with pytest.raises(evaluate.EvaluationError, match="test-b-00000.txt line 2 does not start with"):
-        evaluate.read_blazingtext_lines(test_dir)
+        blazingtext.read_blazingtext_lines(test_dir)
 
 
 # ------------------------------------------------------------------------------------ a split without parts
 
 
-@pytest.mark.parametrize(
-    ("model_type", "export_files", "suffix"),
-    [
-        ("blazingtext", [], ".txt"),
-        ("bert", [], ".tfrecord"),  # TensorFlow's export
-        ("bert", ["classifier.safetensors"], ".npz"),  # PyTorch's export has the classification head
-    ],
-)
-def test_a_test_split_without_parts_exits_2_naming_the_folder(
+# What each kind of model leaves in the model folder, the suffix of its test split's parts, and the module
+# beside evaluate.py that scores it.
+SCORERS = [
+    ("blazingtext", [], ".txt", "predict_blazingtext"),
+    ("autopilot", [], ".csv", "predict_autopilot"),
+    ("bert", [], ".tfrecord", "predict_tensorflow"),  # TensorFlow's export
+    ("bert", ["classifier.safetensors"], ".npz", "predict_pytorch"),  # PyTorch's has the classifier head
+]
+
+
+def evaluate_without_parts(
     tmp_path: Path, model_type: str, export_files: list[str], suffix: str
-) -> None:
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """evaluate.py run on a test split with labels.json but no part of the model's format; its test
+    split folder."""
     model_dir = tmp_path / "model"
     model_dir.mkdir()
     (model_dir / "labels.json").write_text(json.dumps({"classes": CLASSES}), encoding="utf-8")
     for name in export_files:
         (model_dir / name).write_bytes(b"")
     test_dir = write_test_split(tmp_path / "test", {})  # labels.json and a CSV part: no lines of the format
+    if suffix == ".csv":
+        (test_dir / "test-00000.csv").unlink()
     output_dir = tmp_path / "evaluation"
     arguments = ["--model-dir", str(model_dir), "--test-dir", str(test_dir), "--output-dir", str(output_dir)]
     result = subprocess.run(
@@ -106,18 +126,37 @@ def test_a_test_split_without_parts_exits_2_naming_the_folder(
     assert result.returncode == 2, result.stderr
     message = result.stderr.strip()
     assert len(message.splitlines()) == 1 and "Traceback" not in message, message
-    assert f"no *{suffix} files in {test_dir}" in message
     assert not output_dir.exists()
+    return result, test_dir
+
+
+@pytest.mark.parametrize(("model_type", "export_files", "suffix", "scorer"), SCORERS)
+def test_a_test_split_without_parts_exits_2_naming_the_folder(
+    tmp_path: Path, model_type: str, export_files: list[str], suffix: str, scorer: str
+) -> None:
+    if not (SCRIPTS / f"{scorer}.py").is_file():
+        pytest.skip(f"this project's model is not scored by {scorer}.py")
+    result, test_dir = evaluate_without_parts(tmp_path, model_type, export_files, suffix)
+    assert f"no *{suffix} files in {test_dir}" in result.stderr
+
+
+@pytest.mark.parametrize(("model_type", "export_files", "suffix", "scorer"), SCORERS)
+def test_another_kind_of_model_exits_2_naming_the_missing_module(
+    tmp_path: Path, model_type: str, export_files: list[str], suffix: str, scorer: str
+) -> None:
+    if (SCRIPTS / f"{scorer}.py").is_file():
+        pytest.skip(f"this project's model is scored by {scorer}.py")
+    result, _ = evaluate_without_parts(tmp_path, model_type, export_files, suffix)
+    assert f"no {scorer}.py beside evaluate.py: this project was generated for another" in result.stderr
 
 
 # ---------------------------------------------------------------------------------------------- token arrays
 
 
 @pytest.fixture
-def token_arrays(evaluate: Any) -> Any:
-    if not (SCRIPTS / "token_arrays_format.py").is_file():
-        pytest.skip("this project's model reads no token arrays: no token_arrays_format.py")
-    return pytest.importorskip("numpy")
+def pytorch(monkeypatch: pytest.MonkeyPatch) -> Any:
+    pytest.importorskip("numpy")
+    return beside_evaluate("predict_pytorch", monkeypatch)
 
 
 def save_token_arrays(path: Path, texts: list[list[int]], labels: list[int]) -> None:
@@ -131,27 +170,25 @@ def save_token_arrays(path: Path, texts: list[list[int]], labels: list[int]) -> 
     )
 
 
-def test_every_token_array_part_is_read_in_name_order(
-    evaluate: Any, token_arrays: Any, tmp_path: Path
-) -> None:
+def test_every_token_array_part_is_read_in_name_order(pytorch: Any, tmp_path: Path) -> None:
     test_dir = write_test_split(tmp_path / "test", {})
     save_token_arrays(test_dir / "test-b-00000.npz", [[2, 9, 3]], [0])
     save_token_arrays(test_dir / "test-a-00000.npz", [[2, 5, 6, 7, 3], [2, 8, 3]], [2, 1])
-    texts, labels = evaluate.read_test_texts(test_dir, num_classes=len(CLASSES))
+    texts, labels = pytorch.read_test_texts(test_dir, num_classes=len(CLASSES))
     assert [text.tolist() for text in texts] == [[2, 5, 6, 7, 3], [2, 8, 3], [2, 9, 3]]
     assert labels == [2, 1, 0]
     # Cut as train.py cuts a text: the closing special token kept.
-    assert [text.tolist() for text in evaluate.cut_texts(texts, 3)] == [[2, 5, 3], [2, 8, 3], [2, 9, 3]]
+    assert [text.tolist() for text in pytorch.cut_texts(texts, 3)] == [[2, 5, 3], [2, 8, 3], [2, 9, 3]]
 
 
-def test_a_token_array_part_that_does_not_fit_is_named(
-    evaluate: Any, token_arrays: Any, tmp_path: Path
-) -> None:
+def test_a_token_array_part_that_does_not_fit_is_named(evaluate: Any, pytorch: Any, tmp_path: Path) -> None:
+    import numpy as np
+
     test_dir = write_test_split(tmp_path / "test", {})
     save_token_arrays(test_dir / "test-a-00000.npz", [[2, 3]], [0])
-    token_arrays.savez(test_dir / "test-b-00000.npz", input_ids=[2, 3], offsets=[0, 5], labels=[1])
+    np.savez(test_dir / "test-b-00000.npz", input_ids=[2, 3], offsets=[0, 5], labels=[1])
     with pytest.raises(evaluate.EvaluationError, match="test-b-00000.npz has offsets that do not fit"):
-        evaluate.read_test_texts(test_dir, num_classes=len(CLASSES))
+        pytorch.read_test_texts(test_dir, num_classes=len(CLASSES))
     save_token_arrays(test_dir / "test-b-00000.npz", [[2, 3]], [len(CLASSES)])
     with pytest.raises(evaluate.EvaluationError, match=r"class indexes outside 0\.\.2"):
-        evaluate.read_test_texts(test_dir, num_classes=len(CLASSES))
+        pytorch.read_test_texts(test_dir, num_classes=len(CLASSES))

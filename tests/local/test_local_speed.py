@@ -27,6 +27,8 @@ from sagespec.local.runner import BIAS_LIBRARIES, Runner
 from sagespec.plan import Step
 from sagespec.project_modules import import_file
 
+from ..conftest import import_beside
+
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "template" / "pipelines" / "__pkg__"
 
@@ -34,7 +36,7 @@ sklearn_metrics = pytest.importorskip("sklearn.metrics")
 
 
 def _evaluate() -> types.ModuleType:
-    return import_file(PACKAGE / "evaluate.py", "_template_evaluate_speed")
+    return import_beside(PACKAGE / "evaluate.py", "_template_evaluate_speed")
 
 
 LABELS = ["-1", "0", "1", "a b", "x"]

@@ -1,9 +1,10 @@
 """The training format of the built-in BlazingText algorithm, written by preprocess.py: one line per
 example, ``__label__<class>`` and then the text's tokens.
 
-Only projects whose model is BlazingText have this module; preprocess.py imports it when it is asked for
---output-format blazingtext. The inference handler (inference.py) tokenizes a request the same way, and
-evaluate.py and the handler read the class labels back with ``urllib.parse.unquote``.
+Only projects whose model is BlazingText (or Autopilot: the local AutoML search tries fastText) have
+this module; preprocess.py imports it when it is asked for --output-format blazingtext. The inference
+handler (inference.py) tokenizes a request the same way, and reads the class labels back with
+``urllib.parse.unquote``, as :func:`class_of` does for evaluate.py.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import html
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 LABEL_PREFIX = "__label__"  # BlazingText/fastText: a token that starts with it names a class
 # A word (keeping inner apostrophes: "don't", "it's") or a single punctuation character.
@@ -38,6 +39,11 @@ def blazingtext_label(label: str) -> str:
     """The class as one token: fastText splits lines at white space, so white space (and '%', which keeps
     the encoding reversible) is percent-encoded. Readers decode it with ``urllib.parse.unquote``."""
     return LABEL_PREFIX + _LABEL_UNSAFE.sub(lambda match: quote(match.group(), safe=""), label)
+
+
+def class_of(label: str) -> str:
+    """``__label__<class>``, as fastText predicts it, back to the class (:func:`blazingtext_label`'s inverse)."""
+    return unquote(label.removeprefix(LABEL_PREFIX))
 
 
 def write_blazingtext(path: Path, texts: Iterable[str], labels: Iterable[str]) -> None:
