@@ -42,7 +42,7 @@ def blazingtext_label(label: str) -> str:
 
 
 def class_of(label: str) -> str:
-    """``__label__<class>``, as fastText predicts it, back to the class (:func:`blazingtext_label`'s inverse)."""
+    """A ``__label__<class>`` that fastText predicts, back to the class: :func:`blazingtext_label` undone."""
     return unquote(label.removeprefix(LABEL_PREFIX))
 
 

@@ -81,6 +81,24 @@ def split_parts(directory: Path, suffix: str, what: str) -> list[Path]:
     return parts
 
 
+def answered_rows(model_dir: Path, texts: list[str], truth: list[str]) -> list[tuple[str, str, str, float]]:
+    """Model Monitor's baseline rows: each text as the endpoint receives it, its true class, and the
+    inference handler's answer (its class and that class's probability)."""
+    answers = handler_answers(model_dir, texts)
+    return [(text, true, *answer) for text, true, answer in zip(texts, truth, answers, strict=True)]
+
+
+def decoded_rows(
+    model_dir: Path, token_ids: list[list[int]], truth: list[str]
+) -> list[tuple[str, str, str, float]]:
+    """:func:`answered_rows` of a BERT test split, which holds token ids only: the texts are the ids
+    decoded by the export's own tokenizer (lower-cased and cut at max_seq_length, as the model saw them)."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(required_file(model_dir, "tokenizer.json", "train.py's export")))
+    return answered_rows(model_dir, tokenizer.decode_batch(token_ids, skip_special_tokens=True), truth)
+
+
 def handler_answers(model_dir: Path, texts: list[str]) -> list[tuple[str, float]]:
     """The inference handler's answer to each text: its class and that class's probability."""
     import inference  # beside this script: what serves the model (and `make serve`)

@@ -9,7 +9,7 @@ import csv
 from pathlib import Path
 
 from blazingtext_format import blazingtext_tokens, class_of
-from evaluation_inputs import handler_answers, required_file, split_parts
+from evaluation_inputs import answered_rows, required_file, split_parts
 
 
 def predict(model_dir: Path, test_dir: Path, classes: list[str]) -> tuple[list[str], list[str]]:
@@ -52,8 +52,7 @@ def baseline_rows(
     if transformed:
         return [(text, true, label.strip(), None) for text, true, label in _transformed_rows(transformed)]
     truth, texts = _csv_split(test_dir)
-    answers = handler_answers(model_dir, texts)
-    return [(text, true, *answer) for text, true, answer in zip(texts, truth, answers, strict=True)]
+    return answered_rows(model_dir, texts, truth)
 
 
 def _transformed_rows(paths: list[Path]) -> list[list[str]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from blazingtext_format import LABEL_PREFIX, class_of
-from evaluation_inputs import EvaluationError, handler_answers, required_file, split_parts
+from evaluation_inputs import EvaluationError, answered_rows, required_file, split_parts
 
 
 def read_blazingtext_lines(test_dir: Path) -> tuple[list[str], list[str]]:
@@ -42,5 +42,4 @@ def baseline_rows(
     """Each test text as the endpoint receives it (already the tokens a client sends BlazingText), its
     class, and the handler's answer."""
     truth, texts = read_blazingtext_lines(test_dir)
-    answers = handler_answers(model_dir, texts)
-    return [(text, true, *answer) for text, true, answer in zip(texts, truth, answers, strict=True)]
+    return answered_rows(model_dir, texts, truth)

@@ -12,7 +12,7 @@ from evaluation_inputs import (
     PYTORCH_HEAD_FILE,
     EvaluationError,
     check_model_classes,
-    handler_answers,
+    decoded_rows,
     required_file,
     split_parts,
 )
@@ -89,14 +89,7 @@ def predict(model_dir: Path, test_dir: Path, classes: list[str]) -> tuple[list[s
 def baseline_rows(
     model_dir: Path, test_dir: Path, classes: list[str]
 ) -> list[tuple[str, str, str, float | None]]:
-    """Each test text, its class, and the handler's answer. The split holds token ids only, so the texts
-    are the ids decoded by the model's own tokenizer (lower-cased and cut at max_seq_length, as the model
-    saw them)."""
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_file(str(required_file(model_dir, "tokenizer.json", "train.py's export")))
+    """Each test text, its class, and the handler's answer."""
     arrays, labels = read_test_texts(test_dir, len(classes))
-    texts = tokenizer.decode_batch([[int(i) for i in array] for array in arrays], skip_special_tokens=True)
-    answers = handler_answers(model_dir, texts)
-    truth = [classes[i] for i in labels]
-    return [(text, true, *answer) for text, true, answer in zip(texts, truth, answers, strict=True)]
+    token_ids = [[int(i) for i in array] for array in arrays]
+    return decoded_rows(model_dir, token_ids, [classes[i] for i in labels])

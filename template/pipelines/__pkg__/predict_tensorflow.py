@@ -10,7 +10,7 @@ from typing import Any
 from evaluation_inputs import (
     EvaluationError,
     check_model_classes,
-    handler_answers,
+    decoded_rows,
     required_file,
     split_parts,
 )
@@ -70,17 +70,9 @@ def predict(model_dir: Path, test_dir: Path, classes: list[str]) -> tuple[list[s
 def baseline_rows(
     model_dir: Path, test_dir: Path, classes: list[str]
 ) -> list[tuple[str, str, str, float | None]]:
-    """Each test text, its class, and the handler's answer. The split holds token ids only, so the texts
-    are the ids decoded by the model's own tokenizer (lower-cased and cut at max_seq_length, as the model
-    saw them)."""
+    """Each test text, its class, and the handler's answer."""
     import tensorflow as tf
-    from tokenizers import Tokenizer
 
-    tokenizer = Tokenizer.from_file(str(required_file(model_dir, "tokenizer.json", "train.py's export")))
     examples = [parse_example(record) for record in tf.data.TFRecordDataset(record_files(test_dir))]
-    truth = [classes[int(example["label"])] for example in examples]
-    texts = tokenizer.decode_batch(
-        [example["input_ids"].numpy().tolist() for example in examples], skip_special_tokens=True
-    )
-    answers = handler_answers(model_dir, texts)
-    return [(text, true, *answer) for text, true, answer in zip(texts, truth, answers, strict=True)]
+    token_ids = [example["input_ids"].numpy().tolist() for example in examples]
+    return decoded_rows(model_dir, token_ids, [classes[int(example["label"])] for example in examples])
