@@ -140,14 +140,30 @@ def test_a_test_split_without_parts_exits_2_naming_the_folder(
     assert f"no *{suffix} files in {test_dir}" in result.stderr
 
 
-@pytest.mark.parametrize(("model_type", "export_files", "suffix", "scorer"), SCORERS)
+def test_a_pytorch_export_without_its_head_is_still_scored_by_the_projects_module(tmp_path: Path) -> None:
+    """A BERT project has one framework's module: a broken export is named by it, not taken for the other
+    framework's."""
+    if not (SCRIPTS / "predict_pytorch.py").is_file() or (SCRIPTS / "predict_tensorflow.py").is_file():
+        pytest.skip("this project's model is not a BERT model trained with PyTorch")
+    result, test_dir = evaluate_without_parts(tmp_path, "bert", [], ".npz")
+    assert f"no *.npz files in {test_dir}" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("model_type", "scorers", "missing"),
+    [
+        ("blazingtext", ["predict_blazingtext"], "predict_blazingtext"),
+        ("autopilot", ["predict_autopilot"], "predict_autopilot"),
+        ("bert", ["predict_tensorflow", "predict_pytorch"], "predict_tensorflow"),
+    ],
+)
 def test_another_kind_of_model_exits_2_naming_the_missing_module(
-    tmp_path: Path, model_type: str, export_files: list[str], suffix: str, scorer: str
+    tmp_path: Path, model_type: str, scorers: list[str], missing: str
 ) -> None:
-    if (SCRIPTS / f"{scorer}.py").is_file():
-        pytest.skip(f"this project's model is scored by {scorer}.py")
-    result, _ = evaluate_without_parts(tmp_path, model_type, export_files, suffix)
-    assert f"no {scorer}.py beside evaluate.py: this project was generated for another" in result.stderr
+    if any((SCRIPTS / f"{name}.py").is_file() for name in scorers):
+        pytest.skip(f"this project's model is a {model_type} model")
+    result, _ = evaluate_without_parts(tmp_path, model_type, [], ".txt")
+    assert f"no {missing}.py beside evaluate.py: this project was generated for another" in result.stderr
 
 
 # ---------------------------------------------------------------------------------------------- token arrays

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 WORK_STEPS = ["PrepareData", "PreprocessData", "CheckDataBias", "TrainModel", "EvaluateModel"]
 
 
@@ -46,9 +48,11 @@ def test_no_cache_runs_every_step(blazingtext_run, helpers, tmp_path):
     assert _registry_versions(project) == ["1", "2"]  # --no-cache registers a new version
 
 
-def test_a_changed_script_reruns_its_step_only(blazingtext_run, helpers, tmp_path):
+# evaluate.py itself, or the module it picks for the model (imported inside a function).
+@pytest.mark.parametrize("edited", ["evaluate.py", "predict_blazingtext.py"])
+def test_a_changed_script_reruns_its_step_only(blazingtext_run, helpers, tmp_path, edited):
     project = helpers.copy_project(blazingtext_run.project, tmp_path / "proj")
-    script = next(project.glob("pipelines/*/evaluate.py"))
+    script = next(project.glob(f"pipelines/*/{edited}"))
     script.write_text(script.read_text() + "\n# a harmless edit\n")
     result = helpers.run_cli(["local", "run", str(project), "-q"])
     assert result.code == 0, result.text

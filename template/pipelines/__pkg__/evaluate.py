@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib
 import json
 import sys
 import tempfile
@@ -40,10 +39,6 @@ try:
     import tracking  # MLflow logging, beside this script when the spec tracks experiments
 except ModuleNotFoundError:
     tracking = None
-
-# The module beside this script that scores each kind of model; a project has only its own model's.
-PREDICTORS = {"blazingtext": "predict_blazingtext", "autopilot": "predict_autopilot"}
-BERT_PREDICTORS = {"tensorflow": "predict_tensorflow", "pytorch": "predict_pytorch"}
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -71,21 +66,34 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def predictor(model_type: str, model_dir: Path) -> ModuleType:
-    """The predict_<model>.py module that scores this model: ``predict`` (true and predicted class of each
-    test example) and ``baseline_rows`` (Model Monitor's baseline)."""
-    if model_type == "bert":  # the export tells which framework trained it
-        framework = "pytorch" if (model_dir / PYTORCH_HEAD_FILE).is_file() else "tensorflow"
-        name = BERT_PREDICTORS[framework]
-    else:
-        name = PREDICTORS[model_type]
+    """The predict_<model>.py beside this script that scores this model: ``predict`` (the true and the
+    predicted class of each test example) and ``baseline_rows`` (Model Monitor's baseline). A project has
+    its own model's only."""
     try:
-        return importlib.import_module(name)
+        if model_type == "blazingtext":
+            import predict_blazingtext as scorer
+        elif model_type == "autopilot":
+            import predict_autopilot as scorer
+        elif trained_with_pytorch(model_dir):
+            import predict_pytorch as scorer
+        else:
+            import predict_tensorflow as scorer
     except ModuleNotFoundError as err:
-        if err.name != name:
+        if not (err.name or "").startswith("predict_"):
             raise
         raise EvaluationError(
-            f"no {name}.py beside evaluate.py: this project was generated for another kind of model"
+            f"no {err.name}.py beside evaluate.py: this project was generated for another kind of model"
         ) from None
+    return scorer
+
+
+def trained_with_pytorch(model_dir: Path) -> bool:
+    """Whether a BERT export is scored by predict_pytorch.py: where only one framework's module is beside
+    this script (in every generated project), that one; else as the export says (PyTorch's alone has the
+    classification head file)."""
+    here = Path(__file__).resolve().parent
+    pytorch, tensorflow = ((here / f"predict_{name}.py").is_file() for name in ("pytorch", "tensorflow"))
+    return pytorch if pytorch != tensorflow else (model_dir / PYTORCH_HEAD_FILE).is_file()
 
 
 # ---------------------------------------------------------------------------------------------- report
