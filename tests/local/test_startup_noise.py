@@ -21,10 +21,18 @@ NOISE = [
     "rebuild TensorFlow with the appropriate compiler flags.",
     "E0000 00:00:1796156241.704524    6633 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: "
     "Failed call to cuInit: UNKNOWN ERROR (303)",
+    # the same where a driver is installed but there is no GPU
+    "E0000 00:00:1796156241.704524    6633 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: "
+    "Failed call to cuInit: CUDA_ERROR_NO_DEVICE: no CUDA-capable device is detected",
 ]
 
 KEPT = [
     "epoch 1: train_loss=0.6931 validation_accuracy=0.5000",
+    # on a GPU machine: what it runs on, and a driver that is there but broken
+    "I0000 00:00:1796156241.704524    6633 gpu_device.cc:2019] Created device "
+    "/job:localhost/replica:0/task:0/device:GPU:0 with 79078 MB memory",
+    "E0000 00:00:1796156241.704524    6633 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: "
+    "Failed call to cuInit: CUDA_ERROR_SYSTEM_DRIVER_MISMATCH: system has unsupported display driver",
     "E0000 00:00:1796156241.704524    6633 bfc_allocator.cc:485] Allocator ran out of memory",
     "W0000 00:00:1796156241.704524    6633 op_kernel.cc:1857] OP_REQUIRES failed at conv_ops.cc:1171",
     "ValueError: I0000 00:00:1796156237.187881    6633 port.cc:153] quoted inside a message",
