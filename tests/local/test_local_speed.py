@@ -83,8 +83,9 @@ def _loaded_after(code: str) -> set[str]:
 
 
 def test_evaluate_py_does_not_import_scikit_learn():
-    loaded = _loaded_after("import evaluate")
-    assert "evaluate" in loaded and not any(name.split(".")[0] == "sklearn" for name in loaded)
+    loaded = _loaded_after("import evaluate, predict_blazingtext, predict_autopilot")
+    assert {"evaluate", "predict_blazingtext"} <= loaded
+    assert not any(name.split(".")[0] == "sklearn" for name in loaded)
 
 
 def test_the_blazingtext_stand_in_loads_neither_the_runner_nor_the_spec_models():

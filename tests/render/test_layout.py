@@ -67,6 +67,31 @@ def test_model_specific_pipeline_modules_exist_only_for_their_model(example_text
         assert {package + "settings.py.j2", package + "bias_check.py"} <= sources
 
 
+def test_each_project_gets_the_predictions_of_its_own_model_only(example_text):
+    package = "pipelines/__pkg__/"
+    scorers = {
+        package + name
+        for name in (
+            "predict_blazingtext.py",
+            "predict_autopilot.py",
+            "predict_tensorflow.py",
+            "predict_pytorch.py",
+        )
+    }
+    pytorch = example_text("womens-clothing-bert.yaml").replace(
+        "  type: bert\n", "  type: bert\n  framework: pytorch\n"
+    )
+    for text, own in [
+        (example_text(), "predict_blazingtext.py"),
+        (example_text("womens-clothing-autopilot.yaml"), "predict_autopilot.py"),
+        (example_text("womens-clothing-bert.yaml"), "predict_tensorflow.py"),
+        (pytorch, "predict_pytorch.py"),
+    ]:
+        sources = _sources(text)
+        assert sources & scorers == {package + own}
+        assert {package + "evaluate.py", package + "evaluation_inputs.py"} <= sources
+
+
 def test_feature_store_ingestion_ships_only_with_a_feature_store(example_text):
     bert = example_text("womens-clothing-bert.yaml")
     assert "pipelines/__pkg__/feature_store.py" not in _sources(bert)
