@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from evaluation_inputs import (
     EvaluationError,
@@ -14,20 +13,13 @@ from evaluation_inputs import (
     required_file,
     split_parts,
 )
+from tfrecord_format import read_example
 
 BATCH_SIZE = 64
 
 
 def record_files(test_dir: Path) -> list[str]:
     return [str(path) for path in split_parts(test_dir, ".tfrecord", "preprocess.py's tfrecord output")]
-
-
-def parse_example(serialized: Any) -> dict[str, Any]:
-    """One test example as preprocess.py wrote it: its token ids and its class index."""
-    import tensorflow as tf
-
-    schema = {"input_ids": tf.io.RaggedFeature(tf.int64), "label": tf.io.FixedLenFeature([], tf.int64)}
-    return tf.io.parse_single_example(serialized, schema)
 
 
 def predict(model_dir: Path, test_dir: Path, classes: list[str]) -> tuple[list[str], list[str]]:
@@ -44,7 +36,7 @@ def predict(model_dir: Path, test_dir: Path, classes: list[str]) -> tuple[list[s
     serve = tf.saved_model.load(str(saved_model)).signatures["serving_default"]
 
     def parse(serialized: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
-        features = parse_example(serialized)
+        features = read_example(serialized)
         input_ids = tf.cast(features["input_ids"], tf.int32)
         return {"input_ids": input_ids, "attention_mask": tf.ones_like(input_ids)}, features["label"]
 
@@ -73,6 +65,6 @@ def baseline_rows(
     """Each test text, its class, and the handler's answer."""
     import tensorflow as tf
 
-    examples = [parse_example(record) for record in tf.data.TFRecordDataset(record_files(test_dir))]
+    examples = [read_example(record) for record in tf.data.TFRecordDataset(record_files(test_dir))]
     token_ids = [example["input_ids"].numpy().tolist() for example in examples]
     return decoded_rows(model_dir, token_ids, [classes[int(example["label"])] for example in examples])

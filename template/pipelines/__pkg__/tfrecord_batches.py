@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import tensorflow as tf
+from tfrecord_format import read_example
 
 SHUFFLE_BUFFER = 10_000
 NUM_LENGTH_BUCKETS = 8
@@ -41,10 +42,7 @@ def count_records(files: list[str]) -> int:
 
 
 def parse_example(serialized: tf.Tensor, max_seq_length: int) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
-    features = tf.io.parse_single_example(
-        serialized,
-        {"input_ids": tf.io.RaggedFeature(tf.int64), "label": tf.io.FixedLenFeature([], tf.int64)},
-    )
+    features = read_example(serialized)
     input_ids = tf.cast(features["input_ids"], tf.int32)
     # preprocess.py truncated to its own --max-seq-length; if this run's is shorter, cut again but keep
     # the closing special token ([SEP]) the model saw in pre-training.

@@ -1,7 +1,8 @@
 """The training format of a BERT model: TFRecord files of token ids, written by preprocess.py.
 
-Only projects whose model is BERT have this module; preprocess.py imports it when it is asked for
---output-format tfrecord.
+Only projects whose model is BERT trained with TensorFlow have this module; preprocess.py imports it
+when it is asked for --output-format tfrecord, and train.py's input pipelines (tfrecord_batches.py) and
+evaluate.py's predictions (predict_tensorflow.py) read the examples back with :func:`read_example`.
 """
 
 from __future__ import annotations
@@ -57,3 +58,12 @@ def write_tfrecord(
                     )
                 )
                 writer.write(example.SerializeToString())
+
+
+def read_example(serialized: Any) -> dict[str, Any]:
+    """One example as :func:`write_tfrecord` wrote it: its ``input_ids`` (int64, as long as the text)
+    and its ``label`` (the class index)."""
+    import tensorflow as tf
+
+    features = {"input_ids": tf.io.RaggedFeature(tf.int64), "label": tf.io.FixedLenFeature([], tf.int64)}
+    return tf.io.parse_single_example(serialized, features)
